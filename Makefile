@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR := /usr/share/datasets/fashion-mnist
+PORT ?= 8501
+
+.PHONY: run test lint data bench screenshots clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install -r requirements-dev.txt
+	touch $@
+
+# Makes sure Fashion-MNIST is on disk, or says exactly how to get it.
+data: $(VENV)/.installed
+	@$(BIN)/python -m fmnist_core data --check || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian package dataset-fashion-mnist..."; \
+	    (apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) \
+	      && $(BIN)/python -m fmnist_core data --check; \
+	  else exit 1; fi; }
+
+run: $(VENV)/.installed data
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
+
+test: $(VENV)/.installed-dev data
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+bench: $(VENV)/.installed data
+	$(BIN)/python -m fmnist_core bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""Facts about the machine and libraries, recorded with every result so numbers can be compared honestly."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from functools import lru_cache
+
+
+def import_tensorflow(threads: int | None = None):
+    """Import TensorFlow quietly; `threads` caps its thread pools (only before TF first runs anything)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass  # TF already started; the caller records the threads it actually runs with.
+    return tf
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, from /proc/cpuinfo where available."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def memory_gib() -> float | None:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gpu_devices() -> list[dict]:
+    """GPUs TensorFlow can see, with name and memory where the driver reports them."""
+    tf = import_tensorflow()
+    devices = []
+    for index, device in enumerate(tf.config.list_physical_devices("GPU")):
+        details = {}
+        try:
+            details = tf.config.experimental.get_device_details(device)
+        except (ValueError, RuntimeError):
+            pass
+        devices.append(
+            {
+                "id": f"GPU:{index}",
+                "name": details.get("device_name", device.name),
+                "compute_capability": ".".join(map(str, details.get("compute_capability", ()))) or None,
+            }
+        )
+    return devices
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that change numbers (TF and Keras are imported)."""
+    tf = import_tensorflow()
+    import keras
+    import numpy
+
+    return {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def machine_info(include_gpus: bool = True) -> dict:
+    """A JSON-ready description of this machine."""
+    info = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_cores": usable_cores(),
+        "memory_gib": memory_gib(),
+        "versions": library_versions(),
+    }
+    if include_gpus:
+        info["gpus"] = gpu_devices()
+    return info

@@ -1,0 +1,58 @@
+"""Train → evaluate → cache, or reuse the cached result: the one call the CLI and the app make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.config import TrainConfig
+from fmnist_core.evaluation import evaluate
+from fmnist_core.machine import machine_info
+from fmnist_core.models import ModelSpec, forward_flops, get_spec
+from fmnist_core.training import ProgressCallback, StopCheck, train
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The cache entry holding the trained model, and whether it was reused rather than trained."""
+
+    entry: CacheEntry
+    reused: bool
+
+
+def train_and_cache(name: str | ModelSpec, config: TrainConfig, *, progress: ProgressCallback | None = None,
+                    should_stop: StopCheck | None = None, cache: ModelCache | None = None, data=None,
+                    retrain: bool = False) -> Outcome:
+    """Return the cached model for (name, config), training and evaluating it first if needed.
+
+    retrain: train again even when a valid entry exists (the new one replaces nothing: same key, so the
+    existing entry is kept and returned; use `ModelCache.delete` first to really replace it).
+    """
+    spec = name if isinstance(name, ModelSpec) else get_spec(name)
+    cache = cache or ModelCache()
+    if not retrain:
+        existing = cache.find(spec, config)
+        if existing is not None:
+            return Outcome(existing, reused=True)
+    if data is None:
+        from fmnist_core.data import load_fashion_mnist
+
+        data = load_fashion_mnist()
+    result = train(spec, config, progress=progress, should_stop=should_stop, data=data)
+    (_, _), (x_test, y_test) = data
+    evaluation = evaluate(result.model, x_test, y_test)
+    meta = {
+        "history": result.history,
+        "epoch_seconds": result.epoch_seconds,
+        "wall_seconds": result.wall_seconds,
+        "images_per_second": result.images_per_second,
+        "train_images": result.train_images,
+        "validation_images": result.validation_images,
+        "best_epoch": result.best_epoch,
+        "speed_settings": result.speed_settings,
+        "parameters": int(result.model.count_params()),
+        "forward_flops": forward_flops(result.model),
+        "evaluation": evaluation.to_dict(),
+        "machine": machine_info(),
+    }
+    return Outcome(cache.save(result.model, meta, spec, config), reused=False)
