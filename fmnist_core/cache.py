@@ -24,6 +24,7 @@ from filelock import FileLock
 
 from fmnist_core.config import TrainConfig
 from fmnist_core.errors import CacheError
+from fmnist_core.machine import process_alive
 from fmnist_core.models import ModelSpec
 
 CACHE_FORMAT = 1  # Bump when meta.json changes incompatibly.
@@ -233,7 +234,7 @@ class ModelCache:
         for path in self.root.glob(f"{TEMPORARY_PREFIX}*"):
             owner = _owner_pid(path.name)
             # Our own pid counts as alive: another thread of this process may be saving right now.
-            if owner is not None and _alive(owner):
+            if owner is not None and process_alive(owner):
                 continue
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             removed.append(path.name)
@@ -243,16 +244,6 @@ class ModelCache:
 def _owner_pid(name: str) -> int | None:
     match = re.search(r"-(\d+)-[^-]*$", name)
     return int(match.group(1)) if match else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write_durably(path: Path, payload: bytes) -> None:

@@ -42,6 +42,19 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def process_alive(pid: int) -> bool:
+    """True when a process with this pid exists (used to tell stale lock/marker files from live ones)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # It exists but belongs to another user.
+    return True
+
+
 def memory_gib() -> float | None:
     try:
         return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)

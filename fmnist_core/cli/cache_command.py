@@ -1,0 +1,59 @@
+"""`cache list` and `cache delete`: what is cached, what is damaged, and cleaning up."""
+
+from __future__ import annotations
+
+import argparse
+
+from fmnist_core.cli.output import print_json
+from fmnist_core.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("cache", help="list or delete cached models",
+                                   description="Inspect the model cache (cached_models/ or $FMNIST_CACHE_DIR).")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list cached models (damaged ones flagged)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=run_list)
+    delete = actions.add_parser("delete", help="delete cached models")
+    delete.add_argument("entries", nargs="*", metavar="ENTRY_ID")
+    delete.add_argument("--damaged", action="store_true", help="delete every damaged entry")
+    delete.set_defaults(handler=run_delete)
+
+
+def run_list(arguments: argparse.Namespace) -> int:
+    from fmnist_core.cache import ModelCache
+
+    cache = ModelCache()
+    entries = cache.list()
+    if arguments.json:
+        print_json([{"entry_id": e.entry_id, "ok": e.ok, "problem": e.problem, "model": e.model_name,
+                     "test_accuracy": e.test_accuracy, "created": e.created,
+                     "config": e.config.to_dict() if e.config else None} for e in entries])
+        return 0
+    if not entries:
+        print(f"No cached models in {cache.root}. Train one: python -m fmnist_core train --model model1")
+        return 0
+    print(f"{len(entries)} cached model(s) in {cache.root}:")
+    for entry in entries:
+        status = "ok     " if entry.ok else "DAMAGED"
+        print(f"  {status} {entry.entry_id}  {entry.label if entry.ok else entry.problem}")
+    return 0
+
+
+def run_delete(arguments: argparse.Namespace) -> int:
+    from fmnist_core.cache import ModelCache
+
+    cache = ModelCache()
+    targets = list(arguments.entries)
+    if arguments.damaged:
+        targets += [entry.entry_id for entry in cache.list() if not entry.ok]
+    if not targets:
+        if arguments.damaged:
+            print("No damaged entries.")
+            return 0
+        raise ConfigError("Name the entries to delete (see `cache list`) or pass --damaged.")
+    for entry_id in targets:
+        cache.delete(entry_id)
+        print(f"deleted {entry_id}")
+    return 0

@@ -1,0 +1,66 @@
+"""`evaluate`: test-set accuracy, confusion matrix and per-class report of a cached model."""
+
+from __future__ import annotations
+
+import argparse
+
+from fmnist_core.cli.output import print_json
+from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
+from fmnist_core.data import CLASS_NAMES
+from fmnist_core.errors import CacheError
+from fmnist_core.models import MODEL_NAMES
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="evaluate a cached model on the test set",
+                                   description="Evaluate a cached model: by --entry ID, or by --model + settings.")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--entry", help="cache entry id (see `cache list`)")
+    which.add_argument("--model", choices=MODEL_NAMES, help="the entry trained with these settings")
+    add_config_arguments(parser)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=run)
+
+
+def format_confusion(matrix: list[list[int]]) -> str:
+    """Confusion matrix as text: rows true class, columns predicted class."""
+    short = [name.split("/")[0][:7] for name in CLASS_NAMES]
+    lines = ["true \\ predicted".ljust(16) + " ".join(f"{name:>7}" for name in short)]
+    for name, row in zip(CLASS_NAMES, matrix, strict=True):
+        lines.append(f"{name[:15]:<16}" + " ".join(f"{count:>7}" for count in row))
+    return "\n".join(lines)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    from fmnist_core.cache import ModelCache
+    from fmnist_core.data import load_fashion_mnist
+    from fmnist_core.evaluation import evaluate
+    from fmnist_core.models import get_spec
+
+    cache = ModelCache()
+    if arguments.entry:
+        entry_id = arguments.entry
+    else:
+        spec, config = get_spec(arguments.model), config_from_arguments(arguments)
+        entry = cache.find(spec, config)
+        if entry is None:
+            raise CacheError(f"{spec.title} with these settings is not cached. Train it first: "
+                             f"python -m fmnist_core train --model {spec.name} --preset {arguments.preset}")
+        entry_id = entry.entry_id
+    model = cache.load_model(entry_id)
+    _, (x_test, y_test) = load_fashion_mnist()
+    result = evaluate(model, x_test, y_test)
+    if arguments.json:
+        payload = result.to_dict()
+        payload["entry_id"] = entry_id
+        print_json(payload)
+        return 0
+    print(f"{entry_id}: test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}, "
+          f"macro F1 {result.macro_f1:.4f}, {result.images_per_second:,.0f} images/s inference")
+    print()
+    print(format_confusion(result.confusion_matrix))
+    print()
+    print(f"{'class':<14}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}")
+    for row in result.per_class:
+        print(f"{row['name']:<14}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}")
+    return 0
