@@ -121,7 +121,7 @@ class ModelSize:
     layers: tuple[tuple[str, str, str, int], ...]  # (name, type, output shape, parameters) per layer.
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_size(name: str) -> ModelSize:
     """Parameter count, forward FLOPs and a layer table for a registry model (built once, then cached)."""
     model = build_model(name)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fmnist_core.cache import CacheEntry, ModelCache
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import PRESETS, TrainConfig
 from fmnist_core.evaluation import evaluate
+from fmnist_core.jobs import JobContext, JobManager, JobStatus
 from fmnist_core.machine import machine_info
 from fmnist_core.models import ModelSpec, forward_flops, get_spec
-from fmnist_core.training import ProgressCallback, StopCheck, train
+from fmnist_core.training import Progress, ProgressCallback, StopCheck, train
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,32 @@ def train_and_cache(name: str | ModelSpec, config: TrainConfig, *, progress: Pro
         "machine": machine_info(),
     }
     return Outcome(cache.save(result.model, meta, spec, config), reused=False)
+
+
+def start_training_job(manager: JobManager, name: str, config: TrainConfig,
+                       cache: ModelCache | None = None) -> JobStatus:
+    """Start `train_and_cache` as a background job whose details feed the live training view.
+
+    details: epoch, epochs, batch, batches, images_per_second, metrics (latest batch), history (one dict
+    per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
+    Raises BusyError when another job is running.
+    """
+    spec = get_spec(name)
+
+    def work(context: JobContext) -> Outcome:
+        history: list[dict] = []
+
+        def progress(event: Progress) -> None:
+            if event.kind == "epoch":
+                history.append({"epoch": event.epoch, **event.metrics})
+            message = (f"Epoch {event.epoch}/{event.epochs} · batch {event.batch}/{event.batches}"
+                       if event.kind != "start" else "Preparing data and model…")
+            context.report(event.fraction, message, epoch=event.epoch, epochs=event.epochs, batch=event.batch,
+                           batches=event.batches, images_per_second=event.images_per_second,
+                           metrics=event.metrics, history=list(history))
+
+        context.report(0.0, "Loading data…")
+        return train_and_cache(spec, config, progress=progress, should_stop=context.should_stop, cache=cache)
+
+    preset = next((label for label, preset in PRESETS.items() if preset == config), "custom")
+    return manager.start("train", f"Training {spec.title} ({preset})", work)

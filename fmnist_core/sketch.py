@@ -72,11 +72,7 @@ def prepare_image(data, *, thicken: bool | None = None) -> numpy.ndarray:
 
 def prepare_sketch(data, *, thicken: bool | None = None) -> PreparedSketch:
     """Prepare an upload like prepare_image and also report what was done to it."""
-    image = _to_pil_image(data)
-    # Compositing and bit-depth scaling come first so every later step sees plain 8-bit pixels.
-    image = _flatten(image)
-    # Shrinking huge pictures early bounds memory and time; 28 output pixels never need more detail.
-    image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.LANCZOS)
+    image = _flatten(_to_pil_image(data))
     original = image.convert("RGB")
     gray = numpy.asarray(image.convert("L"), dtype=numpy.float32)
     # The border is almost always background, so its median says whether the background is light.
@@ -134,7 +130,8 @@ def _to_pil_image(data) -> Image.Image:
     if isinstance(data, numpy.ndarray):
         return _check_dimensions(_array_to_image(data))
     if isinstance(data, Image.Image):
-        return _decode(lambda: data)
+        # Working on a copy leaves the caller's image, its frame and its EXIF rotation untouched.
+        return _decode(lambda: _check_dimensions(data).copy())
     if hasattr(data, "read"):
         # Streamlit's UploadedFile is a file object; reading one byte too many detects oversize files.
         data = data.read(MAX_UPLOAD_BYTES + 1)
@@ -179,7 +176,8 @@ def _decode(opener, payload: bytes = b"") -> Image.Image:
                 image.draft(None, (WORKING_SIZE, WORKING_SIZE))
             image.load()
             # Phone photos store their rotation as an EXIF tag rather than rotating the pixels.
-            return ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)
+            return image
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise _too_many_pixels_error(str(error)) from error
         except MemoryError as error:
@@ -280,37 +278,29 @@ def _array_to_image(array: numpy.ndarray) -> Image.Image:
 
 
 def _flatten(image: Image.Image) -> Image.Image:
-    """Return an 8-bit 'L' or 'RGB' image: 16-bit values scaled down, transparency composited."""
+    """Return a working-size 8-bit 'L' or 'RGB' image: bit depth scaled, transparency composited."""
     try:
-        if image.mode in SIXTEEN_BIT_MODES:
-            return Image.fromarray(_scale_to_eight_bits(numpy.asarray(image)))
-        if image.mode == "La":
-            # Pillow converts premultiplied grey-with-alpha only to its plain form, not straight to RGBA.
+        if image.mode.startswith("I;16"):
+            # Dropping the low byte maps 0..65535 onto 0..255 without a full-size floating-point copy.
+            image = Image.fromarray((numpy.asarray(image) >> 8).astype(numpy.uint8))
+        elif image.mode == "La":
+            # Pillow converts premultiplied grey-with-alpha only to its plain form.
             image = image.convert("LA")
-        if image.mode in ("RGBA", "LA", "PA", "RGBa") or "transparency" in image.info:
-            return _composite(image.convert("RGBA"))
-        # CMYK, palette and bilevel images convert through RGB, which Pillow supports for all of them.
-        return image if image.mode in ("L", "RGB") else image.convert("RGB")
+        elif "transparency" in image.info or image.mode in ("PA", "RGBa"):
+            image = image.convert("RGBA")
+        elif image.mode not in ("L", "RGB", "RGBA", "LA", "I", "F"):
+            # CMYK, palette and other colour models convert through RGB, which Pillow supports for all.
+            image = image.convert("L" if image.mode == "1" else "RGB")
+        # Shrinking huge pictures early bounds memory and time; 28 output pixels never need more detail.
+        image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.LANCZOS)
     except (ValueError, OSError) as error:
         raise SketchError(
             f"The image uses the colour mode {image.mode}, which cannot be converted ({error}). "
             f"Please save it as an ordinary RGB PNG or JPEG. {ACCEPTED}."
         ) from error
-
-
-def _scale_to_eight_bits(values: numpy.ndarray) -> numpy.ndarray:
-    """Map 16-bit, 32-bit or float grayscale values onto 0..255 without clipping away the picture."""
-    values = values.astype(numpy.float64)
-    finite = numpy.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    low, high = float(finite.min()), float(finite.max())
-    if low >= 0 and high <= 255:
-        scaled = finite
-    elif low >= 0 and high <= 65535:
-        # 16-bit images use the full 0..65535 range, and 257 maps 65535 exactly onto 255.
-        scaled = finite / 257.0
-    else:
-        scaled = (finite - low) * (255.0 / ((high - low) or 1.0))
-    return numpy.clip(numpy.rint(scaled), 0, 255).astype(numpy.uint8)
+    if image.mode in ("I", "F"):
+        return Image.fromarray(_scale_to_eight_bits(numpy.asarray(image)))
+    return _composite(image.convert("RGBA")) if image.mode in ("RGBA", "LA") else image
 
 
 def _composite(rgba: Image.Image) -> Image.Image:

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
 def format_confusion(matrix: list[list[int]]) -> str:
     """Confusion matrix as text: rows true class, columns predicted class."""
     short = [name.split("/")[0][:7] for name in CLASS_NAMES]
-    lines = ["true \\ predicted".ljust(16) + " ".join(f"{name:>7}" for name in short)]
+    lines = ["true \\ predicted ".ljust(16) + " ".join(f"{name:>7}" for name in short)]
     for name, row in zip(CLASS_NAMES, matrix, strict=True):
         lines.append(f"{name[:15]:<16}" + " ".join(f"{count:>7}" for count in row))
     return "\n".join(lines)
