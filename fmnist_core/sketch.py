@@ -35,7 +35,6 @@ TARGET_STROKE_PIXELS = 2.0
 LANCZOS_SUPPORT = 3
 
 ACCEPTED = "Accepted formats are PNG, JPEG, WebP, BMP and GIF"
-SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 ALLOWED_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 NON_IMAGE_SIGNATURES = (
     (b"%PDF", "a PDF document"),
@@ -56,7 +55,11 @@ class SketchError(FmnistError, ValueError):
 
 @dataclass(frozen=True)
 class PreparedSketch:
-    """The 28x28 model input plus the facts the UI shows about how it was made."""
+    """The 28x28 model input plus the facts the UI shows about how it was made.
+
+    original is the upright, flattened RGB picture shrunk to at most 1024 pixels a side, and
+    bounding_box is the object's (left, top, right, bottom) in its pixels, right and bottom exclusive.
+    """
 
     image: numpy.ndarray
     original: Image.Image
@@ -74,6 +77,7 @@ def prepare_sketch(data, *, thicken: bool | None = None) -> PreparedSketch:
     """Prepare an upload like prepare_image and also report what was done to it."""
     image = _flatten(_to_pil_image(data))
     original = image.convert("RGB")
+    # The models see one channel, so colour is reduced to luminance like the dataset's grayscale.
     gray = numpy.asarray(image.convert("L"), dtype=numpy.float32)
     # The border is almost always background, so its median says whether the background is light.
     border = numpy.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -104,14 +108,16 @@ def prepare_sketch(data, *, thicken: bool | None = None) -> PreparedSketch:
             "Please draw the garment larger or upload a closer picture."
         )
     stroke = _stroke_width(signal[top:bottom, left:right] >= threshold) * OUTPUT_SIZE / long_side
-    thickened = stroke < THIN_STROKE_PIXELS if thicken is None else thicken
-    # Thin lines would average away to faint grey at 28 pixels, so they are widened beforehand.
-    added = max(TARGET_STROKE_PIXELS - stroke, 1.0) * long_side / OUTPUT_SIZE if thickened else 0.0
+    # The stroke width in output pixels says whether lines would average away to faint grey at 28
+    # pixels; unlike a raw ink fraction, it separates thin outlines from filled shapes at any scale.
+    widen = stroke < THIN_STROKE_PIXELS if thicken is None else thicken
+    added = max(TARGET_STROKE_PIXELS - stroke, 1.0) * long_side / OUTPUT_SIZE if widen else 0.0
     kernel = round(added) // 2 * 2 + 1
     # The margin leaves room for the dilation and for the resampling filter's support.
     margin = kernel + LANCZOS_SUPPORT * (long_side + kernel) // OUTPUT_SIZE + 2
     crop = _square_crop(signal, box, margin)
     if kernel > 1:
+        # Dilating before the downscale widens thin strokes so that they survive it as solid lines.
         crop = _dilate(crop, kernel)
     result = _fit_to_frame(crop, _bounding_box(crop >= threshold))
     return PreparedSketch(result, original, inverted, box, bool(kernel > 1))
@@ -130,8 +136,9 @@ def _to_pil_image(data) -> Image.Image:
     if isinstance(data, numpy.ndarray):
         return _check_dimensions(_array_to_image(data))
     if isinstance(data, Image.Image):
+        _check_dimensions(data)
         # Working on a copy leaves the caller's image, its frame and its EXIF rotation untouched.
-        return _decode(lambda: _check_dimensions(data).copy())
+        return _decode(data.copy)
     if hasattr(data, "read"):
         # Streamlit's UploadedFile is a file object; reading one byte too many detects oversize files.
         data = data.read(MAX_UPLOAD_BYTES + 1)
@@ -301,6 +308,20 @@ def _flatten(image: Image.Image) -> Image.Image:
     if image.mode in ("I", "F"):
         return Image.fromarray(_scale_to_eight_bits(numpy.asarray(image)))
     return _composite(image.convert("RGBA")) if image.mode in ("RGBA", "LA") else image
+
+
+def _scale_to_eight_bits(values: numpy.ndarray) -> numpy.ndarray:
+    """Map 32-bit integer or float grayscale values onto 0..255 without clipping away the picture."""
+    values = numpy.nan_to_num(values.astype(numpy.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(values.min()), float(values.max())
+    if low >= 0 and high <= 255:
+        scaled = values
+    elif low >= 0 and high <= 65535:
+        # Such images usually hold 16-bit samples, and 257 maps 65535 exactly onto 255.
+        scaled = values / 257.0
+    else:
+        scaled = (values - low) * (255.0 / ((high - low) or 1.0))
+    return numpy.clip(numpy.rint(scaled), 0, 255).astype(numpy.uint8)
 
 
 def _composite(rgba: Image.Image) -> Image.Image:

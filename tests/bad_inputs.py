@@ -40,7 +40,7 @@ def garment(size: int = 28) -> numpy.ndarray:
 
 
 def dark_on_white(image: numpy.ndarray, scale: int = 12, offset: tuple[int, int] = (31, 77)) -> Image.Image:
-    """Render a Fashion-MNIST-style image as a big, off-centre, dark-on-white picture like a user's drawing."""
+    """Render a Fashion-MNIST-style image big, off-centre and dark on white, like a user's drawing."""
     big = Image.fromarray(255 - image).resize((image.shape[1] * scale, image.shape[0] * scale))
     canvas = Image.new("L", (big.width + 150, big.height + 120), 255)
     canvas.paste(big, offset)
@@ -126,7 +126,8 @@ def _keras_zip() -> bytes:
 
 
 SVG = b"""<?xml version="1.0"?>
-<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><rect x="20" y="10" width="60" height="80"/></svg>
+<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">
+<rect x="20" y="10" width="60" height="80"/></svg>
 """
 PDF = b"""%PDF-1.4
 1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj
@@ -159,13 +160,19 @@ def _constant(data: bytes) -> Callable[[], bytes]:
 
 BUILDERS: list[tuple[CorpusCase, Callable[[], bytes]]] = [
     (CorpusCase("empty file", "empty.png", "empty"), _constant(b"")),
-    (CorpusCase("text renamed .png", "notes.png", "not an image"), _constant(b"Buy milk.\nCall Anna.\n" * 20)),
+    (
+        CorpusCase("text renamed .png", "notes.png", "not an image"),
+        _constant(b"Buy milk.\nCall Anna.\n" * 20),
+    ),
     (CorpusCase("truncated PNG", "truncated.png", "truncated"), lambda: _truncated("PNG")),
     (CorpusCase("truncated JPEG", "truncated.jpg", "truncated"), lambda: _truncated("JPEG")),
     (CorpusCase("corrupt PNG data", "corrupt.png", "damaged"), _corrupt_png),
     (CorpusCase("bomb header", "bomb_header.png", "too large"), lambda: handmade_png(100_000, 100_000, b"")),
     # 7000x7000 is under Pillow's own limit but over ours, so only our header check can stop it.
-    (CorpusCase("49 MP zeros", "bomb_49mp.png", "too large"), lambda: handmade_png(7000, 7000, bytes(7001 * 7000))),
+    (
+        CorpusCase("49 MP zeros", "bomb_49mp.png", "too large"),
+        lambda: handmade_png(7000, 7000, bytes(7001 * 7000)),
+    ),
     (CorpusCase("zero width", "zero_width.png", "damaged"), lambda: handmade_png(0, 10, b"")),
     (CorpusCase("animated GIF", "animated.gif", "ok"), _animated_gif),
     (CorpusCase("16-bit PNG", "sixteen_bit.png", "ok"), _sixteen_bit),
@@ -178,8 +185,14 @@ BUILDERS: list[tuple[CorpusCase, Callable[[], bytes]]] = [
     (CorpusCase("5x5 PNG", "tiny.png", "too small"), _plain("L", (5, 5), 255)),
     (CorpusCase("all white", "white.png", "no object"), _plain("L", (300, 300), 255)),
     (CorpusCase("all black", "black.png", "no object"), _plain("L", (300, 300), 0)),
-    (CorpusCase("uniform colour JPEG", "beige.jpg", "no object"), _plain("RGB", (300, 200), (222, 200, 170), "JPEG")),
-    (CorpusCase("fully transparent", "transparent.png", "no object"), _plain("RGBA", (280, 280), (0, 0, 0, 0))),
+    (
+        CorpusCase("uniform colour JPEG", "beige.jpg", "no object"),
+        _plain("RGB", (300, 200), (222, 200, 170), "JPEG"),
+    ),
+    (
+        CorpusCase("fully transparent", "transparent.png", "no object"),
+        _plain("RGBA", (280, 280), (0, 0, 0, 0)),
+    ),
     # A 10 MB photo is within both limits, so it must work; JPEG draft decoding keeps it fast.
     (CorpusCase("10 MB noisy photo", "photo.jpg", "ok"), _photo_like),
     (CorpusCase("over 20 MB", "huge.png", "too large"), lambda: PNG_SIGNATURE + bytes(21 * 2**20)),
@@ -189,14 +202,19 @@ BUILDERS: list[tuple[CorpusCase, Callable[[], bytes]]] = [
     (CorpusCase("HTML renamed .jpg", "page.jpg", "html"), _constant(HTML)),
     (CorpusCase("TIFF renamed .png", "scan.png", "tiff"), lambda: encode(_garment_picture(), "TIFF")),
     (CorpusCase("HEIC photo", "IMG_0001.jpg", "heic"), _constant(HEIC)),
-    (CorpusCase("random bytes", "random.png", "not an image"), lambda: numpy.random.default_rng(3).bytes(4096)),
+    (
+        CorpusCase("random bytes", "random.png", "not an image"),
+        lambda: numpy.random.default_rng(3).bytes(4096),
+    ),
     (CorpusCase("PNG signature then junk", "junk.png", "damaged"), _constant(PNG_SIGNATURE + b"junk" * 100)),
     # 4000x2 is also under 8 pixels high, so the 4000x100 banner is what isolates the aspect-ratio rule.
     (CorpusCase("4000x2 strip", "strip.png", "too small"), _plain("L", (4000, 2), 255)),
     (CorpusCase("4000x100 banner", "banner.png", "aspect ratio"), _plain("L", (4000, 100), 0)),
 ]
 if features.check("webp"):
-    BUILDERS.append((CorpusCase("WebP", "garment.webp", "ok"), lambda: encode(_garment_picture("RGB"), "WEBP")))
+    BUILDERS.append(
+        (CorpusCase("WebP", "garment.webp", "ok"), lambda: encode(_garment_picture("RGB"), "WEBP"))
+    )
 
 CASE_NAMES = tuple(case.name for case, _ in BUILDERS)
 

@@ -44,7 +44,9 @@ def assert_output_contract(image: numpy.ndarray) -> None:
 
 def naive_resize(data: bytes) -> numpy.ndarray:
     """What most demo apps do: grayscale, squash straight to 28x28, divide by 255."""
-    return numpy.asarray(Image.open(io.BytesIO(data)).convert("L").resize((28, 28)), dtype=numpy.float32) / 255
+    return (
+        numpy.asarray(Image.open(io.BytesIO(data)).convert("L").resize((28, 28)), dtype=numpy.float32) / 255
+    )
 
 
 @pytest.mark.parametrize("image_format", ["PNG", "JPEG"])
@@ -52,7 +54,8 @@ def test_round_trip_of_dark_on_white_off_centre_picture(image_format):
     """A 28x28 garment drawn big, dark on white and off-centre comes back close to the original.
 
     Measure: mean absolute error below 0.08 and Pearson correlation above 0.9 against the original
-    scaled to [0, 1] (measured: error about 0.01, correlation about 0.99 for both PNG and JPEG 90).
+    scaled to [0, 1]. Measured: PNG error 0.018, correlation 0.996; JPEG 90 error 0.041, correlation
+    0.974. The naive approach scores error 0.55, correlation -0.41.
     """
     original = garment()
     data = encode(dark_on_white(original), image_format, quality=90)
@@ -96,7 +99,8 @@ def test_round_trip_of_real_fashion_mnist_images(image_format):
     """Real test images, rendered 12x larger, dark on white and off-centre, come back close.
 
     Same measure as the synthetic round trip: error below 0.08 and correlation above 0.9 for each of 20
-    images (measured worst: error 0.065, correlation 0.97, for PNG and JPEG 90); the naive approach fails.
+    images. Measured worst: error 0.065, correlation 0.974 (PNG and JPEG 90); the naive approach's best is
+    error 0.45, correlation -0.20.
     """
     for original in centred_real_images(20):
         data = encode(dark_on_white(original), image_format, quality=90)
@@ -176,7 +180,9 @@ def test_opaque_canvas_array_with_black_strokes():
     assert sketch.inverted and not sketch.thickened
 
 
-@pytest.mark.parametrize(("orientation", "stored_rotation"), [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)])
+@pytest.mark.parametrize(
+    ("orientation", "stored_rotation"), [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)]
+)
 def test_exif_orientation_is_applied(orientation, stored_rotation):
     """A phone JPEG stores sideways pixels plus an EXIF Orientation tag; the result must be upright."""
     upright = shirt()
@@ -280,8 +286,12 @@ def dot_picture() -> numpy.ndarray:
         pytest.param(numpy.zeros((280, 280, 2), dtype=numpy.uint8), ["shape", "rgba"], id="two channels"),
         pytest.param(numpy.zeros(784, dtype=numpy.uint8), ["shape"], id="flat array"),
         pytest.param(numpy.zeros((280, 280), dtype=numpy.float64), ["uint8"], id="float array"),
-        pytest.param(numpy.zeros((280, 280, 4), dtype=numpy.uint8), ["no object", "draw or upload"], id="empty canvas"),
-        pytest.param(numpy.full((280, 280, 3), 255, dtype=numpy.uint8), ["no object", "blank"], id="white array"),
+        pytest.param(
+            numpy.zeros((280, 280, 4), dtype=numpy.uint8), ["no object", "draw or upload"], id="empty canvas"
+        ),
+        pytest.param(
+            numpy.full((280, 280, 3), 255, dtype=numpy.uint8), ["no object", "blank"], id="white array"
+        ),
         pytest.param(numpy.zeros((4, 4), dtype=numpy.uint8), ["too small"], id="4x4 array"),
         pytest.param(dot_picture(), ["object is too small", "larger"], id="single dot"),
         pytest.param(Image.new("RGB", (6, 40)), ["too small", "8 pixels"], id="narrow PIL image"),

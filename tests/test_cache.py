@@ -1,0 +1,158 @@
+"""The model cache: round trip, reuse by key, checksums, damaged entries, atomicity under kill and races."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist_core.cache import ModelCache, cache_key, cache_root
+from fmnist_core.config import TrainConfig
+from fmnist_core.errors import CacheError
+from fmnist_core.models import get_spec
+from fmnist_core.pipeline import train_and_cache
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def only_entry(cache: ModelCache):
+    entries = cache.list()
+    assert len(entries) == 1, [e.entry_id for e in entries]
+    return entries[0]
+
+
+def test_round_trip_preserves_predictions_and_meta(trained_cache, tiny_data):
+    cache = ModelCache()
+    entry = only_entry(cache)
+    assert entry.ok and entry.model_name == "model1"
+    meta = entry.meta
+    for key in ("spec", "config", "history", "evaluation", "epoch_seconds", "machine", "model_sha256", "created",
+                "speed_settings", "parameters", "forward_flops", "images_per_second"):
+        assert key in meta, key
+    assert "tensorflow" in meta["machine"]["versions"]
+    model = cache.load_model(entry.entry_id)
+    (_, _), (x_test, y_test) = tiny_data
+    probabilities = np.asarray(model(x_test[..., None].astype(np.float32) / 255.0, training=False))
+    accuracy = float((probabilities.argmax(1) == y_test).mean())
+    assert accuracy == pytest.approx(meta["evaluation"]["test_accuracy"], abs=1e-6)
+
+
+def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny_config):
+    outcome = train_and_cache(tiny_spec, tiny_config, data=tiny_data)
+    assert outcome.reused
+    assert len(ModelCache().list()) == 1
+
+
+def test_key_changes_with_any_setting(tiny_spec, tiny_config):
+    keys = {cache_key(tiny_spec, tiny_config), cache_key(tiny_spec, tiny_config.replace(seed=1)),
+            cache_key(tiny_spec, tiny_config.replace(augment=True)),
+            cache_key(tiny_spec.__class__(**{**tiny_spec.to_dict(), "first_filters": 9}), tiny_config)}
+    assert len(keys) == 4
+    assert cache_key(tiny_spec, tiny_config) == cache_key(tiny_spec, TrainConfig(**tiny_config.to_dict()))
+
+
+def test_flipped_byte_is_detected_listed_damaged_and_never_loaded(trained_cache):
+    cache = ModelCache()
+    entry = only_entry(cache)
+    model_file = entry.path / "model.keras"
+    payload = bytearray(model_file.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(payload))
+    damaged = only_entry(cache)
+    assert not damaged.ok and "checksum" in damaged.problem
+    with pytest.raises(CacheError, match="damaged"):
+        cache.load_model(entry.entry_id)
+    assert cache.find(get_spec("model1"), TrainConfig.from_dict(damaged.meta["config"])) is None
+    cache.delete(entry.entry_id)
+    assert cache.list() == []
+
+
+@pytest.mark.parametrize("damage", ["no meta", "bad json", "foreign meta", "no model"])
+def test_other_damage_is_listed_not_crashing(trained_cache, damage):
+    cache = ModelCache()
+    entry = only_entry(cache)
+    if damage == "no meta":
+        (entry.path / "meta.json").unlink()
+    elif damage == "bad json":
+        (entry.path / "meta.json").write_text("{not json")
+    elif damage == "foreign meta":
+        (entry.path / "meta.json").write_text(json.dumps({"format": 99}))
+    else:
+        (entry.path / "model.keras").unlink()
+    listed = only_entry(cache)
+    assert not listed.ok and listed.problem
+    assert "damaged" in listed.label
+    with pytest.raises(CacheError):
+        cache.load_model(entry.entry_id)
+
+
+def test_entry_ids_cannot_escape_the_cache(cache_dir):
+    cache = ModelCache()
+    for bad in ("../etc", "model1-../../x", "/tmp/x", ""):
+        with pytest.raises(CacheError, match="not a cache entry id"):
+            cache.load_model(bad)
+
+
+def test_cache_path_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    target = tmp_path / "file"
+    target.write_text("x")
+    monkeypatch.setenv("FMNIST_CACHE_DIR", str(target))
+    with pytest.raises(CacheError, match="is a file, not a folder"):
+        cache_root()
+
+
+def test_failed_save_leaves_nothing(cache_dir, tiny_spec, tiny_config):
+    from fmnist_core.models import build_from_spec
+
+    model = build_from_spec(tiny_spec)
+
+    def broken_save(path, *args, **kwargs):
+        Path(path).write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    model.save = broken_save
+    with pytest.raises(KeyboardInterrupt):
+        ModelCache().save(model, {}, tiny_spec, tiny_config)
+    assert [p.name for p in cache_dir.iterdir() if p.name != ".locks"] == []
+
+
+def run_worker(cache_dir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.cache_worker", str(cache_dir), *extra], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_kill_9_during_save_leaves_no_partial_entry(cache_dir, tmp_path):
+    ready = tmp_path / "ready"
+    worker = run_worker(cache_dir, "--slow", "60", "--ready", str(ready))
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        assert worker.poll() is None, worker.stderr.read()
+        assert time.monotonic() < deadline, "worker never started saving"
+        time.sleep(0.1)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait(timeout=30)
+    leftovers = [p.name for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers, "the killed save should have left its temporary folder"
+    cache = ModelCache()
+    assert cache.list() == []  # No entry, and listing cleans the dead process's leftovers.
+    assert not [p for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.slow
+def test_two_processes_saving_the_same_key_leave_one_valid_entry(cache_dir):
+    workers = [run_worker(cache_dir), run_worker(cache_dir)]
+    outputs = [worker.communicate(timeout=300) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    ids = {out.split()[0] for out, _ in outputs}
+    assert len(ids) == 1
+    entries = ModelCache().list()
+    assert len(entries) == 1 and entries[0].ok
+    assert not [p for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]

@@ -1,0 +1,86 @@
+"""Training on tiny synthetic data: learning happens, progress is reported, stop works, seeds repeat."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fmnist_core.config import PRESETS, TrainConfig, get_preset
+from fmnist_core.errors import ConfigError
+from fmnist_core.training import TrainingCancelled, augment_batch, split_indices, train
+
+
+def test_training_learns_and_reports_progress(tiny_data, tiny_spec, tiny_config):
+    events = []
+    result = train(tiny_spec, tiny_config, progress=events.append, data=tiny_data)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert set(result.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(result.epoch_seconds) == tiny_config.epochs
+    assert result.images_per_second > 0
+    assert result.speed_settings["precision"] == "float32"
+    assert result.speed_settings["jit_compile"] is False
+    assert result.speed_settings["device"] == "CPU"
+    kinds = [event.kind for event in events]
+    assert kinds[0] == "start" and kinds.count("epoch") == tiny_config.epochs
+    batches = [event for event in events if event.kind == "batch"]
+    assert batches[-1].fraction == pytest.approx(1.0)
+    assert all(a.fraction <= b.fraction for a, b in zip(batches, batches[1:], strict=False))
+
+
+def test_same_seed_gives_identical_history(tiny_data, tiny_spec, tiny_config):
+    first = train(tiny_spec, tiny_config, data=tiny_data)
+    second = train(tiny_spec, tiny_config, data=tiny_data)
+    assert first.history == second.history
+
+
+def test_should_stop_cancels_between_batches(tiny_data, tiny_spec, tiny_config):
+    seen = []
+
+    def stop_after_three() -> bool:
+        seen.append(1)
+        return len(seen) >= 3
+
+    with pytest.raises(TrainingCancelled, match="nothing was saved"):
+        train(tiny_spec, tiny_config.replace(epochs=5), should_stop=stop_after_three, data=tiny_data)
+    assert len(seen) == 3
+
+
+def test_split_is_seeded_disjoint_and_limited():
+    config = TrainConfig(seed=3, validation_split=0.2, train_limit=50)
+    train_index, validation_index = split_indices(200, config)
+    assert len(validation_index) == 40 and len(train_index) == 50
+    assert not set(train_index) & set(validation_index)
+    again = split_indices(200, config)
+    np.testing.assert_array_equal(again[0], train_index)
+    other = split_indices(200, config.replace(seed=4))
+    assert not np.array_equal(other[1], validation_index)
+
+
+def test_augmentation_flips_and_shifts_but_keeps_content():
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    image[0, 10:18, 4:8] = 1.0
+    batch = np.repeat(image, 64, axis=0)
+    out = np.asarray(augment_batch(batch, step=0, seed=1))
+    assert out.shape == batch.shape
+    # A shift of at most 2 px never pushes this block off the canvas, so every pixel survives.
+    np.testing.assert_allclose(out.sum(axis=(1, 2, 3)), batch.sum(axis=(1, 2, 3)))
+    assert len({out[i].tobytes() for i in range(64)}) > 5
+    np.testing.assert_array_equal(out, np.asarray(augment_batch(batch, step=0, seed=1)))
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"epochs": -1}, "epochs"), ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch size"),
+    ({"learning_rate": 0}, "learning rate"), ({"train_limit": 0}, "train limit"),
+    ({"validation_split": 0.9}, "validation split"), ({"precision": "int8"}, "precision"),
+    ({"schedule": "steps"}, "schedule"),
+])
+def test_invalid_settings_give_specific_messages(changes, words):
+    with pytest.raises(ConfigError, match=words):
+        TrainConfig(**changes)
+
+
+def test_presets_exist_and_unknown_preset_lists_valid_ones():
+    assert set(PRESETS) == {"quick", "full"}
+    assert get_preset("full").augment and get_preset("full").train_limit is None
+    with pytest.raises(ConfigError, match="quick, full"):
+        get_preset("turbo")
