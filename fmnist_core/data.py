@@ -113,6 +113,21 @@ def _help_text(searched: list[Path]) -> str:
     )
 
 
+def _check_configured_dir() -> None:
+    """A FMNIST_DATA_DIR that is set but unusable is an error, not something to silently look past."""
+    configured = os.environ.get("FMNIST_DATA_DIR")
+    if not configured:
+        return
+    folder = Path(configured).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"FMNIST_DATA_DIR={configured} is not a folder. Point it at the folder holding the four "
+                        "Fashion-MNIST .gz files, or unset it to use the default places.")
+    missing = [spec.filename for spec in FILES.values() if not (folder / spec.filename).is_file()]
+    if missing:
+        raise DataError(f"FMNIST_DATA_DIR={configured} lacks {', '.join(missing)}. Put all four official files "
+                        "there, or unset it to use the default places.")
+
+
 def find_data_dir(dirs: list[Path] | None = None) -> Path | None:
     """The first folder holding all four files, or None."""
     for folder in dirs if dirs is not None else search_dirs():
@@ -242,6 +257,7 @@ def load_fashion_mnist(allow_download: bool = False, use_cache: bool = True) -> 
     """
     global _last_report
     started = time.perf_counter()
+    _check_configured_dir()
     npz_path = arrays_cache_path()
     if use_cache and npz_path.is_file():
         loaded = _load_npz(npz_path)
