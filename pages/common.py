@@ -7,13 +7,17 @@ the function that needs it so the home page paints without it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache, cache_root
 from fmnist_core.errors import CacheError, DataError, FmnistError
-from fmnist_core.jobs import JobManager
+from fmnist_core.jobs import JobManager, JobStatus
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @st.cache_resource(show_spinner=False)
@@ -86,3 +90,70 @@ def format_seconds(seconds: float | None) -> str:
         minutes, rest = divmod(int(round(seconds)), 60)
         return f"{minutes} min {rest:02d} s"
     return f"{seconds:.1f} s"
+
+
+def show_job_progress(status: JobStatus) -> None:
+    """A running job in two lines: a progress bar with its message, then elapsed and remaining time."""
+    st.progress(status.fraction, text=f"**{status.title}** — {status.message}")
+    st.caption(f"Elapsed {format_seconds(status.elapsed)} · about {format_seconds(status.remaining_seconds)} left")
+
+
+def history_table(history: dict | list | None) -> pd.DataFrame:
+    """Training curves as tidy rows (epoch, metric, split, value).
+
+    history: a cache entry's {"loss": [...], "val_loss": [...], ...} or a live job's list of per-epoch dicts.
+    """
+    import pandas as pd  # Imported here, like Altair below: the home page paints without either.
+
+    if isinstance(history, dict):
+        epochs = len(history.get("loss", []))
+        history = [{"epoch": epoch + 1, **{key: values[epoch] for key, values in history.items()
+                                            if epoch < len(values)}} for epoch in range(epochs)]
+    rows = [{"epoch": record["epoch"], "metric": metric, "split": split, "value": record[key]}
+            for record in history or []
+            for metric in ("loss", "accuracy")
+            for split, key in (("train", metric), ("validation", f"val_{metric}"))
+            if key in record]
+    return pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
+
+
+def learning_curves_chart(history: dict | list | None):
+    """Side-by-side Altair charts of loss and accuracy per epoch, train vs validation."""
+    import altair as alt
+
+    table = history_table(history)
+    base = alt.Chart(table).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+        color=alt.Color("split:N", title=None, scale=alt.Scale(domain=["train", "validation"])),
+        tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".4f")],
+    ).properties(height=220)
+    loss = base.transform_filter(alt.datum.metric == "loss").encode(y=alt.Y("value:Q", title="Loss"))
+    accuracy = base.transform_filter(alt.datum.metric == "accuracy").encode(
+        y=alt.Y("value:Q", title="Accuracy", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")))
+    return alt.hconcat(loss.properties(title="Loss"), accuracy.properties(title="Accuracy"))
+
+
+def link_to_page(page: str, label: str, icon: str | None = None) -> None:
+    """`st.page_link`, or a plain hint when the page is not registered (a page run on its own, as in tests)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.page_link(page, label=label, icon=icon)
+    except StreamlitAPIException:
+        st.caption(f"Open **{label}** from the navigation menu.")
+
+
+def damaged_entries(entries: list[CacheEntry]) -> None:
+    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded)."""
+    for entry in entries:
+        if entry.ok:
+            continue
+        message, action = st.columns([4, 1], vertical_alignment="center")
+        message.warning(f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded.", icon="🩹")
+        if action.button("Delete", key=f"delete-{entry.entry_id}", help="Remove the damaged folder from the cache"):
+            try:
+                ModelCache().delete(entry.entry_id)
+            except CacheError as error:
+                show_error(error)
+                continue
+            st.rerun()

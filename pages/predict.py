@@ -1,0 +1,252 @@
+"""Predict a sketch: upload a picture, draw one, or pick a test image, and see what every trained model thinks.
+
+The page shows each step between the picture and the model: the crop, the 28 × 28 the model sees, and what the
+preparation changed, because a model trained on Fashion-MNIST only understands pictures prepared like it.
+"""
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from fmnist_core.config import PRESETS
+from fmnist_core.data import CLASS_NAMES
+from fmnist_core.errors import BusyError
+from fmnist_core.jobs import FAILED
+from fmnist_core.pipeline import start_training_job
+from fmnist_core.predict import (
+    Classification,
+    ModelPrediction,
+    best_per_model,
+    classify,
+    outline_crop,
+    pick_test_image,
+    pixelated,
+)
+from fmnist_core.sketch import MAX_UPLOAD_BYTES, PreparedSketch, SketchError, prepare_sketch
+from pages.common import (
+    cache_entries,
+    dataset_or_stop,
+    job_manager,
+    link_to_page,
+    load_model,
+    show_error,
+    show_job_progress,
+)
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]  # The formats prepare_sketch decodes.
+CANVAS_SIZE = 280  # Ten canvas pixels per model pixel, like the enlarged 28 × 28 shown beside it.
+PICTURE_WIDTH = 280  # Pictures are shown at the canvas size so that "given" and "seen" line up.
+PIXEL_FORMAT = "PNG"  # For the 28 × 28 views: JPEG, Streamlit's usual choice for arrays, would blur the pixels.
+# Ink and paper colours: paper-like drawing teaches the inversion step; the dataset look skips it.
+INKS = {
+    "Black ink on white paper": ("#000000", "#FFFFFF"),
+    "White ink on black, like Fashion-MNIST": ("#FFFFFF", "#000000"),
+}
+ANY_CLASS = "Any class"
+TRAINING_REFRESH_SECONDS = 2.0
+OTHER_GUESS_COLOUR = "#a0a0a0"
+
+
+# Models ---------------------------------------------------------------------------------------------------
+
+
+def loaded_models() -> dict[str, object]:
+    """Title → Keras model for the most accurate cached entry of each model (load problems are shown)."""
+    models = {}
+    entries = best_per_model(cache_entries())
+    for entry in entries:
+        model = load_model(entry)
+        if model is not None:
+            models[entry.title] = model
+    if entries:
+        st.caption("Answering: " + " · ".join(entry.label for entry in entries))
+    return models
+
+
+@st.fragment(run_every=TRAINING_REFRESH_SECONDS)
+def training_progress() -> None:
+    """Live progress of the running job; the whole page reruns when it ends, so a new model appears."""
+    status = job_manager().current()
+    if status is None or not status.running:
+        st.rerun()
+    show_job_progress(status)
+
+
+def offer_quick_training() -> None:
+    """No model yet: offer the one-minute quick training and point at the Train page."""
+    manager = job_manager()
+    status = manager.current()
+    with st.container(border=True):
+        st.markdown("**No trained model yet.** Train Model 1 with the quick preset (about a minute on this "
+                    "machine), or choose your own settings on the Train page. Meanwhile the page still shows how "
+                    "your picture is prepared.")
+        if status is not None and status.running:
+            training_progress()
+        elif status is not None and status.kind == "train" and status.state == FAILED:
+            st.error(f"The last training did not finish: {status.error}", icon="⚠️")
+        if st.button("Train Model 1 now (quick preset)", type="primary", icon="🏋️"):
+            try:
+                start_training_job(manager, "model1", PRESETS["quick"])
+            except BusyError as error:
+                st.info(f"{error} The models will appear here as soon as training ends.", icon="⏳")
+            else:
+                st.rerun()
+        link_to_page("pages/train.py", "Train page: all models, your settings", icon="🏋️")
+
+
+# Inputs: each returns what the model should look at, or None -------------------------------------------------
+
+
+def uploaded_picture() -> bytes | None:
+    """The uploaded file's bytes; its name is never used, so it cannot point anywhere on this machine."""
+    upload = st.file_uploader("A photo or drawing of one garment", type=UPLOAD_TYPES,
+                              max_upload_size=MAX_UPLOAD_BYTES // 2**20, key="upload")
+    return upload.getvalue() if upload is not None else None
+
+
+def drawing() -> np.ndarray | None:
+    """The canvas as RGBA pixels, or None (with a nudge) while it is empty."""
+    ink_column, width_column = st.columns(2)
+    ink = ink_column.radio("Ink", list(INKS), key="ink", help="Switching clears the canvas. Either way the model "
+                           "gets light on black: dark-on-light drawings are inverted first.")
+    stroke_width = width_column.slider("Stroke width", min_value=4, max_value=40, value=18, key="stroke_width")
+    stroke_colour, paper_colour = INKS[ink]
+    canvas = st_canvas(stroke_width=stroke_width, stroke_color=stroke_colour, background_color=paper_colour,
+                       width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw", update_streamlit=True,
+                       return_image_data=True, key=f"canvas-{paper_colour}")
+    if canvas.image_data is None or not (canvas.json_data or {}).get("objects"):
+        st.info("Draw something: a T-shirt, a trouser, a shoe, a bag… The models answer when you lift the pen.",
+                icon="✏️")
+        return None
+    return canvas.image_data
+
+
+def chosen_test_index(labels: np.ndarray) -> int:
+    """Index of the test image to show, picked by number, at random, or at random within a class."""
+
+    def pick_random() -> None:
+        choice = st.session_state["test_class"]
+        class_index = None if choice == ANY_CLASS else CLASS_NAMES.index(choice)
+        st.session_state["test_index"] = pick_test_image(labels, class_index, np.random.default_rng())
+
+    class_column, index_column, button_column = st.columns([2, 2, 1], vertical_alignment="bottom")
+    class_column.selectbox("Class", [ANY_CLASS, *CLASS_NAMES], key="test_class", on_change=pick_random)
+    index = index_column.number_input("Test image number", min_value=0, max_value=len(labels) - 1, step=1,
+                                      key="test_index")
+    button_column.button("🎲 Random", on_click=pick_random, width="stretch")
+    return int(index)
+
+
+# Results ----------------------------------------------------------------------------------------------------
+
+
+def top_guesses_chart(prediction: ModelPrediction) -> alt.LayerChart:
+    """Horizontal bars of one model's top guesses, the first one highlighted, with percentages."""
+    table = pd.DataFrame({
+        "class": [score.name + (" (true)" if score.class_index == prediction.true_class else "")
+                  for score in prediction.top],
+        "probability": [score.probability for score in prediction.top],
+        "top": [rank == 0 for rank in range(len(prediction.top))],
+    })
+    bars = alt.Chart(table).mark_bar().encode(
+        # The domain runs past 100% to leave room for the percentage printed after the longest bar.
+        x=alt.X("probability:Q", title=None, scale=alt.Scale(domain=[0, 1.25]),
+                axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1])),
+        y=alt.Y("class:N", title=None, sort=None, axis=alt.Axis(labelLimit=200)),
+        # The top guess takes the theme's accent colour (.streamlit/config.toml), so the page stays one palette.
+        color=alt.condition(alt.datum.top, alt.value(st.get_option("theme.primaryColor") or "#1f5fbf"),
+                            alt.value(OTHER_GUESS_COLOUR)),
+        tooltip=["class:N", alt.Tooltip("probability:Q", format=".2%")],
+    )
+    labels = bars.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".1%"))
+    return (bars + labels).properties(height=130)
+
+
+def verdict(prediction: ModelPrediction) -> str:
+    """'**Model 1** says Shirt (87%)', with ✅ or ❌ when the true label is known."""
+    mark = {True: " ✅", False: " ❌", None: ""}[prediction.correct]
+    return f"**{prediction.title}** says {prediction.guess.name} ({prediction.guess.probability:.0%}){mark}"
+
+
+def show_classification(result: Classification) -> None:
+    """Agreement badge, one top-3 chart per model, and the measured latency."""
+    if not result.predictions:
+        return
+    consensus = result.consensus
+    if consensus.disagree:
+        st.warning("The models disagree: " + "; ".join(
+            f"{' and '.join(titles)} {'say' if len(titles) > 1 else 'says'} {name}"
+            for name, titles in consensus.groups) + ".", icon="⚖️")
+    elif len(result.predictions) > 1:
+        st.success(f"All {len(result.predictions)} models agree: **{consensus.groups[0][0]}**.", icon="🤝")
+    for column, prediction in zip(st.columns(len(result.predictions)), result.predictions, strict=True):
+        with column:
+            st.markdown(verdict(prediction))
+            st.altair_chart(top_guesses_chart(prediction), width="stretch")
+    st.caption("⏱️ Prediction time for this image (warm model, one call): " + " · ".join(
+        f"{prediction.title} {prediction.seconds * 1000:.1f} ms" for prediction in result.predictions))
+
+
+def describe_preparation(sketch: PreparedSketch) -> str:
+    """One caption line saying what the preparation did to this picture."""
+    left, top, right, bottom = sketch.bounding_box
+    steps = [
+        "inverted (dark on light → light on black)" if sketch.inverted else "already light on dark, not inverted",
+        f"cropped to the {right - left} × {bottom - top} pixel box in orange",
+        "thin strokes thickened so they survive the shrink" if sketch.thickened else "strokes thick enough as drawn",
+        "resized so the long side fills 28 pixels, and centred",
+    ]
+    return "Preparation: " + "; ".join(steps) + "."
+
+
+def show_picture_prediction(picture, models: dict[str, object]) -> None:
+    """Prepare an upload or a drawing, show each preparation step, then the models' answers."""
+    try:
+        sketch = prepare_sketch(picture)
+    except SketchError as error:
+        show_error(error)
+        return
+    given, seen = st.columns(2)
+    given.image(outline_crop(sketch), caption="As given", width=PICTURE_WIDTH)
+    seen.image(pixelated(sketch.image), caption="What the models see (28 × 28, enlarged)", width=PICTURE_WIDTH,
+               output_format=PIXEL_FORMAT)
+    st.caption(describe_preparation(sketch))
+    show_classification(classify(sketch.image, models))
+
+
+def show_test_image_prediction(models: dict[str, object]) -> None:
+    """A Fashion-MNIST test image, its true label, and whether each model gets it right."""
+    (_, _), (images, labels) = dataset_or_stop()
+    index = chosen_test_index(labels)
+    true_class = int(labels[index])
+    st.image(pixelated(images[index]), width=PICTURE_WIDTH, output_format=PIXEL_FORMAT,
+             caption=f"Test image #{index} · true label: {CLASS_NAMES[true_class]}")
+    st.caption("Test images are already prepared the Fashion-MNIST way, so the models see exactly this.")
+    show_classification(classify(images[index], models, true_class))
+
+
+# Page -------------------------------------------------------------------------------------------------------
+
+st.title("✏️ Predict a sketch")
+st.markdown("Fashion-MNIST garments are **light on a black background, trimmed to the object and centred** in "
+            "28 × 28 pixels, and that is all a model trained on them has ever seen. So your picture is prepared the "
+            "same way before the models look at it — below you can see each step.")
+
+trained_models = loaded_models()
+if not trained_models:
+    offer_quick_training()
+
+upload_tab, draw_tab, test_tab = st.tabs(["📤 Upload", "✏️ Draw", "🎲 Try a test image"])
+with upload_tab:
+    uploaded = uploaded_picture()
+    if uploaded is not None:
+        show_picture_prediction(uploaded, trained_models)
+with draw_tab:
+    drawn = drawing()
+    if drawn is not None:
+        show_picture_prediction(drawn, trained_models)
+# Last, because when the dataset is missing, dataset_or_stop explains how to get it and stops the script.
+with test_tab:
+    show_test_image_prediction(trained_models)
