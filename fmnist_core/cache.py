@@ -24,7 +24,7 @@ from filelock import FileLock
 
 from fmnist_core.config import TrainConfig
 from fmnist_core.errors import CacheError
-from fmnist_core.machine import process_alive
+from fmnist_core.machine import import_tensorflow, process_alive
 from fmnist_core.models import ModelSpec
 
 CACHE_FORMAT = 1  # Bump when meta.json changes incompatibly.
@@ -175,6 +175,7 @@ class ModelCache:
 
     def load_model(self, entry_id: str):
         """Load a verified entry's Keras model (safe mode on, checksum checked just before)."""
+        import_tensorflow()
         import keras
 
         entry = self.inspect(entry_id)

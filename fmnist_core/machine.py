@@ -8,9 +8,27 @@ import sys
 from functools import lru_cache
 
 
+def _import_silently():
+    # TensorFlow's C++ start-up lines ("oneDNN custom operations are on", "failed call to cuInit" on a machine
+    # without a GPU) are written before its log level applies, so they are dropped at the file-descriptor
+    # level. Python exceptions are unaffected: a failed import still raises.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def import_tensorflow(threads: int | None = None):
     """Import TensorFlow quietly; `threads` caps its thread pools (only before TF first runs anything)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        _import_silently()
     import tensorflow as tf
 
     if threads:

@@ -57,6 +57,9 @@ def build_from_spec(spec: ModelSpec, seed: int | None = None, precision: str = "
     precision: a Keras dtype policy name ("float32", "mixed_bfloat16", ...), set per layer rather than
     globally so a background training thread never changes the policy under another session's model.
     """
+    from fmnist_core.machine import import_tensorflow
+
+    import_tensorflow()
     import keras
     from keras import layers
 
