@@ -1,0 +1,66 @@
+"""`report`: the Markdown comparison of Model 1, 2 and 3 (and the races) that the Compare page downloads."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fmnist_core.errors import ConfigError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report", help="write the Markdown/CSV report comparing the cached models",
+        description="Compare the best cached entry of each model (or the --entry ones) in a hand-out report.")
+    parser.add_argument("--out", type=Path, help="write the Markdown here (default: print it)")
+    parser.add_argument("--csv", type=Path, help="also write the comparison table as CSV here")
+    parser.add_argument("--entry", action="append", default=[], metavar="ENTRY_ID",
+                        help="use this cache entry for its model instead of the most accurate one (repeatable)")
+    parser.add_argument("--no-latency", action="store_true",
+                        help="skip loading each model to time single-image predictions")
+    parser.set_defaults(handler=run)
+
+
+def run(arguments: argparse.Namespace) -> int:
+    from fmnist_core import report
+    from fmnist_core.cache import ModelCache
+
+    cache = ModelCache()
+    chosen = report.best_entries(cache.list())
+    for entry_id in arguments.entry:
+        entry = cache.inspect(entry_id)
+        if not entry.ok:
+            raise ConfigError(f"Cache entry {entry_id} is damaged ({entry.problem}); pick another (see `cache list`).")
+        if entry.model_name not in chosen:
+            raise ConfigError(f"Cache entry {entry_id} is not one of {', '.join(chosen)}.")
+        chosen[entry.model_name] = entry
+
+    latencies = None
+    if not arguments.no_latency:
+        from fmnist_core.data import load_fashion_mnist
+
+        _, (x_test, _) = load_fashion_mnist()
+        latencies = {}
+        for entry in filter(None, chosen.values()):
+            print(f"timing single-image predictions of {entry.entry_id}…", file=sys.stderr)
+            latencies[entry.entry_id] = report.measure_latency(cache.load_model(entry.entry_id), x_test)
+
+    result = report.build_report(chosen, latencies, report.load_races())
+    if arguments.out:
+        _write(arguments.out, result.markdown)
+        print(f"wrote {arguments.out}")
+    else:
+        sys.stdout.write(result.markdown)
+    if arguments.csv:
+        _write(arguments.csv, result.csv)
+        print(f"wrote {arguments.csv}", file=sys.stderr if not arguments.out else sys.stdout)
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"Cannot write {path} ({error.strerror or error}). Pick another path.") from error

@@ -1,0 +1,164 @@
+"""Evaluate: one trained model on the 10,000 test images — accuracy, the confusion matrix, and the mistakes.
+
+Everything shown comes from the evaluation stored with the cache entry when it was trained, so the page
+never re-runs the model; the test images themselves come from the dataset for the mistake gallery.
+"""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from fmnist_core import report
+from fmnist_core.cache import CacheEntry
+from fmnist_core.data import CLASS_NAMES
+from fmnist_core.evaluation import Evaluation
+from pages.common import cache_entries, damaged_entries, dataset_or_stop, learning_curves_chart, link_to_page
+
+CHART_KEY = "confusion_chart"
+TRUE_KEY, PREDICTED_KEY = "mistakes_true_class", "mistakes_predicted_class"
+GALLERY_LIMIT = 40  # Images shown at once, most confident mistakes first.
+GALLERY_COLUMNS = 8
+IMAGE_WIDTH = 84  # Pixels: 3× the 28×28 originals.
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def confusion_cells(matrix: list[list[int]]) -> pd.DataFrame:
+    return report.confusion_cells(matrix)
+
+
+def pick_entry() -> CacheEntry:
+    """The chosen usable cache entry; without one, say how to get one and stop."""
+    entries = cache_entries()
+    damaged_entries(entries)
+    usable = {entry.entry_id: entry for entry in entries if entry.ok}
+    if not usable:
+        st.info("No trained model yet. Train one first — Model 1 on the quick preset takes about a minute.",
+                icon="ℹ️")
+        link_to_page("pages/train.py", label="Train", icon="🏋️")
+        st.stop()
+    chosen = st.selectbox("Model", list(usable), format_func=lambda entry_id: usable[entry_id].label,
+                          key="evaluate_entry")
+    return usable[chosen]
+
+
+def select_clicked_cell() -> None:
+    """A click on a heatmap cell drives the two 'true class / predicted as' boxes, the single source of truth."""
+    points = (st.session_state[CHART_KEY].get("selection") or {}).get("cell") or []
+    if points and "true_index" in points[0] and "predicted_index" in points[0]:
+        st.session_state[TRUE_KEY] = int(points[0]["true_index"])
+        st.session_state[PREDICTED_KEY] = int(points[0]["predicted_index"])
+
+
+def heatmap(cells: pd.DataFrame, normalised: bool) -> alt.LayerChart:
+    value = "row_share" if normalised else "count"
+    cell = alt.selection_point(name="cell", fields=["true_index", "predicted_index"], empty=False)
+    base = alt.Chart(cells).encode(
+        x=alt.X("predicted_class:N", sort=list(CLASS_NAMES), title="Predicted as",
+                axis=alt.Axis(labelAngle=-40, labelOverlap=False)),
+        y=alt.Y("true_class:N", sort=list(CLASS_NAMES), title="True class"),
+        tooltip=[alt.Tooltip("true_class:N", title="True class"),
+                 alt.Tooltip("predicted_class:N", title="Predicted as"),
+                 alt.Tooltip("count:Q", title="Images", format=","),
+                 alt.Tooltip("row_share:Q", title="Share of the true class", format=".1%")],
+    )
+    # A square-root colour scale keeps the small off-diagonal mistakes visible next to the big diagonal.
+    squares = base.mark_rect(cursor="pointer").encode(
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues"),
+                        title="Share of row" if normalised else "Images",
+                        legend=alt.Legend(format=".0%" if normalised else ",")),
+        stroke=alt.condition(cell, alt.value("#e4572e"), alt.value(None)),
+        strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
+    ).add_params(cell)
+    labels = base.transform_filter(alt.datum.count > 0).transform_joinaggregate(
+        largest=f"max({value})").mark_text(fontSize=11).encode(
+        text=alt.Text(f"{value}:Q", format=".0%" if normalised else ","),
+        color=alt.condition(f"datum.{value} > 0.3 * datum.largest", alt.value("white"), alt.value("#262730")),
+    )
+    return (squares + labels).properties(height=460)
+
+
+def pick_pair(evaluation: Evaluation) -> tuple[int, int]:
+    """The (true, predicted) pair to show; starts on the model's most confused pair."""
+    entry_id = st.session_state["evaluate_entry"]
+    if st.session_state.get("mistakes_for_entry") != entry_id:
+        st.session_state["mistakes_for_entry"] = entry_id
+        top = report.most_confused(evaluation.confusion_matrix, top=1)
+        pair = (top[0].true_class, top[0].predicted_class) if top else (6, 0)
+        st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = pair
+    left, right = st.columns(2)
+    classes = list(range(len(CLASS_NAMES)))
+    true_class = left.selectbox("True class", classes, format_func=CLASS_NAMES.__getitem__, key=TRUE_KEY)
+    predicted = right.selectbox("Predicted as", classes, format_func=CLASS_NAMES.__getitem__, key=PREDICTED_KEY)
+    return true_class, predicted
+
+
+def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) -> None:
+    if true_class == predicted:
+        count = evaluation.confusion_matrix[true_class][predicted]
+        st.info(f"That cell counts the {count:,} {CLASS_NAMES[true_class]} images the model got right. "
+                "Pick a cell off the diagonal to see mistakes.", icon="✅")
+        return
+    (_, _), (x_test, _) = dataset_or_stop()
+    recorded = report.images_evaluated(evaluation)
+    if recorded != len(x_test):
+        st.warning(f"This model was evaluated on {recorded:,} test images, but the test set here has "
+                   f"{len(x_test):,}: the pictures below may not be the ones it saw.", icon="⚠️")
+    images = report.mistaken_images(evaluation, true_class, predicted, len(x_test))
+    if not images:
+        st.success(f"No {CLASS_NAMES[true_class]} was taken for {CLASS_NAMES[predicted]}.", icon="🎉")
+        return
+    shown = images[:GALLERY_LIMIT]
+    st.caption(f"{len(images):,} {CLASS_NAMES[true_class]} images were taken for {CLASS_NAMES[predicted]}"
+               + (f"; the {len(shown)} the model was surest about:" if len(images) > len(shown) else ":"))
+    for start in range(0, len(shown), GALLERY_COLUMNS):
+        for column, image in zip(st.columns(GALLERY_COLUMNS), shown[start:start + GALLERY_COLUMNS], strict=False):
+            column.image(x_test[image.index], caption=image.caption, width=IMAGE_WIDTH)
+
+
+st.title("🔍 Evaluate a model")
+st.write("How one trained model does on the 10,000 test images it never saw: where it is right, where it "
+         "is wrong, and which pictures fool it.")
+
+entry = pick_entry()
+evaluation = report.evaluation_of(entry)
+if evaluation is None:
+    st.warning("This cache entry has no test-set evaluation. Delete it and train the model again.", icon="⚠️")
+    st.stop()
+
+accuracy, loss, macro_f1, speed = st.columns(4)
+accuracy.metric("Test accuracy", f"{evaluation.test_accuracy:.1%}")
+loss.metric("Test loss", f"{evaluation.test_loss:.3f}", help="Cross-entropy: lower is better.")
+macro_f1.metric("Macro F1", f"{evaluation.macro_f1:.3f}", help="The mean of the ten per-class F1 scores.")
+speed.metric("Inference images/s", f"{evaluation.images_per_second:,.0f}", help="Whole test set, batches of 1,024.")
+
+st.subheader("Confusion matrix")
+st.caption("Rows are the true class, columns what the model answered; the diagonal is right, everything else "
+           "is a mistake. **Click a cell** to see those pictures below.")
+normalised = st.toggle("Row-normalised (share of each true class)", key="confusion_normalised")
+st.altair_chart(heatmap(confusion_cells(evaluation.confusion_matrix), normalised), key=CHART_KEY,
+                on_select=select_clicked_cell, selection_mode="cell", width="stretch")
+
+pairs, classes = st.columns([2, 3])
+with pairs:
+    st.markdown("**Most confused pairs**")
+    ranked = report.most_confused(evaluation.confusion_matrix)
+    st.markdown("\n".join(f"{rank}. {pair.describe()}" for rank, pair in enumerate(ranked, start=1))
+                or "No mistakes at all.")
+with classes:
+    st.markdown("**Per class** (precision: when it says this class, how often it is right; recall: how many "
+                "of this class it finds)")
+    st.dataframe(report.per_class_table(evaluation), hide_index=True, width="stretch", column_config={
+        "class": "Class",
+        "precision": st.column_config.NumberColumn("Precision", format="%.3f"),
+        "recall": st.column_config.NumberColumn("Recall", format="%.3f"),
+        "f1": st.column_config.NumberColumn("F1", format="%.3f"),
+        "support": st.column_config.NumberColumn("Test images", format="%d"),
+    })
+
+st.subheader("Which pictures were mistaken?")
+true_class, predicted = pick_pair(evaluation)
+mistakes_gallery(evaluation, true_class, predicted)
+
+st.subheader("Learning curves")
+st.caption(report.learning_curve_summary(entry.meta.get("history")))
+st.altair_chart(learning_curves_chart(entry.meta.get("history")), width="stretch")
