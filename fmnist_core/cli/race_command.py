@@ -1,0 +1,168 @@
+"""`race`: Model 1 on GPU and CPU lanes with live lane lines, a summary table and a saved race file.
+
+Also registers `race-lane`, the internal command each lane process runs (it speaks JSON lines on stdout).
+Exit codes: 0 raced, 1 a lane failed or none could run, 2 bad settings or race file, 3 no data, 130 stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from fmnist_core.config import PRECISIONS
+
+WORKLOAD_OPTIONS = ("train_batches", "batch_size", "warmup_batches", "inference_images", "precision", "jit_compile",
+                    "seed")
+BAR_WIDTH = 20
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "race", help="race Model 1 on every GPU and on the CPU (all cores, 1 core)",
+        description="Train and run Model 1 on each lane, one lane after another, each in a fresh process; print "
+                    "phase times, images/s and speed-ups; keep the race file in <cache>/races/.")
+    parser.add_argument("--out", type=Path, help="also write the race JSON here (replay it in the app)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per lane; the median is reported (default 3)")
+    parser.add_argument("--lanes", default="gpu,cpu-all,cpu-1", help="lanes to run (default gpu,cpu-all,cpu-1)")
+    parser.add_argument("--train-batches", type=int, help="timed training steps (default 100)")
+    parser.add_argument("--batch-size", type=int, help="training batch size (default 256)")
+    parser.add_argument("--warmup-batches", type=int, help="untimed training steps first (default 3)")
+    parser.add_argument("--inference-images", type=int, help="test images predicted (default 10000)")
+    parser.add_argument("--precision", choices=PRECISIONS, help="one precision for every lane (default mixed_bfloat16)")
+    parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="XLA on every lane or none (default off)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--list", action="store_true", help="list past and recorded races, then exit")
+    parser.add_argument("--tiny", action="store_true", help="for tests: a tiny stand-in for Model 1 and workload")
+    parser.add_argument("--synthetic", action="store_true", help="for tests: random images instead of Fashion-MNIST")
+    parser.set_defaults(handler=run)
+
+    lane = subparsers.add_parser("race-lane", help="internal: one lane process of `race` (JSON lines on stdout)")
+    lane.add_argument("--workload", required=True, help="the workload as JSON")
+    lane.add_argument("--device", required=True, help='"CPU" or "GPU:<n>"')
+    lane.add_argument("--threads", type=int, required=True)
+    lane.add_argument("--started-at", type=float, required=True, help="the launch time (time.time()) of the lane")
+    lane.set_defaults(handler=run_lane)
+
+
+def run_lane(arguments: argparse.Namespace) -> int:
+    from fmnist_core.race_lane import lane_main
+
+    return lane_main(arguments.workload, arguments.device, arguments.threads, arguments.started_at)
+
+
+def lane_line(view) -> str:
+    """`CPU, 1 core  [=====>......] training  45%  race 3.2 s  warm-up 5.1 s  812 img/s  run 1/3`."""
+    from fmnist_core.race import PHASE_TITLES
+
+    if view.status == "unavailable":
+        return f"{view.label:<26} unavailable: {view.note.split('. ')[0]}."
+    filled = int(BAR_WIDTH * view.fraction)
+    bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + "." * max(BAR_WIDTH - filled - 1, 0)
+    place = f"#{view.place} " if view.place else ""
+    rates = [f"{name} {rate:,.0f} img/s" for name, rate in (("train", view.train_images_per_second),
+                                                             ("infer", view.inference_images_per_second)) if rate]
+    return (f"{view.label:<26} [{bar}] {place}{PHASE_TITLES[view.phase]:<10} {view.fraction:>4.0%}  "
+            f"race {view.race_seconds:6.1f} s  warm-up {view.warmup_seconds:5.1f} s  run {max(view.repeat, 1)}/"
+            f"{view.repeats}  {' · '.join(rates)}")
+
+
+class LaneBoard:
+    """One line per lane, redrawn in place on a terminal; on a pipe or log, one line per finished lane run."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.interactive = self.stream.isatty()
+        self._lines_drawn = 0
+        self._last_draw = 0.0
+        self._runs_reported: dict[str, int] = {}
+
+    def update(self, live) -> None:
+        from fmnist_core.race import live_state
+
+        views = live_state(live, time.time())
+        if self.interactive:
+            if time.monotonic() - self._last_draw >= 0.1:
+                self._last_draw = time.monotonic()
+                up = f"\x1b[{self._lines_drawn}F" if self._lines_drawn else ""
+                self.stream.write(up + "".join(f"\r{lane_line(view)}\x1b[K\n" for view in views))
+                self._lines_drawn = len(views)
+                self.stream.flush()
+            return
+        for view, lane in zip(views, live.lanes, strict=True):
+            runs = len(lane.repeats) if lane.available else -1
+            if self._runs_reported.get(view.lane_id) != runs and (runs or not lane.available):
+                self._runs_reported[view.lane_id] = runs
+                # Places shift while lanes are still to come, so a log line does not claim one.
+                self.stream.write(lane_line(dataclasses.replace(view, place=None)) + "\n")
+                self.stream.flush()
+
+
+def format_summary(result) -> str:
+    """The summary table: median phase times (min–max), images/s and speed-ups, fastest lane first."""
+    workload, machine = result.workload, result.machine
+    versions = machine.get("versions", {})
+    gpus = ", ".join(gpu["name"] for gpu in machine.get("gpus", [])) or "no GPU visible to TensorFlow"
+    lines = [
+        f"{workload.spec.title}: {workload.train_images:,} training images ({workload.train_batches} × "
+        f"{workload.batch_size}), {workload.inference_images:,} test images, {workload.precision}, "
+        f"XLA {'on' if workload.jit_compile else 'off'}, {'synthetic' if workload.synthetic else 'Fashion-MNIST'}; "
+        f"median of {result.repeats} run(s) (min–max)",
+        f"Machine: {machine.get('cpu_model')}, {machine.get('cpu_cores')} cores; {gpus}; "
+        f"TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}",
+        "",
+        f"{'':4}{'lane':<26}{'training s':>22}{'img/s':>10}{'speed-up':>10}{'inference s':>22}{'img/s':>10}"
+        f"{'speed-up':>10}",
+    ]
+    rows = {(row["lane_id"], row["phase"]): row for row in result.summary_rows()}
+    for place, lane_id in enumerate(result.finish_order, start=1):
+        cells = []
+        for phase in ("train", "inference"):
+            row = rows[(lane_id, phase)]
+            spread = f"{row['seconds']:.2f} ({row['min_seconds']:.2f}–{row['max_seconds']:.2f})"
+            cells.append(f"{spread:>22}{row['images_per_second']:>10,.0f}{row['speedup']:>9.2f}×")
+        lines.append(f"{place:>2}. {rows[(lane_id, 'train')]['lane']:<26}" + "".join(cells))
+    for lane in result.lanes:
+        if not lane.repeats:
+            lines.append(f" –  {lane.label:<26}unavailable: {lane.unavailable_reason}")
+    baseline = result.speedups["baseline"]
+    lines.append(f"Speed-up = time of {baseline} / time of the lane. Setup and warm-up are not scored.")
+    return "\n".join(lines)
+
+
+def run_list() -> int:
+    from fmnist_core.race_file import list_races
+
+    races = list_races()
+    if not races:
+        print("No races yet. Run one: python -m fmnist_core race --out race.json")
+        return 0
+    print(f"{len(races)} race file(s):")
+    for stored in races:
+        print(f"  [{stored.origin}] {stored.path}\n      {stored.label}")
+    return 0
+
+
+def run(arguments: argparse.Namespace) -> int:
+    from fmnist_core.race import RaceOptions, parse_lanes, run_race
+    from fmnist_core.race_file import save_race, store_race
+    from fmnist_core.race_lane import TINY_WORKLOAD, Workload
+
+    if arguments.list:
+        return run_list()
+    base = TINY_WORKLOAD if arguments.tiny else Workload()
+    changes = {name: getattr(arguments, name) for name in WORKLOAD_OPTIONS if getattr(arguments, name) is not None}
+    workload = dataclasses.replace(base, synthetic=arguments.synthetic or base.synthetic, **changes)
+    options = RaceOptions(workload, parse_lanes(arguments.lanes), arguments.repeats)
+    board = LaneBoard()
+    print(f"Racing {workload.spec.title}: lanes run one after another, each in a fresh process.", file=sys.stderr)
+    result = run_race(options, on_event=board.update)
+    print(format_summary(result))
+    stored = store_race(result)
+    if arguments.out is not None:
+        print(f"Wrote {save_race(result, arguments.out)}")
+    print(f"Kept in the races folder: {stored}  (list them: python -m fmnist_core race --list)")
+    return 0

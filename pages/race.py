@@ -1,0 +1,263 @@
+"""GPU vs CPU race: Model 1 trains and predicts on every lane while the timers tick, or a recorded race replays.
+
+The race runs in the shared job manager's worker thread; a fragment redraws the lanes twice a second from
+the job's snapshot, so the page stays responsive and coming back shows the race still running. A race
+recorded elsewhere (the CLI on a GPU machine) replays at true speed with the same lane rows.
+"""
+
+import json
+import math
+import time
+
+import streamlit as st
+
+from fmnist_core.errors import BusyError, ConfigError
+from fmnist_core.jobs import CANCELLED, DONE, FAILED
+from fmnist_core.race import (
+    LANE_KINDS,
+    PHASE_TITLES,
+    LaneView,
+    RaceLive,
+    RaceOptions,
+    live_state,
+    plan_lanes,
+    race_machine,
+    replay_duration,
+    replay_state,
+    start_race_job,
+)
+from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
+from fmnist_core.race_lane import TRAIN_SET_IMAGES, Workload
+from pages.common import format_seconds, job_manager, show_error, show_job_progress
+
+REFRESH_SECONDS = 0.5
+MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
+PHASE_NAMES = {"train": "Training", "inference": "Inference"}
+REPLAY_MODES = {True: "Start together at the gun", False: "One after another, as they ran"}
+RECORD_HINT = "Record one on a GPU machine with `python -m fmnist_core race --out race.json`, then upload it here."
+
+
+@st.cache_data(show_spinner="Asking TensorFlow which devices it sees…")
+def machine() -> dict:
+    return race_machine()
+
+
+def lane_row(view: LaneView) -> None:
+    """One lane: name and place, phase progress and race timer, then warm-up, speed and run in small print."""
+    name, progress, timer = st.columns([2.2, 5, 1.6], vertical_alignment="center")
+    name.markdown(f"**{view.label}** {MEDALS.get(view.place, f'#{view.place}' if view.place else '')}")
+    if view.status == "unavailable":
+        progress.warning(view.note, icon="🚫")
+        return
+    progress.progress(view.fraction, text=f"{PHASE_TITLES[view.phase]} · {view.fraction:.0%}")
+    timer.markdown(f"#### ⏱ {format_seconds(view.race_seconds)}", help="Race time: training plus inference.")
+    details = [f"start-up and warm-up {format_seconds(view.warmup_seconds)} (not scored)"]
+    if view.train_images_per_second:
+        details.append(f"training {view.train_images_per_second:,.0f} images/s")
+    if view.inference_images_per_second:
+        details.append(f"inference {view.inference_images_per_second:,.0f} images/s")
+    if view.repeats > 1:
+        details.append(f"run {max(view.repeat, 1)} of {view.repeats}")
+    st.caption(" · ".join(details))
+
+
+def show_lanes(views: list[LaneView]) -> None:
+    for view in views:
+        with st.container(border=True):
+            lane_row(view)
+
+
+def times_chart(result: RaceResult):
+    """Median seconds per lane (bars), min–max over repeats (rules), speed-up labels; training and inference apart."""
+    import altair as alt
+    import pandas as pd
+
+    table = pd.DataFrame(result.summary_rows())
+    table["phase"] = table["phase"].map(PHASE_NAMES)
+    baseline = result.speedups["baseline"]
+    table["speed-up"] = ["baseline" if lane_id == baseline else f"{value:.2f}× faster" if value >= 1 else
+                         f"{1 / value:.2f}× slower" for lane_id, value in zip(table["lane_id"], table["speedup"],
+                                                                               strict=True)]
+    order = [lane.label for lane_id in result.finish_order for lane in result.lanes if lane.lane_id == lane_id]
+    base = alt.Chart().encode(y=alt.Y("lane:N", sort=order, title=None))
+    bars = base.mark_bar().encode(
+        x=alt.X("seconds:Q", title="Median seconds (lower is faster)"),
+        color=alt.Color("lane:N", sort=order, legend=None),
+        tooltip=["lane", "phase", alt.Tooltip("seconds:Q", format=".3f"), alt.Tooltip("images_per_second:Q",
+                                                                                      format=",.0f"), "speed-up"])
+    spread = base.mark_rule(color="black").encode(x="min_seconds:Q", x2="max_seconds:Q")
+    labels = base.mark_text(align="left", dx=6).encode(x="max_seconds:Q", text="speed-up:N")
+    return alt.layer(bars, spread, labels, data=table).properties(height=40 * len(order) + 20, width=460).facet(
+        row=alt.Row("phase:N", title=None, sort=list(PHASE_NAMES.values()))).resolve_scale(x="independent")
+
+
+def show_result(result: RaceResult, key: str) -> None:
+    """Finish order, the chart, the table and the downloadable race file."""
+    if not result.finish_order:
+        st.info("No lane ran in this race.", icon="🚫")
+        return
+    labels = {lane.lane_id: lane.label for lane in result.lanes}
+    scores = {lane.lane_id: lane.representative.race_seconds for lane in result.lanes if lane.repeats}
+    st.subheader("Finish order")
+    st.markdown("  \n".join(f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — "
+                            f"{format_seconds(scores[lane_id])} scored"
+                            for place, lane_id in enumerate(result.finish_order, start=1)))
+    baseline = labels.get(result.speedups["baseline"], "—")
+    st.caption(f"Speed-up against {baseline}, from the median of {result.repeats} run(s); the black lines span the "
+               "fastest and slowest run.")
+    st.altair_chart(times_chart(result))
+    st.dataframe([{"Lane": row["lane"], "Phase": PHASE_NAMES[row["phase"]], "Median s": round(row["seconds"], 3),
+                   "Min s": round(row["min_seconds"], 3), "Max s": round(row["max_seconds"], 3),
+                   "Images/s": round(row["images_per_second"]), "Speed-up ×": round(row["speedup"], 2)}
+                  for row in result.summary_rows()], hide_index=True)
+    with st.expander("Machine and workload"):
+        st.json({"machine": result.machine, "workload": result.workload.to_dict()}, expanded=False)
+    st.download_button("Download the race file (JSON)", json.dumps(result.to_dict(), indent=1),
+                       file_name=f"race-{result.created[:19].replace(':', '-')}.json", mime="application/json",
+                       key=f"download-{key}", icon="💾")
+
+
+def race_options() -> RaceOptions | None:
+    """The options expander; the validated options, or None after showing why they are invalid."""
+    with st.expander("Race options"):
+        left, right = st.columns(2)
+        repeats = left.number_input("Runs per lane (the median counts)", min_value=1, max_value=5, value=1)
+        batches = right.number_input("Training batches of 256 images", min_value=10,
+                                     max_value=TRAIN_SET_IMAGES // Workload.batch_size, value=Workload.train_batches,
+                                     step=10)
+        st.caption("Every lane runs the same work: Model 1, the same seed and images, batch 256, mixed bfloat16, "
+                   "XLA off, then predicts the 10,000 test images.")
+    try:
+        return RaceOptions(Workload(train_batches=int(batches)), LANE_KINDS, int(repeats))
+    except ConfigError as error:
+        show_error(error)
+        return None
+
+
+def other_job_notice() -> bool:
+    """When another heavy job (training) runs, say so with a way to stop it; True if one runs."""
+    manager = job_manager()
+    current = manager.current()
+    if current is None or not current.running or current.kind == "race":
+        return False
+    st.info(f"{current.title} is running, and only one heavy job runs at a time, so the race waits. Let it "
+            "finish, or stop it to race now.", icon="⏳")
+    show_job_progress(current)
+    st.button("Stop it", icon="⏹️", key="stop-other-job", on_click=manager.cancel, args=(current.job_id,))
+    return True
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def live_race(job_id: int) -> None:
+    """The running race, redrawn twice a second from the job's latest snapshot."""
+    manager = job_manager()
+    status = manager.status(job_id)
+    if status is None or not status.running:
+        st.rerun()  # The whole page, so it shows how the race ended.
+    live: RaceLive | None = status.details.get("race")
+    st.progress(status.fraction, text=f"{status.message} · {format_seconds(status.elapsed)}")
+    if live is None:
+        st.caption("Asking TensorFlow which devices it sees…")
+    else:
+        show_lanes(live_state(live, time.time()))
+    st.button("Stop the race", icon="⏹️", key="stop-race", on_click=manager.cancel, args=(job_id,),
+              help="Ends the running lane process at once; nothing is saved.")
+
+
+def race_here() -> None:
+    st.caption("Lanes run **one after another**, each in a fresh process, so no lane steals another's cores; the "
+               "finish order ranks them as if they had started together. Only training and inference are "
+               "scored; start-up and warm-up are shown but not scored.")
+    manager = job_manager()
+    latest = manager.latest("race")
+    if latest is not None and latest.running:
+        live_race(latest.job_id)
+        return
+    options = race_options()
+    busy = other_job_notice()
+    if st.button("Start the race", type="primary", icon="🏁", disabled=busy or options is None):
+        try:
+            start_race_job(manager, options)
+        except BusyError as error:
+            show_error(error)
+        else:
+            st.rerun()
+    if latest is not None and latest.state == DONE:
+        st.success(f"Race finished in {format_seconds(latest.elapsed)} and kept with the past races.", icon="🏁")
+        show_lanes(replay_state(latest.result, math.inf))
+        show_result(latest.result, "live")
+        return
+    if latest is not None and latest.state == FAILED:
+        st.error(f"The race failed: {latest.error}", icon="⚠️")
+    elif latest is not None and latest.state == CANCELLED:
+        st.info("The race was stopped; nothing was saved.", icon="⏹️")
+    info = machine()
+    show_lanes(live_state(RaceLive(Workload(), plan_lanes(LANE_KINDS, info["gpus"], info["cpu_cores"]), 1),
+                          time.time()))
+
+
+def chosen_race() -> tuple[str, RaceResult] | None:
+    """A past, recorded or uploaded race chosen by the user, with a key identifying it; None if none is usable."""
+    source = st.radio("Race to replay", ["Past and recorded races", "Upload a race file"], horizontal=True)
+    if source == "Upload a race file":
+        uploaded = st.file_uploader("Race file (JSON)", type="json", help=RECORD_HINT)
+        if uploaded is None:
+            st.caption(RECORD_HINT)
+            return None
+        try:
+            return f"upload-{uploaded.file_id}", parse_race(uploaded.getvalue(), uploaded.name)
+        except RaceFileError as error:
+            show_error(error)
+            return None
+    races = list_races()
+    if not races:
+        st.info(f"No races yet: start one in the first tab. {RECORD_HINT}", icon="📭")
+        return None
+    index = st.selectbox("Race", range(len(races)), format_func=lambda i: f"[{races[i].origin}] {races[i].label}")
+    stored = races[index]
+    if stored.result is None:
+        show_error(RaceFileError(f"{stored.path.name} cannot be replayed: {stored.problem}"))
+        return None
+    return str(stored.path), stored.result
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def replaying(result: RaceResult, started: float, together: bool) -> None:
+    """The replay at true speed; hands back to the whole page when it reaches the finish."""
+    elapsed = time.time() - started
+    if elapsed > replay_duration(result, together):
+        st.rerun()
+    st.caption(f"Replay clock {format_seconds(elapsed)} of {format_seconds(replay_duration(result, together))}")
+    show_lanes(replay_state(result, elapsed, together))
+
+
+def replay_tab() -> None:
+    choice = chosen_race()
+    if choice is None:
+        return
+    key, result = choice
+    st.info(f"Recorded race: {result.recorded_label}.", icon="📼")
+    together = st.radio("Replay", list(REPLAY_MODES), format_func=REPLAY_MODES.get, horizontal=True)
+    play, finish = st.columns(2)
+    if play.button("Replay at true speed", icon="▶️", type="primary"):
+        st.session_state.race_replay = {"key": key, "started": time.time()}
+    if finish.button("Jump to the finish", icon="⏭️"):
+        st.session_state.race_replay = {"key": key, "started": -math.inf}
+    state = st.session_state.get("race_replay")
+    if state is None or state["key"] != key:
+        show_lanes(replay_state(result, 0.0, together))
+    elif time.time() - state["started"] <= replay_duration(result, together):
+        replaying(result, state["started"], together)
+    else:
+        show_lanes(replay_state(result, math.inf, together))
+        show_result(result, key)
+
+
+st.title("🏁 GPU vs CPU race")
+st.write("Model 1 trains on the same images and then classifies the 10,000 test images on every device: watch "
+         "the lanes, their timers and the finish order.")
+here, recorded = st.tabs(["Race on this machine", "Replay a recorded race"])
+with here:
+    race_here()
+with recorded:
+    replay_tab()
