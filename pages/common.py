@@ -19,6 +19,8 @@ from fmnist_core.jobs import JobManager, JobStatus
 if TYPE_CHECKING:
     import pandas as pd
 
+CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
+
 
 @st.cache_resource(show_spinner=False)
 def _job_manager(root: str) -> JobManager:
@@ -118,19 +120,19 @@ def history_table(history: dict | list | None) -> pd.DataFrame:
 
 
 def learning_curves_chart(history: dict | list | None):
-    """Side-by-side Altair charts of loss and accuracy per epoch, train vs validation."""
+    """Loss and accuracy per epoch, train vs validation: one Altair chart of two panels side by side."""
     import altair as alt
 
-    table = history_table(history)
-    base = alt.Chart(table).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
-        color=alt.Color("split:N", title=None, scale=alt.Scale(domain=["train", "validation"])),
-        tooltip=["epoch:Q", "split:N", alt.Tooltip("value:Q", format=".4f")],
-    ).properties(height=220)
-    loss = base.transform_filter(alt.datum.metric == "loss").encode(y=alt.Y("value:Q", title="Loss"))
-    accuracy = base.transform_filter(alt.datum.metric == "accuracy").encode(
-        y=alt.Y("value:Q", title="Accuracy", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")))
-    return alt.hconcat(loss.properties(title="Loss"), accuracy.properties(title="Accuracy"))
+    base = alt.Chart(history_table(history)).mark_line(point=True).encode(
+        x=alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0)),
+        color=alt.Color("split:N", title=None, legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7f0e"])),
+        tooltip=["epoch:O", "split:N", alt.Tooltip("value:Q", title="value", format=".4f")],
+    ).properties(width=CURVE_PANEL_WIDTH, height=220)
+    panels = [base.transform_filter(alt.datum.metric == metric).encode(
+        y=alt.Y("value:Q", title=title, axis=axis, scale=alt.Scale(zero=False))).properties(title=title)
+        for metric, title, axis in (("loss", "Loss", alt.Axis()), ("accuracy", "Accuracy", alt.Axis(format="%")))]
+    return alt.hconcat(*panels)
 
 
 def link_to_page(page: str, label: str, icon: str | None = None) -> None:

@@ -1,0 +1,120 @@
+"""Home: what the explorer teaches, a map of the pages, the trained models, and a one-click first model.
+
+This page must paint fast on a fresh server, so nothing here imports TensorFlow: the training job
+imports it in its own thread, after the page is on screen.
+"""
+
+import streamlit as st
+
+from fmnist_core.config import PRESETS
+from fmnist_core.errors import BusyError
+from fmnist_core.models import MODEL_SPECS, get_spec
+from fmnist_core.pipeline import start_training_job
+from pages.common import (
+    cache_entries,
+    damaged_entries,
+    job_manager,
+    link_to_page,
+    model_cache,
+    show_error,
+    show_job_progress,
+)
+
+PAGE_MAP = (
+    ("pages/dataset.py", "Dataset", "🖼️", "browse the 70,000 pictures, the class balance, mean images and a 2-D map"),
+    ("pages/train.py", "Train", "🏋️", "train Model 1, 2 or 3 in the background and watch the curves grow"),
+    ("pages/evaluate.py", "Evaluate", "🔍", "test accuracy, the confusion matrix, and the pictures a model gets wrong"),
+    ("pages/compare.py", "Compare & report", "📊", "the models side by side: accuracy, speed, size; download a report"),
+    ("pages/race.py", "GPU vs CPU race", "🏁", "the same training on different hardware, timed live"),
+    ("pages/predict.py", "Predict a sketch", "✏️", "draw or upload a garment and see what a model thinks it is"),
+)
+QUICK_MODEL = "model1"
+LIVE_REFRESH_SECONDS = 1.0
+
+
+def introduction() -> None:
+    widths = ", ".join(f"{spec.first_filters}" for spec in MODEL_SPECS.values())
+    st.markdown(
+        "A **convolutional neural network** (CNN) learns to tell clothes apart from tiny 28×28 grey pictures: "
+        "T-shirts, trousers, sneakers, bags… This app lets a class watch that happen, step by step.\n\n"
+        f"There are three models. They are identical except for **the width of the first layer** ({widths} "
+        "filters), so every difference you see in accuracy, training time or size comes from that one choice."
+    )
+
+
+def page_map() -> None:
+    st.subheader("Where to go")
+    for path, title, icon, description in PAGE_MAP:
+        link, text = st.columns([1, 3], vertical_alignment="center")
+        with link:
+            link_to_page(path, label=title, icon=icon)
+        text.caption(description)
+
+
+def interrupted_notice() -> None:
+    manager = job_manager()
+    if manager.interrupted and manager.current() is None:
+        title = manager.interrupted.get("title", "unknown job")
+        st.warning(f"The last run ({title}) did not finish — the server stopped while it was running; "
+                   "nothing half-written was kept.", icon="⚠️")
+
+
+def cached_models() -> None:
+    st.subheader("Trained models")
+    entries = cache_entries()
+    if not entries:
+        st.info("No trained models yet. Quick-train Model 1 above: it takes about a minute.", icon="ℹ️")
+        return
+    for entry in entries:
+        if entry.ok:
+            st.markdown(f"✅ {entry.label}")
+    damaged_entries(entries)
+
+
+@st.fragment(run_every=LIVE_REFRESH_SECONDS)
+def live_job() -> None:
+    status = job_manager().current()
+    if status is None or not status.running:
+        st.rerun()  # The whole page, so the model list and the quick-train offer show the result.
+    show_job_progress(status)
+    if status.kind == "train":
+        link_to_page("pages/train.py", label="Watch the curves on the Train page", icon="🏋️")
+    else:
+        link_to_page("pages/race.py", label="Watch it on the race page", icon="🏁")
+
+
+def quick_train() -> None:
+    st.subheader("Quick start")
+    manager = job_manager()
+    if manager.busy():
+        live_job()
+        return
+    last = manager.current()
+    if last is not None and last.error:
+        st.error(f"{last.title} failed: {last.error}", icon="⚠️")
+    cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
+    existing = cache.find(spec, quick) if cache is not None else None
+    if existing is not None:
+        accuracy = f"{existing.test_accuracy:.1%}" if existing.test_accuracy is not None else "unknown"
+        st.success(f"{spec.title} on the quick preset is trained and ready to use ({accuracy} test accuracy).",
+                   icon="✅")
+        link_to_page("pages/evaluate.py", label="See how it does on the test set", icon="🔍")
+        return
+    st.write(f"No model yet? Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs — "
+             "about a minute on this machine. It keeps running if you open other pages.")
+    if st.button(f"Quick-train {spec.title}", type="primary", icon="🚀"):
+        try:
+            start_training_job(manager, QUICK_MODEL, quick, cache=cache)
+        except BusyError as error:
+            show_error(error)
+            return
+        st.rerun()
+
+
+st.title("👕 Fashion-MNIST CNN Explorer")
+st.write("See how a convolutional network learns to recognise clothes — and what one design choice changes.")
+interrupted_notice()
+introduction()
+quick_train()
+cached_models()
+page_map()

@@ -1,0 +1,348 @@
+"""AppTest runs of the Home, Dataset and Train pages, with an empty model cache and with one tiny trained model.
+
+The pages run through the app's own router (st.page_link only accepts pages registered with st.navigation).
+The router is copied into a temporary folder whose pages/ links to the real page files, with a stub for any
+page the router lists that does not exist yet, so these tests do not depend on other pages being finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fmnist_core.cache import ModelCache
+from fmnist_core.data import CLASS_NAMES
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="session")
+def router(tmp_path_factory) -> Path:
+    """A copy of streamlit_app.py beside a pages/ folder of links to the real pages (stubs for missing ones)."""
+    folder = tmp_path_factory.mktemp("app")
+    source = (PROJECT_ROOT / "streamlit_app.py").read_text(encoding="utf-8")
+    (folder / "streamlit_app.py").write_text(source, encoding="utf-8")
+    pages = folder / "pages"
+    pages.mkdir()
+    for page in (PROJECT_ROOT / "pages").glob("*.py"):
+        (pages / page.name).symlink_to(page)
+    for name in re.findall(r'st\.Page\("pages/(\w+\.py)"', source):
+        if not (pages / name).exists():
+            (pages / name).write_text('import streamlit as st\n\nst.title("Not written yet")\n', encoding="utf-8")
+    return folder / "streamlit_app.py"
+
+
+def open_page(router: Path, page: str | None = None) -> AppTest:
+    app = AppTest.from_file(str(router), default_timeout=TIMEOUT).run()
+    if page is not None:
+        app.switch_page(f"pages/{page}").run()
+    assert not app.exception, [error.value for error in app.exception]
+    return app
+
+
+def texts(app: AppTest, kind: str) -> list[str]:
+    return [str(element.value) for element in getattr(app, kind)]
+
+
+def all_text(app: AppTest) -> str:
+    kinds = ("title", "markdown", "caption", "info", "success", "warning", "error", "subheader")
+    return "\n".join(text for kind in kinds for text in texts(app, kind))
+
+
+def button(app: AppTest, label_start: str):
+    matches = [element for element in app.button if element.label.startswith(label_start)]
+    assert matches, f"no button starting {label_start!r}; buttons: {[b.label for b in app.button]}"
+    return matches[0]
+
+
+def job_manager():
+    from pages.common import job_manager
+
+    return job_manager()
+
+
+def finish_job(timeout: float = 240) -> None:
+    status = job_manager().current()
+    assert status is not None
+    ended = job_manager().wait(status.job_id, timeout=timeout)
+    assert not ended.running, f"job still running after {timeout} s: {ended.message}"
+
+
+def stop_any_job():
+    status = job_manager().current()
+    if status is not None and status.running:
+        job_manager().cancel()
+        job_manager().wait(status.job_id, timeout=120)
+
+
+@pytest.fixture(params=["cache_dir", "trained_cache"])
+def any_cache(request) -> Path:
+    """Each test runs once with an empty cache and once with one tiny trained model."""
+    return request.getfixturevalue(request.param)
+
+
+# Home ----------------------------------------------------------------------------------------------------
+
+
+def test_home_renders_with_page_map_and_quick_train(router, any_cache):
+    app = open_page(router)
+    assert "Fashion-MNIST CNN Explorer" in texts(app, "title")[0]
+    links = {link.proto.label for link in app.page_link}
+    assert {"Dataset", "Train", "Evaluate", "Compare & report", "GPU vs CPU race", "Predict a sketch"} <= links
+    assert button(app, "Quick-train Model 1")
+
+
+def test_home_says_when_nothing_is_trained(router, cache_dir):
+    assert "No trained models yet" in all_text(open_page(router))
+
+
+def test_home_lists_cached_models_with_accuracy(router, trained_cache):
+    entry = ModelCache(trained_cache).list()[0]
+    text = all_text(open_page(router))
+    assert f"{entry.test_accuracy:.1%}" in text and "Model 1" in text
+    assert "damaged" not in text
+
+
+def test_home_flags_a_damaged_entry_and_deletes_it(router, trained_cache):
+    entry = ModelCache(trained_cache).list()[0]
+    model_file = entry.path / "model.keras"
+    payload = bytearray(model_file.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF
+    model_file.write_bytes(bytes(payload))
+
+    app = open_page(router)
+    assert any("damaged" in warning and entry.entry_id in warning for warning in texts(app, "warning"))
+    button(app, "Delete").click().run()
+    assert not app.exception
+    assert not entry.path.exists()
+    assert "No trained models yet" in all_text(app)
+
+
+def test_home_reports_a_run_the_server_did_not_finish(router, cache_dir):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)
+    marker = cache_dir / ".jobs" / "running-job.json"
+    marker.parent.mkdir(parents=True)
+    marker.write_text(json.dumps({"pid": int(finished.stdout), "kind": "train", "title": "Training Model 2 (full)"}))
+    warnings = texts(open_page(router), "warning")
+    assert any("The last run (Training Model 2 (full)) did not finish" in warning for warning in warnings)
+
+
+def test_home_page_does_not_import_tensorflow(router, cache_dir):
+    script = (
+        "import json, sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"app = AppTest.from_file({str(router)!r}, default_timeout={TIMEOUT}).run()\n"
+        "assert not app.exception, [e.value for e in app.exception]\n"
+        "print(json.dumps(sorted(name for name in ('tensorflow', 'keras', 'sklearn') if name in sys.modules)))\n"
+    )
+    environment = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=environment, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    heavy = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "tensorflow" not in heavy and "keras" not in heavy, heavy
+
+
+class StandInModel:
+    """Saves like a Keras model; enough for pages that only read a cache entry's metadata."""
+
+    def save(self, path) -> None:
+        Path(path).write_bytes(b"stand-in for model.keras")
+
+
+@pytest.fixture
+def quick_model1_cached(cache_dir) -> Path:
+    """A valid cache entry for Model 1 on the quick preset, without training it."""
+    from fmnist_core.config import PRESETS
+    from fmnist_core.models import get_spec
+
+    history = {"loss": [0.9, 0.5], "accuracy": [0.7, 0.82], "val_loss": [0.7, 0.45], "val_accuracy": [0.75, 0.84]}
+    ModelCache(cache_dir).save(StandInModel(), {"history": history, "evaluation": {"test_accuracy": 0.873}},
+                               get_spec("model1"), PRESETS["quick"])
+    return cache_dir
+
+
+def test_home_says_when_the_quick_model_is_ready(router, quick_model1_cached):
+    app = open_page(router)
+    assert any("quick preset is trained and ready" in message and "87.3%" in message
+               for message in texts(app, "success"))
+    assert not [element for element in app.button if element.label.startswith("Quick-train")]
+
+
+def test_train_page_offers_cached_settings_instead_of_retraining(router, quick_model1_cached):
+    app = open_page(router, "train.py")
+    assert any("already trained" in message for message in texts(app, "success"))
+    assert app.metric[0].value == "87.30%" and charts(app)
+    assert not [element for element in app.button if element.label.startswith("Train Model")]
+    assert [expander.label for expander in app.expander] == ["Train again anyway"]
+
+
+# Dataset -------------------------------------------------------------------------------------------------
+
+
+def charts(app: AppTest) -> list:
+    return app.get("vega_lite_chart")
+
+
+@pytest.mark.realdata
+def test_dataset_draws_grid_charts_and_map(router, any_cache):
+    app = open_page(router, "dataset.py")
+    assert [tab.label for tab in app.tabs] == ["Pictures", "Class balance", "Mean images", "Pixel histogram",
+                                               "2-D map"]
+    grid, means = app.image[:2]
+    assert len(grid.value) == 40 and means.captions == list(CLASS_NAMES)
+    assert len(charts(app)) == 3  # Class balance, pixel histogram, PCA map.
+    assert "Pictures 1–40 of 60,000" in texts(app, "caption")
+    assert any("Each dot is one picture" in caption for caption in texts(app, "caption"))
+
+
+@pytest.mark.realdata
+def test_dataset_pages_filters_and_switches_split(router, cache_dir):
+    app = open_page(router, "dataset.py")
+    button(app, "Next").click().run()
+    assert app.number_input(key="grid_page").value == 2
+    assert "Pictures 41–80 of 60,000" in texts(app, "caption")
+
+    app.multiselect[0].set_value([1]).run()
+    app.radio[0].set_value("test").run()
+    assert not app.exception
+    assert app.number_input(key="grid_page").value == 1
+    assert "Pictures 1–40 of 1,000" in texts(app, "caption")
+    assert set(app.image[0].captions) == {"Trouser"}
+
+    app.multiselect[0].set_value([]).run()
+    assert any("Pick at least one class" in info for info in texts(app, "info"))
+
+
+@pytest.mark.realdata
+def test_dataset_map_switches_to_tsne_with_a_time_note(router, cache_dir):
+    app = open_page(router, "dataset.py")
+    app.radio[0].set_value("test")
+    app.multiselect[0].set_value([5, 7, 9])
+    app.slider[0].set_value(200)
+    app.toggle[0].set_value(True).run()
+    assert not app.exception
+    captions = texts(app, "caption")
+    assert any(caption.startswith("t-SNE takes about") for caption in captions)
+    assert any("Each dot is one picture" in caption for caption in captions)
+
+
+# Train ---------------------------------------------------------------------------------------------------
+
+
+def test_train_page_offers_models_and_settings(router, any_cache):
+    app = open_page(router, "train.py")
+    assert [radio.label for radio in app.radio] == ["Model", "Settings"]
+    assert list(app.radio[0].options) == ["Model 1", "Model 2", "Model 3"]
+    sizes = app.dataframe[0].value
+    assert list(sizes["First-layer filters"]) == [64, 128, 256]
+    assert sizes["Parameters"].is_monotonic_increasing
+    assert button(app, "Train Model 1")
+
+
+def choose_custom(app: AppTest, **values) -> AppTest:
+    app.radio[1].set_value("custom").run()
+    inputs = {element.label: element for element in app.number_input}
+    for label, value in values.items():
+        inputs[label].set_value(value)
+    return app.run()
+
+
+def test_train_page_explains_invalid_custom_settings(router, cache_dir):
+    app = choose_custom(open_page(router, "train.py"), **{"Learning rate": 0.0})
+    assert any("learning rate must be in (0, 1]" in error for error in texts(app, "error"))
+    assert not [element for element in app.button if element.label.startswith("Train Model")]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_train_flow_runs_in_the_background_then_offers_the_cached_model(router, cache_dir):
+    app = choose_custom(open_page(router, "train.py"), **{"Epochs": 1, "Batch size": 64,
+                                                          "Training images (0 = all 54,000)": 256})
+    button(app, "Train Model 1").click().run()
+    try:
+        assert not app.exception
+        assert job_manager().busy()
+        assert "Training Model 1 (custom)" in all_text(app)
+        assert app.get("progress") and button(app, "Stop")
+        finish_job()
+        app.run()
+        assert not app.exception
+        assert any("finished" in message for message in texts(app, "success")), texts(app, "error")
+        assert app.metric[0].label == "Test accuracy" and app.metric[0].value.endswith("%")
+        assert charts(app), "the learning curves are drawn"
+        assert "evaluate" in [link.proto.page for link in app.page_link]
+        [entry] = ModelCache(cache_dir).list()
+
+        # The same settings are now cached: training again deletes the entry first, and Stop saves nothing.
+        assert [expander.label for expander in app.expander] == ["Train again anyway"]
+        button(app, "Delete the cached model and train again").click().run()
+        assert job_manager().busy() and not entry.path.exists()
+        button(app, "Stop").click().run()
+        finish_job()
+        app.run()
+        assert any("stopped, nothing was saved" in info for info in texts(app, "info"))
+        assert ModelCache(cache_dir).list() == []
+    finally:
+        stop_any_job()
+
+
+def test_train_page_waits_for_or_stops_another_job(router, cache_dir):
+    def race(context):
+        while not context.should_stop():
+            context.report(0.5, "Lane 2/3 running")
+            time.sleep(0.02)
+
+    job_manager().start("race", "GPU vs CPU race", race)
+    try:
+        app = open_page(router, "train.py")
+        assert any("GPU vs CPU race is running" in info for info in texts(app, "info"))
+        assert not [element for element in app.button if element.label.startswith("Train Model")]
+        button(app, "Stop").click().run()
+        finish_job(timeout=10)
+        app.run()
+        assert not app.exception and button(app, "Train Model 1")
+    finally:
+        stop_any_job()
+
+
+def test_train_page_shows_live_progress_and_curves_of_a_running_training(router, cache_dir):
+    def training(context):
+        history = [{"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 0.8, "val_accuracy": 0.72}]
+        while not context.should_stop():
+            context.report(0.5, "Epoch 2/3 · batch 5/10", epoch=2, epochs=3, batch=5, batches=10,
+                           images_per_second=1234.0, metrics={"loss": 0.5, "accuracy": 0.8}, history=history)
+            time.sleep(0.02)
+
+    job_manager().start("train", "Training Model 2 (quick)", training)
+    try:
+        app = open_page(router, "train.py")
+        assert "Training Model 2 (quick)" in all_text(app)
+        assert app.get("progress")[0].proto.text == "Epoch 2/3 · batch 5/10"
+        shown = {metric.label: metric.value for metric in app.metric}
+        assert shown["Images / s"] == "1,234" and shown["Accuracy (this epoch)"] == "80.0%"
+        assert shown["Remaining (estimate)"] != "—"
+        assert charts(app), "the curves of the finished epochs are drawn"
+        button(app, "Stop").click().run()
+        finish_job(timeout=10)
+        app.run()
+        assert any("stopped, nothing was saved" in info for info in texts(app, "info"))
+    finally:
+        stop_any_job()
+
+
+def test_home_page_also_runs_on_its_own(cache_dir):
+    """Without the router, links fall back to plain text instead of failing."""
+    app = AppTest.from_file(str(PROJECT_ROOT / "pages" / "home.py"), default_timeout=TIMEOUT).run()
+    assert not app.exception, [error.value for error in app.exception]
+    assert button(app, "Quick-train Model 1")
