@@ -10,7 +10,7 @@ from fmnist_core.evaluation import evaluate
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
 from fmnist_core.machine import machine_info
 from fmnist_core.models import ModelSpec, forward_flops, get_spec
-from fmnist_core.training import Progress, ProgressCallback, StopCheck, train
+from fmnist_core.training import Progress, ProgressCallback, StopCheck, TrainingCancelled, train
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ def train_and_cache(name: str | ModelSpec, config: TrainConfig, *, progress: Pro
     result = train(spec, config, progress=progress, should_stop=should_stop, data=data)
     (_, _), (x_test, y_test) = data
     evaluation = evaluate(result.model, x_test, y_test)
+    # A Stop pressed after the last batch (during evaluation) still means "nothing is saved".
+    if should_stop is not None and should_stop():
+        raise TrainingCancelled("Training was stopped; nothing was saved.")
     meta = {
         "history": result.history,
         "epoch_seconds": result.epoch_seconds,

@@ -22,6 +22,26 @@ if TYPE_CHECKING:
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
 
 
+def _leave_legacy_pages_mode() -> None:
+    """Make a page opened by its URL on a fresh server run under the router, not Streamlit's old MPA mode.
+
+    Streamlit decides once per process whether an app "uses the pages/ directory" (the pre-`st.navigation`
+    multipage style): until `st.navigation` has run once, a fresh server that is first asked for /train
+    runs pages/train.py on its own, with an automatic sidebar listing every file in pages/ (common.py too).
+    The folder name is fixed by the product, so the page clears that flag and reruns, which runs the router.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # A future Streamlit without the legacy mode needs nothing here.
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_legacy_pages_mode()
+
+
 @st.cache_resource(show_spinner=False)
 def _job_manager(root: str) -> JobManager:
     return JobManager(marker_dir=Path(root) / ".jobs")
@@ -47,11 +67,17 @@ def cache_entries() -> list[CacheEntry]:
     return cache.list() if cache is not None else []
 
 
-@st.cache_data(show_spinner="Loading Fashion-MNIST…", max_entries=1)
+@st.cache_resource(show_spinner="Loading Fashion-MNIST…", max_entries=1)
 def _dataset(cache_dir: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    # A resource, not cache_data: cache_data would hand every rerun its own 55 MB copy. The arrays are
+    # made read-only so no page can change what every session shares.
     from fmnist_core.data import load_fashion_mnist
 
-    return load_fashion_mnist()
+    arrays = load_fashion_mnist()
+    for pair in arrays:
+        for array in pair:
+            array.flags.writeable = False
+    return arrays
 
 
 def dataset_or_stop():
