@@ -208,9 +208,9 @@ def train(name: str | ModelSpec, config: TrainConfig, progress: ProgressCallback
 
     data: ((x_train, y_train), (x_test, y_test)) uint8 arrays; loaded from disk when omitted.
     """
+    tf = import_tensorflow()
     import keras
 
-    tf = import_tensorflow()
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
     if data is None:
         from fmnist_core.data import load_fashion_mnist
