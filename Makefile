@@ -40,5 +40,9 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed data
 	$(BIN)/python -m fmnist_core bench
 
+# Regenerates docs/screenshots/*.png from the app running on the real cache.
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python scripts/screenshots.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -113,6 +113,14 @@ def _help_text(searched: list[Path]) -> str:
     )
 
 
+def _damaged_help_text(folder: Path) -> str:
+    return (
+        f"Replace the files in {folder} with official copies:\n"
+        f"  1. Debian/Ubuntu: sudo apt-get install --reinstall -y {DEBIAN_PACKAGE}\n"
+        "  2. Put fresh copies of the four official .gz files in a folder and set FMNIST_DATA_DIR=/that/folder"
+    )
+
+
 def _check_configured_dir() -> None:
     """A FMNIST_DATA_DIR that is set but unusable is an error, not something to silently look past."""
     configured = os.environ.get("FMNIST_DATA_DIR")
@@ -270,7 +278,10 @@ def load_fashion_mnist(allow_download: bool = False, use_cache: bool = True) -> 
         if not allow_download:
             raise DataError("Fashion-MNIST was not found.\n" + _help_text(searched))
         folder = download()
-    arrays = {name: read_verified(folder / spec.filename, spec) for name, spec in FILES.items()}
+    try:
+        arrays = {name: read_verified(folder / spec.filename, spec) for name, spec in FILES.items()}
+    except DataError as error:
+        raise DataError(f"{error}\n{_damaged_help_text(folder)}") from error
     if use_cache:
         try:
             _save_npz(npz_path, arrays)

@@ -42,14 +42,42 @@ def _leave_legacy_pages_mode() -> None:
 _leave_legacy_pages_mode()
 
 
+def _keep_keras_state_between_runs() -> None:
+    """Stop Streamlit from calling `keras.backend.clear_session()` after every script and fragment run.
+
+    That call replaces Keras' per-thread state for every thread at once, so the background training thread
+    loses its mixed-precision autocast scope in the middle of a layer ("Incompatible type conversion requested
+    to type bfloat16") whenever any session's page finishes a run; it also empties TensorFlow's kernel cache
+    each time. Models here live in st.cache_resource on purpose, so the app needs none of that clean-up.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # A future Streamlit that moved it: the tests in test_faults.py say so.
+        return
+    if hasattr(script_runner, "_clean_problem_modules"):
+        script_runner._clean_problem_modules = lambda: None
+
+
+_keep_keras_state_between_runs()
+
+
 @st.cache_resource(show_spinner=False)
 def _job_manager(root: str) -> JobManager:
     return JobManager(marker_dir=Path(root) / ".jobs")
 
 
+def cache_root_or_stop() -> Path:
+    """The model cache folder; when it is unusable (FMNIST_CACHE_DIR names a file), say why and stop the page."""
+    try:
+        return cache_root()
+    except CacheError as error:
+        st.error(str(error), icon="🗄️")
+        st.stop()
+
+
 def job_manager() -> JobManager:
     """The one job manager every session shares (one heavy job at a time on a small machine)."""
-    return _job_manager(str(cache_root()))
+    return _job_manager(str(cache_root_or_stop()))
 
 
 def model_cache() -> ModelCache | None:
@@ -83,7 +111,7 @@ def _dataset(cache_dir: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.nd
 def dataset_or_stop():
     """((x_train, y_train), (x_test, y_test)); when the data is missing, explain how to get it and stop."""
     try:
-        return _dataset(str(cache_root()))
+        return _dataset(str(cache_root_or_stop()))
     except DataError as error:
         st.error("**Fashion-MNIST is not available on this machine.**", icon="📦")
         st.code(str(error), language=None)

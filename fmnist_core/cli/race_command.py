@@ -147,12 +147,14 @@ def run_list() -> int:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    from fmnist_core.cache import cache_root
     from fmnist_core.race import RaceOptions, parse_lanes, run_race
     from fmnist_core.race_file import save_race, store_race
     from fmnist_core.race_lane import TINY_WORKLOAD, Workload
 
     if arguments.list:
         return run_list()
+    cache_root()  # The result is kept in the cache: refuse an unusable cache folder before the race, not after.
     base = TINY_WORKLOAD if arguments.tiny else Workload()
     changes = {name: getattr(arguments, name) for name in WORKLOAD_OPTIONS if getattr(arguments, name) is not None}
     workload = dataclasses.replace(base, synthetic=arguments.synthetic or base.synthetic, **changes)

@@ -1,0 +1,195 @@
+"""The app in a real browser: `streamlit run` on a free port, driven through Debian's Chromium with Playwright.
+
+One server (a temporary cache holding one tiny trained model) serves every test in this module. Each test
+asserts that no page shows a Streamlit exception box, and saves screenshots to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from tests.browser_support import (
+    ARTIFACTS,
+    PAGE_PATHS,
+    PROGRESS_BAR,
+    TSHIRT_STROKE,
+    VIEWPORT,
+    assert_no_exception,
+    chromium,
+    draw_stroke,
+    full_page_screenshot,
+    open_page,
+    start_custom_training,
+    start_server,
+    wait_for_app,
+    wait_for_title,
+)
+from tests.conftest import require_real_data
+from tests.test_predict import garment_png
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = ARTIFACTS / "screenshots"
+SIDEBAR_LINKS = '[data-testid="stSidebarNav"] a'
+TRAINING_SECONDS = 420  # Upper bound for the runs below: 20–40 s on an idle 2-core CPU, minutes on a busy one.
+STEP_MILLISECONDS = 60_000  # One page update (a rerun, a prediction) must show within a minute.
+SMALL_RUN = {"Epochs": "1", "Training images (0 = all 54,000)": "512"}
+LONGER_RUN = {"Epochs": "1", "Training images (0 = all 54,000)": "5000"}  # ~35 s: outlasts the other session.
+
+
+@pytest.fixture(scope="module")
+def server(trained_cache_dir, tmp_path_factory):
+    require_real_data()
+    cache = tmp_path_factory.mktemp("browser") / "cache"
+    shutil.copytree(trained_cache_dir, cache)
+    running = start_server(cache, ARTIFACTS / "browser-server.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as opened:  # Fails, never skips, when Chromium is missing: the message names the package.
+        yield opened
+
+
+@pytest.fixture
+def new_page(browser):
+    """A factory of pages, each in its own browser context: a separate Streamlit session."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def sidebar_paths(page, server) -> list[str]:
+    return [link.get_attribute("href").removeprefix(server.url + "/") for link in page.locator(SIDEBAR_LINKS).all()]
+
+
+def shoot(page, name: str) -> None:
+    full_page_screenshot(page, SCREENSHOTS / f"{name}.png")
+
+
+def visible_tab(page):
+    return page.get_by_role("tabpanel").filter(visible=True)
+
+
+def wait_for_trained_model(page) -> None:
+    """Wait until the Train page shows the finished run: its success message and test accuracy."""
+    page.get_by_text(re.compile(r"Training Model 1 \(custom\) finished in")).wait_for(timeout=TRAINING_SECONDS * 1000)
+    wait_for_app(page)
+    accuracy = page.locator('[data-testid="stMetric"]').filter(has_text="Test accuracy")
+    assert re.search(r"\d+\.\d\d%", accuracy.inner_text()), accuracy.inner_text()
+    assert page.locator(PROGRESS_BAR).count() == 0
+
+
+def test_every_page_opens_by_its_url(server, new_page):
+    page = new_page()
+    # Home last: a fresh server first asked for a sub-page must still run it under the router.
+    for path in [*list(PAGE_PATHS)[1:], ""]:
+        open_page(page, server, path)
+        assert_no_exception(page)
+        assert sidebar_paths(page, server) == list(PAGE_PATHS), "the sidebar lists exactly the router's pages"
+        shoot(page, f"url-{path or 'home'}")
+
+
+def test_sidebar_navigation_reaches_every_page(server, new_page):
+    page = new_page()
+    open_page(page, server)
+    for path in [*list(PAGE_PATHS)[1:], ""]:
+        page.locator(f'{SIDEBAR_LINKS}[href="{server.url}/{path}"]').click()
+        page.wait_for_url(f"{server.url}/{path}")
+        wait_for_title(page, path)
+        assert_no_exception(page)
+        shoot(page, f"sidebar-{path or 'home'}")
+
+
+def test_predict_answers_a_drawing_and_uploads_and_explains_a_bad_file(server, new_page, tmp_path):
+    page = new_page()
+    open_page(page, server, "predict")
+    page.get_by_role("tab", name="Draw").click()
+    draw_stroke(page, TSHIRT_STROKE)
+    drawn = visible_tab(page)
+    drawn.get_by_text(re.compile(r"Model 1 says \S+")).wait_for(timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    assert drawn.get_by_text("What the models see (28 × 28, enlarged)").count() == 1
+    assert drawn.locator('[data-testid="stVegaLiteChart"]').count() == 1, "the top-3 chart"
+    assert_no_exception(page)
+    shoot(page, "predict-drawing")
+
+    page.get_by_role("tab", name="Upload").click()
+    good, bad = tmp_path / "trousers.png", tmp_path / "notes.png"
+    good.write_bytes(garment_png())
+    bad.write_text("Buy milk.\nCall Anna.\n")
+    uploader = visible_tab(page).locator('input[type="file"]')
+    uploader.set_input_files(str(good))
+    uploaded = visible_tab(page)
+    uploaded.get_by_text(re.compile(r"Model 1 says \S+")).wait_for(timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    assert uploaded.get_by_text(re.compile("^Preparation: inverted")).count() == 1
+    assert_no_exception(page)
+
+    uploader.set_input_files(str(bad))
+    visible_tab(page).get_by_text("This file is not an image").wait_for(timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    assert visible_tab(page).get_by_text(re.compile(r"Model 1 says")).count() == 0
+    assert_no_exception(page)
+    shoot(page, "predict-bad-upload")
+
+
+def test_a_small_training_run_shows_live_progress_then_its_result(server, new_page):
+    page = new_page()
+    start_custom_training(page, server, SMALL_RUN)
+    shoot(page, "train-running")
+    wait_for_trained_model(page)
+    assert_no_exception(page)
+    shoot(page, "train-finished")
+
+
+def test_two_sessions_one_trains_while_the_other_browses_and_is_told_it_is_busy(server, new_page):
+    trainer, visitor = new_page(), new_page()
+    races_before = sorted((server.cache_dir / "races").glob("*.json"))
+    # The visitor opens the race page while the machine is idle, so its Start button is live...
+    open_page(visitor, server, "race")
+    start = visitor.get_by_role("button", name="Start the race")
+    assert start.is_enabled()
+    start_custom_training(trainer, server, LONGER_RUN)
+
+    # ...and pressing it once training runs must not start a second heavy job.
+    start.click()
+    visitor.get_by_text(re.compile(r"Training Model 1 \(custom\) is running")).first.wait_for(
+        timeout=STEP_MILLISECONDS)
+    wait_for_app(visitor)
+    assert_no_exception(visitor)
+    shoot(visitor, "busy-race")
+
+    open_page(visitor, server, "dataset")
+    visitor.locator('[data-testid="stImage"]').first.wait_for(timeout=STEP_MILLISECONDS)
+    assert_no_exception(visitor)
+
+    open_page(visitor, server, "predict")
+    visitor.get_by_role("tab", name="Draw").click()
+    draw_stroke(visitor, TSHIRT_STROKE)
+    visible_tab(visitor).get_by_text(re.compile(r"Model 1 says \S+")).wait_for(timeout=STEP_MILLISECONDS)
+    assert_no_exception(visitor)
+
+    # Last, so that it also proves the browsing above happened while the other session's run was going on.
+    # The Train page redraws a running job every 0.75 s and so never looks idle for long: wait for the run itself.
+    visitor.goto(f"{server.url}/train")
+    visitor.get_by_text("Training Model 1 (custom)").first.wait_for(timeout=STEP_MILLISECONDS)
+    visitor.get_by_role("button", name="Stop").wait_for(timeout=STEP_MILLISECONDS)
+    assert visitor.get_by_role("button", name="Train Model 1").count() == 0, "nobody can start a second run"
+    assert_no_exception(visitor)
+
+    wait_for_trained_model(trainer)
+    assert_no_exception(trainer)
+    assert sorted((server.cache_dir / "races").glob("*.json")) == races_before, "no race ran"

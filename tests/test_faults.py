@@ -1,0 +1,254 @@
+"""Faults: killed and simultaneous training processes, a damaged dataset, a server killed mid-training, and
+several sessions at once. Nothing crashes, nothing half-written is kept, and only one heavy job runs at a time.
+
+Save-level kills and simultaneous saves are in test_cache.py (tests/cache_worker.py); these tests go through
+the real entry points instead: the CLI, `streamlit run` in a browser, and the pages under AppTest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fmnist_core.data import FILES
+from fmnist_core.training import TrainingCancelled
+from tests.browser_support import (
+    ARTIFACTS,
+    PROJECT_ROOT,
+    VIEWPORT,
+    assert_no_exception,
+    chromium,
+    full_page_screenshot,
+    open_page,
+    start_custom_training,
+    start_server,
+)
+from tests.conftest import require_real_data
+from tests.test_cli import run_cli
+
+PAGES = PROJECT_ROOT / "pages"
+SMALL_TRAINING = ("train", "--model", "model1", "--epochs", "1", "--train-limit", "512", "--json")
+# Long enough (about 80 batches) that a kill always lands mid-training, never after the save.
+LONG_TRAINING = {"Epochs": "1", "Training images (0 = all 54,000)": "20000"}
+PAGE_TIMEOUT = 60
+
+
+def cli_process(*arguments: str) -> subprocess.Popen:
+    """The CLI in its own process, as a user starts it (FMNIST_CACHE_DIR comes from the environment)."""
+    return subprocess.Popen([sys.executable, "-m", "fmnist_core", *arguments], cwd=PROJECT_ROOT,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def listed_entries() -> list[dict]:
+    """`cache list --json` run in a fresh process (which also removes dead processes' temporary folders)."""
+    result = run_cli("cache", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def leftovers(cache: Path) -> list[str]:
+    """Temporary folders and half entries: anything in the cache that is not a finished entry or bookkeeping."""
+    return sorted(path.name for path in cache.iterdir() if path.name.startswith(".tmp-")
+                  or (path.name.startswith("model") and not (path / "meta.json").is_file()))
+
+
+# Training processes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_two_processes_training_the_same_model_leave_one_valid_entry(cache_dir):
+    require_real_data()
+    trainers = [cli_process(*SMALL_TRAINING) for _ in range(2)]
+    outputs = [trainer.communicate(timeout=600) for trainer in trainers]
+    assert [trainer.returncode for trainer in trainers] == [0, 0], [error[-2000:] for _, error in outputs]
+    entry_ids = {json.loads(output)["entry_id"] for output, _ in outputs}
+    assert len(entry_ids) == 1, "both processes answer with the same entry"
+    assert [(entry["entry_id"], entry["ok"]) for entry in listed_entries()] == [(entry_ids.pop(), True)]
+    assert leftovers(cache_dir) == []
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_a_training_process_killed_mid_training_leaves_no_entry(cache_dir):
+    require_real_data()
+    trainer = cli_process("train", "--model", "model1", "--epochs", "1", "--train-limit", "20000")
+    try:
+        # Without --json the CLI announces the run when its first batch is about to start.
+        for line in trainer.stderr:
+            if line.startswith("Training Model 1"):
+                break
+        else:
+            pytest.fail(f"training never started (exit code {trainer.wait()})")
+        time.sleep(2)
+        assert trainer.poll() is None, "still training when killed"
+    finally:
+        trainer.send_signal(signal.SIGKILL)
+        trainer.wait(timeout=30)
+        trainer.stderr.close()
+        trainer.stdout.close()
+    assert listed_entries() == []
+    assert leftovers(cache_dir) == []
+
+
+# A damaged dataset -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["truncated", "swapped"])
+def damaged_data(request, tmp_path, monkeypatch) -> Path:
+    """A copy of Fashion-MNIST with one file cut in half or replaced by another; returns the damaged file."""
+    source, folder = require_real_data(), tmp_path / "fashion-mnist"
+    folder.mkdir()
+    for spec in FILES.values():
+        shutil.copy(source / spec.filename, folder / spec.filename)
+    if request.param == "truncated":
+        damaged = folder / FILES["train_images"].filename
+        damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    else:
+        damaged = folder / FILES["test_labels"].filename
+        shutil.copy(source / FILES["train_labels"].filename, damaged)
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(folder))
+    return damaged
+
+
+@pytest.mark.realdata
+def test_a_damaged_dataset_file_is_named_with_the_fix(damaged_data, cache_dir):
+    result = run_cli("data")
+    assert result.returncode == 3, result.stderr
+    assert str(damaged_data) in result.stderr
+    assert "apt-get install --reinstall -y dataset-fashion-mnist" in result.stderr
+    assert "FMNIST_DATA_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    app = AppTest.from_file(str(PAGES / "dataset.py"), default_timeout=PAGE_TIMEOUT).run()
+    assert not app.exception, [error.value for error in app.exception]
+    assert "Fashion-MNIST is not available" in app.error[0].value
+    assert str(damaged_data) in app.code[0].value
+
+
+# The server killed mid-training ----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_the_app_survives_its_server_being_killed_mid_training(cache_dir):
+    require_real_data()
+    cache_dir.mkdir()
+    marker = cache_dir / ".jobs" / "running-job.json"
+    killed = start_server(cache_dir, ARTIFACTS / "faults-killed-server.log")
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport=VIEWPORT)
+            start_custom_training(page, killed, LONG_TRAINING)
+            page.get_by_text(re.compile(r"Epoch 1/1 · batch [1-9]")).wait_for(timeout=300_000)
+            assert json.loads(marker.read_text())["title"] == "Training Model 1 (custom)"
+            killed.kill()
+            # What a kill during saving leaves behind: a temporary folder owned by the dead server.
+            half_saved = cache_dir / f".tmp-model1-0123456789ab-{killed.process.pid}-k1ll3d"
+            half_saved.mkdir()
+            (half_saved / "model.keras").write_bytes(b"half-written")
+
+            restarted = start_server(cache_dir, ARTIFACTS / "faults-restarted-server.log")
+            try:
+                open_page(page, restarted)
+                notice = page.get_by_text("The last run (Training Model 1 (custom)) did not finish")
+                notice.wait_for(timeout=PAGE_TIMEOUT * 1000)
+                assert_no_exception(page)
+                full_page_screenshot(page, ARTIFACTS / "screenshots" / "faults-restarted-home.png")
+                assert not half_saved.exists(), "the home page's model list cleans up dead temporary folders"
+            finally:
+                restarted.stop()
+    finally:
+        killed.stop()
+    assert not marker.exists()
+    assert listed_entries() == []
+    assert leftovers(cache_dir) == []
+
+
+# Several sessions, through AppTest ----------------------------------------------------------------------------
+
+
+def training_until_stopped(spec, config, *, progress=None, should_stop, cache=None, **unused):
+    """Stands in for train_and_cache: a run that lasts until someone presses Stop, then saves nothing."""
+    while not should_stop():
+        time.sleep(0.02)
+    raise TrainingCancelled("Training was stopped; nothing was saved.")
+
+
+def page(name: str) -> AppTest:
+    app = AppTest.from_file(str(PAGES / name), default_timeout=PAGE_TIMEOUT).run()
+    assert not app.exception, [error.value for error in app.exception]
+    return app
+
+
+def click(app: AppTest, label_start: str) -> AppTest:
+    button = next((button for button in app.button if button.label.startswith(label_start)), None)
+    assert button is not None, f"no {label_start!r} button in {[button.label for button in app.button]}"
+    button.click().run()
+    assert not app.exception, [error.value for error in app.exception]
+    return app
+
+
+def messages(app: AppTest) -> list[str]:
+    return [element.value for kind in ("info", "error", "warning", "success", "markdown")
+            for element in getattr(app, kind)]
+
+
+def test_sessions_share_one_training_and_nobody_starts_a_second_job(cache_dir, tiny_data, monkeypatch):
+    import pages.common
+
+    monkeypatch.setattr("fmnist_core.pipeline.train_and_cache", training_until_stopped)
+    monkeypatch.setattr(pages.common, "dataset_or_stop", lambda: tiny_data)
+    manager = pages.common.job_manager()
+    racer = page("race.py")  # Opened while the machine is idle: its Start button is live.
+    trainer = click(page("train.py"), "Train Model 1")
+    try:
+        assert manager.busy() and manager.current().title == "Training Model 1 (quick)"
+
+        # Predict offers quick training while no model exists; pressing it now meets the running job.
+        predictor = click(page("predict.py"), "Train Model 1 now")
+        assert any(text.startswith("Busy: Training Model 1 (quick) is running") for text in messages(predictor))
+
+        click(racer, "Start the race")
+        assert any("Training Model 1 (quick) is running, and only one heavy job" in text for text in messages(racer))
+        assert manager.latest("race") is None
+
+        watcher = page("train.py")
+        assert "**Training Model 1 (quick)**" in messages(watcher)
+        assert not [button for button in watcher.button if button.label.startswith("Train Model")]
+        assert not [button for button in page("home.py").button if button.label.startswith("Quick-train")]
+        assert manager.current().title == "Training Model 1 (quick)" and manager.busy()
+    finally:
+        manager.cancel()
+        manager.wait(manager.current().job_id, timeout=30)
+    trainer.run()
+    assert any("stopped, nothing was saved" in text for text in messages(trainer))
+    assert list(cache_dir.glob("model*")) == []
+
+
+def test_page_runs_leave_the_training_thread_keras_state_alone(cache_dir, monkeypatch):
+    """Streamlit would call keras.backend.clear_session() after every run, wiping a running training's state.
+
+    clear_session swaps Keras' per-thread state for every thread at once: a training thread in the middle of a
+    mixed-precision layer then fails with "Incompatible type conversion requested to type bfloat16", which the
+    two-session browser test hit whenever a page finished a run during the training's evaluation.
+    """
+    import keras
+
+    calls = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: calls.append(args))
+    for name in ("home.py", "train.py"):
+        page(name)
+    assert calls == []
