@@ -257,9 +257,13 @@ def _field(values: dict, key: str, kind: str, where: str):
 
 
 def _scalars(cls, values: dict, where: str, skip: tuple[str, ...] = ()) -> dict:
-    """Read the fields of dataclass `cls` whose types are plain JSON values, checking each one's type."""
+    """Read the fields of dataclass `cls` whose types are plain JSON values, checking each one's type.
+
+    A field with a default may be absent, so files recorded before a field was added still load.
+    """
     return {f.name: _field(values, f.name, f.type, where) for f in dataclasses.fields(cls)
-            if f.name not in skip and f.type in _KINDS}
+            if f.name not in skip and f.type in _KINDS
+            and (f.name in values or f.default is dataclasses.MISSING)}
 
 
 # Files ------------------------------------------------------------------------------------------------

@@ -130,7 +130,8 @@ def test_cli_race_runs_real_lane_processes_and_writes_a_valid_file(cli_race):
     times = [event[0] for event in repeat.events]
     assert times == sorted(times) and [event[1] for event in repeat.events][-1] == "done"
     assert min(repeat.setup_seconds, repeat.warmup_seconds, repeat.train_seconds, repeat.inference_seconds) > 0
-    assert repeat.train_images_per_second == pytest.approx(TINY.train_images / repeat.train_seconds, rel=1e-3)
+    # Both figures are rounded in the file and a tiny race trains for ~0.15 s, so allow 0.5%.
+    assert repeat.train_images_per_second == pytest.approx(TINY.train_images / repeat.train_seconds, rel=5e-3)
     assert result.workload == TINY and result.machine["versions"]["tensorflow"]
     if not result.machine["gpus"]:
         assert not lanes["gpu"].available and lanes["gpu"].unavailable_reason == NO_GPU_REASON
