@@ -65,7 +65,7 @@ def heatmap(cells: pd.DataFrame, normalised: bool) -> alt.LayerChart:
     squares = base.mark_rect(cursor="pointer").encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues"),
                         title="Share of row" if normalised else "Images",
-                        legend=alt.Legend(format=".0%" if normalised else ",")),
+                        legend=alt.Legend(format=".0%" if normalised else ",.0f")),
         stroke=alt.condition(cell, alt.value("#e4572e"), alt.value(None)),
         strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
     ).add_params(cell)

@@ -109,10 +109,12 @@ def uploaded_picture() -> bytes | None:
 def drawing() -> np.ndarray | None:
     """The canvas as RGBA pixels, or None (with a nudge) while it is empty."""
     ink_column, width_column = st.columns(2)
-    ink = ink_column.radio("Ink", list(INKS), key="ink", help="Switching clears the canvas. Either way the model "
-                           "gets light on black: dark-on-light drawings are inverted first.")
+    ink = ink_column.radio("Ink", list(INKS), key="ink", horizontal=True,
+                           help="Switching clears the canvas. Either way the model gets light on black: "
+                           "dark-on-light drawings are inverted first.")
     stroke_width = width_column.slider("Stroke width", min_value=4, max_value=40, value=18, key="stroke_width")
     stroke_colour, paper_colour = INKS[ink]
+    st.write("")  # Room for the canvas toolbar, which floats above the canvas and would cover the radio.
     canvas = st_canvas(stroke_width=stroke_width, stroke_color=stroke_colour, background_color=paper_colour,
                        width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw", update_streamlit=True,
                        return_image_data=True, key=f"canvas-{paper_colour}")
