@@ -86,7 +86,7 @@ def _time_fast_path(spec, config: TrainConfig, images: np.ndarray, labels: np.nd
     compile_model(model, config, steps_per_epoch=len(images) // config.batch_size)
     warmup = make_dataset(images[: warmup_batches * config.batch_size], labels[: warmup_batches * config.batch_size],
                           config.batch_size, shuffle_seed=config.seed)
-    model.fit(warmup, epochs=1, verbose=0)
+    model.fit(warmup, epochs=1, verbose=0, shuffle=False)
     dataset = make_dataset(images, labels, config.batch_size, shuffle_seed=config.seed)
     started = time.perf_counter()
     model.fit(dataset, epochs=1, verbose=0, shuffle=False)

@@ -197,6 +197,12 @@ def live_state(live: RaceLive, now: float) -> list[LaneView]:
     return _with_places(views)
 
 
+def finished_run_view(live: RaceLive, lane_index: int, run_index: int) -> LaneView:
+    """One finished repeat of one lane with its own times (a log line per run, not the lane's median so far)."""
+    lane = live.lanes[lane_index]
+    return _view(lane, lane.repeats[run_index].events, math.inf, live.workload, run_index + 1, live.repeats, "done")
+
+
 # Running a race ---------------------------------------------------------------------------------------
 
 

@@ -80,19 +80,18 @@ def job_manager() -> JobManager:
     return _job_manager(str(cache_root_or_stop()))
 
 
-def model_cache() -> ModelCache | None:
-    """The model cache, or None after showing why it cannot be used."""
+def model_cache() -> ModelCache:
+    """The model cache; when it cannot be used, say why once and stop the page (every page needs it)."""
     try:
         return ModelCache()
     except CacheError as error:
         st.error(str(error), icon="🗄️")
-        return None
+        st.stop()
 
 
 def cache_entries() -> list[CacheEntry]:
-    """All cache entries (damaged ones included), newest first; [] with a message if the cache is unusable."""
-    cache = model_cache()
-    return cache.list() if cache is not None else []
+    """All cache entries (damaged ones included), newest first."""
+    return model_cache().list()
 
 
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…", max_entries=1)

@@ -36,7 +36,7 @@ def pick_entries() -> dict:
     """One cache entry per registry model (most accurate first in each box); None where none is trained."""
     by_model = report.entries_by_model(cache_entries())
     if not any(by_model.values()):
-        st.info("No trained model yet: train Model 1, 2 and 3 first (the quick preset takes a minute or a few).",
+        st.info("No trained model yet: train Model 1, 2 and 3 first (the quick preset is the shortest run).",
                 icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()

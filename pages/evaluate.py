@@ -32,7 +32,7 @@ def pick_entry() -> CacheEntry:
     damaged_entries(entries)
     usable = {entry.entry_id: entry for entry in entries if entry.ok}
     if not usable:
-        st.info("No trained model yet. Train one first — Model 1 on the quick preset takes about a minute.",
+        st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.",
                 icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()

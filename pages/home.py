@@ -63,7 +63,7 @@ def cached_models() -> None:
     st.subheader("Trained models")
     entries = cache_entries()
     if not entries:
-        st.info("No trained models yet. Quick-train Model 1 above: it takes about a minute.", icon="ℹ️")
+        st.info("No trained models yet. Quick-train Model 1 above: the shortest run there is.", icon="ℹ️")
         return
     for entry in entries:
         if entry.ok:
@@ -93,15 +93,15 @@ def quick_train() -> None:
     if last is not None and last.error:
         st.error(f"{last.title} failed: {last.error}", icon="⚠️")
     cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
-    existing = cache.find(spec, quick) if cache is not None else None
+    existing = cache.find(spec, quick)
     if existing is not None:
         accuracy = f"{existing.test_accuracy:.1%}" if existing.test_accuracy is not None else "unknown"
         st.success(f"{spec.title} on the quick preset is trained and ready to use ({accuracy} test accuracy).",
                    icon="✅")
         link_to_page("pages/evaluate.py", label="See how it does on the test set", icon="🔍")
         return
-    st.write(f"No model yet? Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs — "
-             "about a minute on this machine. It keeps running if you open other pages.")
+    st.write(f"No model yet? Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs, the "
+             "shortest run there is; the time left is shown as it goes. It keeps running if you open other pages.")
     if st.button(f"Quick-train {spec.title}", type="primary", icon="🚀"):
         try:
             start_training_job(manager, QUICK_MODEL, quick, cache=cache)

@@ -75,13 +75,13 @@ def training_progress() -> None:
 
 
 def offer_quick_training() -> None:
-    """No model yet: offer the one-minute quick training and point at the Train page."""
+    """No model yet: offer the quick training and point at the Train page."""
     manager = job_manager()
     status = manager.current()
     with st.container(border=True):
-        st.markdown("**No trained model yet.** Train Model 1 with the quick preset (about a minute on this "
-                    "machine), or choose your own settings on the Train page. Meanwhile the page still shows how "
-                    "your picture is prepared.")
+        st.markdown("**No trained model yet.** Train Model 1 with the quick preset (the shortest run; the time "
+                    "left is shown as it goes), or choose your own settings on the Train page. Meanwhile the page "
+                    "still shows how your picture is prepared.")
         if status is not None and status.running:
             training_progress()
         elif status is not None and status.kind == "train" and status.state == FAILED:

@@ -186,8 +186,6 @@ def offer_training(name: str, config: TrainConfig, cache: ModelCache, existing: 
 st.title("🏋️ Train a model")
 st.write("Pick a model and how long to train it, then watch it learn — it keeps training while you explore.")
 cache = model_cache()
-if cache is None:
-    st.stop()
 model_name = choose_model()
 train_config = choose_settings()
 manager = job_manager()

@@ -358,6 +358,21 @@ def test_live_view_ticks_between_events_and_keeps_finished_lanes():
     assert live.message.startswith("Round 1/1 · CPU, all cores (2) · training")
 
 
+def test_the_terminal_log_reports_each_run_with_its_own_times():
+    from fmnist_core.cli.race_command import LaneBoard
+
+    result = make_result()
+    all_cores = result.lanes[1]  # Training took 6.0, 5.0 and 7.0 s in its three runs.
+    stream = io.StringIO()  # Not a terminal: one log line per finished run.
+    board = LaneBoard(stream)
+    for finished in (1, 2, 3):
+        board.update(RaceLive(TINY, (replace(all_cores, repeats=all_cores.repeats[:finished]),), 3))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    for line, run, seconds in zip(lines, (1, 2, 3), (6.0, 5.0, 7.0), strict=True):
+        assert f"run {run}/3" in line and f"train {TINY.train_images / seconds:,.0f} img/s" in line, line
+
+
 # The page -------------------------------------------------------------------------------------------------
 
 

@@ -234,7 +234,8 @@ def test_a_cache_path_that_is_a_file_gives_every_page_a_clear_message(name, tmp_
     target.write_text("")
     monkeypatch.setenv("FMNIST_CACHE_DIR", str(target))
     app = run_page(name)
-    assert any(f"{target} is a file, not a folder" in error.value for error in app.error)
+    assert [f"{target} is a file, not a folder" in error.value for error in app.error].count(True) == 1, \
+        "said once, clearly, not repeated by every part of the page"
 
 
 @pytest.mark.parametrize("name", PAGE_FILES)

@@ -81,7 +81,7 @@ class LaneBoard:
         self._runs_reported: dict[str, int] = {}
 
     def update(self, live) -> None:
-        from fmnist_core.race import live_state
+        from fmnist_core.race import finished_run_view, live_state
 
         views = live_state(live, time.time())
         if self.interactive:
@@ -92,12 +92,14 @@ class LaneBoard:
                 self._lines_drawn = len(views)
                 self.stream.flush()
             return
-        for view, lane in zip(views, live.lanes, strict=True):
+        for index, (view, lane) in enumerate(zip(views, live.lanes, strict=True)):
             runs = len(lane.repeats) if lane.available else -1
             if self._runs_reported.get(view.lane_id) != runs and (runs or not lane.available):
                 self._runs_reported[view.lane_id] = runs
-                # Places shift while lanes are still to come, so a log line does not claim one.
-                self.stream.write(lane_line(dataclasses.replace(view, place=None)) + "\n")
+                # The run that just ended, with its own times; places shift while lanes are still to come, so a
+                # log line does not claim one.
+                line_view = finished_run_view(live, index, runs - 1) if runs > 0 else view
+                self.stream.write(lane_line(dataclasses.replace(line_view, place=None)) + "\n")
                 self.stream.flush()
 
 
