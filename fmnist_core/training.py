@@ -130,7 +130,13 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
         )
     else:
         dataset = dataset.map(lambda x, y: (scale_images(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # tf.data's autotuner thread sleeps in doubling periods (10 ms, 20 ms, … so it wakes 10.23 s, 20.47 s, 40.95 s
+    # after the iterator starts), and destroying an iterator waits for its next wake-up: measured here, every fit()
+    # and every epoch ended up to ~20 s late (a 10.5 s fit took exactly 20.48 s). Without the autotuner the map and
+    # prefetch still run in parallel (TF picks the sizes) and the wait is gone (benchmarks/tf_data_stall.py).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):

@@ -7,7 +7,7 @@ import pytest
 
 from fmnist_core.config import PRESETS, TrainConfig, get_preset
 from fmnist_core.errors import ConfigError
-from fmnist_core.training import TrainingCancelled, augment_batch, split_indices, train
+from fmnist_core.training import TrainingCancelled, augment_batch, make_dataset, split_indices, train
 
 
 def test_training_learns_and_reports_progress(tiny_data, tiny_spec, tiny_config):
@@ -84,3 +84,21 @@ def test_presets_exist_and_unknown_preset_lists_valid_ones():
     assert get_preset("full").augment and get_preset("full").train_limit is None
     with pytest.raises(ConfigError, match="quick, full"):
         get_preset("turbo")
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_the_pipeline_runs_without_the_tf_data_autotuner(augment):
+    # With the autotuner on, destroying an iterator waited for the tuner's next wake-up: every epoch and every
+    # fit() ended up to ~20 s late here (benchmarks/tf_data_stall.py shows it). The pipeline must keep it off
+    # and still deliver scaled float batches in a seeded order.
+    images = np.arange(10 * 28 * 28, dtype=np.uint8).reshape(10, 28, 28)
+    labels = np.arange(10)
+    dataset = make_dataset(images, labels, 4, shuffle_seed=3, augment=augment)
+    assert dataset.options().autotune.enabled is False
+    batches = list(dataset.as_numpy_iterator())
+    assert [len(batch_labels) for _, batch_labels in batches] == [4, 4, 2]
+    assert all(batch.dtype == np.float32 and batch.shape[1:] == (28, 28, 1) and batch.max() <= 1.0
+               for batch, _ in batches)
+    again = [batch_labels.tolist() for _, batch_labels in make_dataset(images, labels, 4, shuffle_seed=3,
+                                                                       augment=augment).as_numpy_iterator()]
+    assert again == [batch_labels.tolist() for _, batch_labels in batches]
