@@ -26,7 +26,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # Decoupled weight decay (AdamW) when > 0.
     early_stopping_patience: int | None = None  # Stop after this many epochs without val_accuracy gain.
     precision: str = "mixed_bfloat16"  # "mixed_bfloat16" is 1.5–2× faster than float32 on this CPU.
-    jit_compile: bool = False  # XLA: measured ~2× slower on this CPU, so off unless asked for.
+    jit_compile: bool = False  # XLA: slower on the team's 2-core CPU, so off unless asked for.
 
     def __post_init__(self) -> None:
         problems = []
