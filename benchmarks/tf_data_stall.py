@@ -19,6 +19,7 @@ import numpy as np
 # Lets the script run as a plain file from any folder, without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fmnist_core.bench import last_batch_clock  # noqa: E402
 from fmnist_core.config import PRESETS  # noqa: E402
 from fmnist_core.data import load_fashion_mnist  # noqa: E402
 from fmnist_core.machine import import_tensorflow  # noqa: E402
@@ -34,17 +35,12 @@ def main() -> int:
     parser.add_argument("--autotune", action="store_true", help="switch tf.data's autotuner back on (the old way)")
     arguments = parser.parse_args()
     tf = import_tensorflow()
-    import keras
 
     (x, y), _ = load_fashion_mnist()
     x, y = x[:IMAGES], y[:IMAGES].astype(np.int32)
     config = PRESETS["quick"]
     model = build_from_spec(get_spec("model1"), seed=config.seed, precision=config.precision)
     compile_model(model, config, IMAGES // config.batch_size)
-
-    class LastBatch(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            self.at = time.perf_counter()
 
     print(f"tf.data autotuner {'on' if arguments.autotune else 'off (project default)'}; Model 1, {IMAGES:,} images")
     for fit in range(arguments.fits + 1):
@@ -53,7 +49,7 @@ def main() -> int:
             options = tf.data.Options()
             options.autotune.enabled = True
             dataset = dataset.with_options(options)
-        last = LastBatch()
+        last = last_batch_clock()
         started = time.perf_counter()
         model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[last])
         ended = time.perf_counter()

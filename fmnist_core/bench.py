@@ -88,13 +88,13 @@ def _time_fast_path(spec, config: TrainConfig, images: np.ndarray, labels: np.nd
                           config.batch_size, shuffle_seed=config.seed)
     model.fit(warmup, epochs=1, verbose=0, shuffle=False)
     dataset = make_dataset(images, labels, config.batch_size, shuffle_seed=config.seed)
-    clock = _last_batch_clock()
+    clock = last_batch_clock()
     started = time.perf_counter()
     model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
     return len(images) / (clock.at - started)
 
 
-def _last_batch_clock():
+def last_batch_clock():
     """A callback holding the time its last training batch ended.
 
     Both paths are timed from calling fit() to the end of the last batch: Keras builds a tf.data pipeline with
@@ -121,7 +121,7 @@ def _time_plain_keras(spec, images: np.ndarray, labels: np.ndarray, warmup_batch
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = images.astype("float32")[..., None] / 255.0
     model.fit(x[: warmup_batches * 32], labels[: warmup_batches * 32], batch_size=32, epochs=1, verbose=0)
-    clock = _last_batch_clock()
+    clock = last_batch_clock()
     started = time.perf_counter()
     model.fit(x, labels, batch_size=32, epochs=1, verbose=0, callbacks=[clock])
     return len(images) / (clock.at - started)

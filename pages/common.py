@@ -81,12 +81,8 @@ def job_manager() -> JobManager:
 
 
 def model_cache() -> ModelCache:
-    """The model cache; when it cannot be used, say why once and stop the page (every page needs it)."""
-    try:
-        return ModelCache()
-    except CacheError as error:
-        st.error(str(error), icon="🗄️")
-        st.stop()
+    """The model cache; when its folder cannot be used, say why once and stop the page (every page needs it)."""
+    return ModelCache(cache_root_or_stop())
 
 
 def cache_entries() -> list[CacheEntry]:
