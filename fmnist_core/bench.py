@@ -81,8 +81,10 @@ class ModelBench:
                 "fast_median": self.fast.median, "plain_median": self.plain.median}
 
 
-def _time_fast_path(spec, config: TrainConfig, images: np.ndarray, labels: np.ndarray, warmup_batches: int) -> float:
-    model = build_from_spec(spec, seed=config.seed, precision=config.precision)
+def time_fast_path(spec, config: TrainConfig, images: np.ndarray, labels: np.ndarray, warmup_batches: int = 3,
+                   fused_norm: bool = True) -> float:
+    """Images/s of one fit() over `images` on the project's training path (`fused_norm=False`: Keras' batch norm)."""
+    model = build_from_spec(spec, seed=config.seed, precision=config.precision, fused_norm=fused_norm)
     compile_model(model, config, steps_per_epoch=len(images) // config.batch_size)
     warmup = make_dataset(images[: warmup_batches * config.batch_size], labels[: warmup_batches * config.batch_size],
                           config.batch_size, shuffle_seed=config.seed)
@@ -117,7 +119,7 @@ def _time_plain_keras(spec, images: np.ndarray, labels: np.ndarray, warmup_batch
     import keras
 
     # Exactly the tutorial way: float32 arrays scaled in NumPy, default Adam, default jit_compile, batch 32.
-    model = build_from_spec(spec, seed=0, precision="float32")
+    model = build_from_spec(spec, seed=0, precision="float32", fused_norm=False)  # Keras' stock layers.
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = images.astype("float32")[..., None] / 255.0
     model.fit(x[: warmup_batches * 32], labels[: warmup_batches * 32], batch_size=32, epochs=1, verbose=0)
@@ -148,7 +150,7 @@ def run_bench(model_names: list[str], images: int = 12800, repeats: int = 2, con
                            PathTiming("plain Keras fit", "float32", 32), peaks)
         for repeat in range(repeats):
             # Interleaved A B A B so slow phases of a shared machine hit both paths.
-            bench.fast.runs.append(_time_fast_path(spec, config, x, y, warmup_batches=3))
+            bench.fast.runs.append(time_fast_path(spec, config, x, y, warmup_batches=3))
             bench.plain.runs.append(_time_plain_keras(spec, x, y, warmup_batches=10))
             log(f"  {name} run {repeat + 1}/{repeats}: fast {bench.fast.runs[-1]:,.0f} img/s, "
                 f"plain {bench.plain.runs[-1]:,.0f} img/s")

@@ -178,6 +178,8 @@ class ModelCache:
         import_tensorflow()
         import keras
 
+        import fmnist_core.fused_norm  # noqa: F401  (registers the fused batch-norm layer the models use)
+
         entry = self.inspect(entry_id)
         if not entry.ok:
             raise CacheError(f"Cached model {entry_id} is damaged: {entry.problem}. Delete it and train again.")

@@ -392,7 +392,7 @@ def _models_paragraph() -> str:
     spec = MODEL_SPECS[MODEL_NAMES[0]]
     widths = ", ".join(f"{MODEL_SPECS[name].title} has {MODEL_SPECS[name].first_filters}" for name in MODEL_NAMES)
     return (f"All three are the same small convolutional network for 28×28 grey-scale images: a 3×3 convolution "
-            f"with batch normalisation and ReLU at 28×28, max-pooling, two 3×3 convolutions of "
+            f"at 28×28, max-pooling, batch normalisation and ReLU, two 3×3 convolutions of "
             f"{spec.block2_filters} filters at 14×14, pooling, one of {spec.block3_filters} filters at 7×7, "
             f"pooling, a dense layer of {spec.dense_units} units with dropout {spec.dropout}, and a softmax over "
             f"the 10 classes. **Only the first convolution's width differs**: {widths} filters. Every other "
