@@ -67,3 +67,14 @@ def test_precision_keeps_float32_probabilities(precision):
     model = build_model("model1", precision=precision)
     output = model(np.zeros((1, 28, 28, 1), np.float32), training=False)
     assert output.dtype.name == "float32"
+
+
+def test_block1_pools_before_batch_norm_and_later_blocks_normalise_first():
+    """Architecture 2: the wide 28×28 maps are pooled before batch norm and ReLU (the fast-path choice)."""
+    model = build_model("model3")
+    names = [layer.name for layer in model.layers]
+    assert names.index("block1_conv") < names.index("block1_pool") < names.index("block1_bn") < names.index(
+        "block1_relu")
+    assert model.get_layer("block1_bn").output.shape[1:] == (14, 14, 256)
+    assert names.index("block2b_relu") < names.index("block2_pool")
+    assert get_spec("model3").architecture_version == 2
