@@ -190,15 +190,19 @@ class ModelCache:
 
     # Writing --------------------------------------------------------------------------------------
 
-    def save(self, model, meta: dict, spec: ModelSpec, config: TrainConfig) -> CacheEntry:
-        """Write model + meta atomically; if a valid entry for this key appears meanwhile, keep that one."""
+    def save(self, model, meta: dict, spec: ModelSpec, config: TrainConfig, replace: bool = False) -> CacheEntry:
+        """Write model + meta atomically.
+
+        If a valid entry for this key appears meanwhile (another process trained the same request), keep that
+        one, unless `replace` (an explicit retrain): then the new model takes its place.
+        """
         entry_id = self.entry_id(spec, config)
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock(entry_id):
             final = self.root / entry_id
             if final.is_dir():
                 existing = self.inspect(entry_id)
-                if existing.ok:
+                if existing.ok and not replace:
                     return existing
                 self._remove(final)
             temporary = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{entry_id}-{os.getpid()}-",

@@ -26,8 +26,7 @@ def train_and_cache(name: str | ModelSpec, config: TrainConfig, *, progress: Pro
                     retrain: bool = False) -> Outcome:
     """Return the cached model for (name, config), training and evaluating it first if needed.
 
-    retrain: train again even when a valid entry exists (the new one replaces nothing: same key, so the
-    existing entry is kept and returned; use `ModelCache.delete` first to really replace it).
+    retrain: train again even when a valid entry exists; the new model and its figures replace that entry.
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
     cache = cache or ModelCache()
@@ -59,7 +58,7 @@ def train_and_cache(name: str | ModelSpec, config: TrainConfig, *, progress: Pro
         "evaluation": evaluation.to_dict(),
         "machine": machine_info(),
     }
-    return Outcome(cache.save(result.model, meta, spec, config), reused=False)
+    return Outcome(cache.save(result.model, meta, spec, config, replace=retrain), reused=False)
 
 
 def start_training_job(manager: JobManager, name: str, config: TrainConfig,

@@ -50,6 +50,20 @@ def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny
     assert len(ModelCache().list()) == 1
 
 
+def test_retrain_replaces_the_entry_with_the_new_model_and_figures(trained_cache, tiny_data, tiny_spec,
+                                                                    tiny_config):
+    before = only_entry(ModelCache()).meta
+    outcome = train_and_cache(tiny_spec, tiny_config, data=tiny_data, retrain=True)
+    assert not outcome.reused
+    after = only_entry(ModelCache())
+    assert after.ok and after.entry_id == outcome.entry.entry_id
+    # The figures are the new run's, not the old entry's (which `--retrain` used to report as new).
+    assert after.meta["wall_seconds"] != before["wall_seconds"]
+    assert after.meta["epoch_seconds"] != before["epoch_seconds"]
+    # Same seed and settings: the same test accuracy (the repeatability the README states).
+    assert after.meta["evaluation"]["test_accuracy"] == before["evaluation"]["test_accuracy"]
+
+
 def test_key_changes_with_any_setting(tiny_spec, tiny_config):
     keys = {cache_key(tiny_spec, tiny_config), cache_key(tiny_spec, tiny_config.replace(seed=1)),
             cache_key(tiny_spec, tiny_config.replace(augment=True)),
