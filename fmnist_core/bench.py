@@ -90,10 +90,15 @@ def time_fast_path(spec, config: TrainConfig, images: np.ndarray, labels: np.nda
                           config.batch_size, shuffle_seed=config.seed)
     model.fit(warmup, epochs=1, verbose=0, shuffle=False)
     dataset = make_dataset(images, labels, config.batch_size, shuffle_seed=config.seed)
+    return _images_per_second(model, len(images), dataset, epochs=1, verbose=0, shuffle=False)
+
+
+def _images_per_second(model, images: int, *fit_args, **fit_kwargs) -> float:
+    """Run `model.fit(*fit_args, **fit_kwargs)` once; images/s from calling fit() to the end of its last batch."""
     clock = last_batch_clock()
     started = time.perf_counter()
-    model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
-    return len(images) / (clock.at - started)
+    model.fit(*fit_args, callbacks=[clock], **fit_kwargs)
+    return images / (clock.at - started)
 
 
 def last_batch_clock():
@@ -123,10 +128,7 @@ def _time_plain_keras(spec, images: np.ndarray, labels: np.ndarray, warmup_batch
     model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = images.astype("float32")[..., None] / 255.0
     model.fit(x[: warmup_batches * 32], labels[: warmup_batches * 32], batch_size=32, epochs=1, verbose=0)
-    clock = last_batch_clock()
-    started = time.perf_counter()
-    model.fit(x, labels, batch_size=32, epochs=1, verbose=0, callbacks=[clock])
-    return len(images) / (clock.at - started)
+    return _images_per_second(model, len(images), x, labels, batch_size=32, epochs=1, verbose=0)
 
 
 def run_bench(model_names: list[str], images: int = 12800, repeats: int = 2, config: TrainConfig | None = None,

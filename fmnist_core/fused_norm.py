@@ -51,17 +51,14 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         beta = tf.convert_to_tensor(self.beta)
         moving_mean = tf.convert_to_tensor(self.moving_mean)
         moving_variance = tf.convert_to_tensor(self.moving_variance)
-        if training and self.trainable:
-            outputs, new_mean, new_variance = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean=moving_mean, variance=moving_variance, epsilon=self.epsilon,
-                is_training=True, exponential_avg_factor=1.0 - self.momentum,
-            )
-            # With exponential_avg_factor the kernel returns the updated moving statistics themselves.
+        training = bool(training) and self.trainable
+        # In training mode, with exponential_avg_factor, the kernel returns the updated moving statistics
+        # themselves; in inference mode it normalises with the moving ones and ignores the factor.
+        outputs, new_mean, new_variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, gamma, beta, mean=moving_mean, variance=moving_variance, epsilon=self.epsilon,
+            is_training=training, exponential_avg_factor=1.0 - self.momentum,
+        )
+        if training:
             self.moving_mean.assign(new_mean)
             self.moving_variance.assign(new_variance)
-        else:
-            outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                inputs, gamma, beta, mean=moving_mean, variance=moving_variance, epsilon=self.epsilon,
-                is_training=False,
-            )
         return outputs

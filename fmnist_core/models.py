@@ -102,9 +102,9 @@ def build_from_spec(spec: ModelSpec, seed: int | None = None, precision: str = "
     return keras.Model(inputs, outputs, name=spec.name)
 
 
-def build_model(name: str, seed: int | None = None, precision: str = "float32", fused_norm: bool = True):
+def build_model(name: str, seed: int | None = None, precision: str = "float32"):
     """Build the registry model `name` ("model1", "model2", "model3"); unknown names raise ValueError."""
-    return build_from_spec(get_spec(name), seed=seed, precision=precision, fused_norm=fused_norm)
+    return build_from_spec(get_spec(name), seed=seed, precision=precision)
 
 
 def forward_flops(model) -> int:
