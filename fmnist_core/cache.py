@@ -179,6 +179,7 @@ class ModelCache:
         import keras
 
         import fmnist_core.fused_norm  # noqa: F401  (registers the fused batch-norm layer the models use)
+        import fmnist_core.mirror  # noqa: F401  (registers the mirror-averaging layers of saved models)
 
         entry = self.inspect(entry_id)
         if not entry.ok:

@@ -435,6 +435,9 @@ def _model_section(name: str, entry: CacheEntry | None) -> str:
                      f"images, loss {evaluation.test_loss:.3f}, "
                      f"macro F1 {evaluation.macro_f1:.3f}. Easiest class: {classes[-1]['name']} "
                      f"(F1 {classes[-1]['f1']:.2f}); hardest: {classes[0]['name']} (F1 {classes[0]['f1']:.2f}).")
+        if meta.get("single_view_accuracy") is not None:
+            lines.append(f"- Trained on mirrored pictures too, it answers with the average over each picture and its "
+                         f"mirror image; from the picture alone it scores {meta['single_view_accuracy']:.1%}.")
         pairs = most_confused(evaluation.confusion_matrix, top=3)
         if pairs:
             lines.append("- Most confused: " + "; ".join(pair.describe() for pair in pairs) + ".")

@@ -62,6 +62,10 @@ def loaded_models() -> dict[str, object]:
             models[entry.title] = model
     if entries:
         st.caption("Answering: " + " · ".join(entry.label for entry in entries))
+    mirrored = [entry.title for entry in entries if entry.meta.get("single_view_accuracy") is not None]
+    if mirrored:
+        st.caption(f"{' and '.join(mirrored)}: trained on mirrored pictures too, so it answers with the average "
+                   "of its answers for your picture and for its mirror image.")
     return models
 
 

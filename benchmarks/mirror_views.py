@@ -1,0 +1,89 @@
+"""How much averaging over views of each picture helps the trained models, judged on the validation images.
+
+For each model with a cached `full`-preset entry, it scores the trained network (the backbone inside the
+saved, mirror-averaged model) three ways, on the 6,000 held-out validation images (the ones used to choose)
+and on the 10,000 test images (reported, not used to choose):
+  1 view   the picture alone;
+  2 views  the picture and its mirror image (what the saved models do);
+  10 views the picture and its mirror, each also shifted one pixel up, down, left and right.
+It prints accuracy and the inference time of the whole test set per rule.
+
+    python benchmarks/mirror_views.py [--preset full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fmnist_core.cache import ModelCache  # noqa: E402
+from fmnist_core.config import get_preset  # noqa: E402
+from fmnist_core.data import load_fashion_mnist  # noqa: E402
+from fmnist_core.evaluation import predict_probabilities  # noqa: E402
+from fmnist_core.models import MODEL_NAMES, get_spec  # noqa: E402
+from fmnist_core.training import split_indices  # noqa: E402
+
+
+def shifted(images: np.ndarray, down: int, right: int) -> np.ndarray:
+    """uint8 (N, 28, 28) moved by (down, right) pixels, ≤ 1 each, filling with black."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    return padded[:, 1 - down:29 - down, 1 - right:29 - right].copy()
+
+
+def views(images: np.ndarray, count: int) -> list[np.ndarray]:
+    pictures = [images] if count < 10 else [images] + [shifted(images, *move)
+                                                       for move in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    if count == 1:
+        return pictures
+    return [view for picture in pictures for view in (picture, picture[:, :, ::-1].copy())]
+
+
+def backbone_of(model):
+    import keras
+
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return nested[0] if nested else model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="full")
+    args = parser.parse_args(argv)
+    config = get_preset(args.preset)
+    (train_images, train_labels), (test_images, test_labels) = load_fashion_mnist()
+    _, validation = split_indices(len(train_images), config)
+    sets = {"validation": (train_images[validation], train_labels[validation]), "test": (test_images, test_labels)}
+    cache = ModelCache()
+    found = False
+    print(f"{'model':8} {'views':>5} {'validation':>10} {'test':>8} {'test-set inference':>19}")
+    for name in MODEL_NAMES:
+        entry = cache.find(get_spec(name), config)
+        if entry is None:
+            continue
+        found = True
+        network = backbone_of(cache.load_model(entry.entry_id))
+        for count in (1, 2, 10):
+            scores, seconds = {}, 0.0
+            for label, (images, labels) in sets.items():
+                start = time.perf_counter()
+                probabilities = sum(predict_probabilities(network, view) for view in views(images, count))
+                if label == "test":
+                    seconds = time.perf_counter() - start
+                scores[label] = float((probabilities.argmax(axis=1) == labels).mean())
+            print(f"{name:8} {count:5d} {scores['validation']:10.2%} {scores['test']:8.2%} {seconds:17.2f} s",
+                  flush=True)
+    if not found:
+        print(f"No cached {args.preset!r} models: train one first, e.g. "
+              f"python -m fmnist_core train --model model1 --preset {args.preset}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

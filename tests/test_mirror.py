@@ -1,0 +1,149 @@
+"""Mirror averaging: the wrapped model answers with the mean over each picture and its mirror image."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fmnist_core.machine import import_tensorflow
+
+tf = import_tensorflow()
+import keras  # noqa: E402
+
+from fmnist_core.mirror import is_mirror_averaged, mirror_averaged  # noqa: E402
+from fmnist_core.models import build_from_spec  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def backbone(tiny_spec_module):
+    return build_from_spec(tiny_spec_module, seed=3, precision="mixed_bfloat16")
+
+
+@pytest.fixture(scope="module")
+def tiny_spec_module():
+    from fmnist_core.models import ModelSpec
+
+    return ModelSpec("model1", "Model 1", first_filters=8, block2_filters=8, block3_filters=8, dense_units=16)
+
+
+def _pictures(count: int = 5, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (count, 28, 28, 1)).astype("float32")
+
+
+def test_answer_is_the_mean_of_the_picture_and_its_mirror(backbone):
+    pictures = _pictures()
+    wrapped = mirror_averaged(backbone)
+    expected = (backbone(pictures, training=False).numpy() + backbone(pictures[:, :, ::-1], training=False).numpy()) / 2
+    got = wrapped(pictures, training=False).numpy()
+    assert got.shape == (5, 10) and got.dtype == np.float32
+    # Each picture's pair goes through the backbone in one batch; bf16 rounding may differ by batch layout.
+    np.testing.assert_allclose(got, expected, atol=2e-3)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    # It really averages two different answers: a picture and its mirror are scored differently.
+    assert not np.allclose(backbone(pictures, training=False).numpy(), got, atol=1e-3)
+
+
+def test_a_picture_and_its_mirror_get_the_same_answer(backbone):
+    pictures = _pictures(seed=1)
+    wrapped = mirror_averaged(backbone)
+    np.testing.assert_allclose(wrapped(pictures).numpy(), wrapped(pictures[:, :, ::-1].copy()).numpy(), atol=2e-3)
+
+
+def test_one_picture_and_a_batch_give_the_same_answers(backbone):
+    pictures = _pictures(seed=2)
+    wrapped = mirror_averaged(backbone)
+    batch = wrapped(pictures).numpy()
+    for index in range(len(pictures)):
+        np.testing.assert_allclose(wrapped(pictures[index:index + 1]).numpy()[0], batch[index], atol=2e-3)
+
+
+def test_wrapping_shares_the_weights_and_keeps_the_name(backbone):
+    wrapped = mirror_averaged(backbone)
+    assert wrapped.name == backbone.name
+    assert wrapped.count_params() == backbone.count_params()
+    assert is_mirror_averaged(wrapped) and not is_mirror_averaged(backbone)
+
+
+def test_saved_and_loaded_in_safe_mode_it_answers_the_same(backbone, tmp_path):
+    wrapped = mirror_averaged(backbone)
+    path = tmp_path / "model.keras"
+    wrapped.save(path)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    pictures = _pictures(seed=4)
+    np.testing.assert_array_equal(loaded(pictures).numpy(), wrapped(pictures).numpy())
+    assert is_mirror_averaged(loaded)
+    # No Lambda layer (which safe mode refuses): only registered classes are in the file.
+    import zipfile
+
+    config = json.loads(zipfile.ZipFile(path).read("config.json"))
+    assert "Lambda" not in json.dumps(config)
+
+
+def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both_accuracies(
+        tmp_path, tiny_data, tiny_spec, tiny_config):
+    from fmnist_core.cache import ModelCache
+    from fmnist_core.evaluation import evaluate
+    from fmnist_core.pipeline import train_and_cache
+
+    cache = ModelCache(tmp_path / "cache")
+    entry = train_and_cache(tiny_spec, tiny_config.replace(augment=True), cache=cache, data=tiny_data).entry
+    model = cache.load_model(entry.entry_id)
+    assert is_mirror_averaged(model)
+    (_, _), (x_test, y_test) = tiny_data
+    # The recorded accuracy is the saved model's: what the app's evaluation and predictions use.
+    assert evaluate(model, x_test, y_test).test_accuracy == pytest.approx(entry.test_accuracy, abs=1e-9)
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    single = evaluate(backbone, x_test, y_test).test_accuracy
+    assert entry.meta["single_view_accuracy"] == pytest.approx(single, abs=1e-9)
+
+
+def test_a_model_trained_without_mirrored_pictures_is_saved_as_trained(trained_cache_dir, tiny_config):
+    """Never shown a mirrored picture, a model is misled by mirrors (shoes all point left): no averaging."""
+    from fmnist_core.cache import ModelCache
+
+    assert not tiny_config.augment
+    cache = ModelCache(trained_cache_dir)
+    (entry,) = [entry for entry in cache.list() if entry.ok]
+    assert not is_mirror_averaged(cache.load_model(entry.entry_id))
+    assert entry.meta["single_view_accuracy"] is None
+
+
+@pytest.fixture
+def mirrored_cache(cache_dir, tiny_data, tiny_spec, tiny_config):
+    """FMNIST_CACHE_DIR holding one tiny model trained with augmentation (so saved mirror-averaged)."""
+    from fmnist_core.cache import ModelCache
+    from fmnist_core.pipeline import train_and_cache
+
+    return train_and_cache(tiny_spec, tiny_config.replace(augment=True), cache=ModelCache(cache_dir),
+                           data=tiny_data).entry
+
+
+def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_view_score(
+        mirrored_cache, monkeypatch, tiny_data):
+    from streamlit.testing.v1 import AppTest
+
+    import pages.common
+    from tests.conftest import require_real_data
+
+    monkeypatch.setattr(pages.common, "dataset_or_stop", lambda: tiny_data)
+    predict = AppTest.from_file("../pages/predict.py", default_timeout=60).run()
+    assert not predict.exception, predict.exception
+    assert any(caption.value.startswith("Model 1: trained on mirrored pictures too") for caption in predict.caption)
+
+    require_real_data()  # The Evaluate page shows real test images.
+    evaluate = AppTest.from_file("../pages/evaluate.py", default_timeout=60).run()
+    assert not evaluate.exception, evaluate.exception
+    (accuracy,) = [metric for metric in evaluate.metric if metric.label == "Test accuracy"]
+    single = mirrored_cache.meta["single_view_accuracy"]
+    assert f"from the picture alone it gets {single:.2%}" in accuracy.help
+
+
+def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
+    from fmnist_core.report import build_report
+
+    markdown = build_report({"model1": mirrored_cache, "model2": None, "model3": None}, races=[],
+                            machine={"cpu_model": "test CPU"}).markdown
+    single = mirrored_cache.meta["single_view_accuracy"]
+    assert f"from the picture alone it scores {single:.1%}" in markdown
