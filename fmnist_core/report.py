@@ -73,6 +73,15 @@ def confusion_cells(matrix: list[list[int]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mirror_note(entry: CacheEntry) -> str | None:
+    """For a model trained on mirrored pictures (saved mirror-averaged): what that means and its single-view score."""
+    single = (entry.meta or {}).get("single_view_accuracy")
+    if single is None:
+        return None
+    return ("Trained on mirrored pictures too, it answers with the average of its answers for each picture and for "
+            f"its mirror image; from the picture alone it scores {single:.2%}.")
+
+
 def images_evaluated(evaluation: Evaluation) -> int:
     """How many test images the evaluation covered (10,000 for the real test set)."""
     return int(np.sum(evaluation.confusion_matrix))
@@ -435,9 +444,8 @@ def _model_section(name: str, entry: CacheEntry | None) -> str:
                      f"images, loss {evaluation.test_loss:.3f}, "
                      f"macro F1 {evaluation.macro_f1:.3f}. Easiest class: {classes[-1]['name']} "
                      f"(F1 {classes[-1]['f1']:.2f}); hardest: {classes[0]['name']} (F1 {classes[0]['f1']:.2f}).")
-        if meta.get("single_view_accuracy") is not None:
-            lines.append(f"- Trained on mirrored pictures too, it answers with the average over each picture and its "
-                         f"mirror image; from the picture alone it scores {meta['single_view_accuracy']:.1%}.")
+        if mirror_note(entry):
+            lines.append(f"- {mirror_note(entry)}")
         pairs = most_confused(evaluation.confusion_matrix, top=3)
         if pairs:
             lines.append("- Most confused: " + "; ".join(pair.describe() for pair in pairs) + ".")

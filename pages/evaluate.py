@@ -126,10 +126,7 @@ if evaluation is None:
     st.stop()
 
 accuracy, loss, macro_f1, speed = st.columns(4)
-single_view = entry.meta.get("single_view_accuracy")
-accuracy.metric("Test accuracy", f"{evaluation.test_accuracy:.1%}", help=None if single_view is None else (
-    f"The model scores each picture together with its mirror image and averages the two answers; from the "
-    f"picture alone it gets {single_view:.2%}."))
+accuracy.metric("Test accuracy", f"{evaluation.test_accuracy:.1%}", help=report.mirror_note(entry))
 loss.metric("Test loss", f"{evaluation.test_loss:.3f}", help="Cross-entropy: lower is better.")
 macro_f1.metric("Macro F1", f"{evaluation.macro_f1:.3f}", help="The mean of the ten per-class F1 scores.")
 speed.metric("Inference images/s", f"{evaluation.images_per_second:,.0f}", help="Whole test set, batches of 1,024.")

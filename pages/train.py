@@ -12,6 +12,7 @@ from fmnist_core.errors import BusyError, CacheError, ConfigError
 from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
 from fmnist_core.pipeline import start_training_job
+from fmnist_core.report import mirror_note
 from pages.common import (
     format_seconds,
     job_manager,
@@ -129,7 +130,8 @@ def training_progress(status: JobStatus) -> None:
 
 def show_entry(entry: CacheEntry) -> None:
     """A trained model's test accuracy and curves, and where to look at it next."""
-    st.metric("Test accuracy", f"{entry.test_accuracy:.2%}" if entry.test_accuracy is not None else "—")
+    st.metric("Test accuracy", f"{entry.test_accuracy:.2%}" if entry.test_accuracy is not None else "—",
+              help=mirror_note(entry))
     st.altair_chart(learning_curves_chart(entry.meta.get("history")))
     link_to_page("pages/evaluate.py", label="Evaluate it: confusion matrix and mistakes", icon="🔍")
 

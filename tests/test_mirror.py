@@ -137,7 +137,7 @@ def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_vi
     assert not evaluate.exception, evaluate.exception
     (accuracy,) = [metric for metric in evaluate.metric if metric.label == "Test accuracy"]
     single = mirrored_cache.meta["single_view_accuracy"]
-    assert f"from the picture alone it gets {single:.2%}" in accuracy.help
+    assert f"from the picture alone it scores {single:.2%}." in accuracy.help
 
 
 def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
@@ -146,4 +146,4 @@ def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
     markdown = build_report({"model1": mirrored_cache, "model2": None, "model3": None}, races=[],
                             machine={"cpu_model": "test CPU"}).markdown
     single = mirrored_cache.meta["single_view_accuracy"]
-    assert f"from the picture alone it scores {single:.1%}" in markdown
+    assert f"from the picture alone it scores {single:.2%}." in markdown
