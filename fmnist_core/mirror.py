@@ -1,10 +1,12 @@
 """Mirror averaging: a trained model answers with the mean of its answers for a picture and its mirror image.
 
-Training flips half of the pictures left–right (the `full` preset's augmentation; a mirrored shirt is still
-a shirt), so a trained model knows both orientations. Asking it about both and averaging the two probability
-vectors is a cheap two-view ensemble. Chosen on the validation images, not the test set: on the held-out
-6,000 images of the full preset it raised Model 1 from 94.32 % to 94.48 % and Model 3 from 94.23 % to
-94.33 % (and the test accuracy by 0.44 and 0.31 points); it doubles the inference work, nothing else.
+Training with augmentation flips half of the pictures left–right (a mirrored shirt is still a shirt), so
+such a model knows both orientations. Asking it about both and averaging the two probability vectors is a
+cheap two-view ensemble. It was chosen on the 6,000 validation images, not on the test set, and it only
+suits models trained on mirrored pictures: a model that never saw a mirrored picture loses about 9 points
+when also asked about mirrors (`python benchmarks/mirror_views.py --preset
+full`, and `--preset quick` for the models trained without flips; figures in the README). It doubles the
+inference work and changes nothing in training.
 
 `mirror_averaged(backbone)` wraps a trained model in that rule; the cache saves the wrapped model, so the
 evaluation, the comparison and every prediction in the app use the same rule as the reported accuracy. The

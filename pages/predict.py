@@ -64,7 +64,8 @@ def loaded_models() -> dict[str, object]:
         st.caption("Answering: " + " · ".join(entry.label for entry in entries))
     mirrored = [entry.title for entry in entries if entry.meta.get("single_view_accuracy") is not None]
     if mirrored:
-        st.caption(f"{' and '.join(mirrored)}: trained on mirrored pictures too, so it answers with the average "
+        who = "it" if len(mirrored) == 1 else "each"
+        st.caption(f"{' and '.join(mirrored)}: trained on mirrored pictures too, so {who} answers with the average "
                    "of its answers for your picture and for its mirror image.")
     return models
 

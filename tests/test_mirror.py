@@ -100,7 +100,7 @@ def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both
 
 
 def test_a_model_trained_without_mirrored_pictures_is_saved_as_trained(trained_cache_dir, tiny_config):
-    """Never shown a mirrored picture, a model is misled by mirrors (shoes all point left): no averaging."""
+    """Never shown a mirrored picture, a model is misled by mirrors (benchmarks/mirror_views.py): no averaging."""
     from fmnist_core.cache import ModelCache
 
     assert not tiny_config.augment
