@@ -23,9 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fmnist_core.cache import ModelCache  # noqa: E402
-from fmnist_core.config import get_preset  # noqa: E402
+from fmnist_core.config import PRESETS, get_preset  # noqa: E402
 from fmnist_core.data import load_fashion_mnist  # noqa: E402
 from fmnist_core.evaluation import predict_probabilities  # noqa: E402
+from fmnist_core.mirror import backbone_of  # noqa: E402
 from fmnist_core.models import MODEL_NAMES, get_spec  # noqa: E402
 from fmnist_core.training import split_indices  # noqa: E402
 
@@ -44,29 +45,23 @@ def views(images: np.ndarray, count: int) -> list[np.ndarray]:
     return [view for picture in pictures for view in (picture, picture[:, :, ::-1].copy())]
 
 
-def backbone_of(model):
-    import keras
-
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return nested[0] if nested else model
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="full")
+    parser.add_argument("--preset", default="full", choices=list(PRESETS))
     args = parser.parse_args(argv)
     config = get_preset(args.preset)
+    cache = ModelCache()
+    entries = {name: cache.find(get_spec(name), config) for name in MODEL_NAMES}
+    entries = {name: entry for name, entry in entries.items() if entry is not None}
+    if not entries:
+        print(f"No cached {args.preset!r} models: train one first, e.g. "
+              f"python -m fmnist_core train --model model1 --preset {args.preset}", file=sys.stderr)
+        return 1
     (train_images, train_labels), (test_images, test_labels) = load_fashion_mnist()
     _, validation = split_indices(len(train_images), config)
     sets = {"validation": (train_images[validation], train_labels[validation]), "test": (test_images, test_labels)}
-    cache = ModelCache()
-    found = False
     print(f"{'model':8} {'views':>5} {'validation':>10} {'test':>8} {'test-set inference':>19}")
-    for name in MODEL_NAMES:
-        entry = cache.find(get_spec(name), config)
-        if entry is None:
-            continue
-        found = True
+    for name, entry in entries.items():
         network = backbone_of(cache.load_model(entry.entry_id))
         for count in (1, 2, 10):
             scores, seconds = {}, 0.0
@@ -78,10 +73,6 @@ def main(argv: list[str] | None = None) -> int:
                 scores[label] = float((probabilities.argmax(axis=1) == labels).mean())
             print(f"{name:8} {count:5d} {scores['validation']:10.2%} {scores['test']:8.2%} {seconds:17.2f} s",
                   flush=True)
-    if not found:
-        print(f"No cached {args.preset!r} models: train one first, e.g. "
-              f"python -m fmnist_core train --model model1 --preset {args.preset}", file=sys.stderr)
-        return 1
     return 0
 
 

@@ -63,3 +63,10 @@ def mirror_averaged(backbone: keras.Model) -> keras.Model:
 
 def is_mirror_averaged(model: keras.Model) -> bool:
     return any(isinstance(layer, WithMirrors) for layer in model.layers)
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The trained network inside a mirror-averaged model (the model itself when it is not wrapped)."""
+    if not is_mirror_averaged(model):
+        return model
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model))

@@ -12,7 +12,7 @@ from fmnist_core.machine import import_tensorflow
 tf = import_tensorflow()
 import keras  # noqa: E402
 
-from fmnist_core.mirror import is_mirror_averaged, mirror_averaged  # noqa: E402
+from fmnist_core.mirror import backbone_of, is_mirror_averaged, mirror_averaged  # noqa: E402
 from fmnist_core.models import build_from_spec  # noqa: E402
 
 
@@ -64,6 +64,7 @@ def test_wrapping_shares_the_weights_and_keeps_the_name(backbone):
     assert wrapped.name == backbone.name
     assert wrapped.count_params() == backbone.count_params()
     assert is_mirror_averaged(wrapped) and not is_mirror_averaged(backbone)
+    assert backbone_of(wrapped) is backbone and backbone_of(backbone) is backbone
 
 
 def test_saved_and_loaded_in_safe_mode_it_answers_the_same(backbone, tmp_path):
@@ -94,7 +95,8 @@ def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both
     (_, _), (x_test, y_test) = tiny_data
     # The recorded accuracy is the saved model's: what the app's evaluation and predictions use.
     assert evaluate(model, x_test, y_test).test_accuracy == pytest.approx(entry.test_accuracy, abs=1e-9)
-    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    backbone = backbone_of(model)
+    assert backbone is not model and not is_mirror_averaged(backbone)
     single = evaluate(backbone, x_test, y_test).test_accuracy
     assert entry.meta["single_view_accuracy"] == pytest.approx(single, abs=1e-9)
 
@@ -147,3 +149,25 @@ def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
                             machine={"cpu_model": "test CPU"}).markdown
     single = mirrored_cache.meta["single_view_accuracy"]
     assert f"from the picture alone it scores {single:.2%}." in markdown
+
+
+# The views benchmark ----------------------------------------------------------------------------------------
+
+
+def test_the_views_benchmark_shifts_and_mirrors_as_it_says():
+    from benchmarks.mirror_views import shifted, views
+
+    images = np.zeros((1, 28, 28), np.uint8)
+    images[0, 5, 7] = 200
+    assert shifted(images, 1, 0)[0, 6, 7] == 200 and shifted(images, 0, -1)[0, 5, 6] == 200
+    assert shifted(images, 1, 0).sum() == images.sum()
+    assert [len(views(images, count)) for count in (1, 2, 10)] == [1, 2, 10]
+    mirrored = views(images, 2)[1]
+    assert mirrored[0, 5, 20] == 200  # Column 7 of 28 mirrors to column 20.
+
+
+def test_the_views_benchmark_says_what_to_train_when_no_full_model_is_cached(cache_dir, capsys):
+    from benchmarks.mirror_views import main
+
+    assert main([]) == 1
+    assert "--preset full" in capsys.readouterr().err
