@@ -12,8 +12,13 @@ from pages.common import cache_entries, dataset_or_stop, history_table, job_mana
 COLUMN_FORMATS = {
     "first_filters": "%d", "parameters": "localized", "forward_flops": "compact", "epochs": "%d",
     "train_images": "localized", "training_seconds": "%.1f s", "training_images_per_second": "%,.0f",
-    "test_accuracy": "percent", "test_loss": "%.3f", "macro_f1": "%.3f", "inference_images_per_second": "%,.0f",
+    "test_accuracy": "percent", "single_view_accuracy": "percent", "test_loss": "%.3f", "macro_f1": "%.3f",
+    "inference_images_per_second": "%,.0f",
     "latency_ms": "%.2f ms",
+}
+COLUMN_HELP = {
+    "single_view_accuracy": "Models trained on mirrored pictures answer with the average over each picture and its "
+                            "mirror image; this is their accuracy without it (otherwise the same as Test accuracy).",
 }
 RACE_COLUMNS = {
     "lane": st.column_config.TextColumn("Lane"),
@@ -123,8 +128,8 @@ st.subheader("Side by side")
 # The entry ids are in the pickers above; the CSV keeps them.
 st.dataframe(result.table, hide_index=True, width="stretch",
              column_order=[column for column in report.COLUMN_LABELS if column != "entry_id"], column_config={
-    column: (st.column_config.NumberColumn(label, format=COLUMN_FORMATS[column]) if column in COLUMN_FORMATS
-             else st.column_config.TextColumn(label))
+    column: (st.column_config.NumberColumn(label, format=COLUMN_FORMATS[column], help=COLUMN_HELP.get(column))
+             if column in COLUMN_FORMATS else st.column_config.TextColumn(label))
     for column, label in report.COLUMN_LABELS.items()})
 st.caption("Training figures come from the machine that trained each model; latency is measured here and now. "
            "The report below says exactly how each number was measured.")

@@ -143,12 +143,14 @@ def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_vi
 
 
 def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
-    from fmnist_core.report import build_report
+    from fmnist_core.report import build_report, comparison_table
 
     markdown = build_report({"model1": mirrored_cache, "model2": None, "model3": None}, races=[],
                             machine={"cpu_model": "test CPU"}).markdown
     single = mirrored_cache.meta["single_view_accuracy"]
     assert f"from the picture alone it scores {single:.2%}." in markdown
+    row = comparison_table({"model1": mirrored_cache}).iloc[0]
+    assert row["single_view_accuracy"] == single and row["test_accuracy"] == mirrored_cache.test_accuracy
 
 
 # The views benchmark ----------------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def test_table_values_come_from_meta():
     assert row["epochs"] == 3 and row["train_images"] == 18000
     assert row["training_seconds"] == pytest.approx(28.5) and row["training_images_per_second"] == 1900.0
     assert row["test_accuracy"] == pytest.approx(evaluation["test_accuracy"])
+    assert row["single_view_accuracy"] == row["test_accuracy"], "saved as trained: it answers from the picture alone"
     assert row["inference_images_per_second"] == pytest.approx(evaluation["images_per_second"])
     assert row["latency_ms"] == pytest.approx(4.2)
     assert pd.isna(table.iloc[0]["test_accuracy"]) and table.iloc[2]["first_filters"] == 256
