@@ -89,6 +89,11 @@ class CacheEntry:
         return (self.meta or {}).get("evaluation", {}).get("test_accuracy")
 
     @property
+    def single_view_accuracy(self) -> float | None:
+        """Test accuracy from the picture alone, for a model saved mirror-averaged (fmnist_core.mirror); else None."""
+        return (self.meta or {}).get("single_view_accuracy")
+
+    @property
     def config(self) -> TrainConfig | None:
         values = (self.meta or {}).get("config")
         return TrainConfig.from_dict(values) if values else None

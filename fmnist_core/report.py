@@ -46,6 +46,9 @@ COLUMN_LABELS: dict[str, str] = {
     "inference_images_per_second": "Inference images/s",
     "latency_ms": "Latency, 1 image (ms)",
 }
+# What the "Picture alone" column means (the report's notes and the Compare page's column help).
+SINGLE_VIEW_MEANING = ("a model trained on mirrored pictures answers with the average over each picture and its mirror "
+                       "image; this column is its accuracy without that (the same as the test accuracy otherwise).")
 INTEGER_COLUMNS = ("first_filters", "parameters", "forward_flops", "epochs", "train_images")
 TRAINED, NOT_TRAINED = "trained", "not trained yet"
 
@@ -76,11 +79,10 @@ def confusion_cells(matrix: list[list[int]]) -> pd.DataFrame:
 
 def mirror_note(entry: CacheEntry) -> str | None:
     """For a model trained on mirrored pictures (saved mirror-averaged): what that means and its single-view score."""
-    single = (entry.meta or {}).get("single_view_accuracy")
-    if single is None:
+    if entry.single_view_accuracy is None:
         return None
     return ("Trained on mirrored pictures too, it answers with the average of its answers for each picture and for "
-            f"its mirror image; from the picture alone it scores {single:.2%}.")
+            f"its mirror image; from the picture alone it scores {entry.single_view_accuracy:.2%}.")
 
 
 def images_evaluated(evaluation: Evaluation) -> int:
@@ -175,7 +177,7 @@ def _row(name: str, entry: CacheEntry | None, latencies: Mapping[str, float]) ->
         "training_images_per_second": meta.get("images_per_second"),
         "test_accuracy": evaluation.get("test_accuracy"),
         # Without mirror averaging; a model saved as trained answers from the picture alone anyway.
-        "single_view_accuracy": (meta["single_view_accuracy"] if meta.get("single_view_accuracy") is not None
+        "single_view_accuracy": (entry.single_view_accuracy if entry.single_view_accuracy is not None
                                  else evaluation.get("test_accuracy")),
         "test_loss": evaluation.get("test_loss"),
         "macro_f1": evaluation.get("macro_f1"),
@@ -448,8 +450,9 @@ def _model_section(name: str, entry: CacheEntry | None) -> str:
                      f"images, loss {evaluation.test_loss:.3f}, "
                      f"macro F1 {evaluation.macro_f1:.3f}. Easiest class: {classes[-1]['name']} "
                      f"(F1 {classes[-1]['f1']:.2f}); hardest: {classes[0]['name']} (F1 {classes[0]['f1']:.2f}).")
-        if mirror_note(entry):
-            lines.append(f"- {mirror_note(entry)}")
+        note = mirror_note(entry)
+        if note:
+            lines.append(f"- {note}")
         pairs = most_confused(evaluation.confusion_matrix, top=3)
         if pairs:
             lines.append("- Most confused: " + "; ".join(pair.describe() for pair in pairs) + ".")
@@ -486,8 +489,7 @@ def _measurement_notes(with_latency: bool) -> str:
     return "\n".join([
         "- **Test accuracy, loss, macro F1, confusion matrix**: the 10,000 official Fashion-MNIST test images, "
         "never used in training. Macro F1 is the plain mean of the ten per-class F1 scores (scikit-learn).",
-        "- **Picture alone**: a model trained on mirrored pictures answers with the average over each picture and "
-        "its mirror image; this column is its accuracy without that (the same as the test accuracy otherwise).",
+        f"- **Picture alone**: {SINGLE_VIEW_MEANING}",
         "- **Training time**: wall-clock time of all epochs, validation pass included; **training images/s** "
         "counts training images only, on the machine that trained the model.",
         "- **Inference images/s**: the whole test set in batches of 1,024 after one untimed warm-up batch.",

@@ -16,10 +16,7 @@ COLUMN_FORMATS = {
     "inference_images_per_second": "%,.0f",
     "latency_ms": "%.2f ms",
 }
-COLUMN_HELP = {
-    "single_view_accuracy": "Models trained on mirrored pictures answer with the average over each picture and its "
-                            "mirror image; this is their accuracy without it (otherwise the same as Test accuracy).",
-}
+COLUMN_HELP = {"single_view_accuracy": report.SINGLE_VIEW_MEANING.capitalize()}
 RACE_COLUMNS = {
     "lane": st.column_config.TextColumn("Lane"),
     "phase": st.column_config.TextColumn("Phase"),

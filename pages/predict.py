@@ -62,7 +62,7 @@ def loaded_models() -> dict[str, object]:
             models[entry.title] = model
     if entries:
         st.caption("Answering: " + " · ".join(entry.label for entry in entries))
-    mirrored = [entry.title for entry in entries if entry.meta.get("single_view_accuracy") is not None]
+    mirrored = [entry.title for entry in entries if entry.single_view_accuracy is not None]
     if mirrored:
         who = "it" if len(mirrored) == 1 else "each"
         st.caption(f"{' and '.join(mirrored)}: trained on mirrored pictures too, so {who} answers with the average "

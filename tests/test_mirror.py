@@ -17,15 +17,8 @@ from fmnist_core.models import build_from_spec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def backbone(tiny_spec_module):
-    return build_from_spec(tiny_spec_module, seed=3, precision="mixed_bfloat16")
-
-
-@pytest.fixture(scope="module")
-def tiny_spec_module():
-    from fmnist_core.models import ModelSpec
-
-    return ModelSpec("model1", "Model 1", first_filters=8, block2_filters=8, block3_filters=8, dense_units=16)
+def backbone(tiny_spec):
+    return build_from_spec(tiny_spec, seed=3, precision="mixed_bfloat16")
 
 
 def _pictures(count: int = 5, seed: int = 0) -> np.ndarray:

@@ -77,8 +77,5 @@ def test_block1_pools_before_batch_norm_and_later_blocks_normalise_first():
         "block1_relu")
     assert model.get_layer("block1_bn").output.shape[1:] == (14, 14, 256)
     assert names.index("block2b_relu") < names.index("block2_pool")
-    assert get_spec("model3").architecture_version >= 2
-
-
-def test_architecture_3_so_entries_saved_without_mirror_averaging_stop_matching():
-    assert get_spec("model1").architecture_version == 3
+    # 3: models trained on mirrored pictures are also saved mirror-averaged, so older entries stop matching.
+    assert get_spec("model3").architecture_version == 3

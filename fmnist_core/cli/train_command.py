@@ -77,7 +77,7 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.json:
         print_json({"entry_id": entry.entry_id, "reused": outcome.reused, "model": spec.name,
                     "config": config.to_dict(), "test_accuracy": entry.test_accuracy,
-                    "single_view_accuracy": meta.get("single_view_accuracy"),
+                    "single_view_accuracy": entry.single_view_accuracy,
                     "test_loss": meta["evaluation"]["test_loss"], "wall_seconds": meta["wall_seconds"],
                     "images_per_second": meta["images_per_second"], "epochs_run": len(meta["history"]["loss"]),
                     "parameters": meta["parameters"], "forward_flops": meta["forward_flops"],
@@ -86,8 +86,8 @@ def run(arguments: argparse.Namespace) -> int:
     how = "Reused cached" if outcome.reused else "Trained and cached"
     print(f"{how} {entry.entry_id}")
     print(f"  test accuracy {entry.test_accuracy:.2%}  (loss {meta['evaluation']['test_loss']:.4f})")
-    if meta.get("single_view_accuracy") is not None:
-        print(f"  ({meta['single_view_accuracy']:.2%} from the picture alone; "
+    if entry.single_view_accuracy is not None:
+        print(f"  ({entry.single_view_accuracy:.2%} from the picture alone; "
               "the saved model averages each picture with its mirror image)")
     print(f"  {len(meta['history']['loss'])} epochs in {meta['wall_seconds']:.1f} s, "
           f"{meta['images_per_second']:,.0f} training images/s ({meta['speed_settings']['precision']}, "
