@@ -34,10 +34,22 @@ def start_server(port: int, cache_dir: str | None) -> subprocess.Popen:
     environment = dict(os.environ)
     if cache_dir:
         environment["FMNIST_CACHE_DIR"] = cache_dir
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-               "--server.port", str(port), "--browser.gatherUsageStats", "false"]
-    return subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "streamlit_app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    return subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def measure_once(browser, text: str, cache_dir: str | None) -> tuple[float, float]:
@@ -89,8 +101,10 @@ def main() -> None:
                 print(f"run {attempt}: served after {served:.2f} s, home page rendered after {painted:.2f} s")
         finally:
             browser.close()
-    print(f"first paint: {statistics.median(paints):.2f} s (median of {len(paints)}; "
-          f"min {min(paints):.2f} s, max {max(paints):.2f} s)")
+    print(
+        f"first paint: {statistics.median(paints):.2f} s (median of {len(paints)}; "
+        f"min {min(paints):.2f} s, max {max(paints):.2f} s)"
+    )
 
 
 if __name__ == "__main__":

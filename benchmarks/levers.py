@@ -73,11 +73,14 @@ def batch_norm_table() -> None:
             for layer_class in (keras.layers.BatchNormalization, FusedBatchNormalization):
                 layer = layer_class(momentum=0.9, dtype=policy)
                 layer.build(shape)
-                step = _forward_backward(lambda x, layer=layer: tf.nn.relu(layer(x, training=True)),
-                                         layer.trainable_weights)
+                step = _forward_backward(
+                    lambda x, layer=layer: tf.nn.relu(layer(x, training=True)), layer.trainable_weights
+                )
                 times.append(_milliseconds(step, x))
-            print(f"{'×'.join(map(str, shape[1:])):>16}  {dtype.name:9} {times[0]:9.1f} ms {times[1]:6.1f} ms "
-                  f"{times[0] / times[1]:5.1f}×")
+            print(
+                f"{'×'.join(map(str, shape[1:])):>16}  {dtype.name:9} {times[0]:9.1f} ms {times[1]:6.1f} ms "
+                f"{times[0] / times[1]:5.1f}×"
+            )
 
 
 def block1_order_table() -> None:
@@ -117,8 +120,10 @@ def model_table(model_names: list[str], images: int, repeats: int) -> None:
         ("float32", fast.replace(precision="float32"), True),
         ("batch 32", fast.replace(batch_size=32), True),
     ]
-    print(f"\n3. Training img/s, {images:,} images per fit, median of {repeats} interleaved runs "
-          f"(fast path: {fast.precision}, batch {fast.batch_size}, fused batch norm, XLA off)")
+    print(
+        f"\n3. Training img/s, {images:,} images per fit, median of {repeats} interleaved runs "
+        f"(fast path: {fast.precision}, batch {fast.batch_size}, fused batch norm, XLA off)"
+    )
     print(f"{'model':8} " + " ".join(f"{label:>17}" for label, _, _ in variants))
     for name in model_names:
         spec = get_spec(name)

@@ -34,12 +34,13 @@ from fmnist_core.training import split_indices  # noqa: E402
 def shifted(images: np.ndarray, down: int, right: int) -> np.ndarray:
     """uint8 (N, 28, 28) moved by (down, right) pixels, ≤ 1 each, filling with black."""
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))
-    return padded[:, 1 - down:29 - down, 1 - right:29 - right].copy()
+    return padded[:, 1 - down : 29 - down, 1 - right : 29 - right].copy()
 
 
 def views(images: np.ndarray, count: int) -> list[np.ndarray]:
-    pictures = [images] if count < 10 else [images] + [shifted(images, *move)
-                                                       for move in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    pictures = (
+        [images] if count < 10 else [images] + [shifted(images, *move) for move in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    )
     if count == 1:
         return pictures
     return [view for picture in pictures for view in (picture, picture[:, :, ::-1].copy())]
@@ -54,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     entries = {name: cache.find(get_spec(name), config) for name in MODEL_NAMES}
     entries = {name: entry for name, entry in entries.items() if entry is not None}
     if not entries:
-        print(f"No cached {args.preset!r} models: train one first, e.g. "
-              f"python -m fmnist_core train --model model1 --preset {args.preset}", file=sys.stderr)
+        print(
+            f"No cached {args.preset!r} models: train one first, e.g. "
+            f"python -m fmnist_core train --model model1 --preset {args.preset}",
+            file=sys.stderr,
+        )
         return 1
     (train_images, train_labels), (test_images, test_labels) = load_fashion_mnist()
     _, validation = split_indices(len(train_images), config)
@@ -71,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                 if label == "test":
                     seconds = time.perf_counter() - start
                 scores[label] = float((probabilities.argmax(axis=1) == labels).mean())
-            print(f"{name:8} {count:5d} {scores['validation']:10.2%} {scores['test']:8.2%} {seconds:17.2f} s",
-                  flush=True)
+            print(
+                f"{name:8} {count:5d} {scores['validation']:10.2%} {scores['test']:8.2%} {seconds:17.2f} s", flush=True
+            )
     return 0
 
 

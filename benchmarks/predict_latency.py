@@ -47,8 +47,11 @@ class Latency:
 def sketch_png() -> bytes:
     """A dark-on-white trouser drawn on a canvas-sized picture, like a drawing on the page."""
     picture = Image.new("RGB", (CANVAS_SIZE, CANVAS_SIZE), "white")
-    ImageDraw.Draw(picture).line([(110, 40), (90, 240), (140, 240), (140, 90), (150, 240), (200, 240), (175, 40),
-                                  (110, 40)], fill="black", width=18)
+    ImageDraw.Draw(picture).line(
+        [(110, 40), (90, 240), (140, 240), (140, 90), (150, 240), (200, 240), (175, 40), (110, 40)],
+        fill="black",
+        width=18,
+    )
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     return buffer.getvalue()
@@ -69,15 +72,24 @@ def measure(cache: ModelCache, entry: CacheEntry, png: bytes, repeats: int) -> L
         total.append(time.perf_counter() - started)
         prepare.append(prepared - started)
         model_call.append(seconds)
-    return Latency(entry.title, entry.entry_id, load_seconds, float(np.median(prepare)), float(np.median(model_call)),
-                   float(np.median(total)))
+    return Latency(
+        entry.title,
+        entry.entry_id,
+        load_seconds,
+        float(np.median(prepare)),
+        float(np.median(model_call)),
+        float(np.median(total)),
+    )
 
 
 def format_table(results: list[Latency], repeats: int) -> str:
     """A plain-text table, one row per model, times in milliseconds except the load."""
     header = f"{'Model':<10} {'Cache entry':<22} {'Load s':>7} {'Prepare ms':>11} {'Model ms':>9} {'Total ms':>9}"
-    rows = [f"{r.title:<10} {r.entry_id:<22} {r.load_seconds:>7.2f} {r.prepare_seconds * 1e3:>11.2f} "
-            f"{r.model_seconds * 1e3:>9.2f} {r.total_seconds * 1e3:>9.2f}" for r in results]
+    rows = [
+        f"{r.title:<10} {r.entry_id:<22} {r.load_seconds:>7.2f} {r.prepare_seconds * 1e3:>11.2f} "
+        f"{r.model_seconds * 1e3:>9.2f} {r.total_seconds * 1e3:>9.2f}"
+        for r in results
+    ]
     machine = f"{cpu_model()}, {usable_cores()} cores"
     return "\n".join([f"Warm single-image prediction, median of {repeats} ({machine})", header, *rows])
 

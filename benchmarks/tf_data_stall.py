@@ -54,8 +54,10 @@ def main() -> int:
         model.fit(dataset, epochs=1, verbose=0, shuffle=False, callbacks=[last])
         ended = time.perf_counter()
         label = "warm-up" if fit == 0 else f"fit {fit}"
-        print(f"{label:>8}: {ended - started:6.2f} s in fit(), {IMAGES / (ended - started):6,.0f} img/s, "
-              f"{ended - last.at:5.2f} s after the last batch")
+        print(
+            f"{label:>8}: {ended - started:6.2f} s in fit(), {IMAGES / (ended - started):6,.0f} img/s, "
+            f"{ended - last.at:5.2f} s after the last batch"
+        )
     return 0
 
 

@@ -76,18 +76,28 @@ class ModelBench:
         return achieved / peak if peak else float("nan")
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "speedup": self.speedup, "fast_peak_share": self.peak_share(self.fast),
-                "plain_peak_share": self.peak_share(self.plain),
-                "fast_median": self.fast.median, "plain_median": self.plain.median}
+        return {
+            **asdict(self),
+            "speedup": self.speedup,
+            "fast_peak_share": self.peak_share(self.fast),
+            "plain_peak_share": self.peak_share(self.plain),
+            "fast_median": self.fast.median,
+            "plain_median": self.plain.median,
+        }
 
 
-def time_fast_path(spec, config: TrainConfig, images: np.ndarray, labels: np.ndarray, warmup_batches: int = 3,
-                   fused_norm: bool = True) -> float:
+def time_fast_path(
+    spec, config: TrainConfig, images: np.ndarray, labels: np.ndarray, warmup_batches: int = 3, fused_norm: bool = True
+) -> float:
     """Images/s of one fit() over `images` on the project's training path (`fused_norm=False`: Keras' batch norm)."""
     model = build_from_spec(spec, seed=config.seed, precision=config.precision, fused_norm=fused_norm)
     compile_model(model, config, steps_per_epoch=len(images) // config.batch_size)
-    warmup = make_dataset(images[: warmup_batches * config.batch_size], labels[: warmup_batches * config.batch_size],
-                          config.batch_size, shuffle_seed=config.seed)
+    warmup = make_dataset(
+        images[: warmup_batches * config.batch_size],
+        labels[: warmup_batches * config.batch_size],
+        config.batch_size,
+        shuffle_seed=config.seed,
+    )
     model.fit(warmup, epochs=1, verbose=0, shuffle=False)
     dataset = make_dataset(images, labels, config.batch_size, shuffle_seed=config.seed)
     return _images_per_second(model, len(images), dataset, epochs=1, verbose=0, shuffle=False)
@@ -131,8 +141,14 @@ def _time_plain_keras(spec, images: np.ndarray, labels: np.ndarray, warmup_batch
     return _images_per_second(model, len(images), x, labels, batch_size=32, epochs=1, verbose=0)
 
 
-def run_bench(model_names: list[str], images: int = 12800, repeats: int = 2, config: TrainConfig | None = None,
-              data=None, log=print) -> dict:
+def run_bench(
+    model_names: list[str],
+    images: int = 12800,
+    repeats: int = 2,
+    config: TrainConfig | None = None,
+    data=None,
+    log=print,
+) -> dict:
     """Benchmark each model; returns a JSON-ready dict (machine, peaks, per-model timings)."""
     config = config or TrainConfig()
     if data is None:
@@ -148,14 +164,22 @@ def run_bench(model_names: list[str], images: int = 12800, repeats: int = 2, con
     for name in model_names:
         spec = get_spec(name)
         flops = forward_flops(build_from_spec(spec))
-        bench = ModelBench(name, flops, len(x), PathTiming("project fast path", config.precision, config.batch_size),
-                           PathTiming("plain Keras fit", "float32", 32), peaks)
+        bench = ModelBench(
+            name,
+            flops,
+            len(x),
+            PathTiming("project fast path", config.precision, config.batch_size),
+            PathTiming("plain Keras fit", "float32", 32),
+            peaks,
+        )
         for repeat in range(repeats):
             # Interleaved A B A B so slow phases of a shared machine hit both paths.
             bench.fast.runs.append(time_fast_path(spec, config, x, y, warmup_batches=3))
             bench.plain.runs.append(_time_plain_keras(spec, x, y, warmup_batches=10))
-            log(f"  {name} run {repeat + 1}/{repeats}: fast {bench.fast.runs[-1]:,.0f} img/s, "
-                f"plain {bench.plain.runs[-1]:,.0f} img/s")
+            log(
+                f"  {name} run {repeat + 1}/{repeats}: fast {bench.fast.runs[-1]:,.0f} img/s, "
+                f"plain {bench.plain.runs[-1]:,.0f} img/s"
+            )
         results.append(bench)
     return {
         "benchmark": "training-throughput",
@@ -163,8 +187,11 @@ def run_bench(model_names: list[str], images: int = 12800, repeats: int = 2, con
         "machine": machine_info(),
         "images_per_run": len(x),
         "repeats": repeats,
-        "fast_path": {"precision": config.precision, "batch_size": config.batch_size,
-                      "jit_compile": config.jit_compile},
+        "fast_path": {
+            "precision": config.precision,
+            "batch_size": config.batch_size,
+            "jit_compile": config.jit_compile,
+        },
         "peak_gflops": peaks,
         "models": [bench.to_dict() for bench in results],
     }
@@ -184,8 +211,11 @@ def precision_accuracy_check(name: str, config: TrainConfig, data=None, log=prin
     for precision in (config.precision, "float32"):
         result = train(name, config.replace(precision=precision), data=data)
         accuracy = evaluate(result.model, x_test, y_test).test_accuracy
-        outcome[precision] = {"test_accuracy": accuracy, "wall_seconds": result.wall_seconds,
-                              "images_per_second": result.images_per_second}
+        outcome[precision] = {
+            "test_accuracy": accuracy,
+            "wall_seconds": result.wall_seconds,
+            "images_per_second": result.images_per_second,
+        }
         log(f"  {name} {precision}: test accuracy {accuracy:.2%}, {result.images_per_second:,.0f} img/s")
     difference = outcome[config.precision]["test_accuracy"] - outcome["float32"]["test_accuracy"]
     return {"model": name, "config": config.to_dict(), "results": outcome, "difference_points": 100 * difference}

@@ -40,8 +40,10 @@ def cache_root() -> Path:
     configured = os.environ.get("FMNIST_CACHE_DIR")
     root = Path(configured).expanduser() if configured else PROJECT_ROOT / "cached_models"
     if root.exists() and not root.is_dir():
-        raise CacheError(f"The model cache path {root} is a file, not a folder. "
-                         "Point FMNIST_CACHE_DIR at a folder (it is created if missing).")
+        raise CacheError(
+            f"The model cache path {root} is a file, not a folder. "
+            "Point FMNIST_CACHE_DIR at a folder (it is created if missing)."
+        )
     return root
 
 
@@ -58,8 +60,10 @@ def cache_key(spec: ModelSpec, config: TrainConfig) -> str:
     from fmnist_core.data import data_fingerprint
 
     # Every config field is in the key: even precision and XLA change the numbers a model learns.
-    payload = json.dumps({"format": CACHE_FORMAT, "spec": spec.to_dict(), "config": config.to_dict(),
-                          "data": data_fingerprint()}, sort_keys=True)
+    payload = json.dumps(
+        {"format": CACHE_FORMAT, "spec": spec.to_dict(), "config": config.to_dict(), "data": data_fingerprint()},
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -211,13 +215,18 @@ class ModelCache:
                 if existing.ok and not replace:
                     return existing
                 self._remove(final)
-            temporary = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{entry_id}-{os.getpid()}-",
-                                              dir=self.root))
+            temporary = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{entry_id}-{os.getpid()}-", dir=self.root))
             try:
                 model.save(temporary / MODEL_FILE)
-                record = dict(meta, format=CACHE_FORMAT, entry_id=entry_id, spec=spec.to_dict(),
-                              config=config.to_dict(), model_sha256=_sha256_file(temporary / MODEL_FILE),
-                              created=meta.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"))
+                record = dict(
+                    meta,
+                    format=CACHE_FORMAT,
+                    entry_id=entry_id,
+                    spec=spec.to_dict(),
+                    config=config.to_dict(),
+                    model_sha256=_sha256_file(temporary / MODEL_FILE),
+                    created=meta.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+                )
                 _write_durably(temporary / META_FILE, json.dumps(record, indent=1).encode())
                 os.replace(temporary, final)
             except BaseException:

@@ -128,12 +128,16 @@ def _check_configured_dir() -> None:
         return
     folder = Path(configured).expanduser()
     if not folder.is_dir():
-        raise DataError(f"FMNIST_DATA_DIR={configured} is not a folder. Point it at the folder holding the four "
-                        "Fashion-MNIST .gz files, or unset it to use the default places.")
+        raise DataError(
+            f"FMNIST_DATA_DIR={configured} is not a folder. Point it at the folder holding the four "
+            "Fashion-MNIST .gz files, or unset it to use the default places."
+        )
     missing = [spec.filename for spec in FILES.values() if not (folder / spec.filename).is_file()]
     if missing:
-        raise DataError(f"FMNIST_DATA_DIR={configured} lacks {', '.join(missing)}. Put all four official files "
-                        "there, or unset it to use the default places.")
+        raise DataError(
+            f"FMNIST_DATA_DIR={configured} lacks {', '.join(missing)}. Put all four official files "
+            "there, or unset it to use the default places."
+        )
 
 
 def find_data_dir(dirs: list[Path] | None = None) -> Path | None:

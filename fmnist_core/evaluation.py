@@ -46,7 +46,7 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> 
     # Calling the model directly on batches avoids `predict`'s per-call dataset setup (~10× slower for
     # a single image) while staying inside Keras' inference mode.
     for start in range(0, len(batch), batch_size):
-        outputs.append(np.asarray(model(batch[start:start + batch_size], training=False), dtype=np.float32))
+        outputs.append(np.asarray(model(batch[start : start + batch_size], training=False), dtype=np.float32))
     return np.concatenate(outputs) if outputs else np.zeros((0, NUM_CLASSES), np.float32)
 
 
@@ -58,18 +58,31 @@ def summarize(labels: np.ndarray, probabilities: np.ndarray, inference_seconds: 
     predicted = probabilities.argmax(axis=1)
     picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
     matrix = confusion_matrix(labels, predicted, labels=list(range(NUM_CLASSES)))
-    report = classification_report(labels, predicted, labels=list(range(NUM_CLASSES)),
-                                   target_names=list(CLASS_NAMES), output_dict=True, zero_division=0)
+    report = classification_report(
+        labels,
+        predicted,
+        labels=list(range(NUM_CLASSES)),
+        target_names=list(CLASS_NAMES),
+        output_dict=True,
+        zero_division=0,
+    )
     per_class = [
-        {"class": index, "name": name, "precision": report[name]["precision"], "recall": report[name]["recall"],
-         "f1": report[name]["f1-score"], "support": int(report[name]["support"])}
+        {
+            "class": index,
+            "name": name,
+            "precision": report[name]["precision"],
+            "recall": report[name]["recall"],
+            "f1": report[name]["f1-score"],
+            "support": int(report[name]["support"]),
+        }
         for index, name in enumerate(CLASS_NAMES)
     ]
     mistakes: dict[str, list[list[float]]] = {}
     confidence = probabilities.max(axis=1)
     for index in np.flatnonzero(predicted != labels):
         mistakes.setdefault(f"{labels[index]},{predicted[index]}", []).append(
-            [int(index), round(float(confidence[index]), 4)])
+            [int(index), round(float(confidence[index]), 4)]
+        )
     for pairs in mistakes.values():
         pairs.sort(key=lambda pair: -pair[1])
     return Evaluation(

@@ -60,7 +60,7 @@ def page_of(indices: np.ndarray, page: int, per_page: int) -> ImagePage:
     pages = max(1, math.ceil(len(indices) / per_page))
     page = min(max(int(page), 1), pages)
     start = (page - 1) * per_page
-    return ImagePage(indices[start:start + per_page], page, pages, len(indices))
+    return ImagePage(indices[start : start + per_page], page, pages, len(indices))
 
 
 def to_display(images: np.ndarray, scale: int = 3) -> np.ndarray:
@@ -72,12 +72,14 @@ def to_display(images: np.ndarray, scale: int = 3) -> np.ndarray:
 def class_balance(labels: np.ndarray) -> pd.DataFrame:
     """Images per class: columns class_index, class_name, count, share (of all images)."""
     counts = np.bincount(labels, minlength=NUM_CLASSES)[:NUM_CLASSES]
-    return pd.DataFrame({
-        "class_index": np.arange(NUM_CLASSES),
-        "class_name": CLASS_NAMES,
-        "count": counts,
-        "share": counts / max(int(counts.sum()), 1),
-    })
+    return pd.DataFrame(
+        {
+            "class_index": np.arange(NUM_CLASSES),
+            "class_name": CLASS_NAMES,
+            "count": counts,
+            "share": counts / max(int(counts.sum()), 1),
+        }
+    )
 
 
 def mean_images(images: np.ndarray, labels: np.ndarray, classes: Sequence[int]) -> np.ndarray:
@@ -106,12 +108,14 @@ def pixel_histogram(images: np.ndarray, bins: int = 32, skip_background: bool = 
     if skip_background:
         # Black pixels all fall in the first bin; subtracting them avoids copying 47 million others.
         counts[0] -= images.size - np.count_nonzero(images)
-    return pd.DataFrame({
-        "start": edges[:-1],
-        "end": edges[1:],
-        "count": counts,
-        "share": counts / max(int(counts.sum()), 1),
-    })
+    return pd.DataFrame(
+        {
+            "start": edges[:-1],
+            "end": edges[1:],
+            "count": counts,
+            "share": counts / max(int(counts.sum()), 1),
+        }
+    )
 
 
 def stratified_sample(labels: np.ndarray, classes: Sequence[int], count: int, seed: int = 0) -> np.ndarray:
@@ -121,10 +125,12 @@ def stratified_sample(labels: np.ndarray, classes: Sequence[int], count: int, se
         raise ConfigError(f"Sample size must be ≥ 1 (got {count}).")
     rng = np.random.default_rng(seed)
     per_class = math.ceil(count / len(chosen))
-    picked = np.concatenate([
-        rng.choice(members, size=min(per_class, len(members)), replace=False)
-        for members in (np.flatnonzero(labels == label) for label in chosen)
-    ])
+    picked = np.concatenate(
+        [
+            rng.choice(members, size=min(per_class, len(members)), replace=False)
+            for members in (np.flatnonzero(labels == label) for label in chosen)
+        ]
+    )
     # Rounding up per class can overshoot `count`; drop the extra at random so no class is favoured.
     return np.sort(rng.permutation(picked)[:count])
 
@@ -155,14 +161,19 @@ class Embedding:
     seconds: float  # Wall time of the computation.
 
 
-def embed(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, method: str = "pca", seed: int = 0,
-          with_images: bool = True) -> Embedding:
+def embed(
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    method: str = "pca",
+    seed: int = 0,
+    with_images: bool = True,
+) -> Embedding:
     """Project `images[indices]` to 2-D with PCA or t-SNE (seeded), one table row per image."""
     if method not in EMBEDDING_METHODS:
         raise ConfigError(f"Unknown map method {method!r}. Valid methods: {', '.join(EMBEDDING_METHODS)}.")
     if len(indices) < 3:
-        raise ConfigError(f"A map needs at least 3 images (got {len(indices)}); pick more classes or a bigger "
-                          "sample.")
+        raise ConfigError(f"A map needs at least 3 images (got {len(indices)}); pick more classes or a bigger sample.")
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
 
@@ -183,16 +194,19 @@ def embed(images: np.ndarray, labels: np.ndarray, indices: np.ndarray, method: s
             reduced = PCA(n_components=components, random_state=seed).fit_transform(pixels)
             # Perplexity must stay below the number of points; 30 is the usual choice for larger samples.
             perplexity = float(min(30.0, (len(indices) - 1) / 3))
-            points = TSNE(n_components=2, init="pca", perplexity=perplexity, max_iter=TSNE_ITERATIONS,
-                          random_state=seed).fit_transform(reduced)
+            points = TSNE(
+                n_components=2, init="pca", perplexity=perplexity, max_iter=TSNE_ITERATIONS, random_state=seed
+            ).fit_transform(reduced)
     sample_labels = labels[indices].astype(int)
-    table = pd.DataFrame({
-        "x": points[:, 0],
-        "y": points[:, 1],
-        "index": indices.astype(int),
-        "label": sample_labels,
-        "class_name": [CLASS_NAMES[label] for label in sample_labels],
-    })
+    table = pd.DataFrame(
+        {
+            "x": points[:, 0],
+            "y": points[:, 1],
+            "index": indices.astype(int),
+            "label": sample_labels,
+            "class_name": [CLASS_NAMES[label] for label in sample_labels],
+        }
+    )
     if with_images:
         table["image"] = [image_data_url(images[index]) for index in indices]
     return Embedding(method, table, explained, time.perf_counter() - started)

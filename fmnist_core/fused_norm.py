@@ -55,8 +55,14 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         # In training mode, with exponential_avg_factor, the kernel returns the updated moving statistics
         # themselves; in inference mode it normalises with the moving ones and ignores the factor.
         outputs, new_mean, new_variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, gamma, beta, mean=moving_mean, variance=moving_variance, epsilon=self.epsilon,
-            is_training=training, exponential_avg_factor=1.0 - self.momentum,
+            inputs,
+            gamma,
+            beta,
+            mean=moving_mean,
+            variance=moving_variance,
+            epsilon=self.epsilon,
+            is_training=training,
+            exponential_avg_factor=1.0 - self.momentum,
         )
         if training:
             self.moving_mean.assign(new_mean)

@@ -107,8 +107,10 @@ class JobManager:
             return
         try:
             self._marker.parent.mkdir(parents=True, exist_ok=True)
-            self._marker.write_text(json.dumps({"pid": os.getpid(), "kind": status.kind, "title": status.title,
-                                                "started": status.started}), encoding="utf-8")
+            self._marker.write_text(
+                json.dumps({"pid": os.getpid(), "kind": status.kind, "title": status.title, "started": status.started}),
+                encoding="utf-8",
+            )
         except OSError:
             pass  # Crash detection is a convenience; never block a job on it.
 
@@ -123,15 +125,18 @@ class JobManager:
         with self._lock:
             if self._current is not None and self._statuses[self._current].running:
                 running = self._statuses[self._current]
-                raise BusyError(f"Busy: {running.title} is running (started {running.elapsed:.0f} s ago). "
-                                "Wait for it to finish or stop it first.")
+                raise BusyError(
+                    f"Busy: {running.title} is running (started {running.elapsed:.0f} s ago). "
+                    "Wait for it to finish or stop it first."
+                )
             job_id = next(self._ids)
             status = JobStatus(job_id, kind, title, message="Starting…")
             context = JobContext(self, job_id)
             self._statuses[job_id], self._contexts[job_id], self._current = status, context, job_id
         self._write_marker(status)
-        threading.Thread(target=self._run, args=(job_id, function, context), name=f"job-{job_id}-{kind}",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(job_id, function, context), name=f"job-{job_id}-{kind}", daemon=True
+        ).start()
         return status
 
     def status(self, job_id: int) -> JobStatus | None:
@@ -200,8 +205,12 @@ class JobManager:
             result = function(context)
         except FmnistError as error:
             cancelled = context.should_stop()
-            self._finish(job_id, state=CANCELLED if cancelled else FAILED, error=None if cancelled else str(error),
-                         message="Stopped; nothing was saved." if cancelled else str(error))
+            self._finish(
+                job_id,
+                state=CANCELLED if cancelled else FAILED,
+                error=None if cancelled else str(error),
+                message="Stopped; nothing was saved." if cancelled else str(error),
+            )
         except Exception as error:  # A bug must still end the job visibly, not kill the thread silently.
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             self._finish(job_id, state=FAILED, error=f"Unexpected error: {detail}", message="Failed.")
@@ -210,4 +219,3 @@ class JobManager:
                 self._finish(job_id, state=CANCELLED, message="Stopped; nothing was saved.")
             else:
                 self._finish(job_id, state=DONE, result=result, fraction=1.0, message="Finished.")
-

@@ -21,9 +21,16 @@ class Outcome:
     reused: bool
 
 
-def train_and_cache(name: str | ModelSpec, config: TrainConfig, *, progress: ProgressCallback | None = None,
-                    should_stop: StopCheck | None = None, cache: ModelCache | None = None, data=None,
-                    retrain: bool = False) -> Outcome:
+def train_and_cache(
+    name: str | ModelSpec,
+    config: TrainConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    cache: ModelCache | None = None,
+    data=None,
+    retrain: bool = False,
+) -> Outcome:
     """Return the cached model for (name, config), training and evaluating it first if needed.
 
     retrain: train again even when a valid entry exists; the new model and its figures replace that entry.
@@ -70,8 +77,9 @@ def train_and_cache(name: str | ModelSpec, config: TrainConfig, *, progress: Pro
     return Outcome(cache.save(model, meta, spec, config, replace=retrain), reused=False)
 
 
-def start_training_job(manager: JobManager, name: str, config: TrainConfig,
-                       cache: ModelCache | None = None) -> JobStatus:
+def start_training_job(
+    manager: JobManager, name: str, config: TrainConfig, cache: ModelCache | None = None
+) -> JobStatus:
     """Start `train_and_cache` as a background job whose details feed the live training view.
 
     details: epoch, epochs, batch, batches, images_per_second, metrics (latest batch), history (one dict
@@ -86,11 +94,22 @@ def start_training_job(manager: JobManager, name: str, config: TrainConfig,
         def progress(event: Progress) -> None:
             if event.kind == "epoch":
                 history.append({"epoch": event.epoch, **event.metrics})
-            message = (f"Epoch {event.epoch}/{event.epochs} · batch {event.batch}/{event.batches}"
-                       if event.kind != "start" else "Preparing data and model…")
-            context.report(event.fraction, message, epoch=event.epoch, epochs=event.epochs, batch=event.batch,
-                           batches=event.batches, images_per_second=event.images_per_second,
-                           metrics=event.metrics, history=list(history))
+            message = (
+                f"Epoch {event.epoch}/{event.epochs} · batch {event.batch}/{event.batches}"
+                if event.kind != "start"
+                else "Preparing data and model…"
+            )
+            context.report(
+                event.fraction,
+                message,
+                epoch=event.epoch,
+                epochs=event.epochs,
+                batch=event.batch,
+                batches=event.batches,
+                images_per_second=event.images_per_second,
+                metrics=event.metrics,
+                history=list(history),
+            )
 
         context.report(0.0, "Loading data…")
         return train_and_cache(spec, config, progress=progress, should_stop=context.should_stop, cache=cache)

@@ -27,8 +27,14 @@ NO_GPU_REASON = (
     "Model 1 in parallel across thousands of cores; record a race on a GPU machine with "
     "`python -m fmnist_core race --out race.json` and replay it here."
 )
-PHASE_TITLES = {"": "waiting", "setup": "starting", "warmup": "warming up", "train": "training",
-                "inference": "inference", "done": "finished"}
+PHASE_TITLES = {
+    "": "waiting",
+    "setup": "starting",
+    "warmup": "warming up",
+    "train": "training",
+    "inference": "inference",
+    "done": "finished",
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,15 @@ class LaneView:
     place: int | None = None  # 1 = fastest, once the lane is done.
 
 
-def _view(lane: LaneResult, events: tuple[Event, ...], clock: float, workload: Workload, repeat: int,
-          repeats: int, status: str | None = None) -> LaneView:
+def _view(
+    lane: LaneResult,
+    events: tuple[Event, ...],
+    clock: float,
+    workload: Workload,
+    repeat: int,
+    repeats: int,
+    status: str | None = None,
+) -> LaneView:
     """The lane at `clock` seconds into its run, computed from its events alone."""
     passed = [event for event in events if event[0] <= clock]
     now_at, phase, fraction = passed[-1] if passed else (0.0, "setup" if clock >= 0 else "", 0.0)
@@ -93,14 +106,27 @@ def _view(lane: LaneResult, events: tuple[Event, ...], clock: float, workload: W
     def rate(name: str, images: int) -> float | None:
         return images * last_fraction[name] / seconds[name] if seconds[name] > 0 else None
 
-    return LaneView(lane.lane_id, lane.label, status or ("done" if done else "running" if clock >= 0 else "waiting"),
-                    None, phase, fraction, end, sum(seconds.values()), spans["train"][0] if "train" in spans else end,
-                    rate("train", workload.train_images), rate("inference", workload.inference_images), repeat, repeats)
+    return LaneView(
+        lane.lane_id,
+        lane.label,
+        status or ("done" if done else "running" if clock >= 0 else "waiting"),
+        None,
+        phase,
+        fraction,
+        end,
+        sum(seconds.values()),
+        spans["train"][0] if "train" in spans else end,
+        rate("train", workload.train_images),
+        rate("inference", workload.inference_images),
+        repeat,
+        repeats,
+    )
 
 
 def _unavailable_view(lane: LaneResult, repeats: int) -> LaneView:
-    return LaneView(lane.lane_id, lane.label, "unavailable", lane.unavailable_reason, "", 0.0, 0.0, 0.0, 0.0, None,
-                    None, 0, repeats)
+    return LaneView(
+        lane.lane_id, lane.label, "unavailable", lane.unavailable_reason, "", 0.0, 0.0, 0.0, 0.0, None, None, 0, repeats
+    )
 
 
 def _with_places(views: list[LaneView]) -> list[LaneView]:
@@ -145,9 +171,19 @@ def replay_state(result: RaceResult, elapsed_seconds: float, together: bool = Tr
     another, exactly as they ran.
     """
     runs = _replay_runs(result, together)
-    views = [_view(lane, runs[lane.lane_id][1], elapsed_seconds - runs[lane.lane_id][0], result.workload,
-                   len(lane.repeats), result.repeats) if lane.lane_id in runs else
-             _unavailable_view(lane, result.repeats) for lane in result.lanes]
+    views = [
+        _view(
+            lane,
+            runs[lane.lane_id][1],
+            elapsed_seconds - runs[lane.lane_id][0],
+            result.workload,
+            len(lane.repeats),
+            result.repeats,
+        )
+        if lane.lane_id in runs
+        else _unavailable_view(lane, result.repeats)
+        for lane in result.lanes
+    ]
     return _with_places(views)
 
 
@@ -186,14 +222,25 @@ def live_state(live: RaceLive, now: float) -> list[LaneView]:
         if not lane.available:
             views.append(_unavailable_view(lane, live.repeats))
         elif index == live.running:
-            views.append(_view(lane, live.events, now - live.running_since, live.workload, finished + 1, live.repeats,
-                               "running"))
+            views.append(
+                _view(lane, live.events, now - live.running_since, live.workload, finished + 1, live.repeats, "running")
+            )
         elif finished:
-            views.append(_view(lane, lane.representative.events, math.inf, live.workload, finished, live.repeats,
-                               "done" if finished == live.repeats else "waiting"))
+            views.append(
+                _view(
+                    lane,
+                    lane.representative.events,
+                    math.inf,
+                    live.workload,
+                    finished,
+                    live.repeats,
+                    "done" if finished == live.repeats else "waiting",
+                )
+            )
         else:
-            views.append(LaneView(lane.lane_id, lane.label, "waiting", None, "", 0.0, 0.0, 0.0, 0.0, None, None, 0,
-                                  live.repeats))
+            views.append(
+                LaneView(lane.lane_id, lane.label, "waiting", None, "", 0.0, 0.0, 0.0, 0.0, None, None, 0, live.repeats)
+            )
     return _with_places(views)
 
 
@@ -209,14 +256,20 @@ def finished_run_view(live: RaceLive, lane_index: int, run_index: int) -> LaneVi
 def _nvidia_smi() -> list[dict]:
     """GPU name, total memory and driver per nvidia-smi ([] without it): TensorFlow does not report memory."""
     try:
-        output = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
-                                 "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=20,
-                                check=True).stdout
+        output = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     rows = [[part.strip() for part in line.split(",")] for line in output.splitlines() if line.count(",") == 2]
-    return [{"name": name, "memory_mib": int(memory) if memory.isdigit() else None, "driver": driver}
-            for name, memory, driver in rows]
+    return [
+        {"name": name, "memory_mib": int(memory) if memory.isdigit() else None, "driver": driver}
+        for name, memory, driver in rows
+    ]
 
 
 def race_machine() -> dict:
@@ -231,8 +284,10 @@ def plan_lanes(kinds: tuple[str, ...], gpus: list[dict], cores: int) -> tuple[La
     lanes = []
     for kind in kinds:
         if kind == "gpu":
-            lanes += [LaneResult(f"gpu-{index}", f"{gpu['id']} · {gpu['name']}", gpu["id"], cores, True, None)
-                      for index, gpu in enumerate(gpus)]
+            lanes += [
+                LaneResult(f"gpu-{index}", f"{gpu['id']} · {gpu['name']}", gpu["id"], cores, True, None)
+                for index, gpu in enumerate(gpus)
+            ]
             if not gpus:
                 lanes.append(LaneResult("gpu", "GPU", "GPU", cores, False, NO_GPU_REASON))
         else:
@@ -247,8 +302,11 @@ def _republish(notify: Callable[[RaceLive], None], live: RaceLive) -> Callable[[
     return lambda events: notify(replace(live, events=events))
 
 
-def run_race(options: RaceOptions, on_event: Callable[[RaceLive], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> RaceResult:
+def run_race(
+    options: RaceOptions,
+    on_event: Callable[[RaceLive], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RaceResult:
     """Run every lane `options.repeats` times, one lane process at a time, in rounds.
 
     on_event(live) gets a RaceLive snapshot at every lane event and about ten times a second meanwhile.
@@ -260,8 +318,7 @@ def run_race(options: RaceOptions, on_event: Callable[[RaceLive], None] | None =
         from fmnist_core.data import load_fashion_mnist
 
         load_fashion_mnist()  # Fails early with how to get the data; leaves parsed arrays cached for the lanes.
-    live = RaceLive(options.workload, plan_lanes(options.lanes, machine["gpus"], machine["cpu_cores"]),
-                    options.repeats)
+    live = RaceLive(options.workload, plan_lanes(options.lanes, machine["gpus"], machine["cpu_cores"]), options.repeats)
     if not any(lane.available for lane in live.lanes):
         reasons = " ".join(lane.unavailable_reason for lane in live.lanes)
         raise LaneError(f"No lane can run on this machine. {reasons} Add a CPU lane (--lanes gpu,cpu-all,cpu-1).")
@@ -273,18 +330,28 @@ def run_race(options: RaceOptions, on_event: Callable[[RaceLive], None] | None =
             live = replace(live, running=index, running_since=time.time(), events=())
             notify(live)
             try:
-                record = run_lane_process(options.workload, lane.device, lane.threads, live.running_since,
-                                          _republish(notify, live), should_stop)
+                record = run_lane_process(
+                    options.workload,
+                    lane.device,
+                    lane.threads,
+                    live.running_since,
+                    _republish(notify, live),
+                    should_stop,
+                )
             except LaneError as error:
                 if lane.device == "CPU":
                     raise LaneError(f"The {lane.label} lane failed: {error}") from None
-                failed = replace(live.lanes[index], available=False, repeats=(),
-                                 unavailable_reason=f"The GPU lane failed on this machine: {error}")
-                live = replace(live, lanes=live.lanes[:index] + (failed,) + live.lanes[index + 1:], running=None)
+                failed = replace(
+                    live.lanes[index],
+                    available=False,
+                    repeats=(),
+                    unavailable_reason=f"The GPU lane failed on this machine: {error}",
+                )
+                live = replace(live, lanes=live.lanes[:index] + (failed,) + live.lanes[index + 1 :], running=None)
                 continue
             repeat = RepeatResult.from_dict(record, f"lane {lane.lane_id} result")
             updated = replace(live.lanes[index], repeats=live.lanes[index].repeats + (repeat,))
-            live = replace(live, lanes=live.lanes[:index] + (updated,) + live.lanes[index + 1:], running=None)
+            live = replace(live, lanes=live.lanes[:index] + (updated,) + live.lanes[index + 1 :], running=None)
             notify(live)
     created = datetime.now().astimezone().isoformat(timespec="seconds")
     return RaceResult(created, machine, options.workload, options.repeats, live.lanes)
@@ -297,8 +364,11 @@ def start_race_job(manager: JobManager, options: RaceOptions) -> JobStatus:
     """
 
     def work(context: JobContext) -> RaceResult:
-        result = run_race(options, on_event=lambda live: context.report(live.fraction, live.message, race=live),
-                          should_stop=context.should_stop)
+        result = run_race(
+            options,
+            on_event=lambda live: context.report(live.fraction, live.message, race=live),
+            should_stop=context.should_stop,
+        )
         store_race(result)
         return result
 

@@ -29,8 +29,15 @@ SCHEMA_VERSION = 1
 MAX_RACE_FILE_BYTES = 5 * 1024 * 1024
 BASELINE_LANE = "cpu-all"  # Speed-ups are measured against all CPU cores.
 RECORDED_RACES_DIR = PROJECT_ROOT / "recorded_races"  # Races recorded with the CLI on real GPU machines.
-METRICS = ("setup_seconds", "warmup_seconds", "train_seconds", "train_images_per_second", "inference_seconds",
-           "inference_images_per_second", "race_seconds")
+METRICS = (
+    "setup_seconds",
+    "warmup_seconds",
+    "train_seconds",
+    "train_images_per_second",
+    "inference_seconds",
+    "inference_images_per_second",
+    "race_seconds",
+)
 
 
 class RaceFileError(FmnistError):
@@ -70,12 +77,20 @@ class RepeatResult:
             raise RaceFileError(f"`{where}` has a phase time of zero or less; times must be positive.")
         events = []
         for index, event in enumerate(_field(values, "events", "list", where)):
-            valid = (isinstance(event, list) and len(event) == 3 and isinstance(event[0], int | float)
-                     and math.isfinite(event[0]) and event[1] in PHASES and isinstance(event[2], int | float)
-                     and 0 <= event[2] <= 1)
+            valid = (
+                isinstance(event, list)
+                and len(event) == 3
+                and isinstance(event[0], int | float)
+                and math.isfinite(event[0])
+                and event[1] in PHASES
+                and isinstance(event[2], int | float)
+                and 0 <= event[2] <= 1
+            )
             if not valid or (events and event[0] < events[-1][0]):
-                raise RaceFileError(f"`{where}.events[{index}]` should be [seconds, phase, fraction 0–1] in time "
-                                    f"order, with phase one of {', '.join(PHASES)}; found {str(event)[:60]}.")
+                raise RaceFileError(
+                    f"`{where}.events[{index}]` should be [seconds, phase, fraction 0–1] in time "
+                    f"order, with phase one of {', '.join(PHASES)}; found {str(event)[:60]}."
+                )
             events.append((float(event[0]), event[1], float(event[2])))
         if not events or events[-1][1] != "done" or not any(event[1] == "train" for event in events):
             raise RaceFileError(f"`{where}.events` must include a 'train' event and end with a 'done' event.")
@@ -105,8 +120,9 @@ class LaneResult:
     @property
     def spread(self) -> dict[str, dict[str, float]]:
         """{"min", "max"} of each metric over the repeats."""
-        return {name: {"min": min(self._values(name)), "max": max(self._values(name))} for name in METRICS
-                if self.repeats}
+        return {
+            name: {"min": min(self._values(name)), "max": max(self._values(name))} for name in METRICS if self.repeats
+        }
 
     @property
     def representative(self) -> RepeatResult | None:
@@ -115,9 +131,12 @@ class LaneResult:
         return ordered[(len(ordered) - 1) // 2] if ordered else None
 
     def to_dict(self) -> dict:
-        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "repeats"},
-                "repeats": [repeat.to_dict() for repeat in self.repeats], "median": self.median,
-                "spread": self.spread}
+        return {
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "repeats"},
+            "repeats": [repeat.to_dict() for repeat in self.repeats],
+            "median": self.median,
+            "spread": self.spread,
+        }
 
     @classmethod
     def from_dict(cls, values, where: str = "lane") -> LaneResult:
@@ -125,8 +144,10 @@ class LaneResult:
         if not isinstance(values, dict):
             raise RaceFileError(f"`{where}` should be an object, but it is {_json_type(values)}.")
         fields = _scalars(cls, values, where)
-        repeats = tuple(RepeatResult.from_dict(repeat, f"{where}.repeats[{index}]")
-                        for index, repeat in enumerate(_field(values, "repeats", "list", where)))
+        repeats = tuple(
+            RepeatResult.from_dict(repeat, f"{where}.repeats[{index}]")
+            for index, repeat in enumerate(_field(values, "repeats", "list", where))
+        )
         if fields["available"] and not repeats:
             raise RaceFileError(f"`{where}` is marked available but has no repeats.")
         if not fields["available"] and not fields["unavailable_reason"]:
@@ -164,9 +185,17 @@ class RaceResult:
         baseline = self.baseline
         if baseline is None:
             return {"baseline": None, "train": {}, "inference": {}}
-        return {"baseline": baseline.lane_id, **{
-            phase: {lane.lane_id: baseline.median[f"{phase}_seconds"] / lane.median[f"{phase}_seconds"]
-                    for lane in self.lanes if lane.repeats} for phase in SCORED_PHASES}}
+        return {
+            "baseline": baseline.lane_id,
+            **{
+                phase: {
+                    lane.lane_id: baseline.median[f"{phase}_seconds"] / lane.median[f"{phase}_seconds"]
+                    for lane in self.lanes
+                    if lane.repeats
+                }
+                for phase in SCORED_PHASES
+            },
+        }
 
     @property
     def recorded_label(self) -> str:
@@ -174,8 +203,9 @@ class RaceResult:
         machine = self.machine
         listed = machine.get("gpus") if isinstance(machine.get("gpus"), list) else []
         gpus = [str(gpu.get("name", "GPU")) for gpu in listed if isinstance(gpu, dict)]
-        hardware = ", ".join([*gpus, str(machine.get("cpu_model", "unknown CPU")),
-                              f"{machine.get('cpu_cores', '?')} cores"])
+        hardware = ", ".join(
+            [*gpus, str(machine.get("cpu_model", "unknown CPU")), f"{machine.get('cpu_cores', '?')} cores"]
+        )
         when = self.created[:16].replace("T", " ")
         return f"recorded on {machine.get('hostname', 'an unnamed machine')} ({hardware}), {when}"
 
@@ -187,19 +217,32 @@ class RaceResult:
             if not lane.repeats:
                 continue
             for phase in SCORED_PHASES:
-                rows.append({"lane_id": lane.lane_id, "lane": lane.label, "phase": phase,
-                             "seconds": lane.median[f"{phase}_seconds"],
-                             "min_seconds": lane.spread[f"{phase}_seconds"]["min"],
-                             "max_seconds": lane.spread[f"{phase}_seconds"]["max"],
-                             "images_per_second": lane.median[f"{phase}_images_per_second"],
-                             "speedup": speedups[phase][lane.lane_id]})
+                rows.append(
+                    {
+                        "lane_id": lane.lane_id,
+                        "lane": lane.label,
+                        "phase": phase,
+                        "seconds": lane.median[f"{phase}_seconds"],
+                        "min_seconds": lane.spread[f"{phase}_seconds"]["min"],
+                        "max_seconds": lane.spread[f"{phase}_seconds"]["max"],
+                        "images_per_second": lane.median[f"{phase}_images_per_second"],
+                        "speedup": speedups[phase][lane.lane_id],
+                    }
+                )
         return rows
 
     def to_dict(self) -> dict:
-        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created": self.created,
-                "machine": self.machine, "workload": self.workload.to_dict(), "repeats": self.repeats,
-                "lanes": [lane.to_dict() for lane in self.lanes], "speedups": self.speedups,
-                "finish_order": self.finish_order}
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "created": self.created,
+            "machine": self.machine,
+            "workload": self.workload.to_dict(),
+            "repeats": self.repeats,
+            "lanes": [lane.to_dict() for lane in self.lanes],
+            "speedups": self.speedups,
+            "finish_order": self.finish_order,
+        }
 
     @classmethod
     def from_dict(cls, values) -> RaceResult:
@@ -207,35 +250,53 @@ class RaceResult:
         if not isinstance(values, dict):
             raise RaceFileError(f"A race file holds a JSON object; this one holds {_json_type(values)}.")
         if "schema" not in values:
-            raise RaceFileError("This JSON has no `schema` field, so it is not a race file "
-                                "(race files come from `python -m fmnist_core race --out race.json`).")
+            raise RaceFileError(
+                "This JSON has no `schema` field, so it is not a race file "
+                "(race files come from `python -m fmnist_core race --out race.json`)."
+            )
         if values["schema"] != SCHEMA:
-            raise RaceFileError(f"This is not a race file: `schema` is {str(values['schema'])[:60]!r}, "
-                                f"expected {SCHEMA!r}.")
+            raise RaceFileError(
+                f"This is not a race file: `schema` is {str(values['schema'])[:60]!r}, expected {SCHEMA!r}."
+            )
         version = _field(values, "schema_version", "int", "")
         if version != SCHEMA_VERSION:
             newer = " Update this app, or record the race again with it." if version > SCHEMA_VERSION else ""
-            raise RaceFileError(f"Unsupported race file version: schema_version {version}; this app reads "
-                                f"version {SCHEMA_VERSION}.{newer}")
+            raise RaceFileError(
+                f"Unsupported race file version: schema_version {version}; this app reads "
+                f"version {SCHEMA_VERSION}.{newer}"
+            )
         workload_values = _field(values, "workload", "dict", "")
         spec = ModelSpec(**_scalars(ModelSpec, _field(workload_values, "spec", "dict", "workload"), "workload.spec"))
         try:
             workload = Workload(**{**_scalars(Workload, workload_values, "workload", skip=("spec",)), "spec": spec})
         except ConfigError as error:
             raise RaceFileError(f"`workload` is not valid: {error}") from None
-        lanes = tuple(LaneResult.from_dict(lane, f"lanes[{index}]")
-                      for index, lane in enumerate(_field(values, "lanes", "list", "")))
+        lanes = tuple(
+            LaneResult.from_dict(lane, f"lanes[{index}]")
+            for index, lane in enumerate(_field(values, "lanes", "list", ""))
+        )
         identifiers = [lane.lane_id for lane in lanes]
         if len(set(identifiers)) != len(identifiers):
             raise RaceFileError(f"Lane ids must be unique; found {', '.join(identifiers)}.")
-        return cls(created=_field(values, "created", "str", ""), machine=_field(values, "machine", "dict", ""),
-                   workload=workload, repeats=_field(values, "repeats", "int", ""), lanes=lanes)
+        return cls(
+            created=_field(values, "created", "str", ""),
+            machine=_field(values, "machine", "dict", ""),
+            workload=workload,
+            repeats=_field(values, "repeats", "int", ""),
+            lanes=lanes,
+        )
 
 
 # Validation helpers: JSON type of each dataclass field, read with a message naming the field.
-_KINDS = {"int": ((int,), "a whole number"), "float": ((int, float), "a number"), "str": ((str,), "text"),
-          "bool": ((bool,), "true or false"), "dict": ((dict,), "an object"), "list": ((list,), "a list"),
-          "str | None": ((str, type(None)), "text or null")}
+_KINDS = {
+    "int": ((int,), "a whole number"),
+    "float": ((int, float), "a number"),
+    "str": ((str,), "text"),
+    "bool": ((bool,), "true or false"),
+    "dict": ((dict,), "an object"),
+    "list": ((list,), "a list"),
+    "str | None": ((str, type(None)), "text or null"),
+}
 
 
 def _json_type(value) -> str:
@@ -251,8 +312,7 @@ def _field(values: dict, key: str, kind: str, where: str):
     expected, words = _KINDS[kind]
     mistyped = not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)
     if mistyped or (isinstance(value, float) and not math.isfinite(value)):
-        raise RaceFileError(f"The field `{path}` should be {words}, but it is {_json_type(value)} "
-                            f"({str(value)[:40]}).")
+        raise RaceFileError(f"The field `{path}` should be {words}, but it is {_json_type(value)} ({str(value)[:40]}).")
     return value
 
 
@@ -261,9 +321,11 @@ def _scalars(cls, values: dict, where: str, skip: tuple[str, ...] = ()) -> dict:
 
     A field with a default may be absent, so files recorded before a field was added still load.
     """
-    return {f.name: _field(values, f.name, f.type, where) for f in dataclasses.fields(cls)
-            if f.name not in skip and f.type in _KINDS
-            and (f.name in values or f.default is dataclasses.MISSING)}
+    return {
+        f.name: _field(values, f.name, f.type, where)
+        for f in dataclasses.fields(cls)
+        if f.name not in skip and f.type in _KINDS and (f.name in values or f.default is dataclasses.MISSING)
+    }
 
 
 # Files ------------------------------------------------------------------------------------------------
@@ -278,15 +340,18 @@ def parse_race(payload: bytes | str, source: str = "The file") -> RaceResult:
     except UnicodeDecodeError:
         raise RaceFileError(f"{source} is not text, so it is not a race JSON file.") from None
     except json.JSONDecodeError as error:
-        raise RaceFileError(f"{source} is not valid JSON ({error.msg} at line {error.lineno}, "
-                            f"column {error.colno}).") from None
+        raise RaceFileError(
+            f"{source} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})."
+        ) from None
     return RaceResult.from_dict(values)
 
 
 def _check_size(size: int, source: str) -> None:
     if size > MAX_RACE_FILE_BYTES:
-        raise RaceFileError(f"{source} is {size / 2**20:.1f} MB; race files are at most "
-                            f"{MAX_RACE_FILE_BYTES // 2**20} MB, so this is not one.")
+        raise RaceFileError(
+            f"{source} is {size / 2**20:.1f} MB; race files are at most "
+            f"{MAX_RACE_FILE_BYTES // 2**20} MB, so this is not one."
+        )
 
 
 def load_race(path: Path | str) -> RaceResult:

@@ -67,16 +67,25 @@ class Workload:
     synthetic: bool = False  # Random images shaped like Fashion-MNIST instead of the real data (tests).
 
     def __post_init__(self) -> None:
-        limits = {"batch_size": 8192, "train_batches": 10_000, "warmup_batches": 100, "inference_images": 10_000,
-                  "inference_batch_size": 8192}
-        problems = [f"{name.replace('_', ' ')} must be a whole number from 1 to {top:,} (got {getattr(self, name)!r})"
-                    for name, top in limits.items()
-                    if not isinstance(getattr(self, name), int) or not 1 <= getattr(self, name) <= top]
+        limits = {
+            "batch_size": 8192,
+            "train_batches": 10_000,
+            "warmup_batches": 100,
+            "inference_images": 10_000,
+            "inference_batch_size": 8192,
+        }
+        problems = [
+            f"{name.replace('_', ' ')} must be a whole number from 1 to {top:,} (got {getattr(self, name)!r})"
+            for name, top in limits.items()
+            if not isinstance(getattr(self, name), int) or not 1 <= getattr(self, name) <= top
+        ]
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         if not problems and not self.synthetic and self.train_images > TRAIN_SET_IMAGES:
-            problems.append(f"training batches × batch size is {self.train_images:,} images, more than the "
-                            f"{TRAIN_SET_IMAGES:,} Fashion-MNIST has: lower the training batches or the batch size")
+            problems.append(
+                f"training batches × batch size is {self.train_images:,} images, more than the "
+                f"{TRAIN_SET_IMAGES:,} Fashion-MNIST has: lower the training batches or the batch size"
+            )
         if problems:
             raise ConfigError("Invalid race settings: " + "; ".join(problems) + ".")
 
@@ -86,8 +95,15 @@ class Workload:
 
     def train_config(self) -> TrainConfig:
         """The project's fast-path training settings for this workload (one epoch over the timed subset)."""
-        return TrainConfig(epochs=1, batch_size=self.batch_size, seed=self.seed, train_limit=self.train_images,
-                           validation_split=0.0, precision=self.precision, jit_compile=self.jit_compile)
+        return TrainConfig(
+            epochs=1,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            train_limit=self.train_images,
+            validation_split=0.0,
+            precision=self.precision,
+            jit_compile=self.jit_compile,
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "train_images": self.train_images}
@@ -101,9 +117,19 @@ class Workload:
 
 # A stand-in for Model 1 with the same layers but 8 filters, and a workload that runs in seconds (tests).
 TINY_WORKLOAD = Workload(
-    spec=replace(MODEL_SPECS["model1"], title="Model 1 (tiny)", first_filters=8, block2_filters=8, block3_filters=8,
-                 dense_units=16),
-    batch_size=32, train_batches=4, warmup_batches=1, inference_images=96, inference_batch_size=64,
+    spec=replace(
+        MODEL_SPECS["model1"],
+        title="Model 1 (tiny)",
+        first_filters=8,
+        block2_filters=8,
+        block3_filters=8,
+        dense_units=16,
+    ),
+    batch_size=32,
+    train_batches=4,
+    warmup_batches=1,
+    inference_images=96,
+    inference_batch_size=64,
 )
 
 
@@ -164,8 +190,10 @@ def _lane_data(workload: Workload):
     generator = np.random.default_rng(workload.seed)
 
     def split(count: int):
-        return (generator.integers(0, 256, size=(count, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8),
-                generator.integers(0, NUM_CLASSES, size=count).astype(np.uint8))
+        return (
+            generator.integers(0, 256, size=(count, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8),
+            generator.integers(0, NUM_CLASSES, size=count).astype(np.uint8),
+        )
 
     return split(workload.train_images), split(workload.inference_images)
 
@@ -179,8 +207,7 @@ def _batch_shapes_sample(count: int, batch_size: int) -> np.ndarray:
     return indices
 
 
-def run_lane(workload: Workload, device: str, threads: int, started_at: float,
-             send: Callable[[dict], None]) -> None:
+def run_lane(workload: Workload, device: str, threads: int, started_at: float, send: Callable[[dict], None]) -> None:
     """Run one timed repeat in this (fresh) process; progress events and the result go to `send`.
 
     Every Keras step ends by turning its loss into a Python float (Keras does so for callbacks), so a
@@ -203,9 +230,12 @@ def run_lane(workload: Workload, device: str, threads: int, started_at: float,
     train_index, _ = split_indices(len(x_train), config)
     options = tf.data.Options()
     options.threading.private_threadpool_size = threads  # The input pipeline gets the lane's threads too.
-    train_data = make_dataset(x_train[train_index], y_train[train_index], workload.batch_size,
-                              shuffle_seed=workload.seed).repeat().with_options(options)
-    x_test, y_test = x_test[:workload.inference_images], y_test[:workload.inference_images]
+    train_data = (
+        make_dataset(x_train[train_index], y_train[train_index], workload.batch_size, shuffle_seed=workload.seed)
+        .repeat()
+        .with_options(options)
+    )
+    x_test, y_test = x_test[: workload.inference_images], y_test[: workload.inference_images]
     test_data = make_dataset(x_test, y_test, workload.inference_batch_size).with_options(options)
     sample = _batch_shapes_sample(len(x_test), workload.inference_batch_size)
     warmup_test_data = make_dataset(x_test[sample], y_test[sample], workload.inference_batch_size)
@@ -237,8 +267,13 @@ def run_lane(workload: Workload, device: str, threads: int, started_at: float,
             done = min((batch + 1) * workload.inference_batch_size, workload.inference_images)
             clock["inference_ended"] = recorder.mark("inference", done / workload.inference_images)
 
-    model.fit(train_data, epochs=1, steps_per_epoch=workload.warmup_batches + workload.train_batches,
-              callbacks=[TrainClock()], verbose=0)
+    model.fit(
+        train_data,
+        epochs=1,
+        steps_per_epoch=workload.warmup_batches + workload.train_batches,
+        callbacks=[TrainClock()],
+        verbose=0,
+    )
     inference_started = recorder.mark("inference", 0.0)
     model.predict(test_data, verbose=0, callbacks=[InferenceClock()])
     # Between the phases and after the last one TensorFlow tears down input pipelines: shown, not scored.
@@ -246,24 +281,29 @@ def run_lane(workload: Workload, device: str, threads: int, started_at: float,
 
     train_seconds = clock["train_ended"] - clock["train_started"]
     inference_seconds = clock["inference_ended"] - inference_started
-    send({"type": "result", "repeat": {
-        "setup_seconds": round(warmup_started, 4),
-        "warmup_seconds": round(clock["train_started"] - warmup_started, 4),
-        "train_seconds": round(train_seconds, 4),
-        "train_images_per_second": round(workload.train_images / train_seconds, 2),
-        "inference_seconds": round(inference_seconds, 4),
-        "inference_images_per_second": round(workload.inference_images / inference_seconds, 2),
-        "events": [list(event) for event in recorder.events],
-        "runtime": {
-            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "cpu_cores": cores,
-            "visible_gpus": len(tf.config.get_visible_devices("GPU")),
-            # Where the weights live, e.g. "GPU:0": proof the lane used the device it claims.
-            "device": model.weights[0].value.device.rsplit("device:", 1)[-1],
-            "pid": os.getpid(),
-        },
-    }})
+    send(
+        {
+            "type": "result",
+            "repeat": {
+                "setup_seconds": round(warmup_started, 4),
+                "warmup_seconds": round(clock["train_started"] - warmup_started, 4),
+                "train_seconds": round(train_seconds, 4),
+                "train_images_per_second": round(workload.train_images / train_seconds, 2),
+                "inference_seconds": round(inference_seconds, 4),
+                "inference_images_per_second": round(workload.inference_images / inference_seconds, 2),
+                "events": [list(event) for event in recorder.events],
+                "runtime": {
+                    "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                    "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+                    "cpu_cores": cores,
+                    "visible_gpus": len(tf.config.get_visible_devices("GPU")),
+                    # Where the weights live, e.g. "GPU:0": proof the lane used the device it claims.
+                    "device": model.weights[0].value.device.rsplit("device:", 1)[-1],
+                    "pid": os.getpid(),
+                },
+            },
+        }
+    )
 
 
 def lane_main(workload_json: str, device: str, threads: int, started_at: float) -> int:
@@ -286,8 +326,14 @@ def lane_main(workload_json: str, device: str, threads: int, started_at: float) 
 
 
 def _lane_environment(device: str, threads: int) -> dict[str, str]:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads),
-               TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS=str(threads),
+        TF_NUM_INTRAOP_THREADS=str(threads),
+        TF_NUM_INTEROP_THREADS=str(threads),
+    )
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(PROJECT_ROOT), os.environ.get("PYTHONPATH"))))
     if device == "CPU":
         env["CUDA_VISIBLE_DEVICES"] = ""  # CUDA never initialises, so the CPU lane pays no GPU start-up.
@@ -311,22 +357,46 @@ def _error_tail(stderr, lines: int = 6) -> str:
     return "\n".join(text[-lines:]) or "no error output"
 
 
-def run_lane_process(workload: Workload, device: str, threads: int, started_at: float,
-                     on_update: Callable[[tuple[Event, ...]], None],
-                     should_stop: Callable[[], bool] | None = None) -> dict:
+def run_lane_process(
+    workload: Workload,
+    device: str,
+    threads: int,
+    started_at: float,
+    on_update: Callable[[tuple[Event, ...]], None],
+    should_stop: Callable[[], bool] | None = None,
+) -> dict:
     """Run one repeat of a lane in a fresh process and return its result record (a dict).
 
     on_update(events) gets every event so far whenever one arrives, and about ten times a second
     meanwhile, so live timers keep ticking while TensorFlow starts. Raises RaceCancelled (after ending
     the process) when `should_stop()` turns true, and LaneError when the lane fails.
     """
-    command = [sys.executable, "-m", "fmnist_core", "race-lane", "--workload", json.dumps(workload.to_dict()),
-               "--device", device, "--threads", str(threads), "--started-at", repr(started_at)]
+    command = [
+        sys.executable,
+        "-m",
+        "fmnist_core",
+        "race-lane",
+        "--workload",
+        json.dumps(workload.to_dict()),
+        "--device",
+        device,
+        "--threads",
+        str(threads),
+        "--started-at",
+        repr(started_at),
+    ]
     events: list[Event] = []
     result, failure = None, None
     with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                                   env=_lane_environment(device, threads), text=True, encoding="utf-8")
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            env=_lane_environment(device, threads),
+            text=True,
+            encoding="utf-8",
+        )
         lines: queue.Queue[str | None] = queue.Queue()
 
         def read() -> None:

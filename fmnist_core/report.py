@@ -47,8 +47,10 @@ COLUMN_LABELS: dict[str, str] = {
     "latency_ms": "Latency, 1 image (ms)",
 }
 # What the "Picture alone" column means (the report's notes and the Compare page's column help).
-SINGLE_VIEW_MEANING = ("a model trained on mirrored pictures answers with the average over each picture and its mirror "
-                       "image; this column is its accuracy without that (the same as the test accuracy otherwise).")
+SINGLE_VIEW_MEANING = (
+    "a model trained on mirrored pictures answers with the average over each picture and its mirror "
+    "image; this column is its accuracy without that (the same as the test accuracy otherwise)."
+)
 INTEGER_COLUMNS = ("first_filters", "parameters", "forward_flops", "epochs", "train_images")
 TRAINED, NOT_TRAINED = "trained", "not trained yet"
 
@@ -70,10 +72,18 @@ def confusion_cells(matrix: list[list[int]]) -> pd.DataFrame:
     counts = np.asarray(matrix, dtype=int)
     row_totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
-    rows = [{"true_index": true, "true_class": CLASS_NAMES[true], "predicted_index": predicted,
-             "predicted_class": CLASS_NAMES[predicted], "count": int(counts[true, predicted]),
-             "row_share": float(shares[true, predicted])}
-            for true in range(counts.shape[0]) for predicted in range(counts.shape[1])]
+    rows = [
+        {
+            "true_index": true,
+            "true_class": CLASS_NAMES[true],
+            "predicted_index": predicted,
+            "predicted_class": CLASS_NAMES[predicted],
+            "count": int(counts[true, predicted]),
+            "row_share": float(shares[true, predicted]),
+        }
+        for true in range(counts.shape[0])
+        for predicted in range(counts.shape[1])
+    ]
     return pd.DataFrame(rows)
 
 
@@ -81,8 +91,10 @@ def mirror_note(entry: CacheEntry) -> str | None:
     """For a model trained on mirrored pictures (saved mirror-averaged): what that means and its single-view score."""
     if entry.single_view_accuracy is None:
         return None
-    return ("Trained on mirrored pictures too, it answers with the average of its answers for each picture and for "
-            f"its mirror image; from the picture alone it scores {entry.single_view_accuracy:.2%}.")
+    return (
+        "Trained on mirrored pictures too, it answers with the average of its answers for each picture and for "
+        f"its mirror image; from the picture alone it scores {entry.single_view_accuracy:.2%}."
+    )
 
 
 def images_evaluated(evaluation: Evaluation) -> int:
@@ -106,8 +118,10 @@ class ConfusedPair:
     share: float  # Of all test images of the true class.
 
     def describe(self) -> str:
-        return (f"{CLASS_NAMES[self.true_class]} taken for {CLASS_NAMES[self.predicted_class]}: "
-                f"{self.count:,} images ({self.share:.1%} of {CLASS_NAMES[self.true_class]})")
+        return (
+            f"{CLASS_NAMES[self.true_class]} taken for {CLASS_NAMES[self.predicted_class]}: "
+            f"{self.count:,} images ({self.share:.1%} of {CLASS_NAMES[self.true_class]})"
+        )
 
 
 def most_confused(matrix: list[list[int]], top: int = 5) -> list[ConfusedPair]:
@@ -115,8 +129,10 @@ def most_confused(matrix: list[list[int]], top: int = 5) -> list[ConfusedPair]:
     cells = confusion_cells(matrix)
     mistakes = cells[(cells.true_index != cells.predicted_index) & (cells["count"] > 0)]
     mistakes = mistakes.sort_values("count", ascending=False, kind="stable").head(top)
-    return [ConfusedPair(int(row.true_index), int(row.predicted_index), int(row.count), float(row.row_share))
-            for row in mistakes.itertuples()]
+    return [
+        ConfusedPair(int(row.true_index), int(row.predicted_index), int(row.count), float(row.row_share))
+        for row in mistakes.itertuples()
+    ]
 
 
 @dataclass(frozen=True)
@@ -128,14 +144,18 @@ class MistakenImage:
     caption: str  # "confidence 87% as Shirt".
 
 
-def mistaken_images(evaluation: Evaluation, true_class: int, predicted_class: int,
-                    test_images: int) -> list[MistakenImage]:
+def mistaken_images(
+    evaluation: Evaluation, true_class: int, predicted_class: int, test_images: int
+) -> list[MistakenImage]:
     """Test images of `true_class` called `predicted_class`, most confident first.
 
     test_images: size of the test set on hand; indices beyond it (an entry evaluated on other data) are dropped.
     """
-    return [MistakenImage(index, confidence, f"confidence {confidence:.0%} as {CLASS_NAMES[predicted_class]}")
-            for index, confidence in evaluation.mistakes_for(true_class, predicted_class) if index < test_images]
+    return [
+        MistakenImage(index, confidence, f"confidence {confidence:.0%} as {CLASS_NAMES[predicted_class]}")
+        for index, confidence in evaluation.mistakes_for(true_class, predicted_class)
+        if index < test_images
+    ]
 
 
 # The three models side by side -------------------------------------------------------------------------
@@ -159,8 +179,11 @@ def best_entries(entries: Iterable[CacheEntry]) -> dict[str, CacheEntry | None]:
 
 def _row(name: str, entry: CacheEntry | None, latencies: Mapping[str, float]) -> dict:
     if entry is None:
-        return {"model": MODEL_SPECS[name].title, "status": NOT_TRAINED,
-                "first_filters": MODEL_SPECS[name].first_filters}
+        return {
+            "model": MODEL_SPECS[name].title,
+            "status": NOT_TRAINED,
+            "first_filters": MODEL_SPECS[name].first_filters,
+        }
     meta = entry.meta or {}
     evaluation = meta.get("evaluation", {})
     latency = latencies.get(entry.entry_id)
@@ -177,8 +200,9 @@ def _row(name: str, entry: CacheEntry | None, latencies: Mapping[str, float]) ->
         "training_images_per_second": meta.get("images_per_second"),
         "test_accuracy": evaluation.get("test_accuracy"),
         # Without mirror averaging; a model saved as trained answers from the picture alone anyway.
-        "single_view_accuracy": (entry.single_view_accuracy if entry.single_view_accuracy is not None
-                                 else evaluation.get("test_accuracy")),
+        "single_view_accuracy": (
+            entry.single_view_accuracy if entry.single_view_accuracy is not None else evaluation.get("test_accuracy")
+        ),
         "test_loss": evaluation.get("test_loss"),
         "macro_f1": evaluation.get("macro_f1"),
         "inference_images_per_second": evaluation.get("images_per_second"),
@@ -186,8 +210,9 @@ def _row(name: str, entry: CacheEntry | None, latencies: Mapping[str, float]) ->
     }
 
 
-def comparison_table(chosen: Mapping[str, CacheEntry | None],
-                     latencies: Mapping[str, float] | None = None) -> pd.DataFrame:
+def comparison_table(
+    chosen: Mapping[str, CacheEntry | None], latencies: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """One row per model (in the order given), every column of COLUMN_LABELS; untrained models say so.
 
     latencies: entry id → median seconds to predict one image (measured by the caller on this machine).
@@ -206,17 +231,25 @@ def learning_curve_summary(history: Mapping[str, list[float]] | None) -> str:
         return "No learning curves were recorded."
     epochs = len(accuracy)
     if not validation:
-        return (f"Training accuracy went from {accuracy[0]:.1%} to {accuracy[-1]:.1%} in {epochs} epoch(s); "
-                "no validation images were held out, so over-fitting cannot be judged.")
-    sentences = [f"Validation accuracy went from {validation[0]:.1%} after epoch 1 to {validation[-1]:.1%} "
-                 f"after epoch {len(validation)} (training accuracy {accuracy[-1]:.1%})."]
+        return (
+            f"Training accuracy went from {accuracy[0]:.1%} to {accuracy[-1]:.1%} in {epochs} epoch(s); "
+            "no validation images were held out, so over-fitting cannot be judged."
+        )
+    sentences = [
+        f"Validation accuracy went from {validation[0]:.1%} after epoch 1 to {validation[-1]:.1%} "
+        f"after epoch {len(validation)} (training accuracy {accuracy[-1]:.1%})."
+    ]
     gap = accuracy[-1] - validation[-1]
     if gap > OVERFITTING_GAP:
-        sentences.append(f"Training accuracy ends {gap * 100:.1f} points above validation: the model has "
-                         "started to memorise its training images (over-fitting).")
+        sentences.append(
+            f"Training accuracy ends {gap * 100:.1f} points above validation: the model has "
+            "started to memorise its training images (over-fitting)."
+        )
     elif gap < -0.01:
-        sentences.append("Validation accuracy is above training accuracy: dropout (and augmentation, if on) "
-                         "make training harder than testing, so there is no sign of over-fitting.")
+        sentences.append(
+            "Validation accuracy is above training accuracy: dropout (and augmentation, if on) "
+            "make training harder than testing, so there is no sign of over-fitting."
+        )
     else:
         sentences.append("Training and validation accuracy stay close: no sign of over-fitting yet.")
     best_epoch = int(np.argmax(validation)) + 1
@@ -224,12 +257,13 @@ def learning_curve_summary(history: Mapping[str, list[float]] | None) -> str:
     if epochs == 1:
         sentences.append("With a single epoch there is no curve yet; train for more epochs to see one.")
     elif best_epoch == epochs and lowest_loss_epoch == epochs:
-        sentences.append("Validation accuracy was still improving at the last epoch: more epochs would "
-                         "probably help.")
+        sentences.append("Validation accuracy was still improving at the last epoch: more epochs would probably help.")
     else:
-        sentences.append(f"Validation accuracy peaked at epoch {best_epoch} ({max(validation):.1%}) and "
-                         f"validation loss was lowest at epoch {lowest_loss_epoch}: more epochs alone would "
-                         "not help much.")
+        sentences.append(
+            f"Validation accuracy peaked at epoch {best_epoch} ({max(validation):.1%}) and "
+            f"validation loss was lowest at epoch {lowest_loss_epoch}: more epochs alone would "
+            "not help much."
+        )
     return " ".join(sentences)
 
 
@@ -250,8 +284,10 @@ def train_command(model_name: str, config: TrainConfig | None = None) -> str:
         return {key: value for key, value in wanted.items() if value != base[key]}
 
     # The closest preset: first the one whose settings the CLI cannot override match, then fewest flags.
-    preset_name = min(PRESETS, key=lambda name: (sum(key not in flags for key in differences(PRESETS[name])),
-                                                 len(differences(PRESETS[name]))))
+    preset_name = min(
+        PRESETS,
+        key=lambda name: (sum(key not in flags for key in differences(PRESETS[name])), len(differences(PRESETS[name]))),
+    )
     parts = ["python -m fmnist_core train", f"--model {model_name}", f"--preset {preset_name}"]
     unsettable = []
     for key, value in differences(PRESETS[preset_name]).items():
@@ -289,10 +325,12 @@ def race_table(result) -> pd.DataFrame:
 def race_workload(result) -> str:
     """What every lane of a race ran, in one sentence."""
     workload = result.workload
-    return (f"Every lane trained {workload.spec.title} for {workload.train_batches} batches of {workload.batch_size} "
-            f"images ({workload.precision}, XLA {'on' if workload.jit_compile else 'off'}) after "
-            f"{workload.warmup_batches} untimed warm-up batches, then predicted {workload.inference_images:,} "
-            f"images; times are the median of {result.repeats} repeat(s), each in a fresh process.")
+    return (
+        f"Every lane trained {workload.spec.title} for {workload.train_batches} batches of {workload.batch_size} "
+        f"images ({workload.precision}, XLA {'on' if workload.jit_compile else 'off'}) after "
+        f"{workload.warmup_batches} untimed warm-up batches, then predicted {workload.inference_images:,} "
+        f"images; times are the median of {result.repeats} repeat(s), each in a fresh process."
+    )
 
 
 # Measuring and the report itself ------------------------------------------------------------------------
@@ -320,9 +358,13 @@ class Report:
         return self.table.to_csv(index=False)
 
 
-def build_report(chosen: Mapping[str, CacheEntry | None], latencies: Mapping[str, float] | None = None,
-                 races: list | None = None, machine: Mapping | None = None,
-                 generated: str | None = None) -> Report:
+def build_report(
+    chosen: Mapping[str, CacheEntry | None],
+    latencies: Mapping[str, float] | None = None,
+    races: list | None = None,
+    machine: Mapping | None = None,
+    generated: str | None = None,
+) -> Report:
     """The full report for one entry per registry model (None = not trained yet).
 
     latencies: entry id → seconds, or None when latency was not measured for this report.
@@ -347,8 +389,8 @@ def build_report(chosen: Mapping[str, CacheEntry | None], latencies: Mapping[str
         "## How the numbers were measured",
         _measurement_notes(latencies is not None),
         "## Reproduce",
-        "```bash\n" + "\n".join(train_command(name, entry.config if entry else None)
-                                  for name, entry in chosen.items())
+        "```bash\n"
+        + "\n".join(train_command(name, entry.config if entry else None) for name, entry in chosen.items())
         + "\npython -m fmnist_core report --out report.md --csv table.csv\n```",
     ]
     return Report(table, "\n\n".join(sections) + "\n")
@@ -383,10 +425,15 @@ def _format_cell(column: str, value) -> str:
 
 
 def _markdown_table(table: pd.DataFrame, with_latency: bool) -> str:
-    columns = [column for column in COLUMN_LABELS if column not in ("status", "entry_id", "test_loss")
-               and (with_latency or column != "latency_ms")]
-    lines = ["| " + " | ".join(COLUMN_LABELS[column] for column in columns) + " |",
-             "|" + "|".join("---" if column == "model" else "--:" for column in columns) + "|"]
+    columns = [
+        column
+        for column in COLUMN_LABELS
+        if column not in ("status", "entry_id", "test_loss") and (with_latency or column != "latency_ms")
+    ]
+    lines = [
+        "| " + " | ".join(COLUMN_LABELS[column] for column in columns) + " |",
+        "|" + "|".join("---" if column == "model" else "--:" for column in columns) + "|",
+    ]
     for row in table.to_dict("records"):
         if row["status"] == NOT_TRAINED:
             cells = [row["model"], _format_cell("first_filters", row["first_filters"]), NOT_TRAINED]
@@ -406,50 +453,74 @@ def _machine_words(machine: Mapping) -> str:
 def _models_paragraph() -> str:
     spec = MODEL_SPECS[MODEL_NAMES[0]]
     widths = ", ".join(f"{MODEL_SPECS[name].title} has {MODEL_SPECS[name].first_filters}" for name in MODEL_NAMES)
-    return (f"All three are the same small convolutional network for 28×28 grey-scale images: a 3×3 convolution "
-            f"at 28×28, max-pooling, batch normalisation and ReLU, two 3×3 convolutions of "
-            f"{spec.block2_filters} filters at 14×14, pooling, one of {spec.block3_filters} filters at 7×7, "
-            f"pooling, a dense layer of {spec.dense_units} units with dropout {spec.dropout}, and a softmax over "
-            f"the 10 classes. **Only the first convolution's width differs**: {widths} filters. Every other "
-            "layer, the data and the training settings are meant to be identical, so differences in accuracy, "
-            "size and speed are caused by that one layer.")
+    return (
+        f"All three are the same small convolutional network for 28×28 grey-scale images: a 3×3 convolution "
+        f"at 28×28, max-pooling, batch normalisation and ReLU, two 3×3 convolutions of "
+        f"{spec.block2_filters} filters at 14×14, pooling, one of {spec.block3_filters} filters at 7×7, "
+        f"pooling, a dense layer of {spec.dense_units} units with dropout {spec.dropout}, and a softmax over "
+        f"the 10 classes. **Only the first convolution's width differs**: {widths} filters. Every other "
+        "layer, the data and the training settings are meant to be identical, so differences in accuracy, "
+        "size and speed are caused by that one layer."
+    )
 
 
 def _settings_warning(trained: Mapping[str, CacheEntry]) -> list[str]:
     """A warning when the compared entries were not trained alike (then the first layer is not the only cause)."""
-    settings = [dict((entry.meta or {}).get("config", {}),
-                     **{key: value for key, value in (entry.meta or {}).get("spec", {}).items()
-                        if key not in ("name", "title", "first_filters")})
-                for entry in trained.values()]
-    differing = sorted({key for values in settings for key in values
-                        if len({json.dumps(other.get(key)) for other in settings}) > 1})
+    settings = [
+        dict(
+            (entry.meta or {}).get("config", {}),
+            **{
+                key: value
+                for key, value in (entry.meta or {}).get("spec", {}).items()
+                if key not in ("name", "title", "first_filters")
+            },
+        )
+        for entry in trained.values()
+    ]
+    differing = sorted(
+        {key for values in settings for key in values if len({json.dumps(other.get(key)) for other in settings}) > 1}
+    )
     if not differing:
         return []
     details = "; ".join(f"{key}: " + " / ".join(str(values.get(key)) for values in settings) for key in differing)
-    return [f"**Careful:** these models were not trained alike ({details}), so part of the differences below "
-            "comes from that, not only from the first layer."]
+    return [
+        f"**Careful:** these models were not trained alike ({details}), so part of the differences below "
+        "comes from that, not only from the first layer."
+    ]
 
 
 def _model_section(name: str, entry: CacheEntry | None) -> str:
     spec = (entry.meta or {}).get("spec", {}) if entry is not None else {}
-    title = (f"### {spec.get('title', MODEL_SPECS[name].title)} "
-             f"({spec.get('first_filters', MODEL_SPECS[name].first_filters)} first-layer filters)")
+    title = (
+        f"### {spec.get('title', MODEL_SPECS[name].title)} "
+        f"({spec.get('first_filters', MODEL_SPECS[name].first_filters)} first-layer filters)"
+    )
     if entry is None:
-        return (f"{title}\n\nNot trained yet. Train it with `{train_command(name)}` (or on the Train page), "
-                "then make the report again.")
+        return (
+            f"{title}\n\nNot trained yet. Train it with `{train_command(name)}` (or on the Train page), "
+            "then make the report again."
+        )
     meta, config = entry.meta or {}, entry.config
     trained_on = _machine_words(meta.get("machine") or {})
-    lines = [f"- Cache entry `{entry.entry_id}`, trained {entry.created[:16].replace('T', ' ')} on {trained_on}"
-             + (f": {config.epochs} epochs on {meta.get('train_images', 0):,} images, batch {config.batch_size}, "
-                f"learning rate {config.learning_rate:g}, {config.precision} precision, "
-                f"augmentation {'on' if config.augment else 'off'}." if config else ".")]
+    lines = [
+        f"- Cache entry `{entry.entry_id}`, trained {entry.created[:16].replace('T', ' ')} on {trained_on}"
+        + (
+            f": {config.epochs} epochs on {meta.get('train_images', 0):,} images, batch {config.batch_size}, "
+            f"learning rate {config.learning_rate:g}, {config.precision} precision, "
+            f"augmentation {'on' if config.augment else 'off'}."
+            if config
+            else "."
+        )
+    ]
     evaluation = evaluation_of(entry)
     if evaluation is not None:
         classes = sorted(evaluation.per_class, key=lambda row: row["f1"])
-        lines.append(f"- Test accuracy **{evaluation.test_accuracy:.1%}** on {images_evaluated(evaluation):,} test "
-                     f"images, loss {evaluation.test_loss:.3f}, "
-                     f"macro F1 {evaluation.macro_f1:.3f}. Easiest class: {classes[-1]['name']} "
-                     f"(F1 {classes[-1]['f1']:.2f}); hardest: {classes[0]['name']} (F1 {classes[0]['f1']:.2f}).")
+        lines.append(
+            f"- Test accuracy **{evaluation.test_accuracy:.1%}** on {images_evaluated(evaluation):,} test "
+            f"images, loss {evaluation.test_loss:.3f}, "
+            f"macro F1 {evaluation.macro_f1:.3f}. Easiest class: {classes[-1]['name']} "
+            f"(F1 {classes[-1]['f1']:.2f}); hardest: {classes[0]['name']} (F1 {classes[0]['f1']:.2f})."
+        )
         note = mirror_note(entry)
         if note:
             lines.append(f"- {note}")
@@ -462,40 +533,56 @@ def _model_section(name: str, entry: CacheEntry | None) -> str:
 
 def _race_sections(races: list) -> list[str]:
     if not races:
-        return ["No race has been run yet. Run one on the GPU vs CPU race page or with `python -m fmnist_core "
-                "race`; a race recorded on a GPU machine can be copied into `recorded_races/`."]
+        return [
+            "No race has been run yet. Run one on the GPU vs CPU race page or with `python -m fmnist_core "
+            "race`; a race recorded on a GPU machine can be copied into `recorded_races/`."
+        ]
     sections = []
     for stored in races[:3]:
         result = stored.result
         labels = {lane.lane_id: lane.label for lane in result.lanes}
         baseline = labels.get(result.speedups.get("baseline"), "the slowest lane")
-        lines = [f"### Race {result.recorded_label}", "", race_workload(result), "",
-                 f"| Lane | Phase | Median time | Fastest–slowest | Images/s | Speed-up vs {baseline} |",
-                 "|---|---|--:|--:|--:|--:|"]
-        lines += [f"| {row['lane']} | {row['phase']} | {format_duration(row['seconds'])} | "
-                  f"{row['min_seconds']:.1f}–{row['max_seconds']:.1f} s | {row['images_per_second']:,.0f} | "
-                  f"{row['speedup']:.1f}× |" for row in result.summary_rows()]
-        skipped = [f"- {lane.label}: did not run ({lane.unavailable_reason})" for lane in result.lanes
-                   if not lane.available]
+        lines = [
+            f"### Race {result.recorded_label}",
+            "",
+            race_workload(result),
+            "",
+            f"| Lane | Phase | Median time | Fastest–slowest | Images/s | Speed-up vs {baseline} |",
+            "|---|---|--:|--:|--:|--:|",
+        ]
+        lines += [
+            f"| {row['lane']} | {row['phase']} | {format_duration(row['seconds'])} | "
+            f"{row['min_seconds']:.1f}–{row['max_seconds']:.1f} s | {row['images_per_second']:,.0f} | "
+            f"{row['speedup']:.1f}× |"
+            for row in result.summary_rows()
+        ]
+        skipped = [
+            f"- {lane.label}: did not run ({lane.unavailable_reason})" for lane in result.lanes if not lane.available
+        ]
         lines += ["", *skipped] if skipped else []
         sections.append("\n".join(lines))
     return sections
 
 
 def _measurement_notes(with_latency: bool) -> str:
-    latency = ("median of 50 single-image predictions on a warm model (the first call is excluded), measured "
-               "on the machine this report was made on" if with_latency
-               else "not measured for this report (`--no-latency`, or timing switched off on the Compare page)")
-    return "\n".join([
-        "- **Test accuracy, loss, macro F1, confusion matrix**: the 10,000 official Fashion-MNIST test images, "
-        "never used in training. Macro F1 is the plain mean of the ten per-class F1 scores (scikit-learn).",
-        f"- **Picture alone**: {SINGLE_VIEW_MEANING}",
-        "- **Training time**: wall-clock time of all epochs, validation pass included; **training images/s** "
-        "counts training images only, on the machine that trained the model.",
-        "- **Inference images/s**: the whole test set in batches of 1,024 after one untimed warm-up batch.",
-        f"- **Latency**: {latency}.",
-        "- **Parameters** count every weight (batch-norm statistics included); **FLOPs** are for one image's "
-        "forward pass through the convolution and dense layers, a multiply-add counting as 2.",
-        "- Speed depends on the machine and on what else it was doing: compare speeds only between runs on "
-        "the same machine.",
-    ])
+    latency = (
+        "median of 50 single-image predictions on a warm model (the first call is excluded), measured "
+        "on the machine this report was made on"
+        if with_latency
+        else "not measured for this report (`--no-latency`, or timing switched off on the Compare page)"
+    )
+    return "\n".join(
+        [
+            "- **Test accuracy, loss, macro F1, confusion matrix**: the 10,000 official Fashion-MNIST test images, "
+            "never used in training. Macro F1 is the plain mean of the ten per-class F1 scores (scikit-learn).",
+            f"- **Picture alone**: {SINGLE_VIEW_MEANING}",
+            "- **Training time**: wall-clock time of all epochs, validation pass included; **training images/s** "
+            "counts training images only, on the machine that trained the model.",
+            "- **Inference images/s**: the whole test set in batches of 1,024 after one untimed warm-up batch.",
+            f"- **Latency**: {latency}.",
+            "- **Parameters** count every weight (batch-norm statistics included); **FLOPs** are for one image's "
+            "forward pass through the convolution and dense layers, a multiply-add counting as 2.",
+            "- Speed depends on the machine and on what else it was doing: compare speeds only between runs on "
+            "the same machine.",
+        ]
+    )

@@ -104,16 +104,18 @@ def augment_batch(images, step, seed: int):
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
     flip = tf.random.stateless_uniform([count], seed=key) < 0.5
     images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
-    shifts = tf.random.stateless_uniform([count, 2], seed=key + 1, minval=0, maxval=2 * SHIFT_PIXELS + 1,
-                                         dtype=tf.int32)
+    shifts = tf.random.stateless_uniform(
+        [count, 2], seed=key + 1, minval=0, maxval=2 * SHIFT_PIXELS + 1, dtype=tf.int32
+    )
     padded = tf.pad(images, [[0, 0], [SHIFT_PIXELS, SHIFT_PIXELS], [SHIFT_PIXELS, SHIFT_PIXELS], [0, 0]])
     offsets = tf.range(size)[None, :]
     rows = tf.gather(padded, shifts[:, :1] + offsets, axis=1, batch_dims=1)
     return tf.gather(rows, shifts[:, 1:] + offsets, axis=2, batch_dims=1)
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle_seed: int | None = None,
-                 augment: bool = False):
+def make_dataset(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle_seed: int | None = None, augment: bool = False
+):
     """A `tf.data` pipeline over uint8 arrays: shuffle (seeded) → batch → scale (→ augment) → prefetch."""
     tf = import_tensorflow()
     dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
@@ -163,8 +165,9 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
     )
 
 
-def _progress_callback(config: TrainConfig, batches: int, progress: ProgressCallback | None,
-                       should_stop: StopCheck | None, clock: dict):
+def _progress_callback(
+    config: TrainConfig, batches: int, progress: ProgressCallback | None, should_stop: StopCheck | None, clock: dict
+):
     import keras
 
     class Reporter(keras.callbacks.Callback):
@@ -183,17 +186,36 @@ def _progress_callback(config: TrainConfig, batches: int, progress: ProgressCall
             if progress is not None:
                 seconds = max(now - clock["epoch_started"], 1e-9)
                 images = min((batch + 1) * config.batch_size, clock["train_images"])
-                progress(Progress("batch", self.epoch, config.epochs, batch + 1, batches,
-                                  now - clock["started"], images / seconds, _floats(logs)))
+                progress(
+                    Progress(
+                        "batch",
+                        self.epoch,
+                        config.epochs,
+                        batch + 1,
+                        batches,
+                        now - clock["started"],
+                        images / seconds,
+                        _floats(logs),
+                    )
+                )
 
         def on_epoch_end(self, epoch, logs=None):
             now = time.perf_counter()
             clock["epoch_seconds"].append(now - clock["epoch_started"])
             clock["train_seconds"] += clock["last_batch_end"] - clock["epoch_started"]
             if progress is not None:
-                progress(Progress("epoch", epoch + 1, config.epochs, batches, batches, now - clock["started"],
-                                  clock["train_images"] / max(clock["epoch_seconds"][-1], 1e-9),
-                                  _floats(logs)))
+                progress(
+                    Progress(
+                        "epoch",
+                        epoch + 1,
+                        config.epochs,
+                        batches,
+                        batches,
+                        now - clock["started"],
+                        clock["train_images"] / max(clock["epoch_seconds"][-1], 1e-9),
+                        _floats(logs),
+                    )
+                )
 
     return Reporter()
 
@@ -208,8 +230,13 @@ def device_name() -> str:
     return "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU"
 
 
-def train(name: str | ModelSpec, config: TrainConfig, progress: ProgressCallback | None = None,
-          should_stop: StopCheck | None = None, data=None) -> TrainResult:
+def train(
+    name: str | ModelSpec,
+    config: TrainConfig,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    data=None,
+) -> TrainResult:
     """Train registry model `name` with `config`; raises TrainingCancelled when `should_stop()` turns true.
 
     data: ((x_train, y_train), (x_test, y_test)) uint8 arrays; loaded from disk when omitted.
@@ -229,28 +256,42 @@ def train(name: str | ModelSpec, config: TrainConfig, progress: ProgressCallback
     keras.utils.set_random_seed(config.seed)
     model = build_from_spec(spec, seed=config.seed, precision=config.precision)
     compile_model(model, config, batches)
-    train_data = make_dataset(x_train[train_index], y_train[train_index], config.batch_size,
-                              shuffle_seed=config.seed, augment=config.augment)
+    train_data = make_dataset(
+        x_train[train_index], y_train[train_index], config.batch_size, shuffle_seed=config.seed, augment=config.augment
+    )
     validation_data = None
     if len(validation_index):
         validation_data = make_dataset(x_train[validation_index], y_train[validation_index], 1024)
 
     callbacks = []
-    clock = {"started": time.perf_counter(), "epoch_seconds": [], "train_images": len(train_index),
-             "cancelled": False, "epoch_started": time.perf_counter(), "train_seconds": 0.0}
+    clock = {
+        "started": time.perf_counter(),
+        "epoch_seconds": [],
+        "train_images": len(train_index),
+        "cancelled": False,
+        "epoch_started": time.perf_counter(),
+        "train_seconds": 0.0,
+    }
     callbacks.append(_progress_callback(config, batches, progress, should_stop, clock))
     if config.early_stopping_patience and validation_data is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", patience=config.early_stopping_patience, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=config.early_stopping_patience, restore_best_weights=True
+            )
+        )
     if progress is not None:
         progress(Progress("start", 1, config.epochs, 0, batches, 0.0, 0.0))
-    keras_history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs,
-                              callbacks=callbacks, verbose=0, shuffle=False)
+    keras_history = model.fit(
+        train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks, verbose=0, shuffle=False
+    )
     if clock["cancelled"]:
         raise TrainingCancelled("Training was stopped; nothing was saved.")
 
-    history = {key: [float(v) for v in values] for key, values in keras_history.history.items()
-               if key in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    history = {
+        key: [float(v) for v in values]
+        for key, values in keras_history.history.items()
+        if key in ("loss", "accuracy", "val_loss", "val_accuracy")
+    }
     best_epoch = len(history["loss"])
     if config.early_stopping_patience and "val_accuracy" in history:
         best_epoch = int(np.argmax(history["val_accuracy"])) + 1

@@ -158,13 +158,17 @@ def history_table(history: dict | list | None) -> pd.DataFrame:
 
     if isinstance(history, dict):
         epochs = len(history.get("loss", []))
-        history = [{"epoch": epoch + 1, **{key: values[epoch] for key, values in history.items()
-                                            if epoch < len(values)}} for epoch in range(epochs)]
-    rows = [{"epoch": record["epoch"], "metric": metric, "split": split, "value": record[key]}
-            for record in history or []
-            for metric in ("loss", "accuracy")
-            for split, key in (("train", metric), ("validation", f"val_{metric}"))
-            if key in record]
+        history = [
+            {"epoch": epoch + 1, **{key: values[epoch] for key, values in history.items() if epoch < len(values)}}
+            for epoch in range(epochs)
+        ]
+    rows = [
+        {"epoch": record["epoch"], "metric": metric, "split": split, "value": record[key]}
+        for record in history or []
+        for metric in ("loss", "accuracy")
+        for split, key in (("train", metric), ("validation", f"val_{metric}"))
+        if key in record
+    ]
     return pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
 
 
@@ -172,15 +176,27 @@ def learning_curves_chart(history: dict | list | None):
     """Loss and accuracy per epoch, train vs validation: one Altair chart of two panels side by side."""
     import altair as alt
 
-    base = alt.Chart(history_table(history)).mark_line(point=True).encode(
-        x=alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0)),
-        color=alt.Color("split:N", title=None, legend=alt.Legend(orient="bottom"),
-                        scale=alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7f0e"])),
-        tooltip=["epoch:O", "split:N", alt.Tooltip("value:Q", title="value", format=".4f")],
-    ).properties(width=CURVE_PANEL_WIDTH, height=220)
-    panels = [base.transform_filter(alt.datum.metric == metric).encode(
-        y=alt.Y("value:Q", title=title, axis=axis, scale=alt.Scale(zero=False))).properties(title=title)
-        for metric, title, axis in (("loss", "Loss", alt.Axis()), ("accuracy", "Accuracy", alt.Axis(format="%")))]
+    base = (
+        alt.Chart(history_table(history))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0)),
+            color=alt.Color(
+                "split:N",
+                title=None,
+                legend=alt.Legend(orient="bottom"),
+                scale=alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7f0e"]),
+            ),
+            tooltip=["epoch:O", "split:N", alt.Tooltip("value:Q", title="value", format=".4f")],
+        )
+        .properties(width=CURVE_PANEL_WIDTH, height=220)
+    )
+    panels = [
+        base.transform_filter(alt.datum.metric == metric)
+        .encode(y=alt.Y("value:Q", title=title, axis=axis, scale=alt.Scale(zero=False)))
+        .properties(title=title)
+        for metric, title, axis in (("loss", "Loss", alt.Axis()), ("accuracy", "Accuracy", alt.Axis(format="%")))
+    ]
     return alt.hconcat(*panels)
 
 

@@ -10,9 +10,17 @@ from fmnist_core.models import MODEL_SPECS
 from pages.common import cache_entries, dataset_or_stop, history_table, job_manager, link_to_page, load_model
 
 COLUMN_FORMATS = {
-    "first_filters": "%d", "parameters": "localized", "forward_flops": "compact", "epochs": "%d",
-    "train_images": "localized", "training_seconds": "%.1f s", "training_images_per_second": "%,.0f",
-    "test_accuracy": "percent", "single_view_accuracy": "percent", "test_loss": "%.3f", "macro_f1": "%.3f",
+    "first_filters": "%d",
+    "parameters": "localized",
+    "forward_flops": "compact",
+    "epochs": "%d",
+    "train_images": "localized",
+    "training_seconds": "%.1f s",
+    "training_images_per_second": "%,.0f",
+    "test_accuracy": "percent",
+    "single_view_accuracy": "percent",
+    "test_loss": "%.3f",
+    "macro_f1": "%.3f",
     "inference_images_per_second": "%,.0f",
     "latency_ms": "%.2f ms",
 }
@@ -38,8 +46,7 @@ def pick_entries() -> dict:
     """One cache entry per registry model (most accurate first in each box); None where none is trained."""
     by_model = report.entries_by_model(cache_entries())
     if not any(by_model.values()):
-        st.info("No trained model yet: train Model 1, 2 and 3 first (the quick preset is the shortest run).",
-                icon="ℹ️")
+        st.info("No trained model yet: train Model 1, 2 and 3 first (the quick preset is the shortest run).", icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()
     usable = {entry.entry_id: entry for candidates in by_model.values() for entry in candidates}
@@ -52,8 +59,12 @@ def pick_entries() -> dict:
             column.caption(f"Not trained yet — use the Train page or `{report.train_command(name)}`.")
             chosen[name] = None
             continue
-        picked = column.selectbox(heading, [entry.entry_id for entry in candidates],
-                                  format_func=lambda entry_id: usable[entry_id].label, key=f"compare_{name}")
+        picked = column.selectbox(
+            heading,
+            [entry.entry_id for entry in candidates],
+            format_func=lambda entry_id: usable[entry_id].label,
+            key=f"compare_{name}",
+        )
         chosen[name] = usable[picked]
     return chosen
 
@@ -61,8 +72,12 @@ def pick_entries() -> dict:
 def measure_latencies(chosen: dict) -> dict[str, float] | None:
     """Single-image latency of each chosen model on this machine, or None when the user turns it off."""
     toggle, again = st.columns([4, 1], vertical_alignment="center")
-    if not toggle.toggle("Time single-image predictions on this machine", value=True, key="compare_latency",
-                         help="Loads each model and takes the median of 50 warm single-image predictions."):
+    if not toggle.toggle(
+        "Time single-image predictions on this machine",
+        value=True,
+        key="compare_latency",
+        help="Loads each model and takes the median of 50 warm single-image predictions.",
+    ):
         return None
     if again.button("Time again", key="compare_retime", help="Timings are kept; measure them afresh."):
         latency_seconds.clear()
@@ -74,32 +89,51 @@ def measure_latencies(chosen: dict) -> dict[str, float] | None:
         for entry in filter(None, chosen.values()):
             model = load_model(entry)
             if model is not None:
-                latencies[entry.entry_id] = latency_seconds(entry.entry_id, entry.meta.get("model_sha256", ""),
-                                                            model, x_test)
+                latencies[entry.entry_id] = latency_seconds(
+                    entry.entry_id, entry.meta.get("model_sha256", ""), model, x_test
+                )
     return latencies
 
 
 def curves_chart(chosen: dict) -> alt.FacetChart:
     """Loss and accuracy per epoch, one colour per model, dashed for validation."""
-    table = pd.concat([history_table(entry.meta.get("history")).assign(model=entry.title)
-                       for entry in chosen.values() if entry is not None], ignore_index=True)
-    return alt.Chart(table).mark_line().encode(
-        x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("model:N", title="Model"),
-        strokeDash=alt.StrokeDash("split:N", title=None,
-                                  legend=alt.Legend(symbolType="stroke", symbolStrokeColor="gray", symbolStrokeWidth=2),
-                                  scale=alt.Scale(domain=["train", "validation"], range=[[1, 0], [6, 3]])),
-        tooltip=["model:N", "split:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")],
-    ).properties(width=340, height=240).facet(
-        column=alt.Column("metric:N", title=None, sort=["accuracy", "loss"])).resolve_scale(y="independent")
+    table = pd.concat(
+        [
+            history_table(entry.meta.get("history")).assign(model=entry.title)
+            for entry in chosen.values()
+            if entry is not None
+        ],
+        ignore_index=True,
+    )
+    return (
+        alt.Chart(table)
+        .mark_line()
+        .encode(
+            x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+            color=alt.Color("model:N", title="Model"),
+            strokeDash=alt.StrokeDash(
+                "split:N",
+                title=None,
+                legend=alt.Legend(symbolType="stroke", symbolStrokeColor="gray", symbolStrokeWidth=2),
+                scale=alt.Scale(domain=["train", "validation"], range=[[1, 0], [6, 3]]),
+            ),
+            tooltip=["model:N", "split:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")],
+        )
+        .properties(width=340, height=240)
+        .facet(column=alt.Column("metric:N", title=None, sort=["accuracy", "loss"]))
+        .resolve_scale(y="independent")
+    )
 
 
 def races_section(races: list) -> None:
     st.subheader("🏁 GPU vs CPU race")
     if not races:
-        st.info("No races yet. Race the same training on the GPU and on the CPU cores, or copy a race recorded "
-                "on a GPU machine into `recorded_races/`.", icon="ℹ️")
+        st.info(
+            "No races yet. Race the same training on the GPU and on the CPU cores, or copy a race recorded "
+            "on a GPU machine into `recorded_races/`.",
+            icon="ℹ️",
+        )
         link_to_page("pages/race.py", label="GPU vs CPU race", icon="🏁")
         return
     labels = [f"[{stored.origin}] {stored.label}" for stored in races]
@@ -113,8 +147,10 @@ def races_section(races: list) -> None:
 
 
 st.title("📊 Compare & report")
-st.write("Model 1, 2 and 3 differ only in the width of their first layer. Here they are side by side — accuracy, "
-         "size, speed — with a report to hand out.")
+st.write(
+    "Model 1, 2 and 3 differ only in the width of their first layer. Here they are side by side — accuracy, "
+    "size, speed — with a report to hand out."
+)
 
 chosen = pick_entries()
 latencies = measure_latencies(chosen)
@@ -123,13 +159,24 @@ result = report.build_report(chosen, latencies, races)
 
 st.subheader("Side by side")
 # The entry ids are in the pickers above; the CSV keeps them.
-st.dataframe(result.table, hide_index=True, width="stretch",
-             column_order=[column for column in report.COLUMN_LABELS if column != "entry_id"], column_config={
-    column: (st.column_config.NumberColumn(label, format=COLUMN_FORMATS[column], help=COLUMN_HELP.get(column))
-             if column in COLUMN_FORMATS else st.column_config.TextColumn(label))
-    for column, label in report.COLUMN_LABELS.items()})
-st.caption("Training figures come from the machine that trained each model; latency is measured here and now. "
-           "The report below says exactly how each number was measured.")
+st.dataframe(
+    result.table,
+    hide_index=True,
+    width="stretch",
+    column_order=[column for column in report.COLUMN_LABELS if column != "entry_id"],
+    column_config={
+        column: (
+            st.column_config.NumberColumn(label, format=COLUMN_FORMATS[column], help=COLUMN_HELP.get(column))
+            if column in COLUMN_FORMATS
+            else st.column_config.TextColumn(label)
+        )
+        for column, label in report.COLUMN_LABELS.items()
+    },
+)
+st.caption(
+    "Training figures come from the machine that trained each model; latency is measured here and now. "
+    "The report below says exactly how each number was measured."
+)
 
 st.subheader("Learning curves")
 st.altair_chart(curves_chart(chosen))
@@ -139,13 +186,28 @@ for entry in filter(None, chosen.values()):
 races_section(races)
 
 st.subheader("📄 Report")
-st.write("A Markdown hand-out (the models, the table, each model's accuracy and worst confusions, the learning "
-         "curves in words, the races, how everything was measured and how to reproduce it) and the table as CSV.")
+st.write(
+    "A Markdown hand-out (the models, the table, each model's accuracy and worst confusions, the learning "
+    "curves in words, the races, how everything was measured and how to reproduce it) and the table as CSV."
+)
 markdown_column, csv_column = st.columns(2)
-markdown_column.download_button("Download report (Markdown)", result.markdown, file_name="fmnist-report.md",
-                                 mime="text/markdown", on_click="ignore", icon=":material/download:",
-                                 key="download_report")
-csv_column.download_button("Download table (CSV)", result.csv, file_name="fmnist-models.csv", mime="text/csv",
-                           on_click="ignore", icon=":material/table:", key="download_csv")
+markdown_column.download_button(
+    "Download report (Markdown)",
+    result.markdown,
+    file_name="fmnist-report.md",
+    mime="text/markdown",
+    on_click="ignore",
+    icon=":material/download:",
+    key="download_report",
+)
+csv_column.download_button(
+    "Download table (CSV)",
+    result.csv,
+    file_name="fmnist-models.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/table:",
+    key="download_csv",
+)
 with st.expander("Preview the report"):
     st.markdown(result.markdown)

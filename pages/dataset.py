@@ -31,22 +31,27 @@ def cached_means(split: str, classes: tuple[int, ...], _images: np.ndarray, _lab
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def cached_histogram(split: str, classes: tuple[int, ...], skip_background: bool, _images: np.ndarray,
-                     _labels: np.ndarray):
+def cached_histogram(
+    split: str, classes: tuple[int, ...], skip_background: bool, _images: np.ndarray, _labels: np.ndarray
+):
     return explore.pixel_histogram(_images[explore.class_indices(_labels, classes)], skip_background=skip_background)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def cached_embedding(split: str, classes: tuple[int, ...], size: int, method: str, _images: np.ndarray,
-                     _labels: np.ndarray) -> explore.Embedding:
+def cached_embedding(
+    split: str, classes: tuple[int, ...], size: int, method: str, _images: np.ndarray, _labels: np.ndarray
+) -> explore.Embedding:
     sample = explore.stratified_sample(_labels, classes, size, seed=MAP_SEED)
     return explore.embed(_images, _labels, sample, method=method, seed=MAP_SEED)
 
 
 def show_pictures(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> None:
     """The pictures at `indices`, enlarged, each captioned with its class."""
-    st.image(list(explore.to_display(images[indices], DISPLAY_SCALE)),
-             caption=[CLASS_NAMES[label] for label in labels[indices]], output_format="PNG")
+    st.image(
+        list(explore.to_display(images[indices], DISPLAY_SCALE)),
+        caption=[CLASS_NAMES[label] for label in labels[indices]],
+        output_format="PNG",
+    )
 
 
 def reset_page() -> None:
@@ -57,8 +62,13 @@ def choose_data() -> tuple[str, tuple[int, ...]]:
     """Split and class widgets; returns (split, sorted class numbers), stopping with a hint when none is picked."""
     split_column, classes_column = st.columns([1, 3])
     split = split_column.radio("Split", SPLITS, format_func=SPLITS.get, on_change=reset_page)
-    classes = classes_column.multiselect("Classes", range(NUM_CLASSES), default=list(range(NUM_CLASSES)),
-                                         format_func=CLASS_NAMES.__getitem__, on_change=reset_page)
+    classes = classes_column.multiselect(
+        "Classes",
+        range(NUM_CLASSES),
+        default=list(range(NUM_CLASSES)),
+        format_func=CLASS_NAMES.__getitem__,
+        on_change=reset_page,
+    )
     if not classes:
         st.info("Pick at least one class to see its pictures.", icon="👆")
         st.stop()
@@ -70,8 +80,9 @@ def step_page(step: int) -> None:
 
 
 def picture_grid(images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
-    page = explore.page_of(explore.class_indices(labels, classes), st.session_state.get("grid_page", 1),
-                           IMAGES_PER_PAGE)
+    page = explore.page_of(
+        explore.class_indices(labels, classes), st.session_state.get("grid_page", 1), IMAGES_PER_PAGE
+    )
     st.session_state["grid_page"] = page.page  # Clamped: the class filter may have shortened the list.
     previous, number, following, position = st.columns([1, 2, 1, 4], vertical_alignment="bottom")
     previous.button("◀ Previous", on_click=step_page, args=(-1,), disabled=page.page <= 1)
@@ -84,38 +95,61 @@ def picture_grid(images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...
 
 def class_balance(split: str, labels: np.ndarray, classes: tuple[int, ...]) -> None:
     table = cached_balance(split, labels)
-    chart = alt.Chart(table).mark_bar().encode(
-        x=alt.X("count:Q", title="Pictures"),
-        y=alt.Y("class_name:N", title=None, sort=list(CLASS_NAMES)),
-        color=alt.condition(alt.FieldOneOfPredicate("class_index", list(classes)), alt.value("#4c78a8"),
-                            alt.value("#d3d3d3")),
-        tooltip=["class_name:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=300)
+    chart = (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            x=alt.X("count:Q", title="Pictures"),
+            y=alt.Y("class_name:N", title=None, sort=list(CLASS_NAMES)),
+            color=alt.condition(
+                alt.FieldOneOfPredicate("class_index", list(classes)), alt.value("#4c78a8"), alt.value("#d3d3d3")
+            ),
+            tooltip=["class_name:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(height=300)
+    )
     st.altair_chart(chart)
-    st.caption("Every class has the same number of pictures: a balanced dataset, so accuracy is a fair score, "
-               "and always guessing one class would score only 10%. Grey bars are classes not picked above.")
+    st.caption(
+        "Every class has the same number of pictures: a balanced dataset, so accuracy is a fair score, "
+        "and always guessing one class would score only 10%. Grey bars are classes not picked above."
+    )
 
 
 def mean_images(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
     means = cached_means(split, classes, images, labels)
-    st.image(list(explore.to_display(means, MEAN_SCALE)), caption=[CLASS_NAMES[c] for c in classes],
-             output_format="PNG")
-    st.caption("The average of every picture in a class. The sharper the shape, the more alike the pictures: "
-               "trousers and sneakers are crisp, while shirts, pullovers and coats look much the same — the "
-               "classes a model mixes up most.")
+    st.image(
+        list(explore.to_display(means, MEAN_SCALE)), caption=[CLASS_NAMES[c] for c in classes], output_format="PNG"
+    )
+    st.caption(
+        "The average of every picture in a class. The sharper the shape, the more alike the pictures: "
+        "trousers and sneakers are crisp, while shirts, pullovers and coats look much the same — the "
+        "classes a model mixes up most."
+    )
 
 
 def pixel_histogram(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
-    skip_background = st.checkbox("Leave out the black background (pixel value 0)", value=True,
-                                  help="About half of every picture is pure black; it dwarfs everything else.")
+    skip_background = st.checkbox(
+        "Leave out the black background (pixel value 0)",
+        value=True,
+        help="About half of every picture is pure black; it dwarfs everything else.",
+    )
     table = cached_histogram(split, classes, skip_background, images, labels)
-    chart = alt.Chart(table).mark_bar().encode(
-        x=alt.X("start:Q", bin="binned", title="Pixel brightness (0 = black, 255 = white)"),
-        x2="end:Q",
-        y=alt.Y("share:Q", title="Share of pixels", axis=alt.Axis(format="%")),
-        tooltip=[alt.Tooltip("start:Q", title="from"), alt.Tooltip("end:Q", title="to"),
-                 alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".2%")],
-    ).properties(height=300)
+    chart = (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            x=alt.X("start:Q", bin="binned", title="Pixel brightness (0 = black, 255 = white)"),
+            x2="end:Q",
+            y=alt.Y("share:Q", title="Share of pixels", axis=alt.Axis(format="%")),
+            tooltip=[
+                alt.Tooltip("start:Q", title="from"),
+                alt.Tooltip("end:Q", title="to"),
+                alt.Tooltip("count:Q", format=","),
+                alt.Tooltip("share:Q", format=".2%"),
+            ],
+        )
+        .properties(height=300)
+    )
     st.altair_chart(chart)
     st.caption("The network sees these values scaled to 0–1. Garments are mostly mid-grey with bright edges.")
 
@@ -123,13 +157,17 @@ def pixel_histogram(split: str, images: np.ndarray, labels: np.ndarray, classes:
 def embedding_map(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
     size_column, method_column = st.columns(2)
     size = size_column.slider("Pictures on the map", min_value=200, max_value=2000, value=1000, step=100)
-    use_tsne = method_column.toggle("Use t-SNE instead of PCA",
-                                    help="PCA is a straight projection (instant); t-SNE keeps neighbours together "
-                                         "and separates the classes better, but takes a while.")
+    use_tsne = method_column.toggle(
+        "Use t-SNE instead of PCA",
+        help="PCA is a straight projection (instant); t-SNE keeps neighbours together "
+        "and separates the classes better, but takes a while.",
+    )
     method = "tsne" if use_tsne else "pca"
     if use_tsne:
-        method_column.caption(f"t-SNE takes about {format_seconds(explore.tsne_seconds_estimate(size))} for "
-                              f"{size:,} pictures (longer while a model trains); then it is remembered.")
+        method_column.caption(
+            f"t-SNE takes about {format_seconds(explore.tsne_seconds_estimate(size))} for "
+            f"{size:,} pictures (longer while a model trains); then it is remembered."
+        )
     try:
         with st.spinner(f"Computing the {'t-SNE' if use_tsne else 'PCA'} map…"):
             embedding = cached_embedding(split, classes, size, method, images, labels)
@@ -142,22 +180,35 @@ def embedding_map(split: str, images: np.ndarray, labels: np.ndarray, classes: t
     else:
         x_title, y_title = "t-SNE axis 1", "t-SNE axis 2"
     brush = alt.selection_interval(name="brush")
-    chart = alt.Chart(embedding.table).mark_circle(size=36, opacity=0.75).encode(
-        x=alt.X("x:Q", title=x_title, axis=alt.Axis(labels=False)),
-        y=alt.Y("y:Q", title=y_title, axis=alt.Axis(labels=False)),
-        color=alt.Color("class_name:N", title="Class", scale=CLASS_COLORS),
-        # Vega-Lite's tooltip draws a field called "image" holding a data URL as the picture itself.
-        tooltip=[alt.Tooltip("image:N"), alt.Tooltip("class_name:N", title="class"),
-                 alt.Tooltip("index:Q", title="picture #")],
-    ).add_params(brush).properties(height=480)
+    chart = (
+        alt.Chart(embedding.table)
+        .mark_circle(size=36, opacity=0.75)
+        .encode(
+            x=alt.X("x:Q", title=x_title, axis=alt.Axis(labels=False)),
+            y=alt.Y("y:Q", title=y_title, axis=alt.Axis(labels=False)),
+            color=alt.Color("class_name:N", title="Class", scale=CLASS_COLORS),
+            # Vega-Lite's tooltip draws a field called "image" holding a data URL as the picture itself.
+            tooltip=[
+                alt.Tooltip("image:N"),
+                alt.Tooltip("class_name:N", title="class"),
+                alt.Tooltip("index:Q", title="picture #"),
+            ],
+        )
+        .add_params(brush)
+        .properties(height=480)
+    )
     event = st.altair_chart(chart, on_select="rerun", selection_mode="brush", key="embedding_map")
-    st.caption(f"Each dot is one picture ({embedding.seconds:.1f} s to compute). Hover a dot to see it; drag a box "
-               "to list the pictures inside below. Pictures that look alike land close together.")
+    st.caption(
+        f"Each dot is one picture ({embedding.seconds:.1f} s to compute). Hover a dot to see it; drag a box "
+        "to list the pictures inside below. Pictures that look alike land close together."
+    )
     box = event.selection.get("brush") if event is not None else None
     if box and "x" in box and "y" in box:
         chosen = explore.points_in_box(embedding.table, box["x"], box["y"])
-        st.write(f"**{len(chosen):,} pictures in the box**" + (f" (first {IMAGES_PER_PAGE} shown)"
-                                                               if len(chosen) > IMAGES_PER_PAGE else ""))
+        st.write(
+            f"**{len(chosen):,} pictures in the box**"
+            + (f" (first {IMAGES_PER_PAGE} shown)" if len(chosen) > IMAGES_PER_PAGE else "")
+        )
         show_pictures(images, labels, chosen["index"].to_numpy()[:IMAGES_PER_PAGE])
 
 
@@ -167,7 +218,8 @@ st.write("70,000 greyscale pictures of clothes, 28×28 pixels, in 10 classes: lo
 data_split, picked_classes = choose_data()
 split_images, split_labels = (train_images, train_labels) if data_split == "train" else (test_images, test_labels)
 pictures_tab, balance_tab, means_tab, histogram_tab, map_tab = st.tabs(
-    ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map"])
+    ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map"]
+)
 with pictures_tab:
     picture_grid(split_images, split_labels, picked_classes)
 with balance_tab:

@@ -32,12 +32,12 @@ def pick_entry() -> CacheEntry:
     damaged_entries(entries)
     usable = {entry.entry_id: entry for entry in entries if entry.ok}
     if not usable:
-        st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.",
-                icon="ℹ️")
+        st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.", icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()
-    chosen = st.selectbox("Model", list(usable), format_func=lambda entry_id: usable[entry_id].label,
-                          key="evaluate_entry")
+    chosen = st.selectbox(
+        "Model", list(usable), format_func=lambda entry_id: usable[entry_id].label, key="evaluate_entry"
+    )
     return usable[chosen]
 
 
@@ -53,26 +53,43 @@ def heatmap(cells: pd.DataFrame, normalised: bool) -> alt.LayerChart:
     value = "row_share" if normalised else "count"
     cell = alt.selection_point(name="cell", fields=["true_index", "predicted_index"], empty=False)
     base = alt.Chart(cells).encode(
-        x=alt.X("predicted_class:N", sort=list(CLASS_NAMES), title="Predicted as",
-                axis=alt.Axis(labelAngle=-40, labelOverlap=False)),
+        x=alt.X(
+            "predicted_class:N",
+            sort=list(CLASS_NAMES),
+            title="Predicted as",
+            axis=alt.Axis(labelAngle=-40, labelOverlap=False),
+        ),
         y=alt.Y("true_class:N", sort=list(CLASS_NAMES), title="True class"),
-        tooltip=[alt.Tooltip("true_class:N", title="True class"),
-                 alt.Tooltip("predicted_class:N", title="Predicted as"),
-                 alt.Tooltip("count:Q", title="Images", format=","),
-                 alt.Tooltip("row_share:Q", title="Share of the true class", format=".1%")],
+        tooltip=[
+            alt.Tooltip("true_class:N", title="True class"),
+            alt.Tooltip("predicted_class:N", title="Predicted as"),
+            alt.Tooltip("count:Q", title="Images", format=","),
+            alt.Tooltip("row_share:Q", title="Share of the true class", format=".1%"),
+        ],
     )
     # A square-root colour scale keeps the small off-diagonal mistakes visible next to the big diagonal.
-    squares = base.mark_rect(cursor="pointer").encode(
-        color=alt.Color(f"{value}:Q", scale=alt.Scale(type="sqrt", scheme="blues"),
-                        title="Share of row" if normalised else "Images",
-                        legend=alt.Legend(format=".0%" if normalised else ",.0f")),
-        stroke=alt.condition(cell, alt.value("#e4572e"), alt.value(None)),
-        strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
-    ).add_params(cell)
-    labels = base.transform_filter(alt.datum.count > 0).transform_joinaggregate(
-        largest=f"max({value})").mark_text(fontSize=11).encode(
-        text=alt.Text(f"{value}:Q", format=".0%" if normalised else ","),
-        color=alt.condition(f"datum.{value} > 0.3 * datum.largest", alt.value("white"), alt.value("#262730")),
+    squares = (
+        base.mark_rect(cursor="pointer")
+        .encode(
+            color=alt.Color(
+                f"{value}:Q",
+                scale=alt.Scale(type="sqrt", scheme="blues"),
+                title="Share of row" if normalised else "Images",
+                legend=alt.Legend(format=".0%" if normalised else ",.0f"),
+            ),
+            stroke=alt.condition(cell, alt.value("#e4572e"), alt.value(None)),
+            strokeWidth=alt.condition(cell, alt.value(3), alt.value(0)),
+        )
+        .add_params(cell)
+    )
+    labels = (
+        base.transform_filter(alt.datum.count > 0)
+        .transform_joinaggregate(largest=f"max({value})")
+        .mark_text(fontSize=11)
+        .encode(
+            text=alt.Text(f"{value}:Q", format=".0%" if normalised else ","),
+            color=alt.condition(f"datum.{value} > 0.3 * datum.largest", alt.value("white"), alt.value("#262730")),
+        )
     )
     return (squares + labels).properties(height=460)
 
@@ -95,29 +112,39 @@ def pick_pair(evaluation: Evaluation) -> tuple[int, int]:
 def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) -> None:
     if true_class == predicted:
         count = evaluation.confusion_matrix[true_class][predicted]
-        st.info(f"That cell counts the {count:,} {CLASS_NAMES[true_class]} images the model got right. "
-                "Pick a cell off the diagonal to see mistakes.", icon="✅")
+        st.info(
+            f"That cell counts the {count:,} {CLASS_NAMES[true_class]} images the model got right. "
+            "Pick a cell off the diagonal to see mistakes.",
+            icon="✅",
+        )
         return
     (_, _), (x_test, _) = dataset_or_stop()
     recorded = report.images_evaluated(evaluation)
     if recorded != len(x_test):
-        st.warning(f"This model was evaluated on {recorded:,} test images, but the test set here has "
-                   f"{len(x_test):,}: the pictures below may not be the ones it saw.", icon="⚠️")
+        st.warning(
+            f"This model was evaluated on {recorded:,} test images, but the test set here has "
+            f"{len(x_test):,}: the pictures below may not be the ones it saw.",
+            icon="⚠️",
+        )
     images = report.mistaken_images(evaluation, true_class, predicted, len(x_test))
     if not images:
         st.success(f"No {CLASS_NAMES[true_class]} was taken for {CLASS_NAMES[predicted]}.", icon="🎉")
         return
     shown = images[:GALLERY_LIMIT]
-    st.caption(f"{len(images):,} {CLASS_NAMES[true_class]} images were taken for {CLASS_NAMES[predicted]}"
-               + (f"; the {len(shown)} the model was surest about:" if len(images) > len(shown) else ":"))
+    st.caption(
+        f"{len(images):,} {CLASS_NAMES[true_class]} images were taken for {CLASS_NAMES[predicted]}"
+        + (f"; the {len(shown)} the model was surest about:" if len(images) > len(shown) else ":")
+    )
     for start in range(0, len(shown), GALLERY_COLUMNS):
-        for column, image in zip(st.columns(GALLERY_COLUMNS), shown[start:start + GALLERY_COLUMNS], strict=False):
+        for column, image in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS], strict=False):
             column.image(x_test[image.index], caption=image.caption, width=IMAGE_WIDTH)
 
 
 st.title("🔍 Evaluate a model")
-st.write("How one trained model does on the 10,000 test images it never saw: where it is right, where it "
-         "is wrong, and which pictures fool it.")
+st.write(
+    "How one trained model does on the 10,000 test images it never saw: where it is right, where it "
+    "is wrong, and which pictures fool it."
+)
 
 entry = pick_entry()
 evaluation = report.evaluation_of(entry)
@@ -132,28 +159,43 @@ macro_f1.metric("Macro F1", f"{evaluation.macro_f1:.3f}", help="The mean of the 
 speed.metric("Inference images/s", f"{evaluation.images_per_second:,.0f}", help="Whole test set, batches of 1,024.")
 
 st.subheader("Confusion matrix")
-st.caption("Rows are the true class, columns what the model answered; the diagonal is right, everything else "
-           "is a mistake. **Click a cell** to see those pictures below.")
+st.caption(
+    "Rows are the true class, columns what the model answered; the diagonal is right, everything else "
+    "is a mistake. **Click a cell** to see those pictures below."
+)
 normalised = st.toggle("Row-normalised (share of each true class)", key="confusion_normalised")
-st.altair_chart(heatmap(confusion_cells(evaluation.confusion_matrix), normalised), key=CHART_KEY,
-                on_select=select_clicked_cell, selection_mode="cell", width="stretch")
+st.altair_chart(
+    heatmap(confusion_cells(evaluation.confusion_matrix), normalised),
+    key=CHART_KEY,
+    on_select=select_clicked_cell,
+    selection_mode="cell",
+    width="stretch",
+)
 
 pairs, classes = st.columns([2, 3])
 with pairs:
     st.markdown("**Most confused pairs**")
     ranked = report.most_confused(evaluation.confusion_matrix)
-    st.markdown("\n".join(f"{rank}. {pair.describe()}" for rank, pair in enumerate(ranked, start=1))
-                or "No mistakes at all.")
+    st.markdown(
+        "\n".join(f"{rank}. {pair.describe()}" for rank, pair in enumerate(ranked, start=1)) or "No mistakes at all."
+    )
 with classes:
-    st.markdown("**Per class** (precision: when it says this class, how often it is right; recall: how many "
-                "of this class it finds)")
-    st.dataframe(report.per_class_table(evaluation), hide_index=True, width="stretch", column_config={
-        "class": "Class",
-        "precision": st.column_config.NumberColumn("Precision", format="%.3f"),
-        "recall": st.column_config.NumberColumn("Recall", format="%.3f"),
-        "f1": st.column_config.NumberColumn("F1", format="%.3f"),
-        "support": st.column_config.NumberColumn("Test images", format="%d"),
-    })
+    st.markdown(
+        "**Per class** (precision: when it says this class, how often it is right; recall: how many "
+        "of this class it finds)"
+    )
+    st.dataframe(
+        report.per_class_table(evaluation),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "class": "Class",
+            "precision": st.column_config.NumberColumn("Precision", format="%.3f"),
+            "recall": st.column_config.NumberColumn("Recall", format="%.3f"),
+            "f1": st.column_config.NumberColumn("F1", format="%.3f"),
+            "support": st.column_config.NumberColumn("Test images", format="%d"),
+        },
+    )
 
 st.subheader("Which pictures were mistaken?")
 true_class, predicted = pick_pair(evaluation)

@@ -55,8 +55,11 @@ def interrupted_notice() -> None:
     manager = job_manager()
     if manager.interrupted and manager.current() is None:
         title = manager.interrupted.get("title", "unknown job")
-        st.warning(f"The last run ({title}) did not finish — the server stopped while it was running; "
-                   "nothing half-written was kept.", icon="⚠️")
+        st.warning(
+            f"The last run ({title}) did not finish — the server stopped while it was running; "
+            "nothing half-written was kept.",
+            icon="⚠️",
+        )
 
 
 def cached_models() -> None:
@@ -96,12 +99,15 @@ def quick_train() -> None:
     existing = cache.find(spec, quick)
     if existing is not None:
         accuracy = f"{existing.test_accuracy:.1%}" if existing.test_accuracy is not None else "unknown"
-        st.success(f"{spec.title} on the quick preset is trained and ready to use ({accuracy} test accuracy).",
-                   icon="✅")
+        st.success(
+            f"{spec.title} on the quick preset is trained and ready to use ({accuracy} test accuracy).", icon="✅"
+        )
         link_to_page("pages/evaluate.py", label="See how it does on the test set", icon="🔍")
         return
-    st.write(f"No model yet? Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs, the "
-             "shortest run there is; the time left is shown as it goes. It keeps running if you open other pages.")
+    st.write(
+        f"No model yet? Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs, the "
+        "shortest run there is; the time left is shown as it goes. It keeps running if you open other pages."
+    )
     if st.button(f"Quick-train {spec.title}", type="primary", icon="🚀"):
         try:
             start_training_job(manager, QUICK_MODEL, quick, cache=cache)

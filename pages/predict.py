@@ -65,8 +65,10 @@ def loaded_models() -> dict[str, object]:
     mirrored = [entry.title for entry in entries if entry.single_view_accuracy is not None]
     if mirrored:
         who = "it" if len(mirrored) == 1 else "each"
-        st.caption(f"{' and '.join(mirrored)}: trained on mirrored pictures too, so {who} answers with the average "
-                   "of its answers for your picture and for its mirror image.")
+        st.caption(
+            f"{' and '.join(mirrored)}: trained on mirrored pictures too, so {who} answers with the average "
+            "of its answers for your picture and for its mirror image."
+        )
     return models
 
 
@@ -84,9 +86,11 @@ def offer_quick_training() -> None:
     manager = job_manager()
     status = manager.current()
     with st.container(border=True):
-        st.markdown("**No trained model yet.** Train Model 1 with the quick preset (the shortest run; the time "
-                    "left is shown as it goes), or choose your own settings on the Train page. Meanwhile the page "
-                    "still shows how your picture is prepared.")
+        st.markdown(
+            "**No trained model yet.** Train Model 1 with the quick preset (the shortest run; the time "
+            "left is shown as it goes), or choose your own settings on the Train page. Meanwhile the page "
+            "still shows how your picture is prepared."
+        )
         if status is not None and status.running:
             training_progress()
         elif status is not None and status.kind == "train" and status.state == FAILED:
@@ -106,26 +110,41 @@ def offer_quick_training() -> None:
 
 def uploaded_picture() -> bytes | None:
     """The uploaded file's bytes; its name is never used, so it cannot point anywhere on this machine."""
-    upload = st.file_uploader("A photo or drawing of one garment", type=UPLOAD_TYPES,
-                              max_upload_size=MAX_UPLOAD_BYTES // 2**20, key="upload")
+    upload = st.file_uploader(
+        "A photo or drawing of one garment", type=UPLOAD_TYPES, max_upload_size=MAX_UPLOAD_BYTES // 2**20, key="upload"
+    )
     return upload.getvalue() if upload is not None else None
 
 
 def drawing() -> np.ndarray | None:
     """The canvas as RGBA pixels, or None (with a nudge) while it is empty."""
     ink_column, width_column = st.columns(2)
-    ink = ink_column.radio("Ink", list(INKS), key="ink", horizontal=True,
-                           help="Switching clears the canvas. Either way the model gets light on black: "
-                           "dark-on-light drawings are inverted first.")
+    ink = ink_column.radio(
+        "Ink",
+        list(INKS),
+        key="ink",
+        horizontal=True,
+        help="Switching clears the canvas. Either way the model gets light on black: "
+        "dark-on-light drawings are inverted first.",
+    )
     stroke_width = width_column.slider("Stroke width", min_value=4, max_value=40, value=18, key="stroke_width")
     stroke_colour, paper_colour = INKS[ink]
     st.write("")  # Room for the canvas toolbar, which floats above the canvas and would cover the radio.
-    canvas = st_canvas(stroke_width=stroke_width, stroke_color=stroke_colour, background_color=paper_colour,
-                       width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw", update_streamlit=True,
-                       return_image_data=True, key=f"canvas-{paper_colour}")
+    canvas = st_canvas(
+        stroke_width=stroke_width,
+        stroke_color=stroke_colour,
+        background_color=paper_colour,
+        width=CANVAS_SIZE,
+        height=CANVAS_SIZE,
+        drawing_mode="freedraw",
+        update_streamlit=True,
+        return_image_data=True,
+        key=f"canvas-{paper_colour}",
+    )
     if canvas.image_data is None or not (canvas.json_data or {}).get("objects"):
-        st.info("Draw something: a T-shirt, a trouser, a shoe, a bag… The models answer when you lift the pen.",
-                icon="✏️")
+        st.info(
+            "Draw something: a T-shirt, a trouser, a shoe, a bag… The models answer when you lift the pen.", icon="✏️"
+        )
         return None
     return canvas.image_data
 
@@ -140,8 +159,9 @@ def chosen_test_index(labels: np.ndarray) -> int:
 
     class_column, index_column, button_column = st.columns([2, 2, 1], vertical_alignment="bottom")
     class_column.selectbox("Class", [ANY_CLASS, *CLASS_NAMES], key="test_class", on_change=pick_random)
-    index = index_column.number_input("Test image number", min_value=0, max_value=len(labels) - 1, step=1,
-                                      key="test_index")
+    index = index_column.number_input(
+        "Test image number", min_value=0, max_value=len(labels) - 1, step=1, key="test_index"
+    )
     button_column.button("🎲 Random", on_click=pick_random, width="stretch")
     return int(index)
 
@@ -151,21 +171,36 @@ def chosen_test_index(labels: np.ndarray) -> int:
 
 def top_guesses_chart(prediction: ModelPrediction) -> alt.LayerChart:
     """Horizontal bars of one model's top guesses, the first one highlighted, with percentages."""
-    table = pd.DataFrame({
-        "class": [score.name + (" (true)" if score.class_index == prediction.true_class else "")
-                  for score in prediction.top],
-        "probability": [score.probability for score in prediction.top],
-        "top": [rank == 0 for rank in range(len(prediction.top))],
-    })
-    bars = alt.Chart(table).mark_bar().encode(
-        # The domain runs past 100% to leave room for the percentage printed after the longest bar.
-        x=alt.X("probability:Q", title=None, scale=alt.Scale(domain=[0, 1.25]),
-                axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1])),
-        y=alt.Y("class:N", title=None, sort=None, axis=alt.Axis(labelLimit=200)),
-        # The top guess takes the theme's accent colour (.streamlit/config.toml), so the page stays one palette.
-        color=alt.condition(alt.datum.top, alt.value(st.get_option("theme.primaryColor") or "#1f5fbf"),
-                            alt.value(OTHER_GUESS_COLOUR)),
-        tooltip=["class:N", alt.Tooltip("probability:Q", format=".2%")],
+    table = pd.DataFrame(
+        {
+            "class": [
+                score.name + (" (true)" if score.class_index == prediction.true_class else "")
+                for score in prediction.top
+            ],
+            "probability": [score.probability for score in prediction.top],
+            "top": [rank == 0 for rank in range(len(prediction.top))],
+        }
+    )
+    bars = (
+        alt.Chart(table)
+        .mark_bar()
+        .encode(
+            # The domain runs past 100% to leave room for the percentage printed after the longest bar.
+            x=alt.X(
+                "probability:Q",
+                title=None,
+                scale=alt.Scale(domain=[0, 1.25]),
+                axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1]),
+            ),
+            y=alt.Y("class:N", title=None, sort=None, axis=alt.Axis(labelLimit=200)),
+            # The top guess takes the theme's accent colour (.streamlit/config.toml), so the page stays one palette.
+            color=alt.condition(
+                alt.datum.top,
+                alt.value(st.get_option("theme.primaryColor") or "#1f5fbf"),
+                alt.value(OTHER_GUESS_COLOUR),
+            ),
+            tooltip=["class:N", alt.Tooltip("probability:Q", format=".2%")],
+        )
     )
     labels = bars.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".1%"))
     return (bars + labels).properties(height=130)
@@ -183,17 +218,25 @@ def show_classification(result: Classification) -> None:
         return
     consensus = result.consensus
     if consensus.disagree:
-        st.warning("The models disagree: " + "; ".join(
-            f"{' and '.join(titles)} {'say' if len(titles) > 1 else 'says'} {name}"
-            for name, titles in consensus.groups) + ".", icon="⚖️")
+        st.warning(
+            "The models disagree: "
+            + "; ".join(
+                f"{' and '.join(titles)} {'say' if len(titles) > 1 else 'says'} {name}"
+                for name, titles in consensus.groups
+            )
+            + ".",
+            icon="⚖️",
+        )
     elif len(result.predictions) > 1:
         st.success(f"All {len(result.predictions)} models agree: **{consensus.groups[0][0]}**.", icon="🤝")
     for column, prediction in zip(st.columns(len(result.predictions)), result.predictions, strict=True):
         with column:
             st.markdown(verdict(prediction))
             st.altair_chart(top_guesses_chart(prediction), width="stretch")
-    st.caption("⏱️ Prediction time for this image (warm model, one call): " + " · ".join(
-        f"{prediction.title} {prediction.seconds * 1000:.1f} ms" for prediction in result.predictions))
+    st.caption(
+        "⏱️ Prediction time for this image (warm model, one call): "
+        + " · ".join(f"{prediction.title} {prediction.seconds * 1000:.1f} ms" for prediction in result.predictions)
+    )
 
 
 def describe_preparation(sketch: PreparedSketch) -> str:
@@ -217,8 +260,12 @@ def show_picture_prediction(picture, models: dict[str, object]) -> None:
         return
     given, seen = st.columns(2)
     given.image(outline_crop(sketch), caption="As given", width=PICTURE_WIDTH)
-    seen.image(pixelated(sketch.image), caption="What the models see (28 × 28, enlarged)", width=PICTURE_WIDTH,
-               output_format=PIXEL_FORMAT)
+    seen.image(
+        pixelated(sketch.image),
+        caption="What the models see (28 × 28, enlarged)",
+        width=PICTURE_WIDTH,
+        output_format=PIXEL_FORMAT,
+    )
     st.caption(describe_preparation(sketch))
     show_classification(classify(sketch.image, models))
 
@@ -228,8 +275,12 @@ def show_test_image_prediction(models: dict[str, object]) -> None:
     (_, _), (images, labels) = dataset_or_stop()
     index = chosen_test_index(labels)
     true_class = int(labels[index])
-    st.image(pixelated(images[index]), width=PICTURE_WIDTH, output_format=PIXEL_FORMAT,
-             caption=f"Test image #{index} · true label: {CLASS_NAMES[true_class]}")
+    st.image(
+        pixelated(images[index]),
+        width=PICTURE_WIDTH,
+        output_format=PIXEL_FORMAT,
+        caption=f"Test image #{index} · true label: {CLASS_NAMES[true_class]}",
+    )
     st.caption("Test images are already prepared the Fashion-MNIST way, so the models see exactly this.")
     show_classification(classify(images[index], models, true_class))
 
@@ -237,9 +288,11 @@ def show_test_image_prediction(models: dict[str, object]) -> None:
 # Page -------------------------------------------------------------------------------------------------------
 
 st.title("✏️ Predict a sketch")
-st.markdown("Fashion-MNIST garments are **light on a black background, trimmed to the object and centred** in "
-            "28 × 28 pixels, and that is all a model trained on them has ever seen. So your picture is prepared the "
-            "same way before the models look at it — below you can see each step.")
+st.markdown(
+    "Fashion-MNIST garments are **light on a black background, trimmed to the object and centred** in "
+    "28 × 28 pixels, and that is all a model trained on them has ever seen. So your picture is prepared the "
+    "same way before the models look at it — below you can see each step."
+)
 
 trained_models = loaded_models()
 if not trained_models:

@@ -75,20 +75,31 @@ def times_chart(result: RaceResult):
     table = pd.DataFrame(result.summary_rows())
     table["phase"] = table["phase"].map(PHASE_NAMES)
     baseline = result.speedups["baseline"]
-    table["speed-up"] = ["baseline" if lane_id == baseline else f"{value:.2f}× faster" if value >= 1 else
-                         f"{1 / value:.2f}× slower" for lane_id, value in zip(table["lane_id"], table["speedup"],
-                                                                               strict=True)]
+    table["speed-up"] = [
+        "baseline" if lane_id == baseline else f"{value:.2f}× faster" if value >= 1 else f"{1 / value:.2f}× slower"
+        for lane_id, value in zip(table["lane_id"], table["speedup"], strict=True)
+    ]
     order = [lane.label for lane_id in result.finish_order for lane in result.lanes if lane.lane_id == lane_id]
     base = alt.Chart().encode(y=alt.Y("lane:N", sort=order, title=None))
     bars = base.mark_bar().encode(
         x=alt.X("seconds:Q", title="Median seconds (lower is faster)"),
         color=alt.Color("lane:N", sort=order, legend=None),
-        tooltip=["lane", "phase", alt.Tooltip("seconds:Q", format=".3f"), alt.Tooltip("images_per_second:Q",
-                                                                                      format=",.0f"), "speed-up"])
+        tooltip=[
+            "lane",
+            "phase",
+            alt.Tooltip("seconds:Q", format=".3f"),
+            alt.Tooltip("images_per_second:Q", format=",.0f"),
+            "speed-up",
+        ],
+    )
     spread = base.mark_rule(color="black").encode(x="min_seconds:Q", x2="max_seconds:Q")
     labels = base.mark_text(align="left", dx=6).encode(x="max_seconds:Q", text="speed-up:N")
-    return alt.layer(bars, spread, labels, data=table).properties(height=40 * len(order) + 20, width=460).facet(
-        row=alt.Row("phase:N", title=None, sort=list(PHASE_NAMES.values()))).resolve_scale(x="independent")
+    return (
+        alt.layer(bars, spread, labels, data=table)
+        .properties(height=40 * len(order) + 20, width=460)
+        .facet(row=alt.Row("phase:N", title=None, sort=list(PHASE_NAMES.values())))
+        .resolve_scale(x="independent")
+    )
 
 
 def show_result(result: RaceResult, key: str) -> None:
@@ -99,22 +110,43 @@ def show_result(result: RaceResult, key: str) -> None:
     labels = {lane.lane_id: lane.label for lane in result.lanes}
     scores = {lane.lane_id: lane.representative.race_seconds for lane in result.lanes if lane.repeats}
     st.subheader("Finish order")
-    st.markdown("  \n".join(f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — "
-                            f"{format_seconds(scores[lane_id])} scored"
-                            for place, lane_id in enumerate(result.finish_order, start=1)))
+    st.markdown(
+        "  \n".join(
+            f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — {format_seconds(scores[lane_id])} scored"
+            for place, lane_id in enumerate(result.finish_order, start=1)
+        )
+    )
     baseline = labels.get(result.speedups["baseline"], "—")
-    st.caption(f"Speed-up against {baseline}, from the median of {result.repeats} run(s); the black lines span the "
-               "fastest and slowest run.")
+    st.caption(
+        f"Speed-up against {baseline}, from the median of {result.repeats} run(s); the black lines span the "
+        "fastest and slowest run."
+    )
     st.altair_chart(times_chart(result))
-    st.dataframe([{"Lane": row["lane"], "Phase": PHASE_NAMES[row["phase"]], "Median s": round(row["seconds"], 3),
-                   "Min s": round(row["min_seconds"], 3), "Max s": round(row["max_seconds"], 3),
-                   "Images/s": round(row["images_per_second"]), "Speed-up ×": round(row["speedup"], 2)}
-                  for row in result.summary_rows()], hide_index=True)
+    st.dataframe(
+        [
+            {
+                "Lane": row["lane"],
+                "Phase": PHASE_NAMES[row["phase"]],
+                "Median s": round(row["seconds"], 3),
+                "Min s": round(row["min_seconds"], 3),
+                "Max s": round(row["max_seconds"], 3),
+                "Images/s": round(row["images_per_second"]),
+                "Speed-up ×": round(row["speedup"], 2),
+            }
+            for row in result.summary_rows()
+        ],
+        hide_index=True,
+    )
     with st.expander("Machine and workload"):
         st.json({"machine": result.machine, "workload": result.workload.to_dict()}, expanded=False)
-    st.download_button("Download the race file (JSON)", json.dumps(result.to_dict(), indent=1),
-                       file_name=f"race-{result.created[:19].replace(':', '-')}.json", mime="application/json",
-                       key=f"download-{key}", icon="💾")
+    st.download_button(
+        "Download the race file (JSON)",
+        json.dumps(result.to_dict(), indent=1),
+        file_name=f"race-{result.created[:19].replace(':', '-')}.json",
+        mime="application/json",
+        key=f"download-{key}",
+        icon="💾",
+    )
 
 
 def race_options() -> RaceOptions | None:
@@ -122,11 +154,17 @@ def race_options() -> RaceOptions | None:
     with st.expander("Race options"):
         left, right = st.columns(2)
         repeats = left.number_input("Runs per lane (the median counts)", min_value=1, max_value=5, value=1)
-        batches = right.number_input("Training batches of 256 images", min_value=10,
-                                     max_value=TRAIN_SET_IMAGES // Workload.batch_size, value=Workload.train_batches,
-                                     step=10)
-        st.caption("Every lane runs the same work: Model 1, the same seed and images, batch 256, mixed bfloat16, "
-                   "XLA off, then predicts the 10,000 test images.")
+        batches = right.number_input(
+            "Training batches of 256 images",
+            min_value=10,
+            max_value=TRAIN_SET_IMAGES // Workload.batch_size,
+            value=Workload.train_batches,
+            step=10,
+        )
+        st.caption(
+            "Every lane runs the same work: Model 1, the same seed and images, batch 256, mixed bfloat16, "
+            "XLA off, then predicts the 10,000 test images."
+        )
     try:
         return RaceOptions(Workload(train_batches=int(batches)), LANE_KINDS, int(repeats))
     except ConfigError as error:
@@ -140,8 +178,11 @@ def other_job_notice() -> bool:
     current = manager.current()
     if current is None or not current.running or current.kind == "race":
         return False
-    st.info(f"{current.title} is running, and only one heavy job runs at a time, so the race waits. Let it "
-            "finish, or stop it to race now.", icon="⏳")
+    st.info(
+        f"{current.title} is running, and only one heavy job runs at a time, so the race waits. Let it "
+        "finish, or stop it to race now.",
+        icon="⏳",
+    )
     show_job_progress(current)
     st.button("Stop it", icon="⏹️", key="stop-other-job", on_click=manager.cancel, args=(current.job_id,))
     return True
@@ -160,14 +201,22 @@ def live_race(job_id: int) -> None:
         st.caption("Asking TensorFlow which devices it sees…")
     else:
         show_lanes(live_state(live, time.time()))
-    st.button("Stop the race", icon="⏹️", key="stop-race", on_click=manager.cancel, args=(job_id,),
-              help="Ends the running lane process at once; nothing is saved.")
+    st.button(
+        "Stop the race",
+        icon="⏹️",
+        key="stop-race",
+        on_click=manager.cancel,
+        args=(job_id,),
+        help="Ends the running lane process at once; nothing is saved.",
+    )
 
 
 def race_here() -> None:
-    st.caption("Lanes run **one after another**, each in a fresh process, so no lane steals another's cores; the "
-               "finish order ranks them as if they had started together. Only training and inference are "
-               "scored; start-up and warm-up are shown but not scored.")
+    st.caption(
+        "Lanes run **one after another**, each in a fresh process, so no lane steals another's cores; the "
+        "finish order ranks them as if they had started together. Only training and inference are "
+        "scored; start-up and warm-up are shown but not scored."
+    )
     manager = job_manager()
     latest = manager.latest("race")
     if latest is not None and latest.running:
@@ -192,8 +241,9 @@ def race_here() -> None:
     elif latest is not None and latest.state == CANCELLED:
         st.info("The race was stopped; nothing was saved.", icon="⏹️")
     info = machine()
-    show_lanes(live_state(RaceLive(Workload(), plan_lanes(LANE_KINDS, info["gpus"], info["cpu_cores"]), 1),
-                          time.time()))
+    show_lanes(
+        live_state(RaceLive(Workload(), plan_lanes(LANE_KINDS, info["gpus"], info["cpu_cores"]), 1), time.time())
+    )
 
 
 def chosen_race() -> tuple[str, RaceResult] | None:
@@ -254,8 +304,10 @@ def replay_tab() -> None:
 
 
 st.title("🏁 GPU vs CPU race")
-st.write("Model 1 trains on the same images and then classifies the 10,000 test images on every device: watch "
-         "the lanes, their timers and the finish order.")
+st.write(
+    "Model 1 trains on the same images and then classifies the 10,000 test images on every device: watch "
+    "the lanes, their timers and the finish order."
+)
 here, recorded = st.tabs(["Race on this machine", "Replay a recorded race"])
 with here:
     race_here()

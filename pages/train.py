@@ -47,14 +47,22 @@ def choose_model() -> str:
         sizes = {name: model_size(name) for name in MODEL_NAMES}
     name = st.radio("Model", MODEL_NAMES, horizontal=True, format_func=lambda key: MODEL_SPECS[key].title)
     st.dataframe(
-        [{"Model": spec.title, "First-layer filters": spec.first_filters, "Parameters": sizes[key].parameters,
-          "Forward MFLOPs per image": round(sizes[key].forward_flops / 1e6, 1)}
-         for key, spec in MODEL_SPECS.items()],
+        [
+            {
+                "Model": spec.title,
+                "First-layer filters": spec.first_filters,
+                "Parameters": sizes[key].parameters,
+                "Forward MFLOPs per image": round(sizes[key].forward_flops / 1e6, 1),
+            }
+            for key, spec in MODEL_SPECS.items()
+        ],
         hide_index=True,
         column_config={"Parameters": st.column_config.NumberColumn(format="localized")},
     )
-    st.caption("Only the first convolution's width differs; every later layer is the same. A wider first layer "
-               "sees more kinds of edges and textures, and costs more parameters and arithmetic.")
+    st.caption(
+        "Only the first convolution's width differs; every later layer is the same. A wider first layer "
+        "sees more kinds of edges and textures, and costs more parameters and arithmetic."
+    )
     return name
 
 
@@ -64,15 +72,27 @@ def custom_settings() -> TrainConfig | None:
     left, middle, right = st.columns(3)
     epochs = left.number_input("Epochs", min_value=1, max_value=100, value=base.epochs)
     batch_size = left.number_input("Batch size", min_value=1, max_value=8192, value=base.batch_size, step=32)
-    learning_rate = middle.number_input("Learning rate", min_value=0.0, max_value=1.0, value=base.learning_rate,
-                                        step=0.0005, format="%.4f")
-    subset = middle.number_input("Training images (0 = all 54,000)", min_value=0, max_value=ALL_TRAINING_IMAGES,
-                                 value=base.train_limit, step=1000)
+    learning_rate = middle.number_input(
+        "Learning rate", min_value=0.0, max_value=1.0, value=base.learning_rate, step=0.0005, format="%.4f"
+    )
+    subset = middle.number_input(
+        "Training images (0 = all 54,000)",
+        min_value=0,
+        max_value=ALL_TRAINING_IMAGES,
+        value=base.train_limit,
+        step=1000,
+    )
     seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=base.seed)
     augment = right.checkbox("Augmentation (random shifts and flips)", value=base.augment)
     try:
-        return base.replace(epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
-                            train_limit=int(subset) or None, seed=int(seed), augment=augment)
+        return base.replace(
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            learning_rate=float(learning_rate),
+            train_limit=int(subset) or None,
+            seed=int(seed),
+            augment=augment,
+        )
     except ConfigError as error:
         show_error(error)
         return None
@@ -97,11 +117,20 @@ def running_job_view() -> None:
     if status.kind == "train":
         training_progress(status)
     else:
-        st.info(f"{status.title} is running, and only one heavy job runs at a time. Wait here (this updates by "
-                "itself) or stop it to train now.", icon="⏳")
+        st.info(
+            f"{status.title} is running, and only one heavy job runs at a time. Wait here (this updates by "
+            "itself) or stop it to train now.",
+            icon="⏳",
+        )
         show_job_progress(status)
-    st.button("Stop", icon="⏹️", key="stop-job", on_click=manager.cancel, args=(status.job_id,),
-              help="Stops after the current batch; nothing half-trained is saved.")
+    st.button(
+        "Stop",
+        icon="⏹️",
+        key="stop-job",
+        on_click=manager.cancel,
+        args=(status.job_id,),
+        help="Stops after the current batch; nothing half-trained is saved.",
+    )
 
 
 def training_progress(status: JobStatus) -> None:
@@ -113,8 +142,10 @@ def training_progress(status: JobStatus) -> None:
     if status.fraction >= 1:
         st.progress(1.0, text="Training done: testing on the 10,000 test pictures and saving…")
     else:
-        st.progress(status.fraction, text=f"Epoch {details['epoch']}/{details['epochs']} · "
-                                          f"batch {details['batch']}/{details['batches']}")
+        st.progress(
+            status.fraction,
+            text=f"Epoch {details['epoch']}/{details['epochs']} · batch {details['batch']}/{details['batches']}",
+        )
     metrics = details.get("metrics", {})
     elapsed, remaining, speed, loss, accuracy = st.columns(5)
     elapsed.metric("Elapsed", format_seconds(status.elapsed))
@@ -130,8 +161,11 @@ def training_progress(status: JobStatus) -> None:
 
 def show_entry(entry: CacheEntry) -> None:
     """A trained model's test accuracy and curves, and where to look at it next."""
-    st.metric("Test accuracy", f"{entry.test_accuracy:.2%}" if entry.test_accuracy is not None else "—",
-              help=mirror_note(entry))
+    st.metric(
+        "Test accuracy",
+        f"{entry.test_accuracy:.2%}" if entry.test_accuracy is not None else "—",
+        help=mirror_note(entry),
+    )
     st.altair_chart(learning_curves_chart(entry.meta.get("history")))
     link_to_page("pages/evaluate.py", label="Evaluate it: confusion matrix and mistakes", icon="🔍")
 
@@ -166,8 +200,9 @@ def start(name: str, config: TrainConfig, cache: ModelCache, replace: CacheEntry
     st.rerun()
 
 
-def offer_training(name: str, config: TrainConfig, cache: ModelCache, existing: CacheEntry | None,
-                   just_trained: bool) -> None:
+def offer_training(
+    name: str, config: TrainConfig, cache: ModelCache, existing: CacheEntry | None, just_trained: bool
+) -> None:
     """A Train button, or the cached model for these settings with a way to train it again."""
     spec = get_spec(name)
     if existing is None:
@@ -175,12 +210,17 @@ def offer_training(name: str, config: TrainConfig, cache: ModelCache, existing: 
             start(name, config, cache)
         return
     if not just_trained:
-        st.success(f"{spec.title} with these settings is already trained ({existing.created[:16].replace('T', ' ')})"
-                   ": it is ready to use now, no need to train again.", icon="♻️")
+        st.success(
+            f"{spec.title} with these settings is already trained ({existing.created[:16].replace('T', ' ')})"
+            ": it is ready to use now, no need to train again.",
+            icon="♻️",
+        )
     show_entry(existing)
     with st.expander("Train again anyway"):
-        st.write("The same model and settings always map to the same cache entry, so training again means "
-                 "deleting this one first. Training is seeded, so expect nearly the same result.")
+        st.write(
+            "The same model and settings always map to the same cache entry, so training again means "
+            "deleting this one first. Training is seeded, so expect nearly the same result."
+        )
         if st.button("Delete the cached model and train again", icon="🗑️"):
             start(name, config, cache, replace=existing)
 

@@ -70,10 +70,18 @@ def shoot_every_page(cache: Path, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=PROJECT_ROOT / "cached_models",
-                        help="model cache the app shows (default: cached_models/)")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "screenshots",
-                        help="folder for the PNG files (default: docs/screenshots/)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=PROJECT_ROOT / "cached_models",
+        help="model cache the app shows (default: cached_models/)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=PROJECT_ROOT / "docs" / "screenshots",
+        help="folder for the PNG files (default: docs/screenshots/)",
+    )
     arguments = parser.parse_args(argv)
     try:
         shoot_every_page(arguments.cache.resolve(), arguments.out.resolve())

@@ -212,9 +212,7 @@ BUILDERS: list[tuple[CorpusCase, Callable[[], bytes]]] = [
     (CorpusCase("4000x100 banner", "banner.png", "aspect ratio"), _plain("L", (4000, 100), 0)),
 ]
 if features.check("webp"):
-    BUILDERS.append(
-        (CorpusCase("WebP", "garment.webp", "ok"), lambda: encode(_garment_picture("RGB"), "WEBP"))
-    )
+    BUILDERS.append((CorpusCase("WebP", "garment.webp", "ok"), lambda: encode(_garment_picture("RGB"), "WEBP")))
 
 CASE_NAMES = tuple(case.name for case, _ in BUILDERS)
 

@@ -24,8 +24,14 @@ ARTIFACTS = PROJECT_ROOT / "artifacts"  # Screenshots and server logs of test ru
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_MISSING = f"{CHROMIUM} is missing: apt-get install chromium chromium-driver"
 # No sandbox (CI runs as root), no GPU, and nothing Chromium would fetch from the internet on its own.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 VIEWPORT = {"width": 1400, "height": 1000}  # The README screenshots' size; the tests look at the same layout.
 SERVER_START_SECONDS = 60  # A cold start imports Streamlit, pandas and Altair on a 2-core machine.
 PAGE_RUN_SECONDS = 90  # The first Predict or Train page loads TensorFlow and the dataset.
@@ -35,10 +41,23 @@ EXCEPTION = '[data-testid="stException"]'
 PROGRESS_BAR = '[data-testid="stProgress"]'
 # A T-shirt in one pen stroke (fractions of the canvas): the outline, then zig-zags filling the body. Garments
 # in Fashion-MNIST are solid; a bare outline looks like a bag to the models.
-TSHIRT_STROKE = [(0.3, 0.2), (0.1, 0.35), (0.2, 0.45), (0.3, 0.4), (0.3, 0.85), (0.7, 0.85), (0.7, 0.4),
-                 (0.8, 0.45), (0.9, 0.35), (0.7, 0.2), (0.3, 0.2)] + [
-    point for row, height in enumerate(0.25 + 0.06 * step for step in range(11))
-    for point in (((0.32, height), (0.68, height)) if row % 2 == 0 else ((0.68, height), (0.32, height)))]
+TSHIRT_STROKE = [
+    (0.3, 0.2),
+    (0.1, 0.35),
+    (0.2, 0.45),
+    (0.3, 0.4),
+    (0.3, 0.85),
+    (0.7, 0.85),
+    (0.7, 0.4),
+    (0.8, 0.45),
+    (0.9, 0.35),
+    (0.7, 0.2),
+    (0.3, 0.2),
+] + [
+    point
+    for row, height in enumerate(0.25 + 0.06 * step for step in range(11))
+    for point in (((0.32, height), (0.68, height)) if row % 2 == 0 else ((0.68, height), (0.32, height)))
+]
 # URL path (as the router names it) → part of that page's heading; headings also carry an emoji.
 PAGE_PATHS = {
     "": "Fashion-MNIST CNN Explorer",
@@ -103,9 +122,25 @@ def start_server(cache_dir: Path, log_path: Path) -> StreamlitServer:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1"],
-            cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "streamlit_app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+            ],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = StreamlitServer(process, port, Path(cache_dir), log_path)
     try:
         wait_healthy(server)
@@ -128,8 +163,9 @@ def wait_healthy(server: StreamlitServer, timeout: float = SERVER_START_SECONDS)
         except OSError:
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"streamlit did not answer on port {server.port} within {timeout:.0f} s:\n"
-                       f"{server.log()[-3000:]}")
+    raise RuntimeError(
+        f"streamlit did not answer on port {server.port} within {timeout:.0f} s:\n{server.log()[-3000:]}"
+    )
 
 
 @contextmanager

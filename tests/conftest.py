@@ -24,7 +24,7 @@ def make_tiny_data(train_count: int = 512, test_count: int = 128, seed: int = 0)
         images = rng.integers(0, 40, size=(count, 28, 28)).astype(np.uint8)
         for index, label in enumerate(labels):
             row, col = 2 + (label // 5) * 12, 1 + (label % 5) * 5
-            images[index, row:row + 8, col:col + 6] = 200 + rng.integers(0, 55)
+            images[index, row : row + 8, col : col + 6] = 200 + rng.integers(0, 55)
         return images, labels
 
     return split(train_count), split(test_count)
@@ -40,16 +40,18 @@ def tiny_spec():
     """A registry-shaped spec small enough to train in seconds (named model1 so pages treat it as Model 1)."""
     from fmnist_core.models import ModelSpec
 
-    return ModelSpec("model1", "Model 1", first_filters=8, block2_filters=8, block3_filters=8, dense_units=16,
-                     dropout=0.1)
+    return ModelSpec(
+        "model1", "Model 1", first_filters=8, block2_filters=8, block3_filters=8, dense_units=16, dropout=0.1
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_config():
     from fmnist_core.config import TrainConfig
 
-    return TrainConfig(epochs=2, batch_size=64, learning_rate=3e-3, train_limit=None, validation_split=0.1,
-                       precision="float32")
+    return TrainConfig(
+        epochs=2, batch_size=64, learning_rate=3e-3, train_limit=None, validation_split=0.1, precision="float32"
+    )
 
 
 @pytest.fixture
@@ -84,8 +86,14 @@ def trained_cache(trained_cache_dir, tmp_path, monkeypatch) -> Path:
 
 def require_real_data() -> Path:
     """The Debian copy of Fashion-MNIST; fails (never skips) with the fix when it is missing."""
-    if not all((REAL_DATA_DIR / name).is_file() for name in (
-            "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-            "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")):
+    if not all(
+        (REAL_DATA_DIR / name).is_file()
+        for name in (
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        )
+    ):
         pytest.fail(f"Real Fashion-MNIST missing in {REAL_DATA_DIR}: apt-get install -y dataset-fashion-mnist")
     return REAL_DATA_DIR

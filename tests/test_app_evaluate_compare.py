@@ -42,8 +42,11 @@ def stored_evaluation(cache: Path) -> dict:
 
 def chart_tables(app: AppTest) -> list:
     """The data behind every Altair chart on the page, as pandas tables."""
-    return [pa.ipc.open_stream(dataset.data.data).read_all().to_pandas()
-            for chart in app.get("vega_lite_chart") for dataset in chart.proto.datasets]
+    return [
+        pa.ipc.open_stream(dataset.data.data).read_all().to_pandas()
+        for chart in app.get("vega_lite_chart")
+        for dataset in chart.proto.datasets
+    ]
 
 
 @pytest.mark.parametrize("page", ["evaluate.py", "compare.py"])
@@ -81,8 +84,10 @@ def test_choosing_a_pair_shows_the_mistaken_images(trained_cache):
     assert not app.exception
     captions = [caption for image in app.image for caption in image.captions]
     assert len(captions) == min(pair.count, 40)
-    assert all(caption.startswith("confidence ") and caption.endswith(f"as {CLASS_NAMES[pair.predicted_class]}")
-               for caption in captions)
+    assert all(
+        caption.startswith("confidence ") and caption.endswith(f"as {CLASS_NAMES[pair.predicted_class]}")
+        for caption in captions
+    )
     app.selectbox(key="mistakes_predicted_class").set_value(pair.true_class).run()
     assert not app.image and "got right" in app.info[0].value
 
@@ -107,8 +112,10 @@ def test_compare_shows_the_table_and_the_downloads(trained_cache, tmp_path, monk
     assert list(table["status"]) == [report.TRAINED, report.NOT_TRAINED, report.NOT_TRAINED]
     assert table.loc[0, "entry_id"] == only_entry(trained_cache).name
     assert table.loc[0, "latency_ms"] > 0  # Timed on the page.
-    assert [button.label for button in app.get("download_button")] == ["Download report (Markdown)",
-                                                                       "Download table (CSV)"]
+    assert [button.label for button in app.get("download_button")] == [
+        "Download report (Markdown)",
+        "Download table (CSV)",
+    ]
     assert "No races yet" in app.info[0].value
     app.toggle(key="compare_latency").set_value(False).run()
     assert not app.exception and app.dataframe[0].value["latency_ms"].isna().all()

@@ -128,8 +128,9 @@ def test_home_flags_a_damaged_entry_and_deletes_it(router, trained_cache):
 
 
 def test_home_reports_a_run_the_server_did_not_finish(router, cache_dir):
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True, check=True)
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     marker = cache_dir / ".jobs" / "running-job.json"
     marker.parent.mkdir(parents=True)
     marker.write_text(json.dumps({"pid": int(finished.stdout), "kind": "train", "title": "Training Model 2 (full)"}))
@@ -146,8 +147,9 @@ def test_home_page_does_not_import_tensorflow(router, cache_dir):
         "print(json.dumps(sorted(name for name in ('tensorflow', 'keras', 'sklearn') if name in sys.modules)))\n"
     )
     environment = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=environment, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     heavy = json.loads(result.stdout.strip().splitlines()[-1])
     assert "tensorflow" not in heavy and "keras" not in heavy, heavy
@@ -167,15 +169,20 @@ def quick_model1_cached(cache_dir) -> Path:
     from fmnist_core.models import get_spec
 
     history = {"loss": [0.9, 0.5], "accuracy": [0.7, 0.82], "val_loss": [0.7, 0.45], "val_accuracy": [0.75, 0.84]}
-    ModelCache(cache_dir).save(StandInModel(), {"history": history, "evaluation": {"test_accuracy": 0.873}},
-                               get_spec("model1"), PRESETS["quick"])
+    ModelCache(cache_dir).save(
+        StandInModel(),
+        {"history": history, "evaluation": {"test_accuracy": 0.873}},
+        get_spec("model1"),
+        PRESETS["quick"],
+    )
     return cache_dir
 
 
 def test_home_says_when_the_quick_model_is_ready(router, quick_model1_cached):
     app = open_page(router)
-    assert any("quick preset is trained and ready" in message and "87.3%" in message
-               for message in texts(app, "success"))
+    assert any(
+        "quick preset is trained and ready" in message and "87.3%" in message for message in texts(app, "success")
+    )
     assert not [element for element in app.button if element.label.startswith("Quick-train")]
 
 
@@ -197,8 +204,7 @@ def charts(app: AppTest) -> list:
 @pytest.mark.realdata
 def test_dataset_draws_grid_charts_and_map(router, any_cache):
     app = open_page(router, "dataset.py")
-    assert [tab.label for tab in app.tabs] == ["Pictures", "Class balance", "Mean images", "Pixel histogram",
-                                               "2-D map"]
+    assert [tab.label for tab in app.tabs] == ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map"]
     grid, means = app.image[:2]
     assert len(grid.value) == 40 and means.captions == list(CLASS_NAMES)
     assert len(charts(app)) == 3  # Class balance, pixel histogram, PCA map.
@@ -267,8 +273,9 @@ def test_train_page_explains_invalid_custom_settings(router, cache_dir):
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_train_flow_runs_in_the_background_then_offers_the_cached_model(router, cache_dir):
-    app = choose_custom(open_page(router, "train.py"), **{"Epochs": 1, "Batch size": 64,
-                                                          "Training images (0 = all 54,000)": 256})
+    app = choose_custom(
+        open_page(router, "train.py"), **{"Epochs": 1, "Batch size": 64, "Training images (0 = all 54,000)": 256}
+    )
     button(app, "Train Model 1").click().run()
     try:
         assert not app.exception
@@ -320,8 +327,17 @@ def test_train_page_shows_live_progress_and_curves_of_a_running_training(router,
     def training(context):
         history = [{"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 0.8, "val_accuracy": 0.72}]
         while not context.should_stop():
-            context.report(0.5, "Epoch 2/3 · batch 5/10", epoch=2, epochs=3, batch=5, batches=10,
-                           images_per_second=1234.0, metrics={"loss": 0.5, "accuracy": 0.8}, history=history)
+            context.report(
+                0.5,
+                "Epoch 2/3 · batch 5/10",
+                epoch=2,
+                epochs=3,
+                batch=5,
+                batches=10,
+                images_per_second=1234.0,
+                metrics={"loss": 0.5, "accuracy": 0.8},
+                history=history,
+            )
             time.sleep(0.02)
 
     job_manager().start("train", "Training Model 2 (quick)", training)

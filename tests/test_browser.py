@@ -169,8 +169,7 @@ def test_two_sessions_one_trains_while_the_other_browses_and_is_told_it_is_busy(
 
     # ...and pressing it once training runs must not start a second heavy job.
     start.click()
-    visitor.get_by_text(re.compile(r"Training Model 1 \(custom\) is running")).first.wait_for(
-        timeout=STEP_MILLISECONDS)
+    visitor.get_by_text(re.compile(r"Training Model 1 \(custom\) is running")).first.wait_for(timeout=STEP_MILLISECONDS)
     wait_for_app(visitor)
     assert_no_exception(visitor)
     shoot(visitor, "busy-race")
@@ -196,7 +195,8 @@ def test_two_sessions_one_trains_while_the_other_browses_and_is_told_it_is_busy(
     entries_before = sorted(path.name for path in server.cache_dir.iterdir())
     trainer.get_by_role("button", name="Stop").click()
     trainer.get_by_text("Training Model 1 (custom): stopped, nothing was saved.").wait_for(
-        timeout=TRAINING_SECONDS * 1000)
+        timeout=TRAINING_SECONDS * 1000
+    )
     wait_for_app(trainer)
     assert_no_exception(trainer)
     train_again = trainer.get_by_role("button", name="Train Model 1")

@@ -33,8 +33,20 @@ def test_round_trip_preserves_predictions_and_meta(trained_cache, tiny_data):
     entry = only_entry(cache)
     assert entry.ok and entry.model_name == "model1"
     meta = entry.meta
-    for key in ("spec", "config", "history", "evaluation", "epoch_seconds", "machine", "model_sha256", "created",
-                "speed_settings", "parameters", "forward_flops", "images_per_second"):
+    for key in (
+        "spec",
+        "config",
+        "history",
+        "evaluation",
+        "epoch_seconds",
+        "machine",
+        "model_sha256",
+        "created",
+        "speed_settings",
+        "parameters",
+        "forward_flops",
+        "images_per_second",
+    ):
         assert key in meta, key
     assert "tensorflow" in meta["machine"]["versions"]
     model = cache.load_model(entry.entry_id)
@@ -50,8 +62,7 @@ def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny
     assert len(ModelCache().list()) == 1
 
 
-def test_retrain_replaces_the_entry_with_the_new_model_and_figures(trained_cache, tiny_data, tiny_spec,
-                                                                    tiny_config):
+def test_retrain_replaces_the_entry_with_the_new_model_and_figures(trained_cache, tiny_data, tiny_spec, tiny_config):
     before = only_entry(ModelCache()).meta
     outcome = train_and_cache(tiny_spec, tiny_config, data=tiny_data, retrain=True)
     assert not outcome.reused
@@ -65,9 +76,12 @@ def test_retrain_replaces_the_entry_with_the_new_model_and_figures(trained_cache
 
 
 def test_key_changes_with_any_setting(tiny_spec, tiny_config):
-    keys = {cache_key(tiny_spec, tiny_config), cache_key(tiny_spec, tiny_config.replace(seed=1)),
-            cache_key(tiny_spec, tiny_config.replace(augment=True)),
-            cache_key(tiny_spec.__class__(**{**tiny_spec.to_dict(), "first_filters": 9}), tiny_config)}
+    keys = {
+        cache_key(tiny_spec, tiny_config),
+        cache_key(tiny_spec, tiny_config.replace(seed=1)),
+        cache_key(tiny_spec, tiny_config.replace(augment=True)),
+        cache_key(tiny_spec.__class__(**{**tiny_spec.to_dict(), "first_filters": 9}), tiny_config),
+    }
     assert len(keys) == 4
     assert cache_key(tiny_spec, tiny_config) == cache_key(tiny_spec, TrainConfig(**tiny_config.to_dict()))
 
@@ -138,8 +152,13 @@ def test_failed_save_leaves_nothing(cache_dir, tiny_spec, tiny_config):
 
 
 def run_worker(cache_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.cache_worker", str(cache_dir), *extra], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.cache_worker", str(cache_dir), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow

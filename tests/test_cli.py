@@ -20,8 +20,14 @@ def run_cli(*arguments: str, env_extra: dict | None = None) -> subprocess.Comple
     import os
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "fmnist_core", *arguments], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fmnist_core", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_help_lists_the_commands():
@@ -31,14 +37,17 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("arguments, code, words", [
-    (["train", "--model", "model9"], 2, "invalid choice: 'model9'"),
-    (["train", "--model", "model1", "--epochs", "-3"], 2, "epochs must be a whole number"),
-    (["train", "--model", "model1", "--batch-size", "0"], 2, "batch size must be between"),
-    (["train", "--model", "model1", "--preset", "turbo"], 2, "invalid choice: 'turbo'"),
-    (["evaluate", "--entry", "../../etc/passwd"], 4, "not a cache entry id"),
-    (["cache", "delete"], 2, "Name the entries to delete"),
-])
+@pytest.mark.parametrize(
+    "arguments, code, words",
+    [
+        (["train", "--model", "model9"], 2, "invalid choice: 'model9'"),
+        (["train", "--model", "model1", "--epochs", "-3"], 2, "epochs must be a whole number"),
+        (["train", "--model", "model1", "--batch-size", "0"], 2, "batch size must be between"),
+        (["train", "--model", "model1", "--preset", "turbo"], 2, "invalid choice: 'turbo'"),
+        (["evaluate", "--entry", "../../etc/passwd"], 4, "not a cache entry id"),
+        (["cache", "delete"], 2, "Name the entries to delete"),
+    ],
+)
 def test_bad_arguments_exit_with_clear_messages(arguments, code, words, cache_dir, capsys):
     try:
         returned = main(arguments)

@@ -103,8 +103,11 @@ def test_search_order_puts_env_folder_first(monkeypatch, tmp_path):
     monkeypatch.setenv("FMNIST_DATA_DIR", str(tmp_path))
     dirs = data.search_dirs()
     assert dirs[0] == tmp_path
-    assert dirs[1:] == [Path("data/fashion-mnist"), Path("~/.keras/datasets/fashion-mnist").expanduser(),
-                        Path("/usr/share/datasets/fashion-mnist")]
+    assert dirs[1:] == [
+        Path("data/fashion-mnist"),
+        Path("~/.keras/datasets/fashion-mnist").expanduser(),
+        Path("/usr/share/datasets/fashion-mnist"),
+    ]
 
 
 def test_find_data_dir_needs_all_four_files(tmp_path):

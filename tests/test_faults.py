@@ -45,9 +45,14 @@ PAGE_TIMEOUT = 60
 
 def cli_process(*arguments: str) -> subprocess.Popen:
     """The CLI in its own process, as a user starts it (FMNIST_CACHE_DIR comes from the environment)."""
-    return subprocess.Popen([sys.executable, "-m", "fmnist_core", *arguments], cwd=PROJECT_ROOT,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fmnist_core", *arguments],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def listed_entries() -> list[dict]:
@@ -59,8 +64,11 @@ def listed_entries() -> list[dict]:
 
 def leftovers(cache: Path) -> list[str]:
     """Temporary folders and half entries: anything in the cache that is not a finished entry or bookkeeping."""
-    return sorted(path.name for path in cache.iterdir() if path.name.startswith(".tmp-")
-                  or (path.name.startswith("model") and not (path / "meta.json").is_file()))
+    return sorted(
+        path.name
+        for path in cache.iterdir()
+        if path.name.startswith(".tmp-") or (path.name.startswith("model") and not (path / "meta.json").is_file())
+    )
 
 
 # Training processes ---------------------------------------------------------------------------------------
@@ -202,8 +210,9 @@ def click(app: AppTest, label_start: str) -> AppTest:
 
 
 def messages(app: AppTest) -> list[str]:
-    return [element.value for kind in ("info", "error", "warning", "success", "markdown")
-            for element in getattr(app, kind)]
+    return [
+        element.value for kind in ("info", "error", "warning", "success", "markdown") for element in getattr(app, kind)
+    ]
 
 
 def test_sessions_share_one_training_and_nobody_starts_a_second_job(cache_dir, tiny_data, monkeypatch):

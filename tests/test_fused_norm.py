@@ -20,8 +20,12 @@ def _pair(dtype: str = "float32", shape=(8, 6, 6, 5)):
     fused = FusedBatchNormalization(momentum=0.9, dtype=dtype)
     for layer in (stock, fused):
         layer.build(shape)
-    weights = [rng.uniform(0.5, 1.5, shape[-1]), rng.normal(size=shape[-1]), rng.normal(size=shape[-1]),
-               rng.uniform(0.5, 2.0, shape[-1])]
+    weights = [
+        rng.uniform(0.5, 1.5, shape[-1]),
+        rng.normal(size=shape[-1]),
+        rng.normal(size=shape[-1]),
+        rng.uniform(0.5, 2.0, shape[-1]),
+    ]
     for layer in (stock, fused):
         layer.set_weights([w.astype("float32") for w in weights])
     inputs = rng.normal(3.0, 2.0, size=shape).astype("float32")
@@ -31,8 +35,9 @@ def _pair(dtype: str = "float32", shape=(8, 6, 6, 5)):
 @pytest.mark.parametrize("training", [False, True])
 def test_fused_output_matches_keras_in_float32(training):
     stock, fused, inputs = _pair()
-    np.testing.assert_allclose(fused(inputs, training=training).numpy(), stock(inputs, training=training).numpy(),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        fused(inputs, training=training).numpy(), stock(inputs, training=training).numpy(), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_fused_training_updates_moving_statistics_like_keras():
@@ -68,16 +73,18 @@ def test_fused_runs_in_bfloat16_under_mixed_precision():
     assert outputs.dtype == tf.bfloat16
     assert fused.moving_mean.dtype == "float32"
     # bfloat16 keeps ~3 significant digits.
-    np.testing.assert_allclose(outputs.numpy().astype("float32"),
-                               stock(inputs, training=True).numpy().astype("float32"), rtol=0.05, atol=0.05)
+    np.testing.assert_allclose(
+        outputs.numpy().astype("float32"), stock(inputs, training=True).numpy().astype("float32"), rtol=0.05, atol=0.05
+    )
 
 
 def test_fused_falls_back_to_keras_where_the_kernel_does_not_apply():
     layer = FusedBatchNormalization(momentum=0.9)
     flat = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
     stock = keras.layers.BatchNormalization(momentum=0.9)
-    np.testing.assert_allclose(layer(flat, training=True).numpy(), stock(flat, training=True).numpy(), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        layer(flat, training=True).numpy(), stock(flat, training=True).numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_model_with_fused_norm_saves_and_loads_in_safe_mode(tmp_path):
@@ -90,8 +97,9 @@ def test_model_with_fused_norm_saves_and_loads_in_safe_mode(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     assert type(loaded.get_layer("block1_bn")) is FusedBatchNormalization
-    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_stock_layers_on_request():

@@ -49,7 +49,7 @@ def test_one_picture_and_a_batch_give_the_same_answers(backbone):
     wrapped = mirror_averaged(backbone)
     batch = wrapped(pictures).numpy()
     for index in range(len(pictures)):
-        np.testing.assert_allclose(wrapped(pictures[index:index + 1]).numpy()[0], batch[index], atol=2e-3)
+        np.testing.assert_allclose(wrapped(pictures[index : index + 1]).numpy()[0], batch[index], atol=2e-3)
 
 
 def test_wrapping_shares_the_weights_and_keeps_the_name(backbone):
@@ -76,7 +76,8 @@ def test_saved_and_loaded_in_safe_mode_it_answers_the_same(backbone, tmp_path):
 
 
 def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both_accuracies(
-        tmp_path, tiny_data, tiny_spec, tiny_config):
+    tmp_path, tiny_data, tiny_spec, tiny_config
+):
     from fmnist_core.cache import ModelCache
     from fmnist_core.evaluation import evaluate
     from fmnist_core.pipeline import train_and_cache
@@ -111,12 +112,14 @@ def mirrored_cache(cache_dir, tiny_data, tiny_spec, tiny_config):
     from fmnist_core.cache import ModelCache
     from fmnist_core.pipeline import train_and_cache
 
-    return train_and_cache(tiny_spec, tiny_config.replace(augment=True), cache=ModelCache(cache_dir),
-                           data=tiny_data).entry
+    return train_and_cache(
+        tiny_spec, tiny_config.replace(augment=True), cache=ModelCache(cache_dir), data=tiny_data
+    ).entry
 
 
 def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_view_score(
-        mirrored_cache, monkeypatch, tiny_data):
+    mirrored_cache, monkeypatch, tiny_data
+):
     from streamlit.testing.v1 import AppTest
 
     import pages.common
@@ -138,8 +141,9 @@ def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_vi
 def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
     from fmnist_core.report import build_report, comparison_table
 
-    markdown = build_report({"model1": mirrored_cache, "model2": None, "model3": None}, races=[],
-                            machine={"cpu_model": "test CPU"}).markdown
+    markdown = build_report(
+        {"model1": mirrored_cache, "model2": None, "model3": None}, races=[], machine={"cpu_model": "test CPU"}
+    ).markdown
     single = mirrored_cache.meta["single_view_accuracy"]
     assert f"from the picture alone it scores {single:.2%}." in markdown
     row = comparison_table({"model1": mirrored_cache}).iloc[0]

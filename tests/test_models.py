@@ -45,8 +45,10 @@ def test_one_training_step_lowers_the_loss(name):
 
 
 def test_only_the_first_layer_differs_between_models():
-    fields = [{k: v for k, v in spec.to_dict().items() if k not in ("name", "title", "first_filters")}
-              for spec in MODEL_SPECS.values()]
+    fields = [
+        {k: v for k, v in spec.to_dict().items() if k not in ("name", "title", "first_filters")}
+        for spec in MODEL_SPECS.values()
+    ]
     assert fields[0] == fields[1] == fields[2]
 
 
@@ -73,8 +75,9 @@ def test_block1_pools_before_batch_norm_and_later_blocks_normalise_first():
     """Architecture 2: the wide 28×28 maps are pooled before batch norm and ReLU (the fast-path choice)."""
     model = build_model("model3")
     names = [layer.name for layer in model.layers]
-    assert names.index("block1_conv") < names.index("block1_pool") < names.index("block1_bn") < names.index(
-        "block1_relu")
+    assert (
+        names.index("block1_conv") < names.index("block1_pool") < names.index("block1_bn") < names.index("block1_relu")
+    )
     assert model.get_layer("block1_bn").output.shape[1:] == (14, 14, 256)
     assert names.index("block2b_relu") < names.index("block2_pool")
     # 3: models trained on mirrored pictures are also saved mirror-averaged, so older entries stop matching.

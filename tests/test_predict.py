@@ -54,8 +54,9 @@ def prediction(title: str, *classes: int, true_class: int | None = None) -> Mode
 def garment_png(size: tuple[int, int] = (200, 200), *, ink: str = "black", paper: str = "white") -> bytes:
     """A filled, trouser-like shape drawn dark on light, like a photo of a sketch on paper."""
     picture = Image.new("RGB", size, paper)
-    ImageDraw.Draw(picture).polygon([(70, 30), (130, 30), (150, 180), (110, 180), (100, 80), (90, 180), (50, 180)],
-                                    fill=ink)
+    ImageDraw.Draw(picture).polygon(
+        [(70, 30), (130, 30), (150, 180), (110, 180), (100, 80), (90, 180), (50, 180)], fill=ink
+    )
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     return buffer.getvalue()
@@ -82,15 +83,18 @@ def test_top_k_never_leaves_out_a_more_probable_class(probabilities, k):
     chosen = {score.class_index for score in top}
     assert len(top) == k == len(chosen)
     assert min(score.probability for score in top) >= max(
-        (probabilities[index] for index in range(NUM_CLASSES) if index not in chosen), default=0.0)
+        (probabilities[index] for index in range(NUM_CLASSES) if index not in chosen), default=0.0
+    )
 
 
 def test_top_k_breaks_ties_in_class_order():
     assert [score.class_index for score in top_k(np.full(NUM_CLASSES, 0.1))] == [0, 1, 2]
 
 
-@pytest.mark.parametrize(("probabilities", "k"), [(np.ones(9) / 9, 3), (np.ones((1, 10)) / 10, 3),
-                                                  (np.ones(10) / 10, 0), (np.ones(10) / 10, 11)])
+@pytest.mark.parametrize(
+    ("probabilities", "k"),
+    [(np.ones(9) / 9, 3), (np.ones((1, 10)) / 10, 3), (np.ones(10) / 10, 0), (np.ones(10) / 10, 11)],
+)
 def test_top_k_rejects_bad_input(probabilities, k):
     with pytest.raises(ValueError):
         top_k(probabilities, k)
@@ -98,8 +102,9 @@ def test_top_k_rejects_bad_input(probabilities, k):
 
 def test_consensus_groups_models_by_their_guess_and_flags_disagreement():
     shirt, tshirt = CLASS_NAMES.index("Shirt"), CLASS_NAMES.index("T-shirt/top")
-    consensus = find_consensus([prediction("Model 1", shirt, tshirt), prediction("Model 2", tshirt, shirt),
-                                prediction("Model 3", shirt)])
+    consensus = find_consensus(
+        [prediction("Model 1", shirt, tshirt), prediction("Model 2", tshirt, shirt), prediction("Model 3", shirt)]
+    )
     assert consensus.disagree and not consensus.unanimous
     assert consensus.groups == (("Shirt", ("Model 1", "Model 3")), ("T-shirt/top", ("Model 2",)))
 
@@ -157,8 +162,11 @@ def test_the_fast_single_image_path_matches_batch_evaluation(trained_cache, tiny
 
 
 def cache_entry(name: str, accuracy: float | None, created: str, problem: str | None = None) -> CacheEntry:
-    meta = {"spec": {"name": name, "title": name.title()}, "evaluation": {"test_accuracy": accuracy},
-            "created": created}
+    meta = {
+        "spec": {"name": name, "title": name.title()},
+        "evaluation": {"test_accuracy": accuracy},
+        "created": created,
+    }
     return CacheEntry(f"{name}-{created[-2:]}0000000000", Path("/nowhere"), meta, problem)
 
 
@@ -173,7 +181,10 @@ def test_best_per_model_keeps_the_most_accurate_usable_entry_of_each_model_in_re
     ]
     best = best_per_model(entries)
     assert [(entry.model_name, entry.test_accuracy, entry.created) for entry in best] == [
-        ("model1", 0.90, "2026-01-03"), ("model2", 0.85, "2026-01-06"), ("model3", 0.70, "2026-01-05")]
+        ("model1", 0.90, "2026-01-03"),
+        ("model2", 0.85, "2026-01-06"),
+        ("model3", 0.70, "2026-01-05"),
+    ]
     assert best_per_model([]) == []
 
 
@@ -288,12 +299,14 @@ def test_an_upload_is_prepared_shown_and_predicted(trained_cache, tiny_dataset):
     assert image_captions(upload) == ["As given", "What the models see (28 × 28, enlarged)"]
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"name,size\nshirt,M\n", "This file is not an image: it looks like a text file"),
-    (garment_png(ink="white"), "No object found"),
-])
-def test_a_bad_upload_shows_the_reason_and_the_other_tabs_keep_working(trained_cache, tiny_dataset, content,
-                                                                       message):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"name,size\nshirt,M\n", "This file is not an image: it looks like a text file"),
+        (garment_png(ink="white"), "No object found"),
+    ],
+)
+def test_a_bad_upload_shows_the_reason_and_the_other_tabs_keep_working(trained_cache, tiny_dataset, content, message):
     page = run_page()
     page.file_uploader[0].set_value(("garment.png", content, "image/png")).run()
     assert not page.exception, page.exception
@@ -309,8 +322,10 @@ def canvas_state(picture: Image.Image | None) -> dict:
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    return {"drawing": {"raw": {"objects": [{"type": "path"}], "background": "#FFFFFF"}, "data": url},
-            "backgroundFit": None}
+    return {
+        "drawing": {"raw": {"objects": [{"type": "path"}], "background": "#FFFFFF"}, "data": url},
+        "backgroundFit": None,
+    }
 
 
 def test_a_drawing_is_predicted_and_an_empty_canvas_asks_for_one(trained_cache, tiny_dataset):
@@ -351,8 +366,9 @@ def test_without_models_the_page_offers_quick_training_and_still_prepares_upload
 
 def test_the_quick_training_button_starts_model_1_with_the_quick_preset(cache_dir, tiny_dataset, monkeypatch):
     requests = []
-    monkeypatch.setattr("fmnist_core.pipeline.start_training_job",
-                        lambda manager, name, config: requests.append((name, config)))
+    monkeypatch.setattr(
+        "fmnist_core.pipeline.start_training_job", lambda manager, name, config: requests.append((name, config))
+    )
     page = run_page()
     next(button for button in page.button if "Train Model 1 now" in button.label).click().run()
     assert not page.exception, page.exception

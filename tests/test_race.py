@@ -51,8 +51,14 @@ from fmnist_core.race_lane import TINY_WORKLOAD, LaneError, RaceCancelled, Workl
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TINY = replace(TINY_WORKLOAD, synthetic=True)
-NO_GPU_MACHINE = {"hostname": "test-box", "cpu_model": "Test CPU", "cpu_cores": 2, "gpus": [], "nvidia_smi": [],
-                  "versions": {"tensorflow": "test", "keras": "test"}}
+NO_GPU_MACHINE = {
+    "hostname": "test-box",
+    "cpu_model": "Test CPU",
+    "cpu_cores": 2,
+    "gpus": [],
+    "nvidia_smi": [],
+    "versions": {"tensorflow": "test", "keras": "test"},
+}
 
 
 PAUSE = 0.5  # Unscored: TensorFlow tearing down the training input pipeline before inference starts.
@@ -63,20 +69,50 @@ def make_repeat(setup: float, warmup: float, train: float, inference: float) -> 
     gun = setup + warmup
     inference_start = gun + train + PAUSE
     end = inference_start + inference
-    events = ((0.2, "setup", 0.0), (setup, "warmup", 0.0), (gun, "warmup", 1.0), (gun, "train", 0.0),
-              (gun + train / 2, "train", 0.5), (gun + train, "train", 1.0), (inference_start, "inference", 0.0),
-              (end, "inference", 1.0), (end + 0.25, "done", 1.0))
-    return RepeatResult(setup, warmup, train, TINY.train_images / train, inference, TINY.inference_images / inference,
-                        events, {"intra_op_threads": 1, "inter_op_threads": 1, "cpu_cores": 1, "device": "CPU:0"})
+    events = (
+        (0.2, "setup", 0.0),
+        (setup, "warmup", 0.0),
+        (gun, "warmup", 1.0),
+        (gun, "train", 0.0),
+        (gun + train / 2, "train", 0.5),
+        (gun + train, "train", 1.0),
+        (inference_start, "inference", 0.0),
+        (end, "inference", 1.0),
+        (end + 0.25, "done", 1.0),
+    )
+    return RepeatResult(
+        setup,
+        warmup,
+        train,
+        TINY.train_images / train,
+        inference,
+        TINY.inference_images / inference,
+        events,
+        {"intra_op_threads": 1, "inter_op_threads": 1, "cpu_cores": 1, "device": "CPU:0"},
+    )
 
 
 def make_result() -> RaceResult:
     """Three lanes: a fast 'GPU' with a slow start-up, all cores, one core (two of them repeated 3 times)."""
     lanes = (
-        LaneResult("gpu-0", "GPU:0 · Test GPU", "GPU:0", 2, True, None,
-                   (make_repeat(9.0, 3.0, 0.5, 0.1), make_repeat(8.0, 3.0, 0.4, 0.1), make_repeat(9.5, 3.0, 0.6, 0.1))),
-        LaneResult("cpu-all", "CPU, all cores (2)", "CPU", 2, True, None,
-                   (make_repeat(4.0, 2.0, 6.0, 1.0), make_repeat(4.0, 2.0, 5.0, 1.0), make_repeat(4.0, 2.0, 7.0, 1.0))),
+        LaneResult(
+            "gpu-0",
+            "GPU:0 · Test GPU",
+            "GPU:0",
+            2,
+            True,
+            None,
+            (make_repeat(9.0, 3.0, 0.5, 0.1), make_repeat(8.0, 3.0, 0.4, 0.1), make_repeat(9.5, 3.0, 0.6, 0.1)),
+        ),
+        LaneResult(
+            "cpu-all",
+            "CPU, all cores (2)",
+            "CPU",
+            2,
+            True,
+            None,
+            (make_repeat(4.0, 2.0, 6.0, 1.0), make_repeat(4.0, 2.0, 5.0, 1.0), make_repeat(4.0, 2.0, 7.0, 1.0)),
+        ),
         LaneResult("cpu-1", "CPU, 1 core", "CPU", 1, True, None, (make_repeat(5.0, 4.0, 10.0, 2.0),)),
     )
     machine = dict(NO_GPU_MACHINE, gpus=[{"id": "GPU:0", "name": "Test GPU"}])
@@ -106,8 +142,19 @@ def cli_race(tmp_path_factory):
     output = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(output):
         patch.setenv("FMNIST_CACHE_DIR", str(folder / "cache"))
-        code = main(["race", "--tiny", "--synthetic", "--repeats", "1", "--lanes", "gpu,cpu-1",
-                     "--out", str(folder / "race.json")])
+        code = main(
+            [
+                "race",
+                "--tiny",
+                "--synthetic",
+                "--repeats",
+                "1",
+                "--lanes",
+                "gpu,cpu-1",
+                "--out",
+                str(folder / "race.json"),
+            ]
+        )
     return code, folder / "race.json", folder / "cache", output.getvalue()
 
 
@@ -189,15 +236,23 @@ def test_a_race_with_only_an_unavailable_lane_says_so(cache_dir, monkeypatch, ca
     assert "TensorFlow sees no GPU" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("changes", [{"train_batches": 0}, {"batch_size": 256, "train_batches": 235},
-                                     {"precision": "float8"}, {"inference_images": 10_001}])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"train_batches": 0},
+        {"batch_size": 256, "train_batches": 235},
+        {"precision": "float8"},
+        {"inference_images": 10_001},
+    ],
+)
 def test_invalid_workloads_are_refused(changes):
     with pytest.raises(ConfigError):
         Workload(**changes)
 
 
-@pytest.mark.parametrize("arguments", [["--lanes", "tpu"], ["--lanes", "cpu-1,cpu-1"], ["--repeats", "0"],
-                                       ["--train-batches", "0"]])
+@pytest.mark.parametrize(
+    "arguments", [["--lanes", "tpu"], ["--lanes", "cpu-1,cpu-1"], ["--repeats", "0"], ["--train-batches", "0"]]
+)
 def test_the_cli_refuses_bad_settings_with_exit_code_2(arguments, capsys):
     assert main(["race", "--tiny", "--synthetic", *arguments]) == 2
     assert capsys.readouterr().err.startswith("error:")
@@ -250,24 +305,27 @@ def with_value(path: tuple, value) -> dict:
     return values
 
 
-@pytest.mark.parametrize(("payload", "expected"), [
-    (b"{oops", "not valid JSON"),
-    (b"\xff\xfe\x00", "not text"),
-    (b"[1, 2]", "holds a list"),
-    (json.dumps({"hello": 1}), "no `schema` field"),
-    (json.dumps(with_value(("schema",), "fmnist-bench")), "not a race file"),
-    (json.dumps(with_value(("schema_version",), 2)), "schema_version 2"),
-    (json.dumps(with_value(("schema_version",), "1")), "`schema_version` should be a whole number"),
-    (json.dumps(without(("lanes", 0, "repeats", 0, "train_seconds"))), "`lanes[0].repeats[0].train_seconds`"),
-    (json.dumps(without(("workload", "spec", "first_filters"))), "`workload.spec.first_filters`"),
-    (json.dumps(without(("machine",))), "`machine`"),
-    (json.dumps(with_value(("lanes", 1, "repeats", 0, "train_seconds"), "fast")), "should be a number"),
-    (json.dumps(with_value(("lanes", 1, "available"), 1)), "should be true or false"),
-    (json.dumps(with_value(("lanes", 0, "repeats", 0, "events", 2), [0.0, "warmup", 0.5])), "in time order"),
-    (json.dumps(with_value(("lanes", 0, "repeats", 0, "events", 1), [1.0, "sprint", 0.5])), "phase one of"),
-    (json.dumps(with_value(("workload", "batch_size"), 0)), "`workload` is not valid"),
-    (b" " * (MAX_RACE_FILE_BYTES + 1), "at most 5 MB"),
-])
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"{oops", "not valid JSON"),
+        (b"\xff\xfe\x00", "not text"),
+        (b"[1, 2]", "holds a list"),
+        (json.dumps({"hello": 1}), "no `schema` field"),
+        (json.dumps(with_value(("schema",), "fmnist-bench")), "not a race file"),
+        (json.dumps(with_value(("schema_version",), 2)), "schema_version 2"),
+        (json.dumps(with_value(("schema_version",), "1")), "`schema_version` should be a whole number"),
+        (json.dumps(without(("lanes", 0, "repeats", 0, "train_seconds"))), "`lanes[0].repeats[0].train_seconds`"),
+        (json.dumps(without(("workload", "spec", "first_filters"))), "`workload.spec.first_filters`"),
+        (json.dumps(without(("machine",))), "`machine`"),
+        (json.dumps(with_value(("lanes", 1, "repeats", 0, "train_seconds"), "fast")), "should be a number"),
+        (json.dumps(with_value(("lanes", 1, "available"), 1)), "should be true or false"),
+        (json.dumps(with_value(("lanes", 0, "repeats", 0, "events", 2), [0.0, "warmup", 0.5])), "in time order"),
+        (json.dumps(with_value(("lanes", 0, "repeats", 0, "events", 1), [1.0, "sprint", 0.5])), "phase one of"),
+        (json.dumps(with_value(("workload", "batch_size"), 0)), "`workload` is not valid"),
+        (b" " * (MAX_RACE_FILE_BYTES + 1), "at most 5 MB"),
+    ],
+)
 def test_malformed_race_files_get_a_clear_message(payload, expected):
     with pytest.raises(RaceFileError) as raised:
         parse_race(payload, "race.json")
@@ -275,9 +333,11 @@ def test_malformed_race_files_get_a_clear_message(payload, expected):
     assert raised.value.exit_code == 2
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
-                           lambda children: st.lists(children, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), children, max_size=4), max_leaves=20)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -345,10 +405,19 @@ def test_replay_together_fires_one_gun_and_finishes_in_the_finish_order():
 
 def test_live_view_ticks_between_events_and_keeps_finished_lanes():
     result = make_result()
-    lanes = (replace(result.lanes[0], repeats=result.lanes[0].repeats[:1]), replace(result.lanes[1], repeats=()),
-             result.lanes[2])
-    live = RaceLive(TINY, lanes, 1, running=1, running_since=1000.0,
-                    events=((0.3, "setup", 0.0), (2.0, "warmup", 0.0), (4.0, "warmup", 1.0), (4.0, "train", 0.0)))
+    lanes = (
+        replace(result.lanes[0], repeats=result.lanes[0].repeats[:1]),
+        replace(result.lanes[1], repeats=()),
+        result.lanes[2],
+    )
+    live = RaceLive(
+        TINY,
+        lanes,
+        1,
+        running=1,
+        running_since=1000.0,
+        events=((0.3, "setup", 0.0), (2.0, "warmup", 0.0), (4.0, "warmup", 1.0), (4.0, "train", 0.0)),
+    )
     views = {view.lane_id: view for view in live_state(live, 1006.5)}
     assert views["cpu-all"].status == "running" and views["cpu-all"].phase == "train"
     assert views["cpu-all"].race_seconds == pytest.approx(2.5) and views["cpu-all"].lane_seconds == pytest.approx(6.5)
@@ -393,15 +462,17 @@ def test_race_page_renders_with_a_start_button_and_lanes(cache_dir):
 def test_race_page_replays_an_uploaded_race_and_explains_a_bad_one(cache_dir):
     page = race_page()
     page.radio[0].set_value("Upload a race file").run()
-    page.file_uploader[0].set_value(("race.json", json.dumps(make_result().to_dict()).encode(),
-                                     "application/json")).run()
+    page.file_uploader[0].set_value(
+        ("race.json", json.dumps(make_result().to_dict()).encode(), "application/json")
+    ).run()
     assert not page.exception and not page.error
     assert any("recorded on test-box" in info.value for info in page.info)
     next(button for button in page.button if button.label == "Jump to the finish").click().run()
     assert not page.exception
     assert [header.value for header in page.subheader] == ["Finish order"]
-    page.file_uploader[0].set_value(("other.json", json.dumps(with_value(("schema_version",), 9)).encode(),
-                                     "application/json")).run()
+    page.file_uploader[0].set_value(
+        ("other.json", json.dumps(with_value(("schema_version",), 9)).encode(), "application/json")
+    ).run()
     assert not page.exception
     assert "schema_version 9" in page.error[0].value
 
@@ -416,8 +487,14 @@ def test_race_page_lists_past_races(cache_dir):
 def test_race_page_shows_a_running_race_live_and_can_stop_it(cache_dir):
     from pages.common import job_manager
 
-    live = RaceLive(TINY, plan_lanes(LANE_KINDS, [], 2), 1, running=1, running_since=time.time() - 3,
-                    events=((0.2, "setup", 0.0), (1.0, "warmup", 0.0), (2.0, "warmup", 1.0), (2.0, "train", 0.0)))
+    live = RaceLive(
+        TINY,
+        plan_lanes(LANE_KINDS, [], 2),
+        1,
+        running=1,
+        running_since=time.time() - 3,
+        events=((0.2, "setup", 0.0), (1.0, "warmup", 0.0), (2.0, "warmup", 1.0), (2.0, "train", 0.0)),
+    )
     started = threading.Event()
 
     def fake_race(context):

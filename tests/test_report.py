@@ -19,8 +19,9 @@ from fmnist_core.evaluation import summarize
 from fmnist_core.models import MODEL_SPECS
 
 
-def make_entry(name: str, accuracy_seed: int = 0, config: TrainConfig | None = None, ok: bool = True,
-               history: dict | None = None) -> CacheEntry:
+def make_entry(
+    name: str, accuracy_seed: int = 0, config: TrainConfig | None = None, ok: bool = True, history: dict | None = None
+) -> CacheEntry:
     """A cache entry whose meta looks like the pipeline's, with an evaluation of 200 synthetic predictions."""
     rng = np.random.default_rng(accuracy_seed)
     labels = rng.integers(0, 10, size=200)
@@ -31,16 +32,31 @@ def make_entry(name: str, accuracy_seed: int = 0, config: TrainConfig | None = N
     spec = MODEL_SPECS[name]
     meta = {
         "entry_id": f"{name}-00000000000{accuracy_seed}",
-        "spec": spec.to_dict(), "config": (config or PRESETS["quick"]).to_dict(),
-        "history": history or {"loss": [0.9, 0.5, 0.4], "accuracy": [0.7, 0.82, 0.86],
-                               "val_loss": [0.6, 0.45, 0.41], "val_accuracy": [0.78, 0.84, 0.855]},
-        "epoch_seconds": [10.0, 9.0, 9.5], "wall_seconds": 28.5, "images_per_second": 1900.0,
-        "train_images": 18000, "parameters": 1000 + spec.first_filters, "forward_flops": 5_000_000 * spec.first_filters,
-        "evaluation": evaluation.to_dict(), "machine": {"cpu_model": "Test CPU", "cpu_cores": 2},
+        "spec": spec.to_dict(),
+        "config": (config or PRESETS["quick"]).to_dict(),
+        "history": history
+        or {
+            "loss": [0.9, 0.5, 0.4],
+            "accuracy": [0.7, 0.82, 0.86],
+            "val_loss": [0.6, 0.45, 0.41],
+            "val_accuracy": [0.78, 0.84, 0.855],
+        },
+        "epoch_seconds": [10.0, 9.0, 9.5],
+        "wall_seconds": 28.5,
+        "images_per_second": 1900.0,
+        "train_images": 18000,
+        "parameters": 1000 + spec.first_filters,
+        "forward_flops": 5_000_000 * spec.first_filters,
+        "evaluation": evaluation.to_dict(),
+        "machine": {"cpu_model": "Test CPU", "cpu_cores": 2},
         "created": f"2026-11-25T10:0{accuracy_seed}:00",
     }
-    return CacheEntry(meta["entry_id"], Path("/nonexistent") / meta["entry_id"], meta,
-                      None if ok else "model.keras does not match its checksum (damaged)")
+    return CacheEntry(
+        meta["entry_id"],
+        Path("/nonexistent") / meta["entry_id"],
+        meta,
+        None if ok else "model.keras does not match its checksum (damaged)",
+    )
 
 
 def test_best_entries_picks_the_most_accurate_usable_entry():
@@ -70,8 +86,12 @@ def test_table_values_come_from_meta():
 
 def test_markdown_names_models_accuracy_and_what_is_missing():
     entry = make_entry("model1", 1)
-    result = report.build_report({"model1": entry, "model2": None, "model3": None}, races=[],
-                                 machine={"cpu_model": "Report CPU", "cpu_cores": 2}, generated="2026-11-25 12:00")
+    result = report.build_report(
+        {"model1": entry, "model2": None, "model3": None},
+        races=[],
+        machine={"cpu_model": "Report CPU", "cpu_cores": 2},
+        generated="2026-11-25 12:00",
+    )
     markdown = result.markdown
     assert markdown.startswith("# ")
     assert "2026-11-25 12:00" in markdown and "Report CPU" in markdown
@@ -134,24 +154,40 @@ def test_evaluation_of_tolerates_missing_or_odd_evaluations():
         assert report.evaluation_of(odd) is None
 
 
-@pytest.mark.parametrize(("history", "expected"), [
-    ({"loss": [1, 0.5, 0.3], "accuracy": [0.7, 0.9, 0.97], "val_loss": [0.6, 0.5, 0.55],
-      "val_accuracy": [0.8, 0.86, 0.85]}, ["over-fitting", "peaked at epoch 2"]),
-    ({"loss": [1, 0.5], "accuracy": [0.7, 0.8], "val_loss": [0.6, 0.5], "val_accuracy": [0.75, 0.81]},
-     ["no sign of over-fitting", "still improving"]),
-    ({"loss": [1, 0.5], "accuracy": [0.6, 0.7]}, ["no validation images"]),
-    ({}, ["No learning curves"]),
-])
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        (
+            {
+                "loss": [1, 0.5, 0.3],
+                "accuracy": [0.7, 0.9, 0.97],
+                "val_loss": [0.6, 0.5, 0.55],
+                "val_accuracy": [0.8, 0.86, 0.85],
+            },
+            ["over-fitting", "peaked at epoch 2"],
+        ),
+        (
+            {"loss": [1, 0.5], "accuracy": [0.7, 0.8], "val_loss": [0.6, 0.5], "val_accuracy": [0.75, 0.81]},
+            ["no sign of over-fitting", "still improving"],
+        ),
+        ({"loss": [1, 0.5], "accuracy": [0.6, 0.7]}, ["no validation images"]),
+        ({}, ["No learning curves"]),
+    ],
+)
 def test_learning_curve_summary_in_words(history, expected):
     summary = report.learning_curve_summary(history)
     for phrase in expected:
         assert phrase in summary
 
 
-@pytest.mark.parametrize("config", [
-    PRESETS["quick"], PRESETS["full"],
-    PRESETS["quick"].replace(epochs=2, train_limit=None, augment=True, precision="float32", learning_rate=0.003),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        PRESETS["quick"],
+        PRESETS["full"],
+        PRESETS["quick"].replace(epochs=2, train_limit=None, augment=True, precision="float32", learning_rate=0.003),
+    ],
+)
 def test_train_command_reproduces_the_config(config):
     command = report.train_command("model2", config)
     arguments = build_parser().parse_args(command.split()[3:])
@@ -165,17 +201,35 @@ def make_race():
 
     def repeat(train_seconds: float, inference_seconds: float) -> RepeatResult:
         inference_start = 1.5 + train_seconds
-        events = ((0.0, "setup", 0.0), (1.0, "warmup", 0.0), (1.5, "train", 0.0),
-                  (inference_start, "inference", 0.0), (inference_start + inference_seconds, "done", 1.0))
-        return RepeatResult(1.0, 0.5, train_seconds, 25_600 / train_seconds, inference_seconds,
-                            10_000 / inference_seconds, events, {"threads": 2})
+        events = (
+            (0.0, "setup", 0.0),
+            (1.0, "warmup", 0.0),
+            (1.5, "train", 0.0),
+            (inference_start, "inference", 0.0),
+            (inference_start + inference_seconds, "done", 1.0),
+        )
+        return RepeatResult(
+            1.0,
+            0.5,
+            train_seconds,
+            25_600 / train_seconds,
+            inference_seconds,
+            10_000 / inference_seconds,
+            events,
+            {"threads": 2},
+        )
 
     return RaceResult(
-        created="2026-11-25T18:00:00+00:00", repeats=1, workload=Workload(),
+        created="2026-11-25T18:00:00+00:00",
+        repeats=1,
+        workload=Workload(),
         machine={"hostname": "gpu-box", "cpu_model": "Race CPU", "cpu_cores": 16, "gpus": [{"name": "NVIDIA H100"}]},
-        lanes=(LaneResult("gpu-0", "GPU 0", "GPU:0", 16, True, None, (repeat(2.0, 0.25),)),
-               LaneResult("cpu-all", "CPU, all cores", "CPU", 16, True, None, (repeat(40.0, 4.0),)),
-               LaneResult("cpu-1", "CPU, 1 core", "CPU", 1, False, "not asked for", ())))
+        lanes=(
+            LaneResult("gpu-0", "GPU 0", "GPU:0", 16, True, None, (repeat(2.0, 0.25),)),
+            LaneResult("cpu-all", "CPU, all cores", "CPU", 16, True, None, (repeat(40.0, 4.0),)),
+            LaneResult("cpu-1", "CPU, 1 core", "CPU", 1, False, "not asked for", ()),
+        ),
+    )
 
 
 def test_races_are_listed_and_summarised(cache_dir):

@@ -32,8 +32,12 @@ from tests.test_race import make_result
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "pages"
 APP_FILES = [ROOT / "streamlit_app.py", *sorted(PAGES.glob("*.py"))]
-CODE_FILES = [*APP_FILES, *sorted((ROOT / "fmnist_core").rglob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py")),
-              *sorted((ROOT / "scripts").glob("*.py"))]
+CODE_FILES = [
+    *APP_FILES,
+    *sorted((ROOT / "fmnist_core").rglob("*.py")),
+    *sorted((ROOT / "benchmarks").glob("*.py")),
+    *sorted((ROOT / "scripts").glob("*.py")),
+]
 PAGE_FILES = sorted(path.name for path in PAGES.glob("*.py") if path.name != "common.py")
 PICTURE_TYPES = {"png", "jpg", "jpeg", "webp", "bmp", "gif"}
 PLANTED_ENTRY = "model1-0123456789ab"
@@ -46,8 +50,11 @@ def parsed(path: Path) -> ast.Module:
 
 def calls(tree: ast.AST, name: str) -> list[ast.Call]:
     """Calls of a function or method called `name` (st.file_uploader and file_uploader alike)."""
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-            and name in (getattr(node.func, "attr", None), getattr(node.func, "id", None))]
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and name in (getattr(node.func, "attr", None), getattr(node.func, "id", None))
+    ]
 
 
 def keyword(call: ast.Call, name: str) -> ast.expr | None:
@@ -75,8 +82,11 @@ def plant_entry(cache: Path, model_file: Path, meta: dict | None) -> Path:
 def test_a_model_file_placed_by_hand_is_listed_damaged_and_never_loaded(trained_cache, meta):
     cache = ModelCache()
     [trained] = cache.list()
-    planted_meta = {"none": None, "copied from another entry": trained.meta,
-                    "wrong checksum": dict(trained.meta, entry_id=PLANTED_ENTRY, model_sha256="0" * 64)}[meta]
+    planted_meta = {
+        "none": None,
+        "copied from another entry": trained.meta,
+        "wrong checksum": dict(trained.meta, entry_id=PLANTED_ENTRY, model_sha256="0" * 64),
+    }[meta]
     # A perfectly loadable Keras file: only the missing or foreign bookkeeping gives it away.
     plant_entry(trained_cache, trained.path / "model.keras", planted_meta)
     planted = next(entry for entry in cache.list() if entry.entry_id == PLANTED_ENTRY)
@@ -111,8 +121,9 @@ def test_the_lambda_payload_really_runs_code_when_safe_mode_is_off(lambda_model_
     assert witness.read_text() == "ran"
 
 
-def test_a_lambda_model_with_a_valid_checksum_is_refused_by_safe_mode(cache_dir, lambda_model_file, tiny_data,
-                                                                      monkeypatch):
+def test_a_lambda_model_with_a_valid_checksum_is_refused_by_safe_mode(
+    cache_dir, lambda_model_file, tiny_data, monkeypatch
+):
     model_file, witness = lambda_model_file
     digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
     plant_entry(cache_dir, model_file, {"format": CACHE_FORMAT, "entry_id": PLANTED_ENTRY, "model_sha256": digest})
@@ -138,11 +149,15 @@ def test_only_the_cache_loads_models_and_always_in_safe_mode():
             if isinstance(node, ast.keyword) and node.arg in ("safe_mode", "allow_pickle"):
                 assert isinstance(node.value, ast.Constant), f"{node.arg} must be a literal ({path.name})"
                 assert node.value.value is (node.arg == "safe_mode"), f"{node.arg}={node.value.value} in {path.name}"
-        loaders += [(path, call) for call in calls(tree, "load_model")
-                    if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Attribute)]
+        loaders += [
+            (path, call)
+            for call in calls(tree, "load_model")
+            if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Attribute)
+        ]
     # keras.saving.load_model / keras.models.load_model: the only call is the cache's, after the checksum.
     assert [(path.relative_to(ROOT).as_posix(), ast.unparse(call.func)) for path, call in loaders] == [
-        ("fmnist_core/cache.py", "keras.saving.load_model")]
+        ("fmnist_core/cache.py", "keras.saving.load_model")
+    ]
     assert keyword(loaders[0][1], "safe_mode") is not None, "safe mode is asked for, not left to a default"
 
 
@@ -154,8 +169,11 @@ def accepted_types(path: Path, tree: ast.Module, call: ast.Call) -> set[str]:
     value = keyword(call, "type") or (call.args[1] if len(call.args) > 1 else None)
     assert value is not None, f"{where(path, call)}: a file_uploader without type= accepts any file"
     if isinstance(value, ast.Name):
-        value = next(node.value for node in tree.body if isinstance(node, ast.Assign)
-                     and any(getattr(target, "id", None) == value.id for target in node.targets))
+        value = next(
+            node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign) and any(getattr(target, "id", None) == value.id for target in node.targets)
+        )
     accepted = ast.literal_eval(value)
     return {accepted} if isinstance(accepted, str) else set(accepted)
 
@@ -175,8 +193,9 @@ def test_no_page_renders_raw_html():
     for path in APP_FILES:
         for node in ast.walk(parsed(path)):
             if isinstance(node, ast.keyword) and node.arg == "unsafe_allow_html":
-                assert isinstance(node.value, ast.Constant) and node.value.value is False, \
+                assert isinstance(node.value, ast.Constant) and node.value.value is False, (
                     f"{where(path, node.value)}: unsafe_allow_html lets text (possibly a user's) become HTML"
+                )
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "html":
                 pytest.fail(f"{where(path, node)}: {ast.unparse(node.func)} renders raw HTML")
 
@@ -186,16 +205,25 @@ def test_uploaded_file_names_are_never_used_as_paths():
     users = set()
     for path in APP_FILES:
         tree = parsed(path)
-        uploads = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                   and isinstance(node.value, ast.Call) and calls(node.value, "file_uploader")
-                   for target in node.targets if isinstance(target, ast.Name)}
+        uploads = {
+            target.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and calls(node.value, "file_uploader")
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
         parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and node.attr == "name" and isinstance(node.value, ast.Name)
-                    and node.value.id in uploads):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "name"
+                and isinstance(node.value, ast.Name)
+                and node.value.id in uploads
+            ):
                 call = parents[node]
-                assert isinstance(call, ast.Call) and node in call.args, \
+                assert isinstance(call, ast.Call) and node in call.args, (
                     f"{where(path, node)}: an upload's name is used outside a plain function argument"
+                )
                 users.add(ast.unparse(call.func))
     assert users <= {"parse_race"}, users
 
@@ -234,8 +262,9 @@ def test_a_cache_path_that_is_a_file_gives_every_page_a_clear_message(name, tmp_
     target.write_text("")
     monkeypatch.setenv("FMNIST_CACHE_DIR", str(target))
     app = run_page(name)
-    assert [f"{target} is a file, not a folder" in error.value for error in app.error].count(True) == 1, \
+    assert [f"{target} is a file, not a folder" in error.value for error in app.error].count(True) == 1, (
         "said once, clearly, not repeated by every part of the page"
+    )
 
 
 @pytest.mark.parametrize("name", PAGE_FILES)
@@ -247,10 +276,10 @@ def test_a_data_dir_pointing_nowhere_gives_every_page_a_clear_message(name, trai
         assert any(f"FMNIST_DATA_DIR={nowhere} is not a folder" in code.value for code in app.code)
 
 
-@pytest.mark.parametrize("arguments", [["train", "--model", "model1"], ["race", "--tiny", "--synthetic"],
-                                       ["report"], ["data", "--check"]])
-def test_every_command_refuses_a_cache_path_that_is_a_file_before_working(arguments, tmp_path, monkeypatch,
-                                                                          capsys):
+@pytest.mark.parametrize(
+    "arguments", [["train", "--model", "model1"], ["race", "--tiny", "--synthetic"], ["report"], ["data", "--check"]]
+)
+def test_every_command_refuses_a_cache_path_that_is_a_file_before_working(arguments, tmp_path, monkeypatch, capsys):
     target = tmp_path / "not-a-folder"
     target.write_text("")
     monkeypatch.setenv("FMNIST_CACHE_DIR", str(target))

@@ -44,9 +44,7 @@ def assert_output_contract(image: numpy.ndarray) -> None:
 
 def naive_resize(data: bytes) -> numpy.ndarray:
     """What most demo apps do: grayscale, squash straight to 28x28, divide by 255."""
-    return (
-        numpy.asarray(Image.open(io.BytesIO(data)).convert("L").resize((28, 28)), dtype=numpy.float32) / 255
-    )
+    return numpy.asarray(Image.open(io.BytesIO(data)).convert("L").resize((28, 28)), dtype=numpy.float32) / 255
 
 
 @pytest.mark.parametrize("image_format", ["PNG", "JPEG"])
@@ -286,12 +284,8 @@ def dot_picture() -> numpy.ndarray:
         pytest.param(numpy.zeros((280, 280, 2), dtype=numpy.uint8), ["shape", "rgba"], id="two channels"),
         pytest.param(numpy.zeros(784, dtype=numpy.uint8), ["shape"], id="flat array"),
         pytest.param(numpy.zeros((280, 280), dtype=numpy.float64), ["uint8"], id="float array"),
-        pytest.param(
-            numpy.zeros((280, 280, 4), dtype=numpy.uint8), ["no object", "draw or upload"], id="empty canvas"
-        ),
-        pytest.param(
-            numpy.full((280, 280, 3), 255, dtype=numpy.uint8), ["no object", "blank"], id="white array"
-        ),
+        pytest.param(numpy.zeros((280, 280, 4), dtype=numpy.uint8), ["no object", "draw or upload"], id="empty canvas"),
+        pytest.param(numpy.full((280, 280, 3), 255, dtype=numpy.uint8), ["no object", "blank"], id="white array"),
         pytest.param(numpy.zeros((4, 4), dtype=numpy.uint8), ["too small"], id="4x4 array"),
         pytest.param(dot_picture(), ["object is too small", "larger"], id="single dot"),
         pytest.param(Image.new("RGB", (6, 40)), ["too small", "8 pixels"], id="narrow PIL image"),
@@ -348,9 +342,7 @@ def assert_valid_or_sketch_error(data) -> None:
     assert numpy.isfinite(result).all() and result.min() >= 0.0 and result.max() <= 1.0
 
 
-FUZZ_SETTINGS = settings(
-    deadline=None, max_examples=200, database=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ_SETTINGS = settings(deadline=None, max_examples=200, database=None, suppress_health_check=[HealthCheck.too_slow])
 SMALL_ARRAYS = numpy_strategies.arrays(
     dtype=numpy.uint8,
     shape=st.tuples(st.integers(1, 48), st.integers(1, 48), st.sampled_from([1, 3, 4])),

@@ -68,12 +68,19 @@ def test_augmentation_flips_and_shifts_but_keeps_content():
     np.testing.assert_array_equal(out, np.asarray(augment_batch(batch, step=0, seed=1)))
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"epochs": -1}, "epochs"), ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch size"),
-    ({"learning_rate": 0}, "learning rate"), ({"train_limit": 0}, "train limit"),
-    ({"validation_split": 0.9}, "validation split"), ({"precision": "int8"}, "precision"),
-    ({"schedule": "steps"}, "schedule"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"epochs": -1}, "epochs"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch size"),
+        ({"learning_rate": 0}, "learning rate"),
+        ({"train_limit": 0}, "train limit"),
+        ({"validation_split": 0.9}, "validation split"),
+        ({"precision": "int8"}, "precision"),
+        ({"schedule": "steps"}, "schedule"),
+    ],
+)
 def test_invalid_settings_give_specific_messages(changes, words):
     with pytest.raises(ConfigError, match=words):
         TrainConfig(**changes)
@@ -97,8 +104,11 @@ def test_the_pipeline_runs_without_the_tf_data_autotuner(augment):
     assert dataset.options().autotune.enabled is False
     batches = list(dataset.as_numpy_iterator())
     assert [len(batch_labels) for _, batch_labels in batches] == [4, 4, 2]
-    assert all(batch.dtype == np.float32 and batch.shape[1:] == (28, 28, 1) and batch.max() <= 1.0
-               for batch, _ in batches)
-    again = [batch_labels.tolist() for _, batch_labels in make_dataset(images, labels, 4, shuffle_seed=3,
-                                                                       augment=augment).as_numpy_iterator()]
+    assert all(
+        batch.dtype == np.float32 and batch.shape[1:] == (28, 28, 1) and batch.max() <= 1.0 for batch, _ in batches
+    )
+    again = [
+        batch_labels.tolist()
+        for _, batch_labels in make_dataset(images, labels, 4, shuffle_seed=3, augment=augment).as_numpy_iterator()
+    ]
     assert again == [batch_labels.tolist() for _, batch_labels in batches]

@@ -11,14 +11,20 @@ from fmnist_core.models import MODEL_NAMES
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="training throughput vs plain Keras (and precision check)",
-                                   description="Train each model for a fixed number of images two ways, "
-                                               "interleaved, and report images/s, speed-up and FLOP-rate share.")
+    parser = subparsers.add_parser(
+        "bench",
+        help="training throughput vs plain Keras (and precision check)",
+        description="Train each model for a fixed number of images two ways, "
+        "interleaved, and report images/s, speed-up and FLOP-rate share.",
+    )
     parser.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated (default all three)")
     parser.add_argument("--images", type=int, default=12800, help="training images per timed run")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats per path")
-    parser.add_argument("--accuracy", action="store_true",
-                        help="also train the quick preset in the fast precision and in float32 and compare")
+    parser.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="also train the quick preset in the fast precision and in float32 and compare",
+    )
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument("--json", action="store_true", help="print the JSON result")
     parser.set_defaults(handler=run)
@@ -48,13 +54,19 @@ def run(arguments: argparse.Namespace) -> int:
     print()
     print(f"{'model':<8}{'fast img/s':>12}{'plain img/s':>13}{'speed-up':>10}{'fast % peak':>13}{'plain % peak':>14}")
     for row in result["models"]:
-        print(f"{row['model']:<8}{row['fast_median']:>12,.0f}{row['plain_median']:>13,.0f}{row['speedup']:>9.2f}×"
-              f"{row['fast_peak_share']:>12.0%}{row['plain_peak_share']:>14.0%}")
+        print(
+            f"{row['model']:<8}{row['fast_median']:>12,.0f}{row['plain_median']:>13,.0f}{row['speedup']:>9.2f}×"
+            f"{row['fast_peak_share']:>12.0%}{row['plain_peak_share']:>14.0%}"
+        )
     fast = result["fast_path"]
-    print(f"fast path: {fast['precision']}, batch {fast['batch_size']}, jit_compile={fast['jit_compile']}; "
-          f"plain: float32 NumPy arrays, batch 32, Keras defaults. Peaks: "
-          f"{result['peak_gflops']['float32']:.0f} GFLOP/s fp32, {result['peak_gflops']['bfloat16']:.0f} bf16.")
+    print(
+        f"fast path: {fast['precision']}, batch {fast['batch_size']}, jit_compile={fast['jit_compile']}; "
+        f"plain: float32 NumPy arrays, batch 32, Keras defaults. Peaks: "
+        f"{result['peak_gflops']['float32']:.0f} GFLOP/s fp32, {result['peak_gflops']['bfloat16']:.0f} bf16."
+    )
     for check in result.get("precision_check", []):
-        print(f"{check['model']}: {fast['precision']} vs float32 test accuracy difference "
-              f"{check['difference_points']:+.2f} points")
+        print(
+            f"{check['model']}: {fast['precision']} vs float32 test accuracy difference "
+            f"{check['difference_points']:+.2f} points"
+        )
     return 0

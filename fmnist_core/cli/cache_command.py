@@ -9,8 +9,11 @@ from fmnist_core.errors import ConfigError
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("cache", help="list or delete cached models",
-                                   description="Inspect the model cache (cached_models/ or $FMNIST_CACHE_DIR).")
+    parser = subparsers.add_parser(
+        "cache",
+        help="list or delete cached models",
+        description="Inspect the model cache (cached_models/ or $FMNIST_CACHE_DIR).",
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list cached models (damaged ones flagged)")
     listing.add_argument("--json", action="store_true")
@@ -27,9 +30,20 @@ def run_list(arguments: argparse.Namespace) -> int:
     cache = ModelCache()
     entries = cache.list()
     if arguments.json:
-        print_json([{"entry_id": e.entry_id, "ok": e.ok, "problem": e.problem, "model": e.model_name,
-                     "test_accuracy": e.test_accuracy, "created": e.created,
-                     "config": e.config.to_dict() if e.config else None} for e in entries])
+        print_json(
+            [
+                {
+                    "entry_id": e.entry_id,
+                    "ok": e.ok,
+                    "problem": e.problem,
+                    "model": e.model_name,
+                    "test_accuracy": e.test_accuracy,
+                    "created": e.created,
+                    "config": e.config.to_dict() if e.config else None,
+                }
+                for e in entries
+            ]
+        )
         return 0
     if not entries:
         print(f"No cached models in {cache.root}. Train one: python -m fmnist_core train --model model1")

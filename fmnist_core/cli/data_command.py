@@ -11,8 +11,11 @@ from fmnist_core.cli.output import print_json
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="check, load or download Fashion-MNIST",
-                                   description="Find Fashion-MNIST (offline first), verify SHA-256, parse, cache.")
+    parser = subparsers.add_parser(
+        "data",
+        help="check, load or download Fashion-MNIST",
+        description="Find Fashion-MNIST (offline first), verify SHA-256, parse, cache.",
+    )
     parser.add_argument("--check", action="store_true", help="only check the data can be loaded (exit 3 if not)")
     parser.add_argument("--download", action="store_true", help="download from the Keras mirror if not found")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -41,8 +44,12 @@ def run(arguments: argparse.Namespace) -> int:
         print(f"Fashion-MNIST OK ({first.source})")
     else:
         print(f"Fashion-MNIST loaded from {first.source}; SHA-256 of all four files verified.")
-        print(f"  train: {x_train.shape[0]:,} images {x_train.shape[1]}x{x_train.shape[2]}, "
-              f"test: {x_test.shape[0]:,} images")
-        print(f"  first load {first.seconds * 1000:.0f} ms{' (array cache)' if first.from_cache else ''}, "
-              f"second load {second.seconds * 1000:.0f} ms (array cache)")
+        print(
+            f"  train: {x_train.shape[0]:,} images {x_train.shape[1]}x{x_train.shape[2]}, "
+            f"test: {x_test.shape[0]:,} images"
+        )
+        print(
+            f"  first load {first.seconds * 1000:.0f} ms{' (array cache)' if first.from_cache else ''}, "
+            f"second load {second.seconds * 1000:.0f} ms (array cache)"
+        )
     return 0

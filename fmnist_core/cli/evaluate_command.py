@@ -12,8 +12,11 @@ from fmnist_core.models import MODEL_NAMES
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("evaluate", help="evaluate a cached model on the test set",
-                                   description="Evaluate a cached model: by --entry ID, or by --model + settings.")
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a cached model on the test set",
+        description="Evaluate a cached model: by --entry ID, or by --model + settings.",
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--entry", help="cache entry id (see `cache list`)")
     which.add_argument("--model", choices=MODEL_NAMES, help="the entry trained with these settings")
@@ -44,8 +47,10 @@ def run(arguments: argparse.Namespace) -> int:
         spec, config = get_spec(arguments.model), config_from_arguments(arguments)
         entry = cache.find(spec, config)
         if entry is None:
-            raise CacheError(f"{spec.title} with these settings is not cached. Train it first: "
-                             f"python -m fmnist_core train --model {spec.name} --preset {arguments.preset}")
+            raise CacheError(
+                f"{spec.title} with these settings is not cached. Train it first: "
+                f"python -m fmnist_core train --model {spec.name} --preset {arguments.preset}"
+            )
         entry_id = entry.entry_id
     model = cache.load_model(entry_id)
     _, (x_test, y_test) = load_fashion_mnist()
@@ -55,8 +60,10 @@ def run(arguments: argparse.Namespace) -> int:
         payload["entry_id"] = entry_id
         print_json(payload)
         return 0
-    print(f"{entry_id}: test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}, "
-          f"macro F1 {result.macro_f1:.4f}, {result.images_per_second:,.0f} images/s inference")
+    print(
+        f"{entry_id}: test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}, "
+        f"macro F1 {result.macro_f1:.4f}, {result.images_per_second:,.0f} images/s inference"
+    )
     print()
     print(format_confusion(result.confusion_matrix))
     print()

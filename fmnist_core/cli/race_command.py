@@ -14,16 +14,25 @@ from pathlib import Path
 
 from fmnist_core.config import PRECISIONS
 
-WORKLOAD_OPTIONS = ("train_batches", "batch_size", "warmup_batches", "inference_images", "precision", "jit_compile",
-                    "seed")
+WORKLOAD_OPTIONS = (
+    "train_batches",
+    "batch_size",
+    "warmup_batches",
+    "inference_images",
+    "precision",
+    "jit_compile",
+    "seed",
+)
 BAR_WIDTH = 20
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "race", help="race Model 1 on every GPU and on the CPU (all cores, 1 core)",
+        "race",
+        help="race Model 1 on every GPU and on the CPU (all cores, 1 core)",
         description="Train and run Model 1 on each lane, one lane after another, each in a fresh process; print "
-                    "phase times, images/s and speed-ups; keep the race file in <cache>/races/.")
+        "phase times, images/s and speed-ups; keep the race file in <cache>/races/.",
+    )
     parser.add_argument("--out", type=Path, help="also write the race JSON here (replay it in the app)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per lane; the median is reported (default 3)")
     parser.add_argument("--lanes", default="gpu,cpu-all,cpu-1", help="lanes to run (default gpu,cpu-all,cpu-1)")
@@ -32,8 +41,12 @@ def register(subparsers) -> None:
     parser.add_argument("--warmup-batches", type=int, help="untimed training steps first (default 3)")
     parser.add_argument("--inference-images", type=int, help="test images predicted (default 10000)")
     parser.add_argument("--precision", choices=PRECISIONS, help="one precision for every lane (default mixed_bfloat16)")
-    parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="XLA on every lane or none (default off)")
+    parser.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="XLA on every lane or none (default off)",
+    )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--list", action="store_true", help="list past and recorded races, then exit")
     parser.add_argument("--tiny", action="store_true", help="for tests: a tiny stand-in for Model 1 and workload")
@@ -63,11 +76,16 @@ def lane_line(view) -> str:
     filled = int(BAR_WIDTH * view.fraction)
     bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + "." * max(BAR_WIDTH - filled - 1, 0)
     place = f"#{view.place} " if view.place else ""
-    rates = [f"{name} {rate:,.0f} img/s" for name, rate in (("train", view.train_images_per_second),
-                                                             ("infer", view.inference_images_per_second)) if rate]
-    return (f"{view.label:<26} [{bar}] {place}{PHASE_TITLES[view.phase]:<10} {view.fraction:>4.0%}  "
-            f"race {view.race_seconds:6.1f} s  warm-up {view.warmup_seconds:5.1f} s  run {max(view.repeat, 1)}/"
-            f"{view.repeats}  {' · '.join(rates)}")
+    rates = [
+        f"{name} {rate:,.0f} img/s"
+        for name, rate in (("train", view.train_images_per_second), ("infer", view.inference_images_per_second))
+        if rate
+    ]
+    return (
+        f"{view.label:<26} [{bar}] {place}{PHASE_TITLES[view.phase]:<10} {view.fraction:>4.0%}  "
+        f"race {view.race_seconds:6.1f} s  warm-up {view.warmup_seconds:5.1f} s  run {max(view.repeat, 1)}/"
+        f"{view.repeats}  {' · '.join(rates)}"
+    )
 
 
 class LaneBoard:

@@ -11,14 +11,22 @@ from fmnist_core.errors import ConfigError
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "report", help="write the Markdown/CSV report comparing the cached models",
-        description="Compare the best cached entry of each model (or the --entry ones) in a hand-out report.")
+        "report",
+        help="write the Markdown/CSV report comparing the cached models",
+        description="Compare the best cached entry of each model (or the --entry ones) in a hand-out report.",
+    )
     parser.add_argument("--out", type=Path, help="write the Markdown here (default: print it)")
     parser.add_argument("--csv", type=Path, help="also write the comparison table as CSV here")
-    parser.add_argument("--entry", action="append", default=[], metavar="ENTRY_ID",
-                        help="use this cache entry for its model instead of the most accurate one (repeatable)")
-    parser.add_argument("--no-latency", action="store_true",
-                        help="skip loading each model to time single-image predictions")
+    parser.add_argument(
+        "--entry",
+        action="append",
+        default=[],
+        metavar="ENTRY_ID",
+        help="use this cache entry for its model instead of the most accurate one (repeatable)",
+    )
+    parser.add_argument(
+        "--no-latency", action="store_true", help="skip loading each model to time single-image predictions"
+    )
     parser.set_defaults(handler=run)
 
 

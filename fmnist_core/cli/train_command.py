@@ -38,8 +38,11 @@ def config_from_arguments(arguments: argparse.Namespace):
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train a model (or reuse the cached one)",
-                                   description="Train Model 1/2/3 and cache it; the same settings reuse the cache.")
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (or reuse the cached one)",
+        description="Train Model 1/2/3 and cache it; the same settings reuse the cache.",
+    )
     parser.add_argument("--model", required=True, choices=MODEL_NAMES)
     add_config_arguments(parser)
     parser.add_argument("--retrain", action="store_true", help="train even if this exact model is cached")
@@ -59,8 +62,10 @@ def run(arguments: argparse.Namespace) -> int:
         shown = {k: v for k, v in event.metrics.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
         rate = f"{event.images_per_second:,.0f} img/s"
         if event.kind == "start":
-            bar.message(f"Training {spec.title} ({spec.first_filters} first-layer filters), "
-                        f"{event.batches} batches × {event.epochs} epochs")
+            bar.message(
+                f"Training {spec.title} ({spec.first_filters} first-layer filters), "
+                f"{event.batches} batches × {event.epochs} epochs"
+            )
         elif event.kind == "batch":
             if event.batch == 1 and bar.interactive:
                 bar.message(f"Epoch {event.epoch}/{event.epochs}")
@@ -70,26 +75,40 @@ def run(arguments: argparse.Namespace) -> int:
                 bar.message(f"Epoch {event.epoch}/{event.epochs}")
             bar.finish(event.batches, event.batches, event.elapsed_seconds, shown, rate)
 
-    outcome = train_and_cache(spec, config, progress=None if arguments.json else progress,
-                              retrain=arguments.retrain)
+    outcome = train_and_cache(spec, config, progress=None if arguments.json else progress, retrain=arguments.retrain)
     entry = outcome.entry
     meta = entry.meta
     if arguments.json:
-        print_json({"entry_id": entry.entry_id, "reused": outcome.reused, "model": spec.name,
-                    "config": config.to_dict(), "test_accuracy": entry.test_accuracy,
-                    "single_view_accuracy": entry.single_view_accuracy,
-                    "test_loss": meta["evaluation"]["test_loss"], "wall_seconds": meta["wall_seconds"],
-                    "images_per_second": meta["images_per_second"], "epochs_run": len(meta["history"]["loss"]),
-                    "parameters": meta["parameters"], "forward_flops": meta["forward_flops"],
-                    "speed_settings": meta["speed_settings"], "path": str(entry.path)})
+        print_json(
+            {
+                "entry_id": entry.entry_id,
+                "reused": outcome.reused,
+                "model": spec.name,
+                "config": config.to_dict(),
+                "test_accuracy": entry.test_accuracy,
+                "single_view_accuracy": entry.single_view_accuracy,
+                "test_loss": meta["evaluation"]["test_loss"],
+                "wall_seconds": meta["wall_seconds"],
+                "images_per_second": meta["images_per_second"],
+                "epochs_run": len(meta["history"]["loss"]),
+                "parameters": meta["parameters"],
+                "forward_flops": meta["forward_flops"],
+                "speed_settings": meta["speed_settings"],
+                "path": str(entry.path),
+            }
+        )
         return 0
     how = "Reused cached" if outcome.reused else "Trained and cached"
     print(f"{how} {entry.entry_id}")
     print(f"  test accuracy {entry.test_accuracy:.2%}  (loss {meta['evaluation']['test_loss']:.4f})")
     if entry.single_view_accuracy is not None:
-        print(f"  ({entry.single_view_accuracy:.2%} from the picture alone; "
-              "the saved model averages each picture with its mirror image)")
-    print(f"  {len(meta['history']['loss'])} epochs in {meta['wall_seconds']:.1f} s, "
-          f"{meta['images_per_second']:,.0f} training images/s ({meta['speed_settings']['precision']}, "
-          f"batch {meta['speed_settings']['batch_size']}, {meta['speed_settings']['device']})")
+        print(
+            f"  ({entry.single_view_accuracy:.2%} from the picture alone; "
+            "the saved model averages each picture with its mirror image)"
+        )
+    print(
+        f"  {len(meta['history']['loss'])} epochs in {meta['wall_seconds']:.1f} s, "
+        f"{meta['images_per_second']:,.0f} training images/s ({meta['speed_settings']['precision']}, "
+        f"batch {meta['speed_settings']['batch_size']}, {meta['speed_settings']['device']})"
+    )
     return 0
