@@ -24,27 +24,16 @@ from filelock import FileLock
 
 from fmnist_core.config import TrainConfig
 from fmnist_core.errors import CacheError
+from fmnist_core.fashion_mnist import data_fingerprint
 from fmnist_core.machine import import_tensorflow, process_alive
 from fmnist_core.models import ModelSpec
+from fmnist_core.paths import cache_root
 
 CACHE_FORMAT = 1  # Bump when meta.json changes incompatibly.
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
 TEMPORARY_PREFIX = ".tmp-"
 ENTRY_PATTERN = re.compile(r"^[a-z0-9]+-[0-9a-f]{12}$")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def cache_root() -> Path:
-    """The cache folder: $FMNIST_CACHE_DIR, else `cached_models/` next to the package."""
-    configured = os.environ.get("FMNIST_CACHE_DIR")
-    root = Path(configured).expanduser() if configured else PROJECT_ROOT / "cached_models"
-    if root.exists() and not root.is_dir():
-        raise CacheError(
-            f"The model cache path {root} is a file, not a folder. "
-            "Point FMNIST_CACHE_DIR at a folder (it is created if missing)."
-        )
-    return root
 
 
 def _sha256_file(path: Path) -> str:
@@ -57,7 +46,6 @@ def _sha256_file(path: Path) -> str:
 
 def cache_key(spec: ModelSpec, config: TrainConfig) -> str:
     """12 hex digits identifying (spec, config, data); the same request always gives the same key."""
-    from fmnist_core.data import data_fingerprint
 
     # Every config field is in the key: even precision and XLA change the numbers a model learns.
     payload = json.dumps(

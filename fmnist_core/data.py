@@ -23,63 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from fmnist_core.errors import DataError
-
-CLASS_NAMES: tuple[str, ...] = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-NUM_CLASSES = len(CLASS_NAMES)
-IMAGE_SIZE = 28
+from fmnist_core.fashion_mnist import FILES, IMAGE_SIZE, IdxFile
+from fmnist_core.paths import cache_root
 
 # The official Keras mirror; the real download path, used only when no local copy exists.
 DOWNLOAD_BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 
-
-@dataclass(frozen=True)
-class IdxFile:
-    """One of the four official files and what its decompressed content must be."""
-
-    filename: str  # Name of the gzip file, as on every mirror.
-    sha256: str  # SHA-256 of the decompressed IDX bytes.
-    magic: int  # IDX magic number: 2049 for labels, 2051 for images.
-    count: int  # Number of items the file must hold.
-
-
-FILES: dict[str, IdxFile] = {
-    "train_images": IdxFile(
-        "train-images-idx3-ubyte.gz",
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        2051,
-        60000,
-    ),
-    "train_labels": IdxFile(
-        "train-labels-idx1-ubyte.gz",
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        2049,
-        60000,
-    ),
-    "test_images": IdxFile(
-        "t10k-images-idx3-ubyte.gz",
-        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        2051,
-        10000,
-    ),
-    "test_labels": IdxFile(
-        "t10k-labels-idx1-ubyte.gz",
-        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        2049,
-        10000,
-    ),
-}
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -216,8 +166,6 @@ def download(target: Path | None = None, base_url: str = DOWNLOAD_BASE_URL) -> P
 
 def arrays_cache_path() -> Path:
     """Where parsed arrays are kept so the second load skips gzip and hashing."""
-    from fmnist_core.cache import cache_root
-
     return cache_root() / "fashion-mnist.npz"
 
 
@@ -293,8 +241,3 @@ def load_fashion_mnist(allow_download: bool = False, use_cache: bool = True) -> 
             pass  # A read-only cache folder only costs speed next time.
     _last_report = LoadReport(str(folder), time.perf_counter() - started, False)
     return (arrays["train_images"], arrays["train_labels"]), (arrays["test_images"], arrays["test_labels"])
-
-
-def data_fingerprint() -> str:
-    """A short digest of the dataset content, part of every model cache key."""
-    return hashlib.sha256(",".join(spec.sha256 for spec in FILES.values()).encode()).hexdigest()[:16]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fmnist_core.data import CLASS_NAMES, NUM_CLASSES
+from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 
 
 @dataclass

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fmnist_core.data import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.errors import ConfigError
+from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 
 EMBEDDING_METHODS = ("pca", "tsne")
 # t-SNE cost on this 2-core CPU, single-threaded (see `embed`): ~1.6 s per 1000 Fashion-MNIST images, measured

@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass
 
-from fmnist_core.data import IMAGE_SIZE, NUM_CLASSES
 from fmnist_core.errors import ConfigError
+from fmnist_core.fashion_mnist import IMAGE_SIZE, NUM_CLASSES
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from fmnist_core.cache import CacheEntry
-from fmnist_core.data import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
+from fmnist_core.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
 from fmnist_core.models import MODEL_NAMES
 from fmnist_core.sketch import PreparedSketch
 

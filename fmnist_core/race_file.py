@@ -19,16 +19,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fmnist_core.cache import PROJECT_ROOT, cache_root
 from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.models import ModelSpec
+from fmnist_core.paths import RECORDED_RACES_DIR, cache_root
 from fmnist_core.race_lane import PHASES, SCORED_PHASES, Event, Workload
 
 SCHEMA = "fmnist-race"
 SCHEMA_VERSION = 1
 MAX_RACE_FILE_BYTES = 5 * 1024 * 1024
 BASELINE_LANE = "cpu-all"  # Speed-ups are measured against all CPU cores.
-RECORDED_RACES_DIR = PROJECT_ROOT / "recorded_races"  # Races recorded with the CLI on real GPU machines.
 METRICS = (
     "setup_seconds",
     "warmup_seconds",

@@ -26,15 +26,14 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from fmnist_core.cache import PROJECT_ROOT
 from fmnist_core.config import PRECISIONS, TrainConfig
-from fmnist_core.data import IMAGE_SIZE, NUM_CLASSES
 from fmnist_core.errors import ConfigError, FmnistError
+from fmnist_core.fashion_mnist import IMAGE_SIZE, NUM_CLASSES, TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.models import MODEL_SPECS, ModelSpec
+from fmnist_core.paths import PROJECT_ROOT
 
 PHASES = ("setup", "warmup", "train", "inference", "done")
 SCORED_PHASES = ("train", "inference")  # Setup and warm-up are shown but not scored.
-TRAIN_SET_IMAGES = 60_000
 EVENT_INTERVAL_SECONDS = 0.1  # At most ~10 progress events a second: plenty for a display refreshed every 0.5 s.
 STOP_GRACE_SECONDS = 5.0  # A lane asked to stop gets this long to exit before it is killed.
 
@@ -61,7 +60,7 @@ class Workload:
     batch_size: int = 256  # Training images per step.
     train_batches: int = 100  # Timed training steps (25,600 images at the defaults).
     warmup_batches: int = 3  # Untimed training steps first, so tracing and allocation are not scored.
-    inference_images: int = 10_000  # Test images predicted in the timed inference phase.
+    inference_images: int = TEST_SET_IMAGES  # Test images predicted in the timed inference phase.
     inference_batch_size: int = 1024  # Images per prediction batch.
     seed: int = 42  # Same weights, same images, same order on every lane.
     synthetic: bool = False  # Random images shaped like Fashion-MNIST instead of the real data (tests).
@@ -71,7 +70,7 @@ class Workload:
             "batch_size": 8192,
             "train_batches": 10_000,
             "warmup_batches": 100,
-            "inference_images": 10_000,
+            "inference_images": TEST_SET_IMAGES,
             "inference_batch_size": 8192,
         }
         problems = [

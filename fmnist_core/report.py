@@ -20,8 +20,8 @@ import pandas as pd
 
 from fmnist_core.cache import CacheEntry
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.data import CLASS_NAMES
 from fmnist_core.evaluation import Evaluation, single_image_latency
+from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.machine import cpu_model, usable_cores
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS
 

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from fmnist_core.cache import CacheEntry, ModelCache, cache_root
+from fmnist_core.cache import CacheEntry, ModelCache
 from fmnist_core.errors import CacheError, DataError, FmnistError
 from fmnist_core.jobs import JobManager, JobStatus
+from fmnist_core.paths import cache_root
 
 if TYPE_CHECKING:
     import pandas as pd

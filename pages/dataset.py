@@ -5,8 +5,8 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core import explore
-from fmnist_core.data import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.errors import ConfigError
+from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from pages.common import dataset_or_stop, format_seconds, show_error
 
 IMAGES_PER_PAGE = 40

@@ -10,8 +10,8 @@ import streamlit as st
 
 from fmnist_core import report
 from fmnist_core.cache import CacheEntry
-from fmnist_core.data import CLASS_NAMES
 from fmnist_core.evaluation import Evaluation
+from fmnist_core.fashion_mnist import CLASS_NAMES
 from pages.common import cache_entries, damaged_entries, dataset_or_stop, learning_curves_chart, link_to_page
 
 CHART_KEY = "confusion_chart"

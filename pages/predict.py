@@ -11,8 +11,8 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from fmnist_core.config import PRESETS
-from fmnist_core.data import CLASS_NAMES
 from fmnist_core.errors import BusyError
+from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.jobs import FAILED
 from fmnist_core.pipeline import start_training_job
 from fmnist_core.predict import (

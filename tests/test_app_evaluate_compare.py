@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core import report
-from fmnist_core.data import CLASS_NAMES
+from fmnist_core.fashion_mnist import CLASS_NAMES
 from tests.conftest import require_real_data
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"

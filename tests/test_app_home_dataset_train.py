@@ -19,7 +19,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.cache import ModelCache
-from fmnist_core.data import CLASS_NAMES
+from fmnist_core.fashion_mnist import CLASS_NAMES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist_core.cache import ModelCache, cache_key, cache_root
+from fmnist_core.cache import ModelCache, cache_key
 from fmnist_core.config import TrainConfig
 from fmnist_core.errors import CacheError
 from fmnist_core.models import get_spec
+from fmnist_core.paths import cache_root
 from fmnist_core.pipeline import train_and_cache
 
 ROOT = Path(__file__).resolve().parent.parent

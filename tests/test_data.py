@@ -12,6 +12,7 @@ import pytest
 
 from fmnist_core import data
 from fmnist_core.errors import DataError
+from fmnist_core.fashion_mnist import FILES
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:
@@ -111,10 +112,10 @@ def test_search_order_puts_env_folder_first(monkeypatch, tmp_path):
 
 
 def test_find_data_dir_needs_all_four_files(tmp_path):
-    for spec in list(data.FILES.values())[:3]:
+    for spec in list(FILES.values())[:3]:
         (tmp_path / spec.filename).write_bytes(b"")
     assert data.find_data_dir([tmp_path]) is None
-    (tmp_path / data.FILES["test_labels"].filename).write_bytes(b"")
+    (tmp_path / FILES["test_labels"].filename).write_bytes(b"")
     assert data.find_data_dir([tmp_path]) == tmp_path
 
 

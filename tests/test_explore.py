@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from fmnist_core import explore
-from fmnist_core.data import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.errors import ConfigError
+from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core.data import FILES
+from fmnist_core.fashion_mnist import FILES
 from fmnist_core.training import TrainingCancelled
 from tests.browser_support import (
     ARTIFACTS,

@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw
 
 from fmnist_core.cache import CacheEntry
 from fmnist_core.config import PRESETS
-from fmnist_core.data import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.errors import BusyError
+from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.predict import (
     BOX_COLOUR,
     ModelPrediction,

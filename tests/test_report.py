@@ -14,8 +14,8 @@ from fmnist_core.cache import CacheEntry
 from fmnist_core.cli import build_parser, main
 from fmnist_core.cli.train_command import config_from_arguments
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.data import CLASS_NAMES
 from fmnist_core.evaluation import summarize
+from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.models import MODEL_SPECS
 
 

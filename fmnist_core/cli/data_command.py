@@ -8,6 +8,7 @@ import numpy as np
 
 from fmnist_core import data
 from fmnist_core.cli.output import print_json
+from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 
 
 def register(subparsers) -> None:
@@ -35,8 +36,8 @@ def run(arguments: argparse.Namespace) -> int:
         "second_load_seconds": round(second.seconds, 4),
         "train": {"images": list(x_train.shape), "labels": list(y_train.shape)},
         "test": {"images": list(x_test.shape), "labels": list(y_test.shape)},
-        "class_counts_train": np.bincount(y_train, minlength=data.NUM_CLASSES).tolist(),
-        "classes": list(data.CLASS_NAMES),
+        "class_counts_train": np.bincount(y_train, minlength=NUM_CLASSES).tolist(),
+        "classes": list(CLASS_NAMES),
     }
     if arguments.json:
         print_json(summary)

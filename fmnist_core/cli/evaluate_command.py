@@ -6,8 +6,8 @@ import argparse
 
 from fmnist_core.cli.output import print_json
 from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
-from fmnist_core.data import CLASS_NAMES
 from fmnist_core.errors import CacheError
+from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.models import MODEL_NAMES
 
 

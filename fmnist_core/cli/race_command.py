@@ -167,7 +167,7 @@ def run_list() -> int:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.cache import cache_root
+    from fmnist_core.paths import cache_root
     from fmnist_core.race import RaceOptions, parse_lanes, run_race
     from fmnist_core.race_file import save_race, store_race
     from fmnist_core.race_lane import TINY_WORKLOAD, Workload
