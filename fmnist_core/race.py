@@ -273,9 +273,6 @@ def run_race(
     A GPU lane that fails (driver, memory) is reported as unavailable; a failing CPU lane raises LaneError.
     """
     require_installed(options.backends)
-    from fmnist_core.data import load_fashion_mnist
-
-    load_fashion_mnist()  # Fails early with how to get the data; leaves parsed arrays cached for the lanes.
     machine = race_machine(options.backends, "gpu" in options.lanes, should_stop)
     gpus = {name: facts.get("gpus", []) for name, facts in machine["backends"].items()}
     lanes = plan_lanes(options.backends, options.lanes, gpus, machine["cpu_cores"])
@@ -283,6 +280,9 @@ def run_race(
     if not any(lane.available for lane in live.lanes):
         reasons = " ".join(lane.unavailable_reason for lane in live.lanes)
         raise LaneError(f"No lane can run on this machine. {reasons} Add a CPU lane (--lanes gpu,cpu-all,cpu-1).")
+    from fmnist_core.data import load_fashion_mnist
+
+    load_fashion_mnist()  # Fails early with how to get the data; leaves parsed arrays cached for the lanes.
     notify = on_event or (lambda snapshot: None)
     for _ in range(options.repeats):
         for index, lane in enumerate(live.lanes):

@@ -277,7 +277,7 @@ def test_a_data_dir_pointing_nowhere_gives_every_page_a_clear_message(name, trai
 
 
 @pytest.mark.parametrize(
-    "arguments", [["train", "--model", "model1"], ["race", "--tiny", "--synthetic"], ["report"], ["data", "--check"]]
+    "arguments", [["train", "--model", "model1"], ["race"], ["report"], ["data", "--check"]]
 )
 def test_every_command_refuses_a_cache_path_that_is_a_file_before_working(arguments, tmp_path, monkeypatch, capsys):
     target = tmp_path / "not-a-folder"
