@@ -96,7 +96,7 @@ def lane_checks() -> dict[str, dict]:
             text=True,
             env=_lane_environment(name, "CPU", 1),
             cwd=PROJECT_ROOT,
-            timeout=600,
+            timeout=1800,  # A fresh backend import on a busy 2-core machine can take minutes.
         )
         assert completed.returncode == 0, completed.stderr[-3000:]
         reports[name] = json.loads(completed.stdout.strip().splitlines()[-1])
