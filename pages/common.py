@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.display import format_duration
 from fmnist_core.errors import CacheError, DataError, FmnistError
 from fmnist_core.jobs import JobManager, JobStatus
 from fmnist_core.paths import cache_root
@@ -123,7 +124,7 @@ def _model(entry_id: str, model_sha256: str, root: str):
 def load_model(entry: CacheEntry):
     """The Keras model of a verified cache entry, or None after showing why it cannot be loaded."""
     try:
-        return _model(entry.entry_id, entry.meta.get("model_sha256", ""), str(entry.path.parent))
+        return _model(entry.entry_id, entry.record.model_sha256, str(entry.path.parent))
     except CacheError as error:
         st.error(str(error), icon="🗄️")
         return None
@@ -134,20 +135,10 @@ def show_error(error: FmnistError) -> None:
     st.error(str(error), icon="⚠️")
 
 
-def format_seconds(seconds: float | None) -> str:
-    """'1 min 05 s' / '12.3 s' / '—'."""
-    if seconds is None:
-        return "—"
-    if seconds >= 60:
-        minutes, rest = divmod(int(round(seconds)), 60)
-        return f"{minutes} min {rest:02d} s"
-    return f"{seconds:.1f} s"
-
-
 def show_job_progress(status: JobStatus) -> None:
     """A running job in two lines: a progress bar with its message, then elapsed and remaining time."""
     st.progress(status.fraction, text=f"**{status.title}** — {status.message}")
-    st.caption(f"Elapsed {format_seconds(status.elapsed)} · about {format_seconds(status.remaining_seconds)} left")
+    st.caption(f"Elapsed {format_duration(status.elapsed)} · about {format_duration(status.remaining_seconds)} left")
 
 
 def history_table(history: dict | list | None) -> pd.DataFrame:

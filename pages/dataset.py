@@ -5,9 +5,10 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core import explore
+from fmnist_core.display import format_duration
 from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
-from pages.common import dataset_or_stop, format_seconds, show_error
+from pages.common import dataset_or_stop, show_error
 
 IMAGES_PER_PAGE = 40
 DISPLAY_SCALE = 3  # 28 px pictures drawn at 84 px, square pixels kept sharp.
@@ -165,7 +166,7 @@ def embedding_map(split: str, images: np.ndarray, labels: np.ndarray, classes: t
     method = "tsne" if use_tsne else "pca"
     if use_tsne:
         method_column.caption(
-            f"t-SNE takes about {format_seconds(explore.tsne_seconds_estimate(size))} for "
+            f"t-SNE takes about {format_duration(explore.tsne_seconds_estimate(size))} for "
             f"{size:,} pictures (longer while a model trains); then it is remembered."
         )
     try:

@@ -98,9 +98,10 @@ def quick_train() -> None:
     cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
     existing = cache.find(spec, quick)
     if existing is not None:
-        accuracy = f"{existing.test_accuracy:.1%}" if existing.test_accuracy is not None else "unknown"
         st.success(
-            f"{spec.title} on the quick preset is trained and ready to use ({accuracy} test accuracy).", icon="✅"
+            f"{spec.title} on the quick preset is trained and ready to use "
+            f"({existing.record.test_accuracy:.1%} test accuracy).",
+            icon="✅",
         )
         link_to_page("pages/evaluate.py", label="See how it does on the test set", icon="🔍")
         return

@@ -11,7 +11,9 @@ import time
 
 import streamlit as st
 
+from fmnist_core.display import format_duration
 from fmnist_core.errors import BusyError, ConfigError
+from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED
 from fmnist_core.race import (
     LANE_KINDS,
@@ -27,8 +29,8 @@ from fmnist_core.race import (
     start_race_job,
 )
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
-from fmnist_core.race_lane import TRAIN_SET_IMAGES, Workload
-from pages.common import format_seconds, job_manager, show_error, show_job_progress
+from fmnist_core.race_lane import Workload
+from pages.common import job_manager, show_error, show_job_progress
 
 REFRESH_SECONDS = 0.5
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
@@ -50,8 +52,8 @@ def lane_row(view: LaneView) -> None:
         progress.warning(view.note, icon="🚫")
         return
     progress.progress(view.fraction, text=f"{PHASE_TITLES[view.phase]} · {view.fraction:.0%}")
-    timer.markdown(f"#### ⏱ {format_seconds(view.race_seconds)}", help="Race time: training plus inference.")
-    details = [f"start-up and warm-up {format_seconds(view.warmup_seconds)} (not scored)"]
+    timer.markdown(f"#### ⏱ {format_duration(view.race_seconds)}", help="Race time: training plus inference.")
+    details = [f"start-up and warm-up {format_duration(view.warmup_seconds)} (not scored)"]
     if view.train_images_per_second:
         details.append(f"training {view.train_images_per_second:,.0f} images/s")
     if view.inference_images_per_second:
@@ -112,7 +114,7 @@ def show_result(result: RaceResult, key: str) -> None:
     st.subheader("Finish order")
     st.markdown(
         "  \n".join(
-            f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — {format_seconds(scores[lane_id])} scored"
+            f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — {format_duration(scores[lane_id])} scored"
             for place, lane_id in enumerate(result.finish_order, start=1)
         )
     )
@@ -196,7 +198,7 @@ def live_race(job_id: int) -> None:
     if status is None or not status.running:
         st.rerun()  # The whole page, so it shows how the race ended.
     live: RaceLive | None = status.details.get("race")
-    st.progress(status.fraction, text=f"{status.message} · {format_seconds(status.elapsed)}")
+    st.progress(status.fraction, text=f"{status.message} · {format_duration(status.elapsed)}")
     if live is None:
         st.caption("Asking TensorFlow which devices it sees…")
     else:
@@ -232,7 +234,7 @@ def race_here() -> None:
         else:
             st.rerun()
     if latest is not None and latest.state == DONE:
-        st.success(f"Race finished in {format_seconds(latest.elapsed)} and kept with the past races.", icon="🏁")
+        st.success(f"Race finished in {format_duration(latest.elapsed)} and kept with the past races.", icon="🏁")
         show_lanes(replay_state(latest.result, math.inf))
         show_result(latest.result, "live")
         return
@@ -277,7 +279,7 @@ def replaying(result: RaceResult, started: float, together: bool) -> None:
     elapsed = time.time() - started
     if elapsed > replay_duration(result, together):
         st.rerun()
-    st.caption(f"Replay clock {format_seconds(elapsed)} of {format_seconds(replay_duration(result, together))}")
+    st.caption(f"Replay clock {format_duration(elapsed)} of {format_duration(replay_duration(result, together))}")
     show_lanes(replay_state(result, elapsed, together))
 
 

@@ -20,6 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 from fmnist_core.cache import ModelCache
 from fmnist_core.fashion_mnist import CLASS_NAMES
+from fmnist_core.training import TrainingCancelled
+from tests.records import make_record
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -108,7 +110,7 @@ def test_home_says_when_nothing_is_trained(router, cache_dir):
 def test_home_lists_cached_models_with_accuracy(router, trained_cache):
     entry = ModelCache(trained_cache).list()[0]
     text = all_text(open_page(router))
-    assert f"{entry.test_accuracy:.1%}" in text and "Model 1" in text
+    assert f"{entry.record.test_accuracy:.1%}" in text and "Model 1" in text
     assert "damaged" not in text
 
 
@@ -170,10 +172,7 @@ def quick_model1_cached(cache_dir) -> Path:
 
     history = {"loss": [0.9, 0.5], "accuracy": [0.7, 0.82], "val_loss": [0.7, 0.45], "val_accuracy": [0.75, 0.84]}
     ModelCache(cache_dir).save(
-        StandInModel(),
-        {"history": history, "evaluation": {"test_accuracy": 0.873}},
-        get_spec("model1"),
-        PRESETS["quick"],
+        StandInModel(), make_record(get_spec("model1"), PRESETS["quick"], test_accuracy=0.873, history=history)
     )
     return cache_dir
 
@@ -339,6 +338,7 @@ def test_train_page_shows_live_progress_and_curves_of_a_running_training(router,
                 history=history,
             )
             time.sleep(0.02)
+        raise TrainingCancelled("Training was stopped; nothing was saved.")  # As train_and_cache does.
 
     job_manager().start("train", "Training Model 2 (quick)", training)
     try:

@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from fmnist_core.cache import ModelCache, cache_key
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import RECIPE_VERSION, TrainConfig
 from fmnist_core.errors import CacheError
-from fmnist_core.models import get_spec
 from fmnist_core.paths import cache_root
 from fmnist_core.pipeline import train_and_cache
+from fmnist_core.record import RECORD_FORMAT
+from tests.records import make_record
+from tests.test_record import OLD_LAYOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,32 +31,41 @@ def only_entry(cache: ModelCache):
     return entries[0]
 
 
-def test_round_trip_preserves_predictions_and_meta(trained_cache, tiny_data):
+def test_round_trip_preserves_predictions_and_the_record(trained_cache, tiny_data, tiny_spec, tiny_config):
     cache = ModelCache()
     entry = only_entry(cache)
     assert entry.ok and entry.model_name == "model1"
-    meta = entry.meta
-    for key in (
-        "spec",
-        "config",
-        "history",
-        "evaluation",
-        "epoch_seconds",
-        "machine",
-        "model_sha256",
-        "created",
-        "speed_settings",
-        "parameters",
-        "forward_flops",
-        "images_per_second",
-    ):
-        assert key in meta, key
-    assert "tensorflow" in meta["machine"]["versions"]
+    record = entry.record
+    assert record.spec == tiny_spec and record.config == tiny_config and record.entry_id == entry.entry_id
+    assert record.recipe_version == RECIPE_VERSION and record.format == RECORD_FORMAT
+    assert record.epochs_run == len(record.epoch_seconds) == tiny_config.epochs
+    assert record.parameters > 0 and record.forward_flops > 0 and record.images_per_second > 0
+    assert set(record.speed_settings) >= {"precision", "batch_size", "device"}
+    assert "tensorflow" in record.machine["versions"]
+    stored = json.loads((entry.path / "meta.json").read_text(encoding="utf-8"))
+    assert stored == json.loads(json.dumps(record.to_dict())), "meta.json is the record, nothing more or less"
     model = cache.load_model(entry.entry_id)
     (_, _), (x_test, y_test) = tiny_data
     probabilities = np.asarray(model(x_test[..., None].astype(np.float32) / 255.0, training=False))
     accuracy = float((probabilities.argmax(1) == y_test).mean())
-    assert accuracy == pytest.approx(meta["evaluation"]["test_accuracy"], abs=1e-6)
+    assert accuracy == pytest.approx(record.test_accuracy, abs=1e-6)
+
+
+def test_an_entry_written_in_the_old_layout_keeps_loading(trained_cache, tiny_spec, tiny_config):
+    """meta.json as the app wrote it before the typed record (tests/fixtures, format 1) still reads, and is found."""
+    old = json.loads(OLD_LAYOUT.read_text(encoding="utf-8"))
+    cache = ModelCache()
+    # The fixture was written for the same tiny model and settings: the key (and so the folder) did not change.
+    assert old["entry_id"] == cache.entry_id(tiny_spec, tiny_config)
+    entry = only_entry(cache)
+    # The fixture's checksum is of the model file trained when it was written; this one was trained again.
+    old["model_sha256"] = entry.record.model_sha256
+    (entry.path / "meta.json").write_text(json.dumps(old), encoding="utf-8")
+    found = cache.find(tiny_spec, tiny_config)
+    assert found is not None and found.ok, found
+    assert found.record.recipe_version == 1 and found.record.created == old["created"]
+    assert found.record.evaluation.test_accuracy == old["evaluation"]["test_accuracy"]
+    assert cache.load_model(found.entry_id) is not None
 
 
 def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny_config):
@@ -64,16 +75,16 @@ def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny
 
 
 def test_retrain_replaces_the_entry_with_the_new_model_and_figures(trained_cache, tiny_data, tiny_spec, tiny_config):
-    before = only_entry(ModelCache()).meta
+    before = only_entry(ModelCache()).record
     outcome = train_and_cache(tiny_spec, tiny_config, data=tiny_data, retrain=True)
     assert not outcome.reused
     after = only_entry(ModelCache())
     assert after.ok and after.entry_id == outcome.entry.entry_id
     # The figures are the new run's, not the old entry's (which `--retrain` used to report as new).
-    assert after.meta["wall_seconds"] != before["wall_seconds"]
-    assert after.meta["epoch_seconds"] != before["epoch_seconds"]
+    assert after.record.wall_seconds != before.wall_seconds
+    assert after.record.epoch_seconds != before.epoch_seconds
     # Same seed and settings: the same test accuracy (the repeatability the README states).
-    assert after.meta["evaluation"]["test_accuracy"] == before["evaluation"]["test_accuracy"]
+    assert after.record.test_accuracy == before.test_accuracy
 
 
 def test_key_changes_with_any_setting(tiny_spec, tiny_config):
@@ -87,7 +98,7 @@ def test_key_changes_with_any_setting(tiny_spec, tiny_config):
     assert cache_key(tiny_spec, tiny_config) == cache_key(tiny_spec, TrainConfig(**tiny_config.to_dict()))
 
 
-def test_flipped_byte_is_detected_listed_damaged_and_never_loaded(trained_cache):
+def test_flipped_byte_is_detected_listed_damaged_and_never_loaded(trained_cache, tiny_spec, tiny_config):
     cache = ModelCache()
     entry = only_entry(cache)
     model_file = entry.path / "model.keras"
@@ -98,7 +109,8 @@ def test_flipped_byte_is_detected_listed_damaged_and_never_loaded(trained_cache)
     assert not damaged.ok and "checksum" in damaged.problem
     with pytest.raises(CacheError, match="damaged"):
         cache.load_model(entry.entry_id)
-    assert cache.find(get_spec("model1"), TrainConfig.from_dict(damaged.meta["config"])) is None
+    assert cache.find(tiny_spec, tiny_config) is None
+    assert cache.lookup(tiny_spec, tiny_config) == damaged
     cache.delete(entry.entry_id)
     assert cache.list() == []
 
@@ -148,7 +160,7 @@ def test_failed_save_leaves_nothing(cache_dir, tiny_spec, tiny_config):
 
     model.save = broken_save
     with pytest.raises(KeyboardInterrupt):
-        ModelCache().save(model, {}, tiny_spec, tiny_config)
+        ModelCache().save(model, make_record(tiny_spec, tiny_config))
     assert [p.name for p in cache_dir.iterdir() if p.name != ".locks"] == []
 
 

@@ -88,11 +88,11 @@ def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both
     assert is_mirror_averaged(model)
     (_, _), (x_test, y_test) = tiny_data
     # The recorded accuracy is the saved model's: what the app's evaluation and predictions use.
-    assert evaluate(model, x_test, y_test).test_accuracy == pytest.approx(entry.test_accuracy, abs=1e-9)
+    assert evaluate(model, x_test, y_test).test_accuracy == pytest.approx(entry.record.test_accuracy, abs=1e-9)
     backbone = backbone_of(model)
     assert backbone is not model and not is_mirror_averaged(backbone)
     single = evaluate(backbone, x_test, y_test).test_accuracy
-    assert entry.meta["single_view_accuracy"] == pytest.approx(single, abs=1e-9)
+    assert entry.record.single_view_accuracy == pytest.approx(single, abs=1e-9)
 
 
 def test_a_model_trained_without_mirrored_pictures_is_saved_as_trained(trained_cache_dir, tiny_config):
@@ -103,7 +103,7 @@ def test_a_model_trained_without_mirrored_pictures_is_saved_as_trained(trained_c
     cache = ModelCache(trained_cache_dir)
     (entry,) = [entry for entry in cache.list() if entry.ok]
     assert not is_mirror_averaged(cache.load_model(entry.entry_id))
-    assert entry.meta["single_view_accuracy"] is None
+    assert entry.record.single_view_accuracy is None
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_vi
     evaluate = AppTest.from_file("../pages/evaluate.py", default_timeout=60).run()
     assert not evaluate.exception, evaluate.exception
     (accuracy,) = [metric for metric in evaluate.metric if metric.label == "Test accuracy"]
-    single = mirrored_cache.meta["single_view_accuracy"]
+    single = mirrored_cache.record.single_view_accuracy
     assert f"from the picture alone it scores {single:.2%}." in accuracy.help
 
 
@@ -144,10 +144,10 @@ def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
     markdown = build_report(
         {"model1": mirrored_cache, "model2": None, "model3": None}, races=[], machine={"cpu_model": "test CPU"}
     ).markdown
-    single = mirrored_cache.meta["single_view_accuracy"]
+    single = mirrored_cache.record.single_view_accuracy
     assert f"from the picture alone it scores {single:.2%}." in markdown
     row = comparison_table({"model1": mirrored_cache}).iloc[0]
-    assert row["single_view_accuracy"] == single and row["test_accuracy"] == mirrored_cache.test_accuracy
+    assert row["single_view_accuracy"] == single and row["test_accuracy"] == mirrored_cache.record.test_accuracy
 
 
 # The views benchmark ----------------------------------------------------------------------------------------

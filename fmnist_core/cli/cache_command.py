@@ -33,15 +33,15 @@ def run_list(arguments: argparse.Namespace) -> int:
         print_json(
             [
                 {
-                    "entry_id": e.entry_id,
-                    "ok": e.ok,
-                    "problem": e.problem,
-                    "model": e.model_name,
-                    "test_accuracy": e.test_accuracy,
-                    "created": e.created,
-                    "config": e.config.to_dict() if e.config else None,
+                    "entry_id": entry.entry_id,
+                    "ok": entry.ok,
+                    "problem": entry.problem,
+                    "model": entry.model_name,
+                    "test_accuracy": entry.record.test_accuracy if entry.record else None,
+                    "created": entry.record.created if entry.record else None,
+                    "config": entry.record.config.to_dict() if entry.record else None,
                 }
-                for e in entries
+                for entry in entries
             ]
         )
         return 0

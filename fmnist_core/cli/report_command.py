@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fmnist_core.errors import ConfigError
+from fmnist_core.models import MODEL_NAMES
 
 
 def register(subparsers) -> None:
@@ -35,14 +36,15 @@ def run(arguments: argparse.Namespace) -> int:
     from fmnist_core.cache import ModelCache
 
     cache = ModelCache()
-    chosen = report.best_entries(cache.list())
+    picked = {}
     for entry_id in arguments.entry:
         entry = cache.inspect(entry_id)
         if not entry.ok:
             raise ConfigError(f"Cache entry {entry_id} is damaged ({entry.problem}); pick another (see `cache list`).")
-        if entry.model_name not in chosen:
-            raise ConfigError(f"Cache entry {entry_id} is not one of {', '.join(chosen)}.")
-        chosen[entry.model_name] = entry
+        if entry.model_name not in MODEL_NAMES:
+            raise ConfigError(f"Cache entry {entry_id} is not one of {', '.join(MODEL_NAMES)}.")
+        picked[entry.model_name] = entry
+    chosen = report.chosen_entries(cache.list(), picked)
 
     latencies = None
     if not arguments.no_latency:
@@ -50,7 +52,7 @@ def run(arguments: argparse.Namespace) -> int:
 
         _, (x_test, _) = load_fashion_mnist()
         latencies = {}
-        for entry in filter(None, chosen.values()):
+        for entry in (entry for entry in chosen.values() if entry is not None and entry.ok):
             print(f"timing single-image predictions of {entry.entry_id}…", file=sys.stderr)
             latencies[entry.entry_id] = report.measure_latency(cache.load_model(entry.entry_id), x_test)
 

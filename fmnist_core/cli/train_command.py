@@ -76,8 +76,7 @@ def run(arguments: argparse.Namespace) -> int:
             bar.finish(event.batches, event.batches, event.elapsed_seconds, shown, rate)
 
     outcome = train_and_cache(spec, config, progress=None if arguments.json else progress, retrain=arguments.retrain)
-    entry = outcome.entry
-    meta = entry.meta
+    entry, record = outcome.entry, outcome.entry.record
     if arguments.json:
         print_json(
             {
@@ -85,30 +84,30 @@ def run(arguments: argparse.Namespace) -> int:
                 "reused": outcome.reused,
                 "model": spec.name,
                 "config": config.to_dict(),
-                "test_accuracy": entry.test_accuracy,
-                "single_view_accuracy": entry.single_view_accuracy,
-                "test_loss": meta["evaluation"]["test_loss"],
-                "wall_seconds": meta["wall_seconds"],
-                "images_per_second": meta["images_per_second"],
-                "epochs_run": len(meta["history"]["loss"]),
-                "parameters": meta["parameters"],
-                "forward_flops": meta["forward_flops"],
-                "speed_settings": meta["speed_settings"],
+                "test_accuracy": record.test_accuracy,
+                "single_view_accuracy": record.single_view_accuracy,
+                "test_loss": record.evaluation.test_loss,
+                "wall_seconds": record.wall_seconds,
+                "images_per_second": record.images_per_second,
+                "epochs_run": record.epochs_run,
+                "parameters": record.parameters,
+                "forward_flops": record.forward_flops,
+                "speed_settings": record.speed_settings,
                 "path": str(entry.path),
             }
         )
         return 0
     how = "Reused cached" if outcome.reused else "Trained and cached"
     print(f"{how} {entry.entry_id}")
-    print(f"  test accuracy {entry.test_accuracy:.2%}  (loss {meta['evaluation']['test_loss']:.4f})")
-    if entry.single_view_accuracy is not None:
+    print(f"  test accuracy {record.test_accuracy:.2%}  (loss {record.evaluation.test_loss:.4f})")
+    if record.single_view_accuracy is not None:
         print(
-            f"  ({entry.single_view_accuracy:.2%} from the picture alone; "
+            f"  ({record.single_view_accuracy:.2%} from the picture alone; "
             "the saved model averages each picture with its mirror image)"
         )
+    speed = record.speed_settings
     print(
-        f"  {len(meta['history']['loss'])} epochs in {meta['wall_seconds']:.1f} s, "
-        f"{meta['images_per_second']:,.0f} training images/s ({meta['speed_settings']['precision']}, "
-        f"batch {meta['speed_settings']['batch_size']}, {meta['speed_settings']['device']})"
+        f"  {record.epochs_run} epochs in {record.wall_seconds:.1f} s, {record.images_per_second:,.0f} training "
+        f"images/s ({speed['precision']}, batch {speed['batch_size']}, {speed['device']})"
     )
     return 0
