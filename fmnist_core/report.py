@@ -1,9 +1,11 @@
-"""Tables and the hand-out report: one model's mistakes, the three models side by side, Markdown and CSV.
+"""The three models side by side: the comparison table (page and CSV) and the hand-out report (Markdown).
 
-Everything here is a pure function of cache entries (plus latencies and race results when there are any),
-so the Evaluate and Compare pages and `python -m fmnist_core report` show the same numbers, and the tests
-need no trained model for most of it. No Streamlit, and no TensorFlow import: `measure_latency` is handed a
-model its caller loaded through the cache.
+Everything here is a pure function of cache entries (plus latencies and races when there are any), so the
+Compare page and `python -m fmnist_core report` show the same numbers, and the tests need no trained model for
+most of it. The pieces it assembles live with their concern: one model's mistakes in fmnist_core.confusion, the
+learning curves in words in fmnist_core.commentary, the race table in fmnist_core.race_summary; the command that
+reproduces a model comes from the caller (the CLI owns its syntax). No Streamlit, no TensorFlow import:
+`measure_latency` is handed a model its caller loaded through the cache.
 """
 
 from __future__ import annotations
@@ -12,21 +14,27 @@ import json
 import numbers
 import platform
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from fmnist_core.cache import DELETE_DAMAGED_COMMAND, CacheEntry, best_entries
-from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.commentary import learning_curve_summary, mirror_note
+from fmnist_core.config import TrainConfig
 from fmnist_core.confusion import most_confused
 from fmnist_core.display import format_duration, format_timestamp
 from fmnist_core.evaluation import single_image_latency
+from fmnist_core.fashion_mnist import TEST_SET_IMAGES
 from fmnist_core.machine import cpu_model, usable_cores
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS
+from fmnist_core.race_file import StoredRace
+from fmnist_core.race_summary import lanes_not_run, summary_markdown, workload_sentence
 
-OVERFITTING_GAP = 0.03  # Training accuracy this far above validation accuracy counts as over-fitting.
+# The CLI command that trains a registry model with given settings (None: the quick preset). The CLI owns its
+# syntax (fmnist_core.cli.train_command.command_line); the core is handed it and never imports the CLI.
+TrainCommand = Callable[[str, TrainConfig | None], str]
 
 # The comparison table's columns (CSV headers) and how a person reads them (Markdown and page headers).
 COLUMN_LABELS: dict[str, str] = {
@@ -57,16 +65,6 @@ TRAINED, NOT_TRAINED, DAMAGED = "trained", "not trained yet", "damaged"
 
 
 # The three models side by side -------------------------------------------------------------------------
-
-
-def mirror_note(entry: CacheEntry) -> str | None:
-    """For a model trained on mirrored pictures (saved mirror-averaged): what that means and its single-view score."""
-    if entry.record is None or entry.record.single_view_accuracy is None:
-        return None
-    return (
-        "Trained on mirrored pictures too, it answers with the average of its answers for each picture and for "
-        f"its mirror image; from the picture alone it scores {entry.record.single_view_accuracy:.2%}."
-    )
 
 
 def chosen_entries(
@@ -131,117 +129,6 @@ def comparison_table(
     return pd.DataFrame(rows, columns=list(COLUMN_LABELS)).astype({column: "Int64" for column in INTEGER_COLUMNS})
 
 
-def learning_curve_summary(history: Mapping[str, list[float]] | None) -> str:
-    """The learning curves in two or three plain sentences (rise, over-fitting, whether to train longer)."""
-    history = history or {}
-    accuracy, validation = list(history.get("accuracy") or []), list(history.get("val_accuracy") or [])
-    validation_loss = list(history.get("val_loss") or [])
-    if not accuracy:
-        return "No learning curves were recorded."
-    epochs = len(accuracy)
-    if not validation:
-        return (
-            f"Training accuracy went from {accuracy[0]:.1%} to {accuracy[-1]:.1%} in {epochs} epoch(s); "
-            "no validation images were held out, so over-fitting cannot be judged."
-        )
-    sentences = [
-        f"Validation accuracy went from {validation[0]:.1%} after epoch 1 to {validation[-1]:.1%} "
-        f"after epoch {len(validation)} (training accuracy {accuracy[-1]:.1%})."
-    ]
-    gap = accuracy[-1] - validation[-1]
-    if gap > OVERFITTING_GAP:
-        sentences.append(
-            f"Training accuracy ends {gap * 100:.1f} points above validation: the model has "
-            "started to memorise its training images (over-fitting)."
-        )
-    elif gap < -0.01:
-        sentences.append(
-            "Validation accuracy is above training accuracy: dropout (and augmentation, if on) "
-            "make training harder than testing, so there is no sign of over-fitting."
-        )
-    else:
-        sentences.append("Training and validation accuracy stay close: no sign of over-fitting yet.")
-    best_epoch = int(np.argmax(validation)) + 1
-    lowest_loss_epoch = int(np.argmin(validation_loss)) + 1 if validation_loss else best_epoch
-    if epochs == 1:
-        sentences.append("With a single epoch there is no curve yet; train for more epochs to see one.")
-    elif best_epoch == epochs and lowest_loss_epoch == epochs:
-        sentences.append("Validation accuracy was still improving at the last epoch: more epochs would probably help.")
-    else:
-        sentences.append(
-            f"Validation accuracy peaked at epoch {best_epoch} ({max(validation):.1%}) and "
-            f"validation loss was lowest at epoch {lowest_loss_epoch}: more epochs alone would "
-            "not help much."
-        )
-    return " ".join(sentences)
-
-
-def train_command(model_name: str, config: TrainConfig | None = None) -> str:
-    """The CLI command that trains `model_name` with `config` (the quick preset when None)."""
-    import argparse
-
-    from fmnist_core.cli.train_command import add_config_arguments
-
-    # The settable fields are read from the train command itself, so this stays right when flags are added.
-    parser = argparse.ArgumentParser()
-    add_config_arguments(parser)
-    flags = set(vars(parser.parse_args([])))
-    config = config or PRESETS["quick"]
-
-    def differences(preset: TrainConfig) -> dict:
-        wanted, base = config.to_dict(), preset.to_dict()
-        return {key: value for key, value in wanted.items() if value != base[key]}
-
-    # The closest preset: first the one whose settings the CLI cannot override match, then fewest flags.
-    preset_name = min(
-        PRESETS,
-        key=lambda name: (sum(key not in flags for key in differences(PRESETS[name])), len(differences(PRESETS[name]))),
-    )
-    parts = ["python -m fmnist_core train", f"--model {model_name}", f"--preset {preset_name}"]
-    unsettable = []
-    for key, value in differences(PRESETS[preset_name]).items():
-        if key not in flags:
-            unsettable.append(f"{key}={value}")
-        elif isinstance(value, bool):
-            parts.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
-        else:
-            parts.append(f"--{key.replace('_', '-')} {0 if value is None else value}")
-    note = f"  # also {', '.join(unsettable)}, which the CLI cannot set" if unsettable else ""
-    return " ".join(parts) + note
-
-
-# Races (recorded by fmnist_core.race; the race page owns them, the report only summarises) ---------------
-
-RACE_COLUMNS = ("lane", "phase", "seconds", "min_seconds", "max_seconds", "images_per_second", "speedup")
-
-
-def load_races() -> list:
-    """Every readable race as `race_file.StoredRace`: this machine's, newest first, then the recorded ones."""
-    try:
-        from fmnist_core.race_file import list_races
-    except ModuleNotFoundError as error:
-        if error.name != "fmnist_core.race_file":
-            raise
-        return []  # A checkout without the race feature simply has no races.
-    return [stored for stored in list_races() if stored.result is not None]
-
-
-def race_table(result) -> pd.DataFrame:
-    """One row per lane that ran and scored phase: median seconds, spread, images/s, speed-up (a RaceResult)."""
-    return pd.DataFrame(result.summary_rows(), columns=list(RACE_COLUMNS))
-
-
-def race_workload(result) -> str:
-    """What every lane of a race ran, in one sentence."""
-    workload = result.workload
-    return (
-        f"Every lane trained {workload.spec.title} for {workload.train_batches} batches of {workload.batch_size} "
-        f"images ({workload.precision}, XLA {'on' if workload.jit_compile else 'off'}) after "
-        f"{workload.warmup_batches} untimed warm-up batches, then predicted {workload.inference_images:,} "
-        f"images; times are the median of {result.repeats} repeat(s), each in a fresh process."
-    )
-
-
 # Measuring and the report itself ------------------------------------------------------------------------
 
 
@@ -269,16 +156,18 @@ class Report:
 
 def build_report(
     chosen: Mapping[str, CacheEntry | None],
+    train_command: TrainCommand,
     latencies: Mapping[str, float] | None = None,
-    races: list | None = None,
+    races: list[StoredRace] | None = None,
     machine: Mapping | None = None,
     generated: str | None = None,
 ) -> Report:
     """The full report for one entry per registry model (None = not trained yet).
 
     chosen: `chosen_entries(...)`: a damaged entry is reported as damaged, None as not trained yet.
+    train_command: (model name, settings) → the command that trains it, for the Reproduce section.
     latencies: entry id → seconds, or None when latency was not measured for this report.
-    races: `load_races()`'s stored races; the newest three are summarised.
+    races: `race_summary.load_races()`; the newest three are summarised.
     machine: where the report is made (defaults to this one); generated: its date (defaults to now).
     """
     table = comparison_table(chosen, latencies)
@@ -293,7 +182,7 @@ def build_report(
         "## Results",
         _markdown_table(table, latencies is not None),
         "## Each model",
-        *(_model_section(name, entry) for name, entry in chosen.items()),
+        *(_model_section(name, entry, train_command) for name, entry in chosen.items()),
         "## GPU vs CPU race",
         *_race_sections(races or []),
         "## How the numbers were measured",
@@ -394,19 +283,19 @@ def _settings_warning(trained: Mapping[str, CacheEntry]) -> list[str]:
     ]
 
 
-def _model_section(name: str, entry: CacheEntry | None) -> str:
+def _model_section(name: str, entry: CacheEntry | None, train_command: TrainCommand) -> str:
     spec = entry.record.spec if entry is not None and entry.record is not None else MODEL_SPECS[name]
     title = f"### {spec.title} ({spec.first_filters} first-layer filters)"
     if entry is None:
         return (
-            f"{title}\n\nNot trained yet. Train it with `{train_command(name)}` (or on the Train page), "
+            f"{title}\n\nNot trained yet. Train it with `{train_command(name, None)}` (or on the Train page), "
             "then make the report again."
         )
     if entry.record is None:
         return (
             f"{title}\n\nDamaged: cache entry `{entry.entry_id}` cannot be used ({entry.problem}). Delete it with "
-            f"`{DELETE_DAMAGED_COMMAND}`, train the model again with `{train_command(name)}` (or on the Train "
-            "page), then make the report again."
+            f"`{DELETE_DAMAGED_COMMAND}`, train the model again with `{train_command(name, None)}` (or on the "
+            "Train page), then make the report again."
         )
     record, config = entry.record, entry.record.config
     evaluation = record.evaluation
@@ -420,7 +309,7 @@ def _model_section(name: str, entry: CacheEntry | None) -> str:
         f"images, loss {evaluation.test_loss:.3f}, macro F1 {evaluation.macro_f1:.3f}. Easiest class: "
         f"{classes[-1].name} (F1 {classes[-1].f1:.2f}); hardest: {classes[0].name} (F1 {classes[0].f1:.2f}).",
     ]
-    note = mirror_note(entry)
+    note = mirror_note(record)
     if note:
         lines.append(f"- {note}")
     pairs = most_confused(evaluation.confusion_matrix, top=3)
@@ -430,7 +319,7 @@ def _model_section(name: str, entry: CacheEntry | None) -> str:
     return title + "\n\n" + "\n".join(lines)
 
 
-def _race_sections(races: list) -> list[str]:
+def _race_sections(races: list[StoredRace]) -> list[str]:
     if not races:
         return [
             "No race has been run yet. Run one on the GPU vs CPU race page or with `python -m fmnist_core "
@@ -439,27 +328,9 @@ def _race_sections(races: list) -> list[str]:
     sections = []
     for stored in races[:3]:
         result = stored.result
-        labels = {lane.lane_id: lane.label for lane in result.lanes}
-        baseline = labels.get(result.speedups.get("baseline"), "the slowest lane")
-        lines = [
-            f"### Race {result.recorded_label}",
-            "",
-            race_workload(result),
-            "",
-            f"| Lane | Phase | Median time | Fastest–slowest | Images/s | Speed-up vs {baseline} |",
-            "|---|---|--:|--:|--:|--:|",
-        ]
-        lines += [
-            f"| {row['lane']} | {row['phase']} | {format_duration(row['seconds'])} | "
-            f"{row['min_seconds']:.1f}–{row['max_seconds']:.1f} s | {row['images_per_second']:,.0f} | "
-            f"{row['speedup']:.1f}× |"
-            for row in result.summary_rows()
-        ]
-        skipped = [
-            f"- {lane.label}: did not run ({lane.unavailable_reason})" for lane in result.lanes if not lane.available
-        ]
-        lines += ["", *skipped] if skipped else []
-        sections.append("\n".join(lines))
+        not_run = [f"- {line}" for line in lanes_not_run(result)]
+        lines = [f"### Race {result.recorded_label}", "", workload_sentence(result), "", summary_markdown(result)]
+        sections.append("\n".join([*lines, *([""] + not_run if not_run else [])]))
     return sections
 
 
@@ -472,7 +343,8 @@ def _measurement_notes(with_latency: bool) -> str:
     )
     return "\n".join(
         [
-            "- **Test accuracy, loss, macro F1, confusion matrix**: the 10,000 official Fashion-MNIST test images, "
+            f"- **Test accuracy, loss, macro F1, confusion matrix**: the {TEST_SET_IMAGES:,} official Fashion-MNIST "
+            "test images, "
             "never used in training. Macro F1 is the plain mean of the ten per-class F1 scores (scikit-learn).",
             f"- **Picture alone**: {SINGLE_VIEW_MEANING}",
             "- **Training time**: wall-clock time of all epochs, validation pass included; **training images/s** "

@@ -21,7 +21,17 @@ from fmnist_core.paths import cache_root
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fmnist_core.race_file import RaceResult
+
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
+# How the race summary's columns are shown (their labels come from fmnist_core.race_summary).
+RACE_COLUMN_FORMATS = {
+    "seconds": "%.2f s",
+    "min_seconds": "%.2f s",
+    "max_seconds": "%.2f s",
+    "images_per_second": "%,.0f",
+    "speedup": "%.2f×",
+}
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -216,3 +226,25 @@ def damaged_entries(entries: list[CacheEntry]) -> None:
                 show_error(error)
                 continue
             st.rerun()
+
+
+def race_summary(result: RaceResult) -> None:
+    """A race's summary table (the same one the Compare page and the report show), with what every lane ran."""
+    from fmnist_core.race_summary import SUMMARY_COLUMNS, lanes_not_run, summary_table, workload_sentence
+
+    st.caption(workload_sentence(result))
+    st.dataframe(
+        summary_table(result),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            column: (
+                st.column_config.NumberColumn(label, format=RACE_COLUMN_FORMATS[column])
+                if column in RACE_COLUMN_FORMATS
+                else st.column_config.TextColumn(label)
+            )
+            for column, label in SUMMARY_COLUMNS.items()
+        },
+    )
+    for line in lanes_not_run(result):
+        st.caption(f"{line}.")

@@ -7,7 +7,10 @@ import streamlit as st
 
 from fmnist_core import report
 from fmnist_core.cache import entries_by_model
+from fmnist_core.cli.train_command import command_line
+from fmnist_core.commentary import learning_curve_summary
 from fmnist_core.models import MODEL_SPECS
+from fmnist_core.race_summary import load_races
 from pages.common import (
     cache_entries,
     damaged_entries,
@@ -16,6 +19,7 @@ from pages.common import (
     job_manager,
     link_to_page,
     load_model,
+    race_summary,
 )
 
 COLUMN_FORMATS = {
@@ -34,15 +38,6 @@ COLUMN_FORMATS = {
     "latency_ms": "%.2f ms",
 }
 COLUMN_HELP = {"single_view_accuracy": report.SINGLE_VIEW_MEANING.capitalize()}
-RACE_COLUMNS = {
-    "lane": st.column_config.TextColumn("Lane"),
-    "phase": st.column_config.TextColumn("Phase"),
-    "seconds": st.column_config.NumberColumn("Median time", format="%.2f s"),
-    "min_seconds": st.column_config.NumberColumn("Fastest", format="%.2f s"),
-    "max_seconds": st.column_config.NumberColumn("Slowest", format="%.2f s"),
-    "images_per_second": st.column_config.NumberColumn("Images/s", format="%,.0f"),
-    "speedup": st.column_config.NumberColumn("Speed-up", format="%.1f×"),
-}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -67,7 +62,7 @@ def pick_entries() -> dict:
         heading = f"{spec.title} ({spec.first_filters} first-layer filters)"
         if not candidates:
             column.markdown(f"**{heading}**")
-            column.caption(f"No usable model — use the Train page or `{report.train_command(name)}`.")
+            column.caption(f"No usable model — use the Train page or `{command_line(name)}`.")
             continue
         choice = column.selectbox(
             heading,
@@ -147,11 +142,7 @@ def races_section(races: list) -> None:
         return
     labels = [f"[{stored.origin}] {stored.label}" for stored in races]
     result = races[st.selectbox("Race", range(len(races)), format_func=labels.__getitem__, key="compare_race")].result
-    st.caption(report.race_workload(result))
-    st.dataframe(report.race_table(result), hide_index=True, width="stretch", column_config=RACE_COLUMNS)
-    for lane in result.lanes:
-        if not lane.available:
-            st.caption(f"{lane.label}: did not run ({lane.unavailable_reason}).")
+    race_summary(result)
     link_to_page("pages/race.py", label="Replay it on the race page", icon="🏁")
 
 
@@ -163,8 +154,8 @@ st.write(
 
 chosen = pick_entries()
 latencies = measure_latencies(chosen)
-races = report.load_races()
-result = report.build_report(chosen, latencies, races)
+races = load_races()
+result = report.build_report(chosen, command_line, latencies, races)
 
 st.subheader("Side by side")
 # The entry ids are in the pickers above; the CSV keeps them.
@@ -190,7 +181,7 @@ st.caption(
 st.subheader("Learning curves")
 st.altair_chart(curves_chart(chosen))
 for entry in trained(chosen):
-    st.markdown(f"**{entry.title}** — {report.learning_curve_summary(entry.record.history)}")
+    st.markdown(f"**{entry.title}** — {learning_curve_summary(entry.record.history)}")
 
 races_section(races)
 

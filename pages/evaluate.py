@@ -8,10 +8,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import confusion, report
+from fmnist_core import confusion
 from fmnist_core.cache import CacheEntry
+from fmnist_core.commentary import learning_curve_summary, mirror_note
 from fmnist_core.evaluation import Evaluation
-from fmnist_core.fashion_mnist import CLASS_NAMES
+from fmnist_core.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
 from pages.common import cache_entries, damaged_entries, dataset_or_stop, learning_curves_chart, link_to_page
 
 CHART_KEY = "confusion_chart"
@@ -142,7 +143,7 @@ def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) ->
 
 st.title("🔍 Evaluate a model")
 st.write(
-    "How one trained model does on the 10,000 test images it never saw: where it is right, where it "
+    f"How one trained model does on the {TEST_SET_IMAGES:,} test images it never saw: where it is right, where it "
     "is wrong, and which pictures fool it."
 )
 
@@ -150,7 +151,7 @@ entry = pick_entry()
 evaluation = entry.record.evaluation
 
 accuracy, loss, macro_f1, speed = st.columns(4)
-accuracy.metric("Test accuracy", f"{evaluation.test_accuracy:.1%}", help=report.mirror_note(entry))
+accuracy.metric("Test accuracy", f"{evaluation.test_accuracy:.1%}", help=mirror_note(entry.record))
 loss.metric("Test loss", f"{evaluation.test_loss:.3f}", help="Cross-entropy: lower is better.")
 macro_f1.metric("Macro F1", f"{evaluation.macro_f1:.3f}", help="The mean of the ten per-class F1 scores.")
 speed.metric("Inference images/s", f"{evaluation.images_per_second:,.0f}", help="Whole test set, batches of 1,024.")
@@ -199,5 +200,5 @@ true_class, predicted = pick_pair(evaluation)
 mistakes_gallery(evaluation, true_class, predicted)
 
 st.subheader("Learning curves")
-st.caption(report.learning_curve_summary(entry.record.history))
+st.caption(learning_curve_summary(entry.record.history))
 st.altair_chart(learning_curves_chart(entry.record.history), width="stretch")

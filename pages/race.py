@@ -30,11 +30,10 @@ from fmnist_core.race import (
 )
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
 from fmnist_core.race_lane import Workload
-from pages.common import job_manager, show_error, show_job_progress
+from pages.common import job_manager, race_summary, show_error, show_job_progress
 
 REFRESH_SECONDS = 0.5
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
-PHASE_NAMES = {"train": "Training", "inference": "Inference"}
 REPLAY_MODES = {True: "Start together at the gun", False: "One after another, as they ran"}
 RECORD_HINT = "Record one on a GPU machine with `python -m fmnist_core race --out race.json`, then upload it here."
 
@@ -74,8 +73,10 @@ def times_chart(result: RaceResult):
     import altair as alt
     import pandas as pd
 
+    from fmnist_core.race_summary import PHASE_WORDS
+
     table = pd.DataFrame(result.summary_rows())
-    table["phase"] = table["phase"].map(PHASE_NAMES)
+    table["phase"] = table["phase"].map(PHASE_WORDS)
     baseline = result.speedups["baseline"]
     table["speed-up"] = [
         "baseline" if lane_id == baseline else f"{value:.2f}× faster" if value >= 1 else f"{1 / value:.2f}× slower"
@@ -99,7 +100,7 @@ def times_chart(result: RaceResult):
     return (
         alt.layer(bars, spread, labels, data=table)
         .properties(height=40 * len(order) + 20, width=460)
-        .facet(row=alt.Row("phase:N", title=None, sort=list(PHASE_NAMES.values())))
+        .facet(row=alt.Row("phase:N", title=None, sort=list(PHASE_WORDS.values())))
         .resolve_scale(x="independent")
     )
 
@@ -124,21 +125,7 @@ def show_result(result: RaceResult, key: str) -> None:
         "fastest and slowest run."
     )
     st.altair_chart(times_chart(result))
-    st.dataframe(
-        [
-            {
-                "Lane": row["lane"],
-                "Phase": PHASE_NAMES[row["phase"]],
-                "Median s": round(row["seconds"], 3),
-                "Min s": round(row["min_seconds"], 3),
-                "Max s": round(row["max_seconds"], 3),
-                "Images/s": round(row["images_per_second"]),
-                "Speed-up ×": round(row["speedup"], 2),
-            }
-            for row in result.summary_rows()
-        ],
-        hide_index=True,
-    )
+    race_summary(result)
     with st.expander("Machine and workload"):
         st.json({"machine": result.machine, "workload": result.workload.to_dict()}, expanded=False)
     st.download_button(

@@ -7,14 +7,14 @@ other pages never stops it, and coming back shows it still running.
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.commentary import mirror_note
 from fmnist_core.config import PRESETS, TrainConfig
 from fmnist_core.display import format_duration, format_timestamp
 from fmnist_core.errors import BusyError, CacheError, ConfigError
-from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
+from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
 from fmnist_core.pipeline import start_training_job
-from fmnist_core.report import mirror_note
 from fmnist_core.training import split_indices
 from pages.common import (
     job_manager,
@@ -143,7 +143,7 @@ def training_progress(status: JobStatus) -> None:
         st.progress(status.fraction, text=status.message or "Preparing…")
         return
     if status.fraction >= 1:
-        st.progress(1.0, text="Training done: testing on the 10,000 test pictures and saving…")
+        st.progress(1.0, text=f"Training done: testing on the {TEST_SET_IMAGES:,} test pictures and saving…")
     else:
         st.progress(
             status.fraction,
@@ -164,7 +164,7 @@ def training_progress(status: JobStatus) -> None:
 
 def show_entry(entry: CacheEntry) -> None:
     """A trained model's test accuracy and curves, and where to look at it next."""
-    st.metric("Test accuracy", f"{entry.record.test_accuracy:.2%}", help=mirror_note(entry))
+    st.metric("Test accuracy", f"{entry.record.test_accuracy:.2%}", help=mirror_note(entry.record))
     st.altair_chart(learning_curves_chart(entry.record.history))
     link_to_page("pages/evaluate.py", label="Evaluate it: confusion matrix and mistakes", icon="🔍")
 

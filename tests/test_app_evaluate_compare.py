@@ -123,7 +123,7 @@ def test_compare_shows_the_table_and_the_downloads(trained_cache, tmp_path, monk
 
 def test_compare_shows_a_stored_race(trained_cache):
     from fmnist_core.race_file import store_race
-    from tests.test_report import make_race
+    from tests.test_race_summary import make_race
 
     store_race(make_race())
     app = AppTest.from_file(str(PAGES / "compare.py"), default_timeout=60)

@@ -74,6 +74,7 @@ def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny
     assert len(ModelCache().list()) == 1
 
 
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 def test_retrain_replaces_the_entry_with_the_new_model_and_figures(trained_cache, tiny_data, tiny_spec, tiny_config):
     before = only_entry(ModelCache()).record
     outcome = train_and_cache(tiny_spec, tiny_config, data=tiny_data, retrain=True)

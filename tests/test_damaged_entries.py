@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from fmnist_core import report
 from fmnist_core.cache import ModelCache
 from fmnist_core.cli import main
+from fmnist_core.cli.train_command import command_line
 from fmnist_core.record import ModelRecord
 from tests.records import make_record
 
@@ -176,7 +177,7 @@ def check_the_cache_holds_up(cache_folder: Path, entry_id: str, bystander: str, 
         assert entry.record is None and isinstance(entry.problem, str) and entry.problem.strip()
     entries = cache.list()
     assert sorted(entry.entry_id for entry in entries) == sorted([entry_id, bystander])
-    report.build_report(report.chosen_entries(entries))
+    report.build_report(report.chosen_entries(entries), command_line)
     for command in (["cache", "list"], ["cache", "list", "--json"], ["cache", "delete", "--damaged"]):
         assert main(command) == 0, capsys.readouterr().err
     capsys.readouterr()
@@ -202,7 +203,7 @@ def fresh_copy(template_folder: Path, parent: Path, monkeypatch) -> Path:
 
 
 EXAMPLES = settings(
-    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 

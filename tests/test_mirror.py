@@ -75,16 +75,36 @@ def test_saved_and_loaded_in_safe_mode_it_answers_the_same(backbone, tmp_path):
     assert "Lambda" not in json.dumps(config)
 
 
-def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both_accuracies(
-    tmp_path, tiny_data, tiny_spec, tiny_config
-):
+@pytest.fixture(scope="module")
+def mirrored_cache_dir(tmp_path_factory, tiny_data, tiny_spec, tiny_config):
+    """A cache holding one tiny model trained with augmentation (so saved mirror-averaged); trained once."""
     from fmnist_core.cache import ModelCache
-    from fmnist_core.evaluation import evaluate
     from fmnist_core.pipeline import train_and_cache
 
-    cache = ModelCache(tmp_path / "cache")
-    entry = train_and_cache(tiny_spec, tiny_config.replace(augment=True), cache=cache, data=tiny_data).entry
-    model = cache.load_model(entry.entry_id)
+    folder = tmp_path_factory.mktemp("mirrored-cache")
+    train_and_cache(tiny_spec, tiny_config.replace(augment=True), cache=ModelCache(folder), data=tiny_data)
+    return folder
+
+
+@pytest.fixture
+def mirrored_cache(mirrored_cache_dir, cache_dir):
+    """The mirror-averaged entry, in a private copy of that cache exported as FMNIST_CACHE_DIR."""
+    import shutil
+
+    from fmnist_core.cache import ModelCache
+
+    shutil.copytree(mirrored_cache_dir, cache_dir)
+    (entry,) = ModelCache(cache_dir).list()
+    return entry
+
+
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
+def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both_accuracies(mirrored_cache, tiny_data):
+    from fmnist_core.cache import ModelCache
+    from fmnist_core.evaluation import evaluate
+
+    entry = mirrored_cache
+    model = ModelCache().load_model(entry.entry_id)
     assert is_mirror_averaged(model)
     (_, _), (x_test, y_test) = tiny_data
     # The recorded accuracy is the saved model's: what the app's evaluation and predictions use.
@@ -106,17 +126,7 @@ def test_a_model_trained_without_mirrored_pictures_is_saved_as_trained(trained_c
     assert entry.record.single_view_accuracy is None
 
 
-@pytest.fixture
-def mirrored_cache(cache_dir, tiny_data, tiny_spec, tiny_config):
-    """FMNIST_CACHE_DIR holding one tiny model trained with augmentation (so saved mirror-averaged)."""
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.pipeline import train_and_cache
-
-    return train_and_cache(
-        tiny_spec, tiny_config.replace(augment=True), cache=ModelCache(cache_dir), data=tiny_data
-    ).entry
-
-
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_view_score(
     mirrored_cache, monkeypatch, tiny_data
 ):
@@ -138,11 +148,16 @@ def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_vi
     assert f"from the picture alone it scores {single:.2%}." in accuracy.help
 
 
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
+    from fmnist_core.cli.train_command import command_line
     from fmnist_core.report import build_report, comparison_table
 
     markdown = build_report(
-        {"model1": mirrored_cache, "model2": None, "model3": None}, races=[], machine={"cpu_model": "test CPU"}
+        {"model1": mirrored_cache, "model2": None, "model3": None},
+        command_line,
+        races=[],
+        machine={"cpu_model": "test CPU"},
     ).markdown
     single = mirrored_cache.record.single_view_accuracy
     assert f"from the picture alone it scores {single:.2%}." in markdown

@@ -11,7 +11,8 @@ import pytest
 from fmnist_core import confusion, report
 from fmnist_core.cache import CacheEntry, best_entries
 from fmnist_core.cli import build_parser, main
-from fmnist_core.cli.train_command import config_from_arguments
+from fmnist_core.cli.train_command import command_line, config_from_arguments
+from fmnist_core.commentary import learning_curve_summary
 from fmnist_core.config import PRESETS, TrainConfig
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.models import MODEL_SPECS
@@ -42,7 +43,7 @@ def test_a_model_whose_only_entry_is_damaged_is_reported_damaged_not_untrained()
     damaged = make_entry("model2", 4, ok=False)
     chosen = report.chosen_entries([make_entry("model1", 1), damaged])
     assert chosen["model2"] is damaged and chosen["model3"] is None
-    result = report.build_report(chosen)
+    result = report.build_report(chosen, command_line)
     assert list(result.table["status"]) == [report.TRAINED, report.DAMAGED, report.NOT_TRAINED]
     assert result.table.loc[1, "entry_id"] == damaged.entry_id
     section = result.markdown.split("### Model 2")[1].split("###")[0]
@@ -72,6 +73,7 @@ def test_markdown_names_models_accuracy_and_what_is_missing():
     entry = make_entry("model1", 1)
     result = report.build_report(
         {"model1": entry, "model2": None, "model3": None},
+        command_line,
         races=[],
         machine={"cpu_model": "Report CPU", "cpu_cores": 2},
         generated="2026-11-25 12:00",
@@ -94,13 +96,15 @@ def test_markdown_names_models_accuracy_and_what_is_missing():
 def test_markdown_warns_when_models_were_not_trained_alike():
     first = make_entry("model1", 1)
     second = make_entry("model2", 2, config=PRESETS["quick"].replace(epochs=5))
-    markdown = report.build_report({"model1": first, "model2": second, "model3": None}).markdown
+    markdown = report.build_report({"model1": first, "model2": second, "model3": None}, command_line).markdown
     assert "not trained alike" in markdown and "epochs: 3 / 5" in markdown
 
 
 def test_csv_has_one_row_per_model_and_every_column():
     entry = make_entry("model1", 1)
-    result = report.build_report({"model1": entry, "model2": None, "model3": None}, {entry.entry_id: 0.001})
+    result = report.build_report(
+        {"model1": entry, "model2": None, "model3": None}, command_line, {entry.entry_id: 0.001}
+    )
     table = pd.read_csv(io.StringIO(result.csv))
     assert list(table.columns) == list(report.COLUMN_LABELS)
     assert list(table["model"]) == ["Model 1", "Model 2", "Model 3"]
@@ -158,7 +162,7 @@ def test_per_class_table_has_one_row_per_class_in_order():
     ],
 )
 def test_learning_curve_summary_in_words(history, expected):
-    summary = report.learning_curve_summary(history)
+    summary = learning_curve_summary(history)
     for phrase in expected:
         assert phrase in summary
 
@@ -171,65 +175,10 @@ def test_learning_curve_summary_in_words(history, expected):
         PRESETS["quick"].replace(epochs=2, train_limit=None, augment=True, precision="float32", learning_rate=0.003),
     ],
 )
-def test_train_command_reproduces_the_config(config):
-    command = report.train_command("model2", config)
+def test_the_command_line_reproduces_the_config(config):
+    command = command_line("model2", config)
     arguments = build_parser().parse_args(command.split()[3:])
     assert arguments.model == "model2" and config_from_arguments(arguments) == config
-
-
-def make_race():
-    """A small finished race: GPU and all-cores CPU lanes ran once each, the one-core lane could not run."""
-    from fmnist_core.race_file import LaneResult, RaceResult, RepeatResult
-    from fmnist_core.race_lane import Workload
-
-    def repeat(train_seconds: float, inference_seconds: float) -> RepeatResult:
-        inference_start = 1.5 + train_seconds
-        events = (
-            (0.0, "setup", 0.0),
-            (1.0, "warmup", 0.0),
-            (1.5, "train", 0.0),
-            (inference_start, "inference", 0.0),
-            (inference_start + inference_seconds, "done", 1.0),
-        )
-        return RepeatResult(
-            1.0,
-            0.5,
-            train_seconds,
-            25_600 / train_seconds,
-            inference_seconds,
-            10_000 / inference_seconds,
-            events,
-            {"threads": 2},
-        )
-
-    return RaceResult(
-        created="2026-11-25T18:00:00+00:00",
-        repeats=1,
-        workload=Workload(),
-        machine={"hostname": "gpu-box", "cpu_model": "Race CPU", "cpu_cores": 16, "gpus": [{"name": "NVIDIA H100"}]},
-        lanes=(
-            LaneResult("gpu-0", "GPU 0", "GPU:0", 16, True, None, (repeat(2.0, 0.25),)),
-            LaneResult("cpu-all", "CPU, all cores", "CPU", 16, True, None, (repeat(40.0, 4.0),)),
-            LaneResult("cpu-1", "CPU, 1 core", "CPU", 1, False, "not asked for", ()),
-        ),
-    )
-
-
-def test_races_are_listed_and_summarised(cache_dir):
-    from fmnist_core.race_file import races_dir, store_race
-
-    store_race(make_race())
-    (races_dir() / "broken.json").write_text("{not json", encoding="utf-8")
-    races = [stored for stored in report.load_races() if stored.origin == "this machine"]
-    assert len(races) == 1  # The unreadable file is left to the race page to explain.
-    table = report.race_table(races[0].result)
-    assert list(table.columns) == list(report.RACE_COLUMNS)
-    assert list(table["lane"]) == ["GPU 0", "GPU 0", "CPU, all cores", "CPU, all cores"]
-    assert table.query("lane == 'GPU 0' and phase == 'train'")["speedup"].item() == pytest.approx(20.0)
-    assert "100 batches of 256" in report.race_workload(races[0].result)
-    markdown = report.build_report({"model1": None, "model2": None, "model3": None}, races=races).markdown
-    assert "NVIDIA H100" in markdown and "20.0×" in markdown and "12,800" in markdown
-    assert "CPU, 1 core: did not run (not asked for)" in markdown
 
 
 # The CLI ------------------------------------------------------------------------------------------------
@@ -245,6 +194,7 @@ def test_cli_report_writes_markdown_and_csv(trained_cache, tmp_path):
     assert table["latency_ms"].isna().all()
 
 
+@pytest.mark.realdata  # Latency is timed on the first real test image.
 def test_cli_report_prints_markdown_and_measures_latency(trained_cache, tmp_path, capsys):
     csv = tmp_path / "table.csv"
     assert main(["report", "--csv", str(csv)]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fmnist_core.cache import ModelCache
 from fmnist_core.cli.output import print_json
 from fmnist_core.errors import ConfigError
 
@@ -25,8 +26,6 @@ def register(subparsers) -> None:
 
 
 def run_list(arguments: argparse.Namespace) -> int:
-    from fmnist_core.cache import ModelCache
-
     cache = ModelCache()
     entries = cache.list()
     if arguments.json:
@@ -56,8 +55,6 @@ def run_list(arguments: argparse.Namespace) -> int:
 
 
 def run_delete(arguments: argparse.Namespace) -> int:
-    from fmnist_core.cache import ModelCache
-
     cache = ModelCache()
     targets = list(arguments.entries)
     if arguments.damaged:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from fmnist_core.cache import DELETE_DAMAGED_COMMAND, ModelCache
 from fmnist_core.cli.output import print_json
-from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
+from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments
+from fmnist_core.data import load_fashion_mnist
 from fmnist_core.errors import CacheError
+from fmnist_core.evaluation import evaluate
 from fmnist_core.fashion_mnist import CLASS_NAMES
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.models import MODEL_NAMES, get_spec
 
 
 def register(subparsers) -> None:
@@ -35,11 +38,6 @@ def format_confusion(matrix: list[list[int]]) -> str:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.cache import DELETE_DAMAGED_COMMAND, ModelCache
-    from fmnist_core.data import load_fashion_mnist
-    from fmnist_core.evaluation import evaluate
-    from fmnist_core.models import get_spec
-
     cache = ModelCache()
     if arguments.entry:
         entry_id = arguments.entry
@@ -48,8 +46,7 @@ def run(arguments: argparse.Namespace) -> int:
         entry = cache.lookup(spec, config)
         if entry is None:
             raise CacheError(
-                f"{spec.title} with these settings is not cached. Train it first: "
-                f"python -m fmnist_core train --model {spec.name} --preset {arguments.preset}"
+                f"{spec.title} with these settings is not cached. Train it first: {command_line(spec.name, config)}"
             )
         if not entry.ok:
             raise CacheError(

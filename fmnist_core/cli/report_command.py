@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from fmnist_core.cache import ModelCache
+from fmnist_core.cli.train_command import command_line
+from fmnist_core.data import load_fashion_mnist
 from fmnist_core.errors import ConfigError
 from fmnist_core.models import MODEL_NAMES
 
@@ -32,8 +35,9 @@ def register(subparsers) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    # pandas (for the tables) is imported here, not when the parser is built for every command.
     from fmnist_core import report
-    from fmnist_core.cache import ModelCache
+    from fmnist_core.race_summary import load_races
 
     cache = ModelCache()
     picked = {}
@@ -48,15 +52,13 @@ def run(arguments: argparse.Namespace) -> int:
 
     latencies = None
     if not arguments.no_latency:
-        from fmnist_core.data import load_fashion_mnist
-
         _, (x_test, _) = load_fashion_mnist()
         latencies = {}
         for entry in (entry for entry in chosen.values() if entry is not None and entry.ok):
             print(f"timing single-image predictions of {entry.entry_id}…", file=sys.stderr)
             latencies[entry.entry_id] = report.measure_latency(cache.load_model(entry.entry_id), x_test)
 
-    result = report.build_report(chosen, latencies, report.load_races())
+    result = report.build_report(chosen, command_line, latencies, load_races())
     if arguments.out:
         _write(arguments.out, result.markdown)
         print(f"wrote {arguments.out}")

@@ -6,8 +6,9 @@ import argparse
 import dataclasses
 
 from fmnist_core.cli.output import ProgressBar, print_json
-from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, get_preset
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig, get_preset
+from fmnist_core.display import format_duration
+from fmnist_core.models import MODEL_NAMES, get_spec
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,37 @@ def config_from_arguments(arguments: argparse.Namespace):
     return get_preset(arguments.preset).replace(**changes)
 
 
+def command_line(model_name: str, config: TrainConfig | None = None) -> str:
+    """The `train` command that trains `model_name` with `config` (the quick preset when None): the closest preset
+    plus one flag per other setting; settings no flag can set are named in a trailing comment."""
+    # The settable fields are read from the parser itself, so this stays right when flags are added.
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    flags = set(vars(parser.parse_args([])))
+    config = config or PRESETS["quick"]
+
+    def differences(preset: TrainConfig) -> dict:
+        wanted, base = config.to_dict(), preset.to_dict()
+        return {key: value for key, value in wanted.items() if value != base[key]}
+
+    # The closest preset: first the one whose settings the CLI cannot override match, then fewest flags.
+    preset_name = min(
+        PRESETS,
+        key=lambda name: (sum(key not in flags for key in differences(PRESETS[name])), len(differences(PRESETS[name]))),
+    )
+    parts = ["python -m fmnist_core train", f"--model {model_name}", f"--preset {preset_name}"]
+    unsettable = []
+    for key, value in differences(PRESETS[preset_name]).items():
+        if key not in flags:
+            unsettable.append(f"{key}={value}")
+        elif isinstance(value, bool):
+            parts.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
+        else:
+            parts.append(f"--{key.replace('_', '-')} {0 if value is None else value}")
+    note = f"  # also {', '.join(unsettable)}, which the CLI cannot set" if unsettable else ""
+    return " ".join(parts) + note
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
@@ -51,7 +83,7 @@ def register(subparsers) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.models import get_spec
+    # The pipeline (jobs, training, data) is imported here, not when the parser is built for every command.
     from fmnist_core.pipeline import train_and_cache
 
     config = config_from_arguments(arguments)
@@ -107,7 +139,8 @@ def run(arguments: argparse.Namespace) -> int:
         )
     speed = record.speed_settings
     print(
-        f"  {record.epochs_run} epochs in {record.wall_seconds:.1f} s, {record.images_per_second:,.0f} training "
-        f"images/s ({speed['precision']}, batch {speed['batch_size']}, {speed['device']})"
+        f"  {record.epochs_run} epochs in {format_duration(record.wall_seconds)}, "
+        f"{record.images_per_second:,.0f} training images/s ({speed['precision']}, batch {speed['batch_size']}, "
+        f"{speed['device']})"
     )
     return 0
