@@ -111,7 +111,11 @@ class LaneResult:
     unavailable_reason: str | None  # Why not, in plain words.
     repeats: tuple[RepeatResult, ...] = ()
     backend: str = "tensorflow"  # The Keras backend (KERAS_BACKEND) of the lane's processes.
-    kind: str = "cpu-all"  # One of LANE_KINDS: "gpu", "cpu-all", "cpu-1".
+    kind: str = ""  # One of LANE_KINDS: "gpu", "cpu-all", "cpu-1"; when not given, read from the lane id.
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", kind_from_id(self.lane_id))
 
     def _values(self, name: str) -> list[float]:
         return [getattr(repeat, name) for repeat in self.repeats]
@@ -309,6 +313,13 @@ class RaceResult:
         )
 
 
+def kind_from_id(lane_id: str) -> str:
+    """'gpu-0', 'jax-gpu-1' → 'gpu'; 'cpu-1', 'torch-cpu-1' → 'cpu-1'; anything else → 'cpu-all'."""
+    if lane_id.startswith("gpu") or "-gpu" in lane_id:
+        return "gpu"
+    return "cpu-1" if lane_id.endswith("cpu-1") else "cpu-all"
+
+
 def _upgrade_v1(values: dict) -> dict:
     """A version 1 file in version 2's shape: every lane ran on TensorFlow; its kind follows from its id.
 
@@ -320,7 +331,7 @@ def _upgrade_v1(values: dict) -> dict:
     upgraded = []
     for lane in lanes:
         if isinstance(lane, dict) and isinstance(lane.get("lane_id"), str):
-            kind = "gpu" if lane["lane_id"].startswith("gpu") else lane["lane_id"]
+            kind = kind_from_id(lane["lane_id"])
             label = f"TensorFlow · {lane['label']}" if isinstance(lane.get("label"), str) else lane.get("label")
             lane = {**lane, "backend": "tensorflow", "kind": kind, "label": label}
         upgraded.append(lane)
