@@ -524,7 +524,7 @@ def probed(monkeypatch) -> list[tuple[str, ...]]:
 
 
 def lane_labels(page: AppTest) -> list[str]:
-    return [markdown.value for markdown in page.markdown if markdown.value.startswith("**")]
+    return [markdown.value.strip() for markdown in page.markdown if markdown.value.startswith("**")]
 
 
 def test_race_page_renders_with_a_start_button_and_lanes(cache_dir, probed):
@@ -537,9 +537,9 @@ def test_race_page_renders_with_a_start_button_and_lanes(cache_dir, probed):
     assert choice.label == "Keras backends" and choice.value == ["tensorflow"]
     assert choice.options == [BACKENDS[name].title for name in RACED]  # Installed ones: JAX always (CI installs it).
     assert lane_labels(page) == [
-        "**TensorFlow · GPU** ",
-        "**TensorFlow · CPU, 2 cores** ",
-        "**TensorFlow · CPU, 1 core** ",
+        "**TensorFlow · GPU**",
+        "**TensorFlow · CPU, 2 cores**",
+        "**TensorFlow · CPU, 1 core**",
     ]
     assert probed == [("tensorflow",)]
 
@@ -556,7 +556,7 @@ def test_race_page_races_the_chosen_backends_and_says_how_to_install_the_others(
     assert not page.exception
     assert probed[-1] == ("tensorflow", "jax")  # In the registry's order, whatever the click order.
     labels = lane_labels(page)
-    assert "**JAX · CPU, 2 cores** " in labels and "**TensorFlow · CPU, 1 core** " in labels and len(labels) == 6
+    assert "**JAX · CPU, 2 cores**" in labels and "**TensorFlow · CPU, 1 core**" in labels and len(labels) == 6
     page.multiselect[0].set_value([]).run()
     assert any("Choose at least one backend" in warning.value for warning in page.warning)
     assert next(button for button in page.button if button.label == "Start the race").disabled
@@ -576,7 +576,7 @@ def test_race_page_replays_an_uploaded_race_and_explains_a_bad_one(cache_dir, pr
     assert any("🥇 **JAX · Test GPU**" in markdown.value for markdown in page.markdown)
     page.file_uploader[0].set_value(("old.json", V1_FILE.read_bytes(), "application/json")).run()
     assert not page.exception and not page.error
-    assert "**TensorFlow · GPU:0 · Test GPU** " in lane_labels(page)
+    assert "**TensorFlow · GPU:0 · Test GPU**" in lane_labels(page)
     page.file_uploader[0].set_value(
         ("other.json", json.dumps(with_value(("schema_version",), 9)).encode(), "application/json")
     ).run()
