@@ -87,9 +87,11 @@ def train_and_cache(
 
 
 def start_training_job(
-    manager: JobManager, name: str, config: TrainConfig, cache: ModelCache | None = None
+    manager: JobManager, name: str, config: TrainConfig, cache: ModelCache | None = None, *, retrain: bool = False
 ) -> JobStatus:
     """Start `train_and_cache` as a background job whose details feed the live training view.
+
+    retrain: train even when the entry exists (as the CLI's --retrain); a shipped entry stays as it is.
 
     details: epoch, epochs, batch, batches, images_per_second, metrics (latest batch), history (one dict
     per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
@@ -121,7 +123,9 @@ def start_training_job(
             )
 
         context.report(0.0, "Loading data…")
-        return train_and_cache(spec, config, progress=progress, should_stop=context.should_stop, cache=cache)
+        return train_and_cache(
+            spec, config, progress=progress, should_stop=context.should_stop, cache=cache, retrain=retrain
+        )
 
     preset = next((label for label, preset in PRESETS.items() if preset == config), "custom")
     return manager.start("train", f"Training {spec.title} ({preset})", work)

@@ -213,9 +213,15 @@ def link_to_page(page: str, label: str, icon: str | None = None) -> None:
 
 
 def damaged_entries(entries: list[CacheEntry]) -> None:
-    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded)."""
+    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded); a shipped
+    one, which the app never deletes, with how to restore it."""
     for entry in entries:
         if entry.ok:
+            continue
+        if entry.shipped:
+            st.warning(
+                f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded. {entry.repair}", icon="🩹"
+            )
             continue
         message, action = st.columns([4, 1], vertical_alignment="center")
         message.warning(f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded.", icon="🩹")

@@ -39,6 +39,7 @@ def pick_entry() -> CacheEntry:
     chosen = st.selectbox(
         "Model", list(usable), format_func=lambda entry_id: usable[entry_id].label, key="evaluate_entry"
     )
+    st.caption(f"{usable[chosen].title}: {usable[chosen].provenance}.")
     return usable[chosen]
 
 

@@ -76,7 +76,7 @@ def cached_models() -> None:
         return
     for entry in entries:
         if entry.ok:
-            st.markdown(f"✅ {entry.label}")
+            st.markdown(f"✅ {entry.label} — {entry.provenance}")
     damaged_entries(entries)
 
 
