@@ -10,7 +10,7 @@ CHROMEDRIVER ?= chromedriver
 APT_GET ?= apt-get
 BROWSER_PACKAGES := chromium chromium-driver
 
-.PHONY: run test lint data browser bench screenshots clean
+.PHONY: run test lint data browser models bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ test: $(VENV)/.installed-dev data browser
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+
+# Retrains the models shipped in cached_models/ (Model 1, 2, 3 on the full preset, default seed) through the CLI
+# and installs them there with their meta.json. Minutes to an hour on a 2-core CPU; see scripts/ship_models.py.
+models: $(VENV)/.installed data
+	$(BIN)/python scripts/ship_models.py
 
 bench: $(VENV)/.installed data
 	$(BIN)/python -m fmnist_core bench

@@ -35,10 +35,12 @@ def train_and_cache(
     cache: ModelCache | None = None,
     data=None,
     retrain: bool = False,
+    command: str | None = None,
 ) -> Outcome:
     """Return the cached model for (name, config), training and evaluating it first if needed.
 
     retrain: train again even when a valid entry exists; the new model and its figures replace that entry.
+    command: the CLI command that asked, kept in the record (None from the app).
     should_stop: checked between training batches (TrainingCancelled: nothing is saved). Once the last batch is
     done the model is tested and saved even if Stop is pressed meanwhile: testing takes seconds after minutes
     of training, and every record holds its evaluation, so finishing it is the way to keep the weights.
@@ -81,6 +83,7 @@ def train_and_cache(
         machine=machine_info(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         recipe_version=RECIPE_VERSION,
+        command=command,
     )
     entry = cache.save(model, record, replace=retrain)
     return Outcome(entry, reused=False, stopped_after_training=should_stop is not None and should_stop())

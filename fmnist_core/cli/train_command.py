@@ -111,7 +111,13 @@ def run(arguments: argparse.Namespace) -> int:
                 bar.message(f"Epoch {event.epoch}/{event.epochs}")
             bar.finish(event.batches, event.batches, event.elapsed_seconds, shown, rate)
 
-    outcome = train_and_cache(spec, config, progress=None if arguments.json else progress, retrain=arguments.retrain)
+    outcome = train_and_cache(
+        spec,
+        config,
+        progress=None if arguments.json else progress,
+        retrain=arguments.retrain,
+        command=command_line(spec.name, config),
+    )
     entry, record = outcome.entry, outcome.entry.record
     if arguments.json:
         print_json(
