@@ -202,12 +202,15 @@ def learning_curves_chart(history: dict | list | None):
     return alt.hconcat(*panels)
 
 
-def link_to_page(page: str, label: str, icon: str | None = None) -> None:
-    """`st.page_link`, or a plain hint when the page is not registered (a page run on its own, as in tests)."""
+def link_to_page(page: str, label: str, icon: str | None = None, query_params: dict | None = None) -> None:
+    """`st.page_link`, or a plain hint when the page is not registered (a page run on its own, as in tests).
+
+    query_params: what the page should open on (e.g. {"entry": ...} for Evaluate), read from st.query_params there.
+    """
     from streamlit.errors import StreamlitAPIException
 
     try:
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params=query_params)
     except StreamlitAPIException:
         st.caption(f"Open **{label}** from the navigation menu.")
 
