@@ -2,10 +2,18 @@
 
 Layout: `<root>/<model>-<key>/model.keras` + `meta.json` (a `ModelRecord`, fmnist_core.record). The key is a
 digest of the model spec, the training config and the dataset, so asking for the same thing twice reuses the
-entry. An entry is written in a temporary folder inside the root and renamed into place under a file lock: a
+entry.
+
+Two roots (fmnist_core.paths): the models shipped with the app (the repository's `cached_models/`, read-only)
+under the user's own cache (written). The user's folder is laid over the shipped one: an entry id names the
+user's entry when they have one, else the shipped one. So a shipped model answers a request for its settings
+(nothing to train), an explicit retrain writes the user's own entry, which then answers in its place, and
+deleting that entry brings the shipped one back; nothing here ever writes or deletes a shipped entry.
+
+An entry is written in a temporary folder inside the user's root and renamed into place under a file lock: a
 killed process leaves at most a temporary folder (removed on the next start), never a half entry, and two
 processes saving the same key leave exactly one. An entry whose meta.json does not check out, or whose
-`model.keras` does not match the SHA-256 in it, is listed as damaged with the reason, stays deletable, and is
+`model.keras` does not match the SHA-256 in it, is listed as damaged with the reason (a user's stays deletable) and is
 never handed to Keras.
 """
 
@@ -31,7 +39,7 @@ from fmnist_core.errors import CacheError, RecordError
 from fmnist_core.fashion_mnist import data_fingerprint
 from fmnist_core.machine import import_tensorflow, process_alive
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, ModelSpec
-from fmnist_core.paths import cache_root
+from fmnist_core.paths import cache_root, shipped_models_root
 from fmnist_core.record import ENTRY_ID_PATTERN, ModelRecord
 
 # Part of every key: changing it (or anything else in the key's payload) orphans every cached model.
@@ -41,6 +49,8 @@ META_FILE = "meta.json"
 TEMPORARY_PREFIX = ".tmp-"
 ENTRY_PATTERN = re.compile(f"^{ENTRY_ID_PATTERN}$")
 DELETE_DAMAGED_COMMAND = "python -m fmnist_core cache delete --damaged"  # The clean-up every damage message offers.
+# What a damaged shipped entry needs instead: the app never writes the repository's copy.
+RESTORE_SHIPPED = "restore it with `git checkout -- cached_models`, or train the shipped set again with `make models`"
 
 
 def _sha256_file(path: Path) -> str:
@@ -70,6 +80,7 @@ class CacheEntry:
     path: Path
     record: ModelRecord | None  # The checked meta.json; None exactly when the entry is damaged.
     problem: str | None  # Why the entry is damaged; None when it is usable.
+    shipped: bool = False  # Found among the models shipped with the app (read-only), not in the user's cache.
 
     def __post_init__(self) -> None:
         if (self.record is None) == (self.problem is None):
@@ -99,8 +110,39 @@ class CacheEntry:
         images = "all images" if config.train_limit is None else f"{config.train_limit:,} images"
         return (
             f"{self.title} · {record.test_accuracy:.1%} · {config.epochs} epochs × {images} · "
-            f"{format_timestamp(record.created)}"
+            f"{format_timestamp(record.created)}{' · shipped' if self.shipped else ''}"
         )
+
+    @property
+    def repair(self) -> str:
+        """What to do about this entry when it is damaged, as a sentence."""
+        if self.shipped:
+            return f"It ships with the app, which never changes it: {RESTORE_SHIPPED}."
+        return f"Delete it ({DELETE_DAMAGED_COMMAND}) and train again."
+
+    @property
+    def provenance(self) -> str:
+        """Where the model came from: 'shipped with the app (trained on <machine>, <date>)' or 'trained on this
+        machine'."""
+        if not self.shipped:
+            return "trained on this machine"
+        if self.record is None:
+            return "shipped with the app"
+        return f"shipped with the app (trained on {machine_summary(self.record)}, {self.record.created[:10]})"
+
+
+def machine_summary(record: ModelRecord) -> str:
+    """The machine that trained a model, in a few words: 'AMD EPYC 7B13, 2 cores' (plus the GPU it trained on)."""
+    machine = record.machine
+    cores = machine.get("cpu_cores")
+    words = [str(machine.get("cpu_model") or "an unnamed CPU")]
+    if isinstance(cores, int):
+        words.append(f"{cores} core{'s' if cores != 1 else ''}")
+    gpus = machine.get("gpus")
+    if str(record.speed_settings.get("device", "")).startswith("GPU") and isinstance(gpus, list) and gpus:
+        first = gpus[0]
+        words.append(str(first.get("name", "a GPU") if isinstance(first, dict) else first))
+    return ", ".join(words)
 
 
 def entries_by_model(entries: Iterable[CacheEntry]) -> dict[str, list[CacheEntry]]:
@@ -120,10 +162,14 @@ def best_entries(entries: Iterable[CacheEntry]) -> dict[str, CacheEntry | None]:
 
 
 class ModelCache:
-    """List, save, load and delete trained models under one root folder."""
+    """List, save, load and delete trained models: the user's own folder, laid over the shipped models."""
 
-    def __init__(self, root: Path | str | None = None):
+    def __init__(self, root: Path | str | None = None, shipped_root: Path | str | None = None):
+        """root: the user's cache (written); default fmnist_core.paths.cache_root().
+        shipped_root: the models shipped with the app (only read); default fmnist_core.paths.shipped_models_root().
+        """
         self.root = Path(root) if root is not None else cache_root()
+        self.shipped_root = Path(shipped_root) if shipped_root is not None else shipped_models_root()
         if self.root.exists() and not self.root.is_dir():
             raise CacheError(f"The model cache path {self.root} is a file, not a folder.")
 
@@ -133,10 +179,19 @@ class ModelCache:
         return f"{spec.name}-{cache_key(spec, config)}"
 
     def _entry_path(self, entry_id: str) -> Path:
+        """The entry's folder in the user's cache (which may not exist)."""
         # Entry ids come from folder names we create; anything else (e.g. "../x") is refused.
         if not ENTRY_PATTERN.match(entry_id):
             raise CacheError(f"{entry_id!r} is not a cache entry id (expected e.g. model1-0123456789ab).")
         return self.root / entry_id
+
+    def _located(self, entry_id: str) -> tuple[Path, bool] | None:
+        """(folder, shipped) of the entry this id names: the user's when there is one, else the shipped one."""
+        own = self._entry_path(entry_id)
+        if own.is_dir():
+            return own, False
+        shipped = self.shipped_root / entry_id
+        return (shipped, True) if shipped.is_dir() else None
 
     def _lock(self, entry_id: str) -> FileLock:
         locks = self.root / ".locks"
@@ -147,12 +202,14 @@ class ModelCache:
 
     def inspect(self, entry_id: str) -> CacheEntry:
         """Read one entry and check it: meta.json is a valid record of this folder, the model matches its checksum."""
-        path = self._entry_path(entry_id)
-        if not path.is_dir():
-            raise CacheError(f"No cached model {entry_id!r} in {self.root}.")
+        located = self._located(entry_id)
+        if located is None:
+            raise CacheError(f"No cached model {entry_id!r} in {self.root} (nor among the shipped models).")
+        return self._inspect_folder(entry_id, *located)
 
+    def _inspect_folder(self, entry_id: str, path: Path, shipped: bool) -> CacheEntry:
         def damaged(problem: str) -> CacheEntry:
-            return CacheEntry(entry_id, path, None, problem)
+            return CacheEntry(entry_id, path, None, problem, shipped)
 
         try:
             values = json.loads((path / META_FILE).read_bytes())
@@ -172,20 +229,31 @@ class ModelCache:
             return damaged("model.keras is missing")
         if _sha256_file(model_path) != record.model_sha256:
             return damaged("model.keras does not match its checksum (damaged)")
-        return CacheEntry(entry_id, path, record, None)
+        return CacheEntry(entry_id, path, record, None, shipped)
 
     def list(self) -> list[CacheEntry]:
-        """All entries, newest first, then the damaged ones (with their problem)."""
-        if not self.root.is_dir():
-            return []
+        """All entries (the user's, and the shipped ones they have not retrained), newest first, then the damaged
+        ones (with their problem)."""
         self.cleanup_temporary()
-        entries = [self.inspect(p.name) for p in self.root.iterdir() if p.is_dir() and ENTRY_PATTERN.match(p.name)]
-        return sorted(entries, key=lambda entry: (entry.ok, entry.record.created if entry.ok else ""), reverse=True)
+        entry_ids = {
+            path.name
+            for root in (self.root, self.shipped_root)
+            if root.is_dir()
+            for path in root.iterdir()
+            if path.is_dir() and ENTRY_PATTERN.match(path.name)
+        }
+        entries = [self.inspect(entry_id) for entry_id in entry_ids]
+        return sorted(
+            entries,
+            key=lambda entry: (entry.ok, entry.record.created if entry.ok else "", entry.entry_id),
+            reverse=True,
+        )
 
     def lookup(self, spec: ModelSpec, config: TrainConfig) -> CacheEntry | None:
-        """The entry for (spec, config) as found on disk, damaged or not; None when there is none."""
+        """The entry for (spec, config) as found on disk (the user's, else the shipped one), damaged or not; None
+        when there is none."""
         entry_id = self.entry_id(spec, config)
-        return self.inspect(entry_id) if (self.root / entry_id).is_dir() else None
+        return self.inspect(entry_id) if self._located(entry_id) is not None else None
 
     def find(self, spec: ModelSpec, config: TrainConfig) -> CacheEntry | None:
         """The usable entry for (spec, config), or None (a damaged one counts as absent)."""
@@ -202,14 +270,11 @@ class ModelCache:
 
         entry = self.inspect(entry_id)
         if not entry.ok:
-            raise CacheError(
-                f"Cached model {entry_id} is damaged: {entry.problem}. Delete it ({DELETE_DAMAGED_COMMAND}) "
-                "and train again."
-            )
+            raise CacheError(f"Cached model {entry_id} is damaged: {entry.problem}. {entry.repair}")
         try:
             return keras.saving.load_model(entry.path / MODEL_FILE, compile=False, safe_mode=True)
         except Exception as error:  # Keras raises many types for a bad archive; all mean "damaged".
-            raise CacheError(f"Cached model {entry_id} could not be loaded ({error}). Delete it.") from error
+            raise CacheError(f"Cached model {entry_id} could not be loaded ({error}). {entry.repair}") from error
 
     # Writing --------------------------------------------------------------------------------------
 
@@ -217,14 +282,15 @@ class ModelCache:
         """Write the model and its record atomically; the record gets its entry id and the model's checksum.
 
         If a valid entry for this key appears meanwhile (another process trained the same request), keep that
-        one, unless `replace` (an explicit retrain): then the new model takes its place.
+        one, unless `replace` (an explicit retrain): then the new model takes its place. Always written to the
+        user's cache: a shipped entry of the same key stays as it is, and the new one answers in its place.
         """
         entry_id = self.entry_id(record.spec, record.config)
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock(entry_id):
             final = self.root / entry_id
             if final.is_dir():
-                existing = self.inspect(entry_id)
+                existing = self._inspect_folder(entry_id, final, shipped=False)
                 if existing.ok and not replace:
                     return existing
                 self._remove(final)
@@ -244,9 +310,14 @@ class ModelCache:
         return self.inspect(entry_id)
 
     def delete(self, entry_id: str) -> None:
-        """Remove an entry (damaged or not)."""
+        """Remove one of the user's entries (damaged or not); shipped entries are never deleted."""
         path = self._entry_path(entry_id)
         if not path.exists():
+            if (self.shipped_root / entry_id).is_dir():
+                raise CacheError(
+                    f"{entry_id} ships with the app ({self.shipped_root}) and is read-only: the app never deletes "
+                    f"it. If it is damaged, {RESTORE_SHIPPED}."
+                )
             raise CacheError(f"No cached model {entry_id!r} to delete.")
         with self._lock(entry_id):
             self._remove(path)

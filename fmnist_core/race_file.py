@@ -24,7 +24,7 @@ from pathlib import Path
 from fmnist_core.backends import BACKENDS
 from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.models import ModelSpec
-from fmnist_core.paths import RECORDED_RACES_DIR, cache_root
+from fmnist_core.paths import cache_root, recorded_races_dir
 from fmnist_core.race_lane import LANE_KINDS, PHASES, SCORED_PHASES, Event, Workload
 
 SCHEMA = "fmnist-race"
@@ -460,7 +460,7 @@ class StoredRace:
 def list_races() -> list[StoredRace]:
     """Past races of this machine, then the recorded ones shipped in recorded_races/; newest first in each."""
     found = []
-    for folder, origin in ((races_dir(), "this machine"), (RECORDED_RACES_DIR, "recorded")):
+    for folder, origin in ((races_dir(), "this machine"), (recorded_races_dir(), "recorded")):
         paths = folder.glob("*.json") if folder.is_dir() else []
         paths = sorted(paths, key=lambda path: (path.stat().st_mtime_ns, path.name), reverse=True)
         for path in paths:

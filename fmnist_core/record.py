@@ -49,6 +49,7 @@ class ModelRecord:
     machine: Mapping[str, Any]  # machine_info() of the computer that trained it.
     created: str  # ISO time the record was made, e.g. "2026-11-25T19:40:12".
     recipe_version: int = RECIPE_VERSION  # The training recipe (fmnist_core.config.RECIPE_VERSION) it ran.
+    command: str | None = None  # The CLI command that trained it; None when trained from the app.
     entry_id: str = ""  # Cache folder name; set by ModelCache.save.
     model_sha256: str = ""  # SHA-256 of model.keras; set by ModelCache.save.
     format: int = RECORD_FORMAT  # meta.json layout.
@@ -123,6 +124,8 @@ class ModelRecord:
             machine=check.obj(field("machine"), "machine"),
             created=_timestamp(field("created")),
             recipe_version=check.integer(field("recipe_version"), "recipe_version", minimum=1),
+            # Optional: records written before the command was kept have none.
+            command=check.optional(check.text, values.get("command"), "command"),
             entry_id=check.text(
                 field("entry_id"),
                 "entry_id",

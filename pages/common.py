@@ -202,20 +202,29 @@ def learning_curves_chart(history: dict | list | None):
     return alt.hconcat(*panels)
 
 
-def link_to_page(page: str, label: str, icon: str | None = None) -> None:
-    """`st.page_link`, or a plain hint when the page is not registered (a page run on its own, as in tests)."""
+def link_to_page(page: str, label: str, icon: str | None = None, query_params: dict | None = None) -> None:
+    """`st.page_link`, or a plain hint when the page is not registered (a page run on its own, as in tests).
+
+    query_params: what the page should open on (e.g. {"entry": ...} for Evaluate), read from st.query_params there.
+    """
     from streamlit.errors import StreamlitAPIException
 
     try:
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params=query_params)
     except StreamlitAPIException:
         st.caption(f"Open **{label}** from the navigation menu.")
 
 
 def damaged_entries(entries: list[CacheEntry]) -> None:
-    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded)."""
+    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded); a shipped
+    one, which the app never deletes, with how to restore it."""
     for entry in entries:
         if entry.ok:
+            continue
+        if entry.shipped:
+            st.warning(
+                f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded. {entry.repair}", icon="🩹"
+            )
             continue
         message, action = st.columns([4, 1], vertical_alignment="center")
         message.warning(f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded.", icon="🩹")

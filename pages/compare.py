@@ -70,6 +70,7 @@ def pick_entries() -> dict:
             format_func=lambda entry_id: usable[entry_id].label,
             key=f"compare_{name}",
         )
+        column.caption(usable[choice].provenance.capitalize())
         picked[name] = usable[choice]
     return report.chosen_entries(entries, picked)
 

@@ -15,6 +15,7 @@ from fmnist_core.evaluation import Evaluation
 from fmnist_core.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
 from pages.common import cache_entries, damaged_entries, dataset_or_stop, learning_curves_chart, link_to_page
 
+ENTRY_PARAMETER = "entry"  # ?entry=<cache entry id> opens the page on that model.
 CHART_KEY = "confusion_chart"
 TRUE_KEY, PREDICTED_KEY = "mistakes_true_class", "mistakes_predicted_class"
 GALLERY_LIMIT = 40  # Images shown at once, most confident mistakes first.
@@ -36,9 +37,16 @@ def pick_entry() -> CacheEntry:
         st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.", icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()
+    # A link may name the model to open on (the Home page's "See what Model 3 gets wrong").
+    asked = st.query_params.get(ENTRY_PARAMETER)
     chosen = st.selectbox(
-        "Model", list(usable), format_func=lambda entry_id: usable[entry_id].label, key="evaluate_entry"
+        "Model",
+        list(usable),
+        index=list(usable).index(asked) if asked in usable else 0,
+        format_func=lambda entry_id: usable[entry_id].label,
+        key="evaluate_entry",
     )
+    st.caption(f"{usable[chosen].title}: {usable[chosen].provenance}.")
     return usable[chosen]
 
 

@@ -1,4 +1,5 @@
-"""Home: what the explorer teaches, a map of the pages, the trained models, and a one-click first model.
+"""Home: what the explorer teaches, a quick start on the models at hand, a map of the pages, the trained models, and a
+one-click first model.
 
 This page must paint fast on a fresh server, so nothing here imports TensorFlow: the training job
 imports it in its own thread, after the page is on screen.
@@ -6,11 +7,13 @@ imports it in its own thread, after the page is on screen.
 
 import streamlit as st
 
+from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import BusyError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.models import MODEL_SPECS, get_spec
 from fmnist_core.pipeline import start_training_job
+from fmnist_core.race_file import list_races
 from pages.common import (
     cache_entries,
     damaged_entries,
@@ -76,7 +79,7 @@ def cached_models() -> None:
         return
     for entry in entries:
         if entry.ok:
-            st.markdown(f"✅ {entry.label}")
+            st.markdown(f"✅ {entry.label} — {entry.provenance}")
     damaged_entries(entries)
 
 
@@ -92,8 +95,52 @@ def live_job() -> None:
         link_to_page("pages/race.py", label="Watch it on the race page", icon="🏁")
 
 
-def quick_train() -> None:
+def quick_start() -> bool:
+    """Links to what the models at hand (shipped with the app or trained here) and the recorded races show right
+    away; False when there is none yet, and quick-training a first model is the start."""
+    trained = [entry for entry in best_entries(cache_entries()).values() if entry is not None]
+    recorded = [race for race in list_races() if race.origin == "recorded" and race.result is not None]
+    links = []
+    if trained:
+        titles = [entry.title for entry in trained]
+        who = (
+            f"{titles[0]} answers" if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]} answer at once"
+        )
+        links.append(("pages/predict.py", "Try a sketch", "✏️", None, f"Draw a garment: {who}."))
+        widest = trained[-1]  # Registry order: the widest first layer trained.
+        links.append(
+            (
+                "pages/evaluate.py",
+                f"See what {widest.title} gets wrong",
+                "🔍",
+                {"entry": widest.entry_id},
+                f"{widest.record.test_accuracy:.1%} of the test pictures right: the confusion matrix, and the "
+                "pictures behind each mistake.",
+            )
+        )
+    if recorded:
+        race = max(recorded, key=lambda race: race.result.created)
+        links.append(
+            (
+                "pages/race.py",
+                f"Open the race recorded on {race.result.created[:10]}",
+                "🏁",
+                {"race": race.path.name},
+                f"Replay it at true speed: {race.result.recorded_label}.",
+            )
+        )
+    if not links:
+        return False
     st.subheader("Quick start")
+    for column, (page, label, icon, parameters, caption) in zip(st.columns(len(links)), links, strict=True):
+        with column:
+            link_to_page(page, label=label, icon=icon, query_params=parameters)
+            st.caption(caption)
+    return True
+
+
+def quick_train(heading: str) -> None:
+    st.subheader(heading)
     manager = job_manager()
     if manager.busy():
         live_job()
@@ -112,8 +159,8 @@ def quick_train() -> None:
         link_to_page("pages/evaluate.py", label="See how it does on the test set", icon="🔍")
         return
     st.write(
-        f"No model yet? Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs, the "
-        "shortest run there is; the time left is shown as it goes. It keeps running if you open other pages."
+        f"Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs, the shortest run there "
+        "is, and watch it learn; the time left is shown as it goes. It keeps running if you open other pages."
     )
     if st.button(f"Quick-train {spec.title}", type="primary", icon="🚀"):
         try:
@@ -128,6 +175,6 @@ st.title("👕 Fashion-MNIST CNN Explorer")
 st.write("See how a convolutional network learns to recognise clothes — and what one design choice changes.")
 interrupted_notice()
 introduction()
-quick_train()
+quick_train("Or watch a model learn" if quick_start() else "Quick start")
 cached_models()
 page_map()

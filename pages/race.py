@@ -34,6 +34,8 @@ from fmnist_core.race_plan import plan_lanes
 from pages.common import job_manager, race_summary, show_error, show_job_progress
 
 REFRESH_SECONDS = 0.5
+RACE_PARAMETER = "race"  # ?race=<file name> opens the replay tab on that past or recorded race.
+REPLAY_TAB = "Replay a recorded race"
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
 REPLAY_MODES = {True: "Start together at the gun", False: "One after another, as they ran"}
 RECORD_HINT = (
@@ -278,7 +280,14 @@ def chosen_race() -> tuple[str, RaceResult] | None:
     if not races:
         st.info(f"No races yet: start one in the first tab. {RECORD_HINT}", icon="📭")
         return None
-    index = st.selectbox("Race", range(len(races)), format_func=lambda i: f"[{races[i].origin}] {races[i].label}")
+    names = [race.path.name for race in races]
+    asked = st.query_params.get(RACE_PARAMETER)  # A link may name the race to open on (the Home page's).
+    index = st.selectbox(
+        "Race",
+        range(len(races)),
+        index=names.index(asked) if asked in names else 0,
+        format_func=lambda i: f"[{races[i].origin}] {races[i].label}",
+    )
     stored = races[index]
     if stored.result is None:
         show_error(RaceFileError(f"{stored.path.name} cannot be replayed: {stored.problem}"))
@@ -323,7 +332,9 @@ st.write(
     "Model 1 trains on the same images and then classifies the 10,000 test images on every device: watch "
     "the lanes, their timers and the finish order."
 )
-here, recorded = st.tabs(["Race on this machine", "Replay a recorded race"])
+here, recorded = st.tabs(
+    ["Race on this machine", REPLAY_TAB], default=REPLAY_TAB if RACE_PARAMETER in st.query_params else None
+)
 with here:
     race_here()
 with recorded:

@@ -190,11 +190,13 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None) -
 
 
 def start(name: str, config: TrainConfig, cache: ModelCache, replace: CacheEntry | None = None) -> None:
-    """Start training (after deleting `replace`, the cached entry it would otherwise collide with)."""
+    """Start training (after deleting `replace`, the user's cached entry it would otherwise collide with; a shipped
+    one is never deleted: the new model goes to the user's cache and answers in its place)."""
+    shipped = replace is not None and replace.shipped
     try:
-        if replace is not None:
+        if replace is not None and not shipped:
             cache.delete(replace.entry_id)
-        start_training_job(job_manager(), name, config, cache=cache)
+        start_training_job(job_manager(), name, config, cache=cache, retrain=shipped)
     except (BusyError, CacheError) as error:
         show_error(error)
         return
@@ -219,17 +221,26 @@ def offer_training(
         return
     if not just_trained:
         st.success(
-            f"{spec.title} with these settings is already trained ({format_timestamp(existing.record.created)})"
-            ": it is ready to use now, no need to train again.",
+            f"{spec.title} with these settings is already trained ({format_timestamp(existing.record.created)}, "
+            f"{existing.provenance}): it is ready to use now, no need to train again.",
             icon="♻️",
         )
     show_entry(existing)
     with st.expander("Train again anyway"):
-        st.write(
-            "The same model and settings always map to the same cache entry, so training again means "
-            "deleting this one first. Training is seeded, so expect nearly the same result."
-        )
-        if st.button("Delete the cached model and train again", icon="🗑️"):
+        if existing.shipped:
+            st.write(
+                "This model ships with the app and stays as it is. Training again writes your own model to your "
+                f"cache ({cache.root}), which then answers in its place; delete yours to get the shipped one back. "
+                "Training is seeded, so expect nearly the same result."
+            )
+            label, icon = "Train my own copy", "🏋️"
+        else:
+            st.write(
+                "The same model and settings always map to the same cache entry, so training again means "
+                "deleting this one first. Training is seeded, so expect nearly the same result."
+            )
+            label, icon = "Delete the cached model and train again", "🗑️"
+        if st.button(label, icon=icon):
             start(name, config, cache, replace=existing)
 
 

@@ -70,6 +70,14 @@ def make_tiny_data(train_count: int = 512, test_count: int = 128, seed: int = 0)
     return split(train_count), split(test_count)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_roots(tmp_path_factory):
+    """No test sees what ships with the app (models, recorded races) or writes to the user's real cache unless it
+    asks: both roots of fmnist_core.paths point at empty folders of this session, for subprocesses too."""
+    os.environ["FMNIST_SHIPPED_DIR"] = str(tmp_path_factory.mktemp("nothing-shipped"))
+    os.environ["FMNIST_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_data():
     return make_tiny_data()

@@ -116,6 +116,11 @@ def test_train_reuses_cache_in_a_fresh_process(trained_cache):
     env = {"FMNIST_CACHE_DIR": str(trained_cache)}
     first = run_cli(*arguments, env_extra=env)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["reused"] is False
+    trained = json.loads(first.stdout)
+    assert trained["reused"] is False and trained["provenance"] == "trained on this machine"
+    meta = json.loads((trained_cache / trained["entry_id"] / "meta.json").read_text(encoding="utf-8"))
+    # The command that reproduces it (the closest preset plus the flags that differ from it).
+    assert meta["command"].startswith("python -m fmnist_core train --model model1 --preset ")
+    assert "--epochs 1" in meta["command"] and "--train-limit 512" in meta["command"]
     second = run_cli(*arguments, env_extra=env)
     assert json.loads(second.stdout)["reused"] is True

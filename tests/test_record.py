@@ -55,6 +55,14 @@ def test_the_old_layout_reads_through_its_reader():
     assert ModelRecord.from_dict(older).single_view_accuracy is None
 
 
+def test_the_command_that_trained_a_model_is_kept_and_older_records_have_none():
+    command = "python -m fmnist_core train --model model1 --preset full"
+    record = stamped(dataclasses.replace(make_record(), command=command))
+    assert ModelRecord.from_dict(json.loads(json.dumps(record.to_dict()))).command == command
+    written_before = {key: value for key, value in valid_values().items() if key != "command"}
+    assert ModelRecord.from_dict(written_before).command is None
+
+
 def edited(change) -> dict:
     values = valid_values()
     change(values)
@@ -109,6 +117,7 @@ BAD_EDITS = {
     ),
     "spec name odd": (lambda v: v["spec"].update(name="Model One"), "`spec.name` should be a model name"),
     "single view as text": (lambda v: v.update(single_view_accuracy="high"), "`single_view_accuracy` should be"),
+    "command as a list": (lambda v: v.update(command=["python"]), "`command` should be text"),
     "not an object": (lambda v: v.clear() or v.update(format=[1]), "`format` should be a whole number"),
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fmnist_core.cache import DELETE_DAMAGED_COMMAND, ModelCache
+from fmnist_core.cache import ModelCache
 from fmnist_core.cli.output import print_json
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments
 from fmnist_core.data import load_fashion_mnist
@@ -40,7 +40,7 @@ def format_confusion(matrix: list[list[int]]) -> str:
 def run(arguments: argparse.Namespace) -> int:
     cache = ModelCache()
     if arguments.entry:
-        entry_id = arguments.entry
+        entry = cache.inspect(arguments.entry)
     else:
         spec, config = get_spec(arguments.model), config_from_arguments(arguments)
         entry = cache.lookup(spec, config)
@@ -51,19 +51,21 @@ def run(arguments: argparse.Namespace) -> int:
         if not entry.ok:
             raise CacheError(
                 f"{spec.title} with these settings is cached, but the entry {entry.entry_id} is damaged "
-                f"({entry.problem}). Delete it with `{DELETE_DAMAGED_COMMAND}`, then train it again."
+                f"({entry.problem}). {entry.repair}"
             )
-        entry_id = entry.entry_id
+    entry_id = entry.entry_id
     model = cache.load_model(entry_id)
     _, (x_test, y_test) = load_fashion_mnist()
     result = evaluate(model, x_test, y_test)
     if arguments.json:
         payload = result.to_dict()
         payload["entry_id"] = entry_id
+        payload["provenance"] = entry.provenance
         print_json(payload)
         return 0
+    print(f"{entry_id}, {entry.provenance}")
     print(
-        f"{entry_id}: test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}, "
+        f"test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}, "
         f"macro F1 {result.macro_f1:.4f}, {result.images_per_second:,.0f} images/s inference"
     )
     print()

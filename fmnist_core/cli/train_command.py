@@ -77,7 +77,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, choices=MODEL_NAMES)
     add_config_arguments(parser)
-    parser.add_argument("--retrain", action="store_true", help="train even if this exact model is cached")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train even if this exact model is cached (into your own cache: a shipped model is kept as it is)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=run)
 
@@ -107,13 +111,20 @@ def run(arguments: argparse.Namespace) -> int:
                 bar.message(f"Epoch {event.epoch}/{event.epochs}")
             bar.finish(event.batches, event.batches, event.elapsed_seconds, shown, rate)
 
-    outcome = train_and_cache(spec, config, progress=None if arguments.json else progress, retrain=arguments.retrain)
+    outcome = train_and_cache(
+        spec,
+        config,
+        progress=None if arguments.json else progress,
+        retrain=arguments.retrain,
+        command=command_line(spec.name, config),
+    )
     entry, record = outcome.entry, outcome.entry.record
     if arguments.json:
         print_json(
             {
                 "entry_id": entry.entry_id,
                 "reused": outcome.reused,
+                "provenance": entry.provenance,
                 "model": spec.name,
                 "config": config.to_dict(),
                 "test_accuracy": record.test_accuracy,
@@ -130,7 +141,7 @@ def run(arguments: argparse.Namespace) -> int:
         )
         return 0
     how = "Reused cached" if outcome.reused else "Trained and cached"
-    print(f"{how} {entry.entry_id}")
+    print(f"{how} {entry.entry_id}, {entry.provenance}")
     print(f"  test accuracy {record.test_accuracy:.2%}  (loss {record.evaluation.test_loss:.4f})")
     if record.single_view_accuracy is not None:
         print(
