@@ -110,7 +110,7 @@ class CacheEntry:
         images = "all images" if config.train_limit is None else f"{config.train_limit:,} images"
         return (
             f"{self.title} · {record.test_accuracy:.1%} · {config.epochs} epochs × {images} · "
-            f"{format_timestamp(record.created)}{' · shipped' if self.shipped else ''}"
+            f"{format_timestamp(record.created)}"
         )
 
     @property

@@ -32,7 +32,8 @@ SHIPPED_PRESET = "full"
 
 
 def train_command(model_name: str, preset: str) -> str:
-    """The CLI command that trains a shipped model (default seed, nothing but the preset)."""
+    """The CLI command that trains a shipped model (default seed, nothing but the preset): what the train command
+    records (fmnist_core.cli.train_command.command_line, which the core does not import; a test keeps them equal)."""
     return f"python -m fmnist_core train --model {model_name} --preset {preset}"
 
 

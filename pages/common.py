@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from fmnist_core.race_file import RaceResult
 
+# Links that open a page on something (st.query_params): Evaluate on a cache entry, the Race page on a race file.
+ENTRY_PARAMETER = "entry"
+RACE_PARAMETER = "race"
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
 # How the race summary's columns are shown (their labels come from fmnist_core.race_summary).
 RACE_COLUMN_FORMATS = {

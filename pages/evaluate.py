@@ -13,9 +13,15 @@ from fmnist_core.cache import CacheEntry
 from fmnist_core.commentary import learning_curve_summary, mirror_note
 from fmnist_core.evaluation import Evaluation
 from fmnist_core.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
-from pages.common import cache_entries, damaged_entries, dataset_or_stop, learning_curves_chart, link_to_page
+from pages.common import (
+    ENTRY_PARAMETER,
+    cache_entries,
+    damaged_entries,
+    dataset_or_stop,
+    learning_curves_chart,
+    link_to_page,
+)
 
-ENTRY_PARAMETER = "entry"  # ?entry=<cache entry id> opens the page on that model.
 CHART_KEY = "confusion_chart"
 TRUE_KEY, PREDICTED_KEY = "mistakes_true_class", "mistakes_predicted_class"
 GALLERY_LIMIT = 40  # Images shown at once, most confident mistakes first.

@@ -15,6 +15,8 @@ from fmnist_core.models import MODEL_SPECS, get_spec
 from fmnist_core.pipeline import start_training_job
 from fmnist_core.race_file import list_races
 from pages.common import (
+    ENTRY_PARAMETER,
+    RACE_PARAMETER,
     cache_entries,
     damaged_entries,
     job_manager,
@@ -113,7 +115,7 @@ def quick_start() -> bool:
                 "pages/evaluate.py",
                 f"See what {widest.title} gets wrong",
                 "🔍",
-                {"entry": widest.entry_id},
+                {ENTRY_PARAMETER: widest.entry_id},
                 f"{widest.record.test_accuracy:.1%} of the test pictures right: the confusion matrix, and the "
                 "pictures behind each mistake.",
             )
@@ -125,7 +127,7 @@ def quick_start() -> bool:
                 "pages/race.py",
                 f"Open the race recorded on {race.result.created[:10]}",
                 "🏁",
-                {"race": race.path.name},
+                {RACE_PARAMETER: race.path.name},
                 f"Replay it at true speed: {race.result.recorded_label}.",
             )
         )

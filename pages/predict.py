@@ -61,7 +61,7 @@ def loaded_models() -> dict[str, object]:
         if model is not None:
             models[entry.title] = model
     if entries:
-        st.caption("Answering: " + "; ".join(f"{entry.label} ({entry.provenance})" for entry in entries))
+        st.caption("Answering: " + "; ".join(f"{entry.label} — {entry.provenance}" for entry in entries))
     mirrored = [entry.title for entry in entries if entry.record.single_view_accuracy is not None]
     if mirrored:
         who = "it" if len(mirrored) == 1 else "each"

@@ -31,10 +31,9 @@ from fmnist_core.race import (
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
 from fmnist_core.race_lane import LANE_KINDS, Workload
 from fmnist_core.race_plan import plan_lanes
-from pages.common import job_manager, race_summary, show_error, show_job_progress
+from pages.common import RACE_PARAMETER, job_manager, race_summary, show_error, show_job_progress
 
 REFRESH_SECONDS = 0.5
-RACE_PARAMETER = "race"  # ?race=<file name> opens the replay tab on that past or recorded race.
 REPLAY_TAB = "Replay a recorded race"
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
 REPLAY_MODES = {True: "Start together at the gun", False: "One after another, as they ran"}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fmnist_core.cache import ModelCache
+from fmnist_core.cli.train_command import command_line
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import CacheError
 from fmnist_core.models import get_spec
@@ -36,6 +37,12 @@ def trained_in(folder: Path, names=SHIPPED_MODELS, config=FULL, command: str | N
         ).entry_id
         for index, name in enumerate(names)
     }
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_the_shipped_command_is_the_one_the_cli_writes_for_the_preset(preset):
+    for name in SHIPPED_MODELS:
+        assert train_command(name, preset) == command_line(name, PRESETS[preset])
 
 
 def already_shipped(shipped: Path, name: str, config) -> str:
