@@ -1,0 +1,212 @@
+"""The lever search behind the `class` and `full` presets, judged on the 6,000 validation images only.
+
+Each candidate is a named set of changes to a starting recipe; every candidate is trained on all 54,000
+training images with each seed given, and scored on that seed's validation images by the rule the saved
+model follows (mirror-averaged when it trained with flips, else the network alone). The test set is never
+read here. One JSON line per (stage, candidate, model, seed) goes to the results file, so an interrupted
+search resumes where it stopped and every figure in the README can be traced to a line.
+
+    python benchmarks/recipe_search.py --stage class-levers [--seeds 42,7] [--model model1]
+    python benchmarks/recipe_search.py --stage class-levers --summary    # print the table from the file
+
+Stages: `class-*` start from the floor of issue 13 (2 epochs, batch 256, Adam 2e-3, cosine, no augmentation);
+`full-*` from the earlier full preset cut to 15 epochs (flips, ±2 px shifts, cosine, AdamW 1e-4, early stopping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fmnist_core.config import TrainConfig  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "recipe_search.jsonl"
+
+CLASS_FLOOR = TrainConfig(epochs=2, train_limit=None, schedule="cosine")
+FULL_AT_15 = TrainConfig(
+    epochs=15,
+    train_limit=None,
+    augment=True,
+    schedule="cosine",
+    weight_decay=1e-4,
+    early_stopping_patience=5,
+)
+
+# stage → (starting recipe, {candidate name: changes}). Each lever stage changes one thing at a time.
+STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
+    "class-levers": (
+        CLASS_FLOOR,
+        {
+            "floor": {},
+            "warm-up 10 %": {"warmup_fraction": 0.1},
+            "peak lr 4e-3": {"learning_rate": 4e-3},
+            "linear decay": {"schedule": "linear"},
+            "label smoothing 0.1": {"label_smoothing": 0.1},
+            "EMA 0.99": {"ema_momentum": 0.99},
+            "batch 128": {"batch_size": 128},
+            "flips + mirror": {"augment": True, "shift_pixels": 0},
+            "flips + shifts + mirror": {"augment": True},
+            "AdamW 5e-2": {"weight_decay": 5e-2},
+        },
+    ),
+    # Round 2: the levers that paid alone (warm-up, linear decay, batch 128), stacked; then one change at a time.
+    "class-stack": (
+        CLASS_FLOOR.replace(warmup_fraction=0.1, schedule="linear", batch_size=128),
+        {
+            "warm-up + linear + batch 128": {},
+            "peak lr 3e-3": {"learning_rate": 3e-3},
+            "warm-up 20 %": {"warmup_fraction": 0.2},
+            "batch 64": {"batch_size": 64},
+            "Adam beta 2 0.99": {"adam_beta_2": 0.99},
+        },
+    ),
+    # The quick preset (3 epochs of 18,000 images, constant 2e-3): does the class recipe lift it too?
+    "quick": (
+        TrainConfig(),
+        {
+            "quick as it was": {},
+            "warm-up 10 % + linear decay": {"warmup_fraction": 0.1, "schedule": "linear"},
+            "warm-up + linear + batch 128": {"warmup_fraction": 0.1, "schedule": "linear", "batch_size": 128},
+        },
+    ),
+    # The full preset's levers, one at a time, from the earlier full recipe cut to 15 epochs (one seed: ~10 min each).
+    "full-levers": (
+        FULL_AT_15,
+        {
+            "earlier full recipe, 15 epochs": {},
+            "warm-up 10 %": {"warmup_fraction": 0.1},
+            "linear decay": {"schedule": "linear"},
+            "label smoothing 0.1": {"label_smoothing": 0.1},
+            "EMA 0.99": {"ema_momentum": 0.99},
+            "random erasing 0.5": {"erase_probability": 0.5},
+            "AdamW 5e-2": {"weight_decay": 5e-2},
+        },
+    ),
+}
+
+
+def candidate_config(stage: str, name: str, seed: int) -> TrainConfig:
+    start, candidates = STAGES[stage]
+    return start.replace(**candidates[name], seed=seed)
+
+
+def done_keys(path: Path) -> set[tuple]:
+    if not path.is_file():
+        return set()
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(row["stage"], row["candidate"], row["model"], row["seed"]) for row in rows}
+
+
+def validation_accuracy(result, data) -> tuple[float, float]:
+    """(saved-model rule, network alone) accuracy on the run's validation images."""
+    import numpy as np
+
+    from fmnist_core.evaluation import predict_probabilities
+    from fmnist_core.mirror import mirror_averaged
+    from fmnist_core.training import split_indices
+
+    (x_train, y_train), _ = data
+    _, validation_index = split_indices(len(x_train), result.config)
+    images, labels = x_train[validation_index], y_train[validation_index]
+
+    def accuracy(model) -> float:
+        return float(np.mean(predict_probabilities(model, images).argmax(axis=1) == labels))
+
+    alone = accuracy(result.model)
+    return (accuracy(mirror_averaged(result.model)) if result.config.augment else alone), alone
+
+
+def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, path: Path) -> None:
+    import keras
+
+    from fmnist_core.data import load_fashion_mnist
+    from fmnist_core.training import train
+
+    data = load_fashion_mnist()
+    done = done_keys(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name in STAGES[stage][1]:
+        if only and name not in only:
+            continue
+        for seed in seeds:
+            if (stage, name, model, seed) in done:
+                continue
+            config = candidate_config(stage, name, seed)
+            started = time.perf_counter()
+            result = train(model, config, data=data)
+            saved_rule, alone = validation_accuracy(result, data)
+            row = {
+                "stage": stage,
+                "candidate": name,
+                "model": model,
+                "seed": seed,
+                "validation_accuracy": saved_rule,
+                "validation_accuracy_alone": alone,
+                "val_accuracy_by_epoch": result.history.get("val_accuracy"),
+                "epoch_seconds": result.epoch_seconds,
+                "images_per_second": result.images_per_second,
+                "command_seconds": time.perf_counter() - started,
+                "config": config.to_dict(),
+            }
+            with path.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(
+                f"{stage:14} {name:28} {model} seed {seed:>3}: validation {saved_rule:.2%} "
+                f"(alone {alone:.2%}), {result.images_per_second:,.0f} img/s",
+                flush=True,
+            )
+            keras.backend.clear_session()
+
+
+def summary(stage: str, path: Path) -> None:
+    """Mean validation accuracy per candidate over the seeds run, and its gain over the stage's first candidate."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    rows = [row for row in rows if row["stage"] == stage]
+    names = [name for name in STAGES[stage][1] if any(row["candidate"] == name for row in rows)]
+    if not names:
+        print(f"No results for stage {stage!r} in {path}.")
+        return
+    reference = None
+    print(
+        f"{'candidate':28} {'model':7} {'seeds':>9} {'validation, each seed':>26} {'mean':>8} {'gain':>7} {'img/s':>7}"
+    )
+    for name in names:
+        for model in sorted({row["model"] for row in rows if row["candidate"] == name}):
+            mine = sorted(
+                (row for row in rows if row["candidate"] == name and row["model"] == model), key=lambda r: r["seed"]
+            )
+            mean = statistics.mean(row["validation_accuracy"] for row in mine)
+            reference = mean if reference is None else reference
+            seeds = ",".join(str(row["seed"]) for row in mine)
+            each = " ".join(f"{row['validation_accuracy']:.2%}" for row in mine)
+            speed = statistics.median(row["images_per_second"] for row in mine)
+            print(
+                f"{name:28} {model:7} {seeds:>9} {each:>26} {mean:8.2%} {100 * (mean - reference):+6.2f} {speed:7,.0f}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", required=True, choices=list(STAGES))
+    parser.add_argument("--model", default="model1")
+    parser.add_argument("--seeds", default="42,7", help="comma-separated seeds (default 42,7)")
+    parser.add_argument("--only", help="comma-separated candidate names to run (default: all of the stage)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--summary", action="store_true", help="print the stage's table from the results file")
+    args = parser.parse_args(argv)
+    if not args.summary:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        only = args.only.split(",") if args.only else None
+        run_stage(args.stage, args.model, seeds, only, args.results)
+    summary(args.stage, args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
