@@ -59,11 +59,34 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
     "class-stack": (
         CLASS_FLOOR.replace(warmup_fraction=0.1, schedule="linear", batch_size=128),
         {
+            "round-1 floor": {"warmup_fraction": 0.0, "schedule": "cosine", "batch_size": 256},
             "warm-up + linear + batch 128": {},
             "peak lr 3e-3": {"learning_rate": 3e-3},
             "warm-up 20 %": {"warmup_fraction": 0.2},
             "batch 64": {"batch_size": 64},
             "Adam beta 2 0.99": {"adam_beta_2": 0.99},
+        },
+    ),
+    # Round 3: the round-2 winners (batch 64, Adam beta 2 0.99) together, and the peak and warm-up around them.
+    "class-stack-64": (
+        CLASS_FLOOR.replace(warmup_fraction=0.1, schedule="linear", batch_size=64),
+        {
+            "round-2 stack at batch 64": {},
+            "batch 64 + beta 2 0.99": {"adam_beta_2": 0.99},
+            "+ peak lr 3e-3": {"adam_beta_2": 0.99, "learning_rate": 3e-3},
+            "+ peak lr 1.5e-3": {"adam_beta_2": 0.99, "learning_rate": 1.5e-3},
+            "+ warm-up 5 %": {"adam_beta_2": 0.99, "warmup_fraction": 0.05},
+        },
+    ),
+    # Round 4: higher peaks and a faster-adapting Adam around the round-3 winner (batch 64, beta 2 0.99, 3e-3).
+    "class-peak": (
+        CLASS_FLOOR.replace(
+            warmup_fraction=0.1, schedule="linear", batch_size=64, adam_beta_2=0.99, learning_rate=3e-3
+        ),
+        {
+            "round-3 winner (the class preset)": {},
+            "peak lr 4e-3": {"learning_rate": 4e-3},
+            "beta 2 0.95": {"adam_beta_2": 0.95},
         },
     ),
     # The quick preset (3 epochs of 18,000 images, constant 2e-3): does the class recipe lift it too?
@@ -73,6 +96,20 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
             "quick as it was": {},
             "warm-up 10 % + linear decay": {"warmup_fraction": 0.1, "schedule": "linear"},
             "warm-up + linear + batch 128": {"warmup_fraction": 0.1, "schedule": "linear", "batch_size": 128},
+            "class recipe (batch 64, beta 2 0.99, 3e-3)": {
+                "warmup_fraction": 0.1,
+                "schedule": "linear",
+                "batch_size": 64,
+                "adam_beta_2": 0.99,
+                "learning_rate": 3e-3,
+            },
+            "class recipe at batch 128": {
+                "warmup_fraction": 0.1,
+                "schedule": "linear",
+                "batch_size": 128,
+                "adam_beta_2": 0.99,
+                "learning_rate": 3e-3,
+            },
         },
     ),
     # The full preset's levers, one at a time, from the earlier full recipe cut to 15 epochs (one seed: ~10 min each).
@@ -81,7 +118,10 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
         {
             "earlier full recipe, 15 epochs": {},
             "warm-up 10 %": {"warmup_fraction": 0.1},
+            "flips only (no shifts)": {"shift_pixels": 0},
+            "shifts of ±1 px": {"shift_pixels": 1},
             "linear decay": {"schedule": "linear"},
+            "Adam beta 2 0.99": {"adam_beta_2": 0.99},
             "label smoothing 0.1": {"label_smoothing": 0.1},
             "EMA 0.99": {"ema_momentum": 0.99},
             "random erasing 0.5": {"erase_probability": 0.5},
@@ -96,11 +136,17 @@ def candidate_config(stage: str, name: str, seed: int) -> TrainConfig:
     return start.replace(**candidates[name], seed=seed)
 
 
-def done_keys(path: Path) -> set[tuple]:
-    if not path.is_file():
-        return set()
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {(row["stage"], row["candidate"], row["model"], row["seed"]) for row in rows}
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def find_row(rows: list[dict], model: str, config: TrainConfig) -> dict | None:
+    """The result of training `model` with exactly `config`, whichever stage trained it (settings added since
+    then read as their defaults, which is what those runs used)."""
+    for row in rows:
+        if row["model"] == model and TrainConfig.from_dict(row["config"]) == config:
+            return row
+    return None
 
 
 def validation_accuracy(result, data) -> tuple[float, float]:
@@ -129,15 +175,15 @@ def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, 
     from fmnist_core.training import train
 
     data = load_fashion_mnist()
-    done = done_keys(path)
+    rows = read_rows(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for name in STAGES[stage][1]:
         if only and name not in only:
             continue
         for seed in seeds:
-            if (stage, name, model, seed) in done:
-                continue
             config = candidate_config(stage, name, seed)
+            if find_row(rows, model, config) is not None:
+                continue
             started = time.perf_counter()
             result = train(model, config, data=data)
             saved_rule, alone = validation_accuracy(result, data)
@@ -164,31 +210,22 @@ def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, 
             keras.backend.clear_session()
 
 
-def summary(stage: str, path: Path) -> None:
-    """Mean validation accuracy per candidate over the seeds run, and its gain over the stage's first candidate."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-    rows = [row for row in rows if row["stage"] == stage]
-    names = [name for name in STAGES[stage][1] if any(row["candidate"] == name for row in rows)]
-    if not names:
-        print(f"No results for stage {stage!r} in {path}.")
-        return
+def summary(stage: str, model: str, seeds: list[int], path: Path) -> None:
+    """Validation accuracy per candidate and seed, the mean, and its gain over the stage's first candidate."""
+    rows = read_rows(path)
+    print(f"{stage} ({model}; validation accuracy of the saved model, seeds {', '.join(map(str, seeds))})")
+    print(f"{'candidate':44} {'each seed':>18} {'mean':>7} {'gain':>6} {'img/s':>6}")
     reference = None
-    print(
-        f"{'candidate':28} {'model':7} {'seeds':>9} {'validation, each seed':>26} {'mean':>8} {'gain':>7} {'img/s':>7}"
-    )
-    for name in names:
-        for model in sorted({row["model"] for row in rows if row["candidate"] == name}):
-            mine = sorted(
-                (row for row in rows if row["candidate"] == name and row["model"] == model), key=lambda r: r["seed"]
-            )
-            mean = statistics.mean(row["validation_accuracy"] for row in mine)
-            reference = mean if reference is None else reference
-            seeds = ",".join(str(row["seed"]) for row in mine)
-            each = " ".join(f"{row['validation_accuracy']:.2%}" for row in mine)
-            speed = statistics.median(row["images_per_second"] for row in mine)
-            print(
-                f"{name:28} {model:7} {seeds:>9} {each:>26} {mean:8.2%} {100 * (mean - reference):+6.2f} {speed:7,.0f}"
-            )
+    for name in STAGES[stage][1]:
+        found = [find_row(rows, model, candidate_config(stage, name, seed)) for seed in seeds]
+        if any(row is None for row in found):
+            print(f"{name:44} (not run for every seed)")
+            continue
+        mean = statistics.mean(row["validation_accuracy"] for row in found)
+        reference = mean if reference is None else reference
+        each = " ".join(f"{row['validation_accuracy']:.2%}" for row in found)
+        speed = statistics.median(row["images_per_second"] for row in found)
+        print(f"{name:44} {each:>18} {mean:7.2%} {100 * (mean - reference):+6.2f} {speed:6,.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,11 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--summary", action="store_true", help="print the stage's table from the results file")
     args = parser.parse_args(argv)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
     if not args.summary:
-        seeds = [int(seed) for seed in args.seeds.split(",")]
         only = args.only.split(",") if args.only else None
         run_stage(args.stage, args.model, seeds, only, args.results)
-    summary(args.stage, args.results)
+    summary(args.stage, args.model, seeds, args.results)
     return 0
 
 

@@ -8,6 +8,7 @@ they finish, so a long table resumes where it stopped. Run it with the machine t
 `flock -x /work/cpu.lock python benchmarks/recipe_table.py`.
 
     python benchmarks/recipe_table.py [--rows model1,model3] [--presets quick,class,full] [--cache DIR]
+    python benchmarks/recipe_table.py --presets class --rows model1 --seeds 1,2,3,7 --results FILE   # other seeds
     python benchmarks/recipe_table.py --summary     # print the table from the results file
 """
 
@@ -69,6 +70,7 @@ def seconds_to_reach(val_accuracy: list[float], epoch_seconds: list[float], thre
 
 
 def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_dir: Path) -> dict:
+    """Train one row through the command line into `cache_dir` and read its figures back from the cache entry."""
     command = [sys.executable, "-m", "fmnist_core", "train", "--model", model, *flags_for(config), "--json"]
     environment = {**os.environ, "FMNIST_CACHE_DIR": str(cache_dir)}
     started = time.perf_counter()
@@ -83,6 +85,7 @@ def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_d
         "preset": preset,
         "recipe": recipe,
         "model": model,
+        "seed": config.seed,
         "command": "FMNIST_CACHE_DIR=... python -m fmnist_core train --model " + model + " " + " ".join(command[6:]),
         "test_accuracy": output["test_accuracy"],
         "single_view_accuracy": output["single_view_accuracy"],
@@ -102,15 +105,17 @@ def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_d
     }
 
 
-def planned_rows(presets: list[str], models: list[str]) -> list[tuple[str, str, str, TrainConfig]]:
+def planned_rows(presets: list[str], models: list[str], seeds: list[int]) -> list[tuple[str, str, str, TrainConfig]]:
+    """(preset, recipe, model, config) for every row, in the order they are trained: model by model."""
     rows = []
-    for model in models:
-        for preset in presets:
-            rows.append((preset, "old", model, OLD_RECIPES[preset]))
-            rows.append((preset, "new", model, PRESETS[preset]))
-            for (extra_preset, recipe), changes in EXTRA_ROWS.items():
-                if extra_preset == preset and model == "model1":
-                    rows.append((preset, recipe, model, PRESETS[preset].replace(**changes)))
+    for seed in seeds:
+        for model in models:
+            for preset in presets:
+                rows.append((preset, "old", model, OLD_RECIPES[preset].replace(seed=seed)))
+                rows.append((preset, "new", model, PRESETS[preset].replace(seed=seed)))
+                for (extra_preset, recipe), changes in EXTRA_ROWS.items():
+                    if extra_preset == preset and model == "model1":
+                        rows.append((preset, recipe, model, PRESETS[preset].replace(**changes, seed=seed)))
     return rows
 
 
@@ -123,15 +128,16 @@ def summary(path: Path) -> None:
         return "—" if value is None else f"{value:,.0f} s"
 
     print(
-        "| Preset | Model | Recipe | Epochs (best) | Test accuracy | Picture alone | Training wall time | img/s "
+        "| Preset | Model | Recipe | Seed | Epochs (best) | Test accuracy | Picture alone | Training wall time | img/s "
         "| to 90 % | to 92 % | to 93 % |"
     )
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in read_rows(path):
         alone = row["single_view_accuracy"]
         reach = row["seconds_to"]
         print(
-            f"| {row['preset']} | {row['model']} | {row['recipe']} | {row['epochs_run']} ({row['best_epoch']}) "
+            f"| {row['preset']} | {row['model']} | {row['recipe']} | {row['seed']} "
+            f"| {row['epochs_run']} ({row['best_epoch']}) "
             f"| {row['test_accuracy']:.2%} | {'(same)' if alone is None else f'{alone:.2%}'} "
             f"| {seconds(row['wall_seconds'])} | {row['images_per_second']:,.0f} "
             f"| {seconds(reach['90%'])} | {seconds(reach['92%'])} | {seconds(reach['93%'])} |"
@@ -144,15 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", default="quick,class,full")
     parser.add_argument("--cache", type=Path, default=ROOT / "artifacts" / "recipe-table-cache")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--seeds", default="42", help="comma-separated seeds (default 42, the presets' own)")
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args(argv)
     if not args.summary:
-        done = {(row["preset"], row["recipe"], row["model"]) for row in read_rows(args.results)}
+        done = {(row["preset"], row["recipe"], row["model"], row["seed"]) for row in read_rows(args.results)}
+        seeds = [int(seed) for seed in args.seeds.split(",")]
         args.results.parent.mkdir(parents=True, exist_ok=True)
-        for preset, recipe, model, config in planned_rows(args.presets.split(","), args.rows.split(",")):
-            if (preset, recipe, model) in done:
+        for preset, recipe, model, config in planned_rows(args.presets.split(","), args.rows.split(","), seeds):
+            if (preset, recipe, model, config.seed) in done:
                 continue
-            print(f"training {model} {preset} ({recipe} recipe)…", flush=True)
+            print(f"training {model} {preset} ({recipe} recipe, seed {config.seed})…", flush=True)
             row = train_row(preset, recipe, model, config, args.cache)
             with args.results.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")

@@ -147,3 +147,24 @@ def test_command_line_sets_every_recipe_field_and_zero_turns_options_off():
     assert config.weight_decay == 0.05 and config.early_stopping_patience is None and config.adam_beta_2 == 0.99
     off = config_from_arguments(parser.parse_args(["--ema-momentum", "0"]))
     assert off.ema_momentum is None
+
+
+@pytest.mark.parametrize("preset", ["quick", "class", "full"])
+def test_the_table_benchmark_trains_exactly_the_config_it_names(preset):
+    # benchmarks/recipe_table.py turns each row's config into flags for `train`; every field must survive that trip.
+    from benchmarks.recipe_table import OLD_RECIPES, flags_for
+    from fmnist_core.config import get_preset
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    for config in (OLD_RECIPES[preset], get_preset(preset).replace(seed=7)):
+        assert config_from_arguments(parser.parse_args(flags_for(config))) == config
+
+
+def test_time_to_accuracy_counts_whole_epochs_up_to_the_first_one_that_reaches_it():
+    from benchmarks.recipe_table import seconds_to_reach
+
+    accuracies, seconds = [0.88, 0.915, 0.905, 0.93], [10.0, 11.0, 12.0, 13.0]
+    assert seconds_to_reach(accuracies, seconds, 0.90) == 21.0
+    assert seconds_to_reach(accuracies, seconds, 0.93) == 46.0
+    assert seconds_to_reach(accuracies, seconds, 0.95) is None

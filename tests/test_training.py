@@ -87,9 +87,11 @@ def test_invalid_settings_give_specific_messages(changes, words):
 
 
 def test_presets_exist_and_unknown_preset_lists_valid_ones():
-    assert set(PRESETS) == {"quick", "full"}
+    assert set(PRESETS) == {"quick", "class", "full"}
     assert get_preset("full").augment and get_preset("full").train_limit is None
-    with pytest.raises(ConfigError, match="quick, full"):
+    # The class preset is a two-epoch live demo on every training image (issue 13).
+    assert get_preset("class").epochs <= 2 and get_preset("class").train_limit is None
+    with pytest.raises(ConfigError, match="quick, class, full"):
         get_preset("turbo")
 
 
