@@ -112,6 +112,15 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
             },
         },
     ),
+    # Full, stacked: flips only (the best augmentation alone) with the short-run schedule, around its peak.
+    "full-stack": (
+        FULL_AT_15.replace(shift_pixels=0, warmup_fraction=0.1, schedule="linear", adam_beta_2=0.99),
+        {
+            "flips only + short-run schedule, peak 3e-3": {"learning_rate": 3e-3},
+            "peak 6e-3": {"learning_rate": 6e-3},
+            "peak 2e-3": {"learning_rate": 2e-3},
+        },
+    ),
     # The full preset's levers, one at a time, from the earlier full recipe cut to 15 epochs (one seed: ~10 min each).
     "full-levers": (
         FULL_AT_15,
