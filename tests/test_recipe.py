@@ -63,6 +63,7 @@ def test_label_smoothing_changes_the_loss_as_its_definition_says():
     assert smoothed > unsmoothed
 
 
+@pytest.mark.slow  # Trains two tiny models.
 def test_label_smoothing_trains_a_different_model(tiny_data, tiny_spec, tiny_config):
     plain = train(tiny_spec, tiny_config, data=tiny_data)
     smoothed = train(tiny_spec, tiny_config.replace(label_smoothing=0.2), data=tiny_data)
@@ -71,6 +72,7 @@ def test_label_smoothing_trains_a_different_model(tiny_data, tiny_spec, tiny_con
     assert smoothed.history["loss"][-1] > plain.history["loss"][-1]
 
 
+@pytest.mark.slow  # Trains two tiny models.
 def test_weight_averaging_saves_the_average_and_leaves_training_alone(tiny_data, tiny_spec, tiny_config):
     raw = train(tiny_spec, tiny_config.replace(epochs=3), data=tiny_data)
     averaged = train(tiny_spec, tiny_config.replace(epochs=3, ema_momentum=0.9), data=tiny_data)
