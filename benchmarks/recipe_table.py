@@ -15,9 +15,9 @@ they finish, so a long table resumes where it stopped. Run it with the machine t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fmnist_core.cache import ModelCache  # noqa: E402
+from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments  # noqa: E402
 from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
 from fmnist_core.models import MODEL_NAMES  # noqa: E402
 
@@ -46,17 +47,16 @@ OLD_RECIPES: dict[str, TrainConfig] = {
 EXTRA_ROWS = {("full", "new, float32"): {"precision": "float32"}}
 
 
-def flags_for(config: TrainConfig) -> list[str]:
-    """Command-line flags that give exactly `config` (whatever the starting preset holds)."""
-    flags = []
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(value, bool):
-            flags.append(flag if value else "--no-" + flag[2:])
-        else:
-            flags += [flag, "0" if value is None else str(value)]
-    return flags
+def train_arguments(model: str, config: TrainConfig) -> list[str]:
+    """The `train` arguments that give exactly `config`: the closest preset plus a flag per other setting."""
+    arguments = shlex.split(command_line(model, config), comments=True)[3:]  # Drops "python -m fmnist_core".
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    parser.add_argument("train")
+    parser.add_argument("--model")
+    if config_from_arguments(parser.parse_args(arguments)) != config:
+        raise SystemExit(f"The command line cannot express {config}: add a flag for the missing setting.")
+    return arguments
 
 
 def seconds_to_reach(val_accuracy: list[float], epoch_seconds: list[float], threshold: float) -> float | None:
@@ -71,7 +71,7 @@ def seconds_to_reach(val_accuracy: list[float], epoch_seconds: list[float], thre
 
 def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_dir: Path) -> dict:
     """Train one row through the command line into `cache_dir` and read its figures back from the cache entry."""
-    command = [sys.executable, "-m", "fmnist_core", "train", "--model", model, *flags_for(config), "--json"]
+    command = [sys.executable, "-m", "fmnist_core", *train_arguments(model, config), "--json"]
     environment = {**os.environ, "FMNIST_CACHE_DIR": str(cache_dir)}
     started = time.perf_counter()
     finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False)
@@ -79,29 +79,30 @@ def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_d
     if finished.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
     output = json.loads(finished.stdout)
-    meta = ModelCache(cache_dir).inspect(output["entry_id"]).meta
-    history, epoch_seconds = meta["history"], meta["epoch_seconds"]
+    record = ModelCache(cache_dir).inspect(output["entry_id"]).record
+    val_accuracy, epoch_seconds = list(record.history.get("val_accuracy", ())), list(record.epoch_seconds)
     return {
         "preset": preset,
         "recipe": recipe,
         "model": model,
         "seed": config.seed,
-        "command": "FMNIST_CACHE_DIR=... python -m fmnist_core train --model " + model + " " + " ".join(command[6:]),
+        "command": command_line(model, config) + " --json",
         "test_accuracy": output["test_accuracy"],
         "single_view_accuracy": output["single_view_accuracy"],
         "epochs_run": output["epochs_run"],
-        "best_epoch": meta["best_epoch"],
+        "best_epoch": record.best_epoch,
         "wall_seconds": output["wall_seconds"],
         "command_seconds": command_seconds,
         "images_per_second": output["images_per_second"],
-        "val_accuracy": history.get("val_accuracy"),
+        "val_accuracy": val_accuracy,
         "epoch_seconds": epoch_seconds,
         "seconds_to": {
-            f"{threshold:.0%}": seconds_to_reach(history.get("val_accuracy", []), epoch_seconds, threshold)
-            for threshold in THRESHOLDS
+            f"{threshold:.0%}": seconds_to_reach(val_accuracy, epoch_seconds, threshold) for threshold in THRESHOLDS
         },
         "config": config.to_dict(),
         "entry_id": output["entry_id"],
+        "recipe_version": record.recipe_version,
+        "machine": dict(record.machine),
     }
 
 

