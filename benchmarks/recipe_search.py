@@ -119,6 +119,7 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
             "flips only + short-run schedule, peak 3e-3": {"learning_rate": 3e-3},
             "peak 6e-3": {"learning_rate": 6e-3},
             "peak 1e-2": {"learning_rate": 1e-2},
+            "peak 6e-3, shifts of ±1 px": {"learning_rate": 6e-3, "shift_pixels": 1},
         },
     ),
     # The full preset's levers, one at a time, from the earlier full recipe cut to 15 epochs (one seed: ~10 min each).

@@ -194,7 +194,8 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
         def __call__(self, step):
             step = ops.cast(step, "float32")
             peak = ops.convert_to_tensor(config.learning_rate)
-            fraction = ops.clip((step - warmup_steps) / max(1, total_steps - warmup_steps), 0.0, 1.0)
+            decay_steps = ops.cast(max(1, total_steps - warmup_steps), "float32")
+            fraction = ops.divide(ops.clip(step - warmup_steps, 0.0, decay_steps), decay_steps)
             if config.schedule == "cosine":
                 pi = ops.array(math.pi, dtype="float32")
                 after_warmup = ops.multiply(peak, 0.5 * (1.0 + ops.cos(ops.multiply(pi, fraction))))
