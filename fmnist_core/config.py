@@ -96,12 +96,18 @@ PRESETS: dict[str, TrainConfig] = {
     "quick": SHORT_RUN,
     # A live demo for a class: two epochs of all 54 000 training images, curves growing as the class watches.
     "class": SHORT_RUN.replace(epochs=2, train_limit=None),
-    # The accuracy run: all 54 000 training images, augmentation, cosine schedule, early stopping.
+    # The accuracy run at half the earlier cost: 15 epochs of all 54 000 images, flipped at random (no shifts: at
+    # 15 epochs they cost), the short-run schedule with a 6e-3 peak, and the saved model mirror-averaged.
+    # The small AdamW decay and the early stopping are kept from the earlier recipe, not levers of this search.
     "full": TrainConfig(
-        epochs=30,
+        epochs=15,
+        learning_rate=6e-3,
         train_limit=None,
         augment=True,
-        schedule="cosine",
+        shift_pixels=0,
+        schedule="linear",
+        warmup_fraction=0.1,
+        adam_beta_2=0.99,
         weight_decay=1e-4,
         early_stopping_patience=5,
     ),
