@@ -136,6 +136,8 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
             "EMA 0.99": {"ema_momentum": 0.99},
             "random erasing 0.5": {"erase_probability": 0.5},
             "AdamW 5e-2": {"weight_decay": 5e-2},
+            "peak lr 6e-3": {"learning_rate": 6e-3},
+            "peak lr 6e-3 after a 10 % warm-up": {"learning_rate": 6e-3, "warmup_fraction": 0.1},
         },
     ),
 }
