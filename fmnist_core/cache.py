@@ -201,6 +201,7 @@ class ModelCache:
 
         import fmnist_core.fused_norm  # noqa: F401  (registers the fused batch-norm layer the models use)
         import fmnist_core.mirror  # noqa: F401  (registers the mirror-averaging layers of saved models)
+        import fmnist_core.recipe_objects  # noqa: F401  (registers the schedule and loss saved models carry)
 
         entry = self.inspect(entry_id)
         if not entry.ok:

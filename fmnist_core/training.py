@@ -182,35 +182,11 @@ def make_dataset(
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
     """The configured schedule over all planned steps: linear warm-up from 0, then constant or decay to 0."""
-    import keras
-    from keras import ops
+    from fmnist_core.recipe_objects import WarmupThenDecay
 
     total_steps = max(1, config.epochs * steps_per_epoch)
     warmup_steps = int(round(config.warmup_fraction * total_steps))
-
-    class WarmupThenDecay(keras.optimizers.schedules.LearningRateSchedule):
-        # Without warm-up, "cosine" computes what keras.optimizers.schedules.CosineDecay(peak, total_steps)
-        # does, operation for operation, so runs of the earlier recipe learn the same weights.
-        def __call__(self, step):
-            step = ops.cast(step, "float32")
-            peak = ops.convert_to_tensor(config.learning_rate)
-            decay_steps = ops.cast(max(1, total_steps - warmup_steps), "float32")
-            fraction = ops.divide(ops.clip(step - warmup_steps, 0.0, decay_steps), decay_steps)
-            if config.schedule == "cosine":
-                pi = ops.array(math.pi, dtype="float32")
-                after_warmup = ops.multiply(peak, 0.5 * (1.0 + ops.cos(ops.multiply(pi, fraction))))
-            elif config.schedule == "linear":
-                after_warmup = peak * (1.0 - fraction)
-            else:
-                after_warmup = peak
-            if not warmup_steps:
-                return after_warmup
-            return ops.where(step < warmup_steps, peak * step / warmup_steps, after_warmup)
-
-        def get_config(self):
-            return {"config": config.to_dict(), "steps_per_epoch": steps_per_epoch}
-
-    return WarmupThenDecay()
+    return WarmupThenDecay(config.learning_rate, total_steps, warmup_steps, config.schedule)
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -230,20 +206,11 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
 def make_loss(label_smoothing: float):
     """Cross-entropy on integer labels; with smoothing, each target keeps 1 − s and spreads s over all classes."""
-    import keras
-
     if not label_smoothing:
         return "sparse_categorical_crossentropy"
+    from fmnist_core.recipe_objects import SmoothedSparseCrossentropy
 
-    class SmoothedSparseCrossentropy(keras.losses.Loss):
-        def call(self, y_true, y_pred):
-            targets = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), y_pred.shape[-1])
-            return keras.losses.categorical_crossentropy(targets, y_pred, label_smoothing=label_smoothing)
-
-        def get_config(self):
-            return {**super().get_config(), "label_smoothing": label_smoothing}
-
-    return SmoothedSparseCrossentropy(name="smoothed_sparse_crossentropy")
+    return SmoothedSparseCrossentropy(label_smoothing)
 
 
 def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:

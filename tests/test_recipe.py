@@ -175,3 +175,36 @@ def test_time_to_accuracy_counts_whole_epochs_up_to_the_first_one_that_reaches_i
     assert seconds_to_reach(accuracies, seconds, 0.90) == 21.0
     assert seconds_to_reach(accuracies, seconds, 0.93) == 46.0
     assert seconds_to_reach(accuracies, seconds, 0.95) is None
+
+
+@pytest.mark.slow  # Trains a tiny model and loads it in a fresh Python.
+def test_a_model_trained_with_every_recipe_option_loads_in_a_fresh_process(tmp_path, tiny_data, tiny_spec, tiny_config):
+    # The saved network carries its schedule and loss; a fresh process (the app after a restart) must rebuild them.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fmnist_core.cache import ModelCache
+    from fmnist_core.pipeline import train_and_cache
+
+    config = tiny_config.replace(
+        augment=True,
+        shift_pixels=1,
+        erase_probability=0.3,
+        schedule="linear",
+        warmup_fraction=0.2,
+        label_smoothing=0.1,
+        ema_momentum=0.9,
+        adam_beta_2=0.99,
+    )
+    entry = train_and_cache(tiny_spec, config, cache=ModelCache(tmp_path), data=tiny_data).entry
+    script = (
+        "import sys; from fmnist_core.cache import ModelCache; "
+        "model = ModelCache(sys.argv[1]).load_model(sys.argv[2]); print(model.count_params())"
+    )
+    root = Path(__file__).resolve().parent.parent
+    finished = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path), entry.entry_id], cwd=root, capture_output=True, text=True
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert int(finished.stdout.split()[-1]) > 0
