@@ -33,7 +33,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import RECIPE_VERSION, TrainConfig
 from fmnist_core.display import format_timestamp
 from fmnist_core.errors import CacheError, RecordError
 from fmnist_core.fashion_mnist import data_fingerprint
@@ -108,9 +108,11 @@ class CacheEntry:
             return f"{self.entry_id} (damaged)"
         record, config = self.record, self.record.config
         images = "all images" if config.train_limit is None else f"{config.train_limit:,} images"
+        # Trained by an earlier recipe (its presets and defaults): still loadable, but say so.
+        earlier = f" · recipe {record.recipe_version} (earlier)" if record.recipe_version < RECIPE_VERSION else ""
         return (
             f"{self.title} · {record.test_accuracy:.1%} · {config.epochs} epochs × {images} · "
-            f"{format_timestamp(record.created)}"
+            f"{format_timestamp(record.created)}{earlier}"
         )
 
     @property
@@ -267,6 +269,7 @@ class ModelCache:
 
         import fmnist_core.fused_norm  # noqa: F401  (registers the fused batch-norm layer the models use)
         import fmnist_core.mirror  # noqa: F401  (registers the mirror-averaging layers of saved models)
+        import fmnist_core.recipe_objects  # noqa: F401  (registers the schedule and loss saved models carry)
 
         entry = self.inspect(entry_id)
         if not entry.ok:

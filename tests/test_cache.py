@@ -50,20 +50,27 @@ def test_round_trip_preserves_predictions_and_the_record(trained_cache, tiny_dat
 
 
 def test_an_entry_written_in_the_old_layout_keeps_loading(trained_cache, tiny_spec, tiny_config):
-    """meta.json as the app wrote it before the typed record (tests/fixtures, format 1) still reads, and is found."""
+    """meta.json as the app wrote it before the typed record (tests/fixtures, format 1) still reads and loads,
+    labelled as trained by the earlier recipe; a request today is answered by today's entry, not by it."""
+    import shutil
+
     old = json.loads(OLD_LAYOUT.read_text(encoding="utf-8"))
     cache = ModelCache()
-    # The fixture was written for the same tiny model and settings: the key (and so the folder) did not change.
-    assert old["entry_id"] == cache.entry_id(tiny_spec, tiny_config)
-    entry = only_entry(cache)
+    current = only_entry(cache)
+    # Recipe 2 added settings, so the same request keys differently now: the old entry keeps its own folder.
+    assert old["entry_id"] != current.entry_id
+    folder = cache.root / old["entry_id"]
+    shutil.copytree(current.path, folder)
     # The fixture's checksum is of the model file trained when it was written; this one was trained again.
-    old["model_sha256"] = entry.record.model_sha256
-    (entry.path / "meta.json").write_text(json.dumps(old), encoding="utf-8")
-    found = cache.find(tiny_spec, tiny_config)
-    assert found is not None and found.ok, found
+    old["model_sha256"] = current.record.model_sha256
+    (folder / "meta.json").write_text(json.dumps(old), encoding="utf-8")
+    found = cache.inspect(old["entry_id"])
+    assert found.ok, found
     assert found.record.recipe_version == 1 and found.record.created == old["created"]
     assert found.record.evaluation.test_accuracy == old["evaluation"]["test_accuracy"]
+    assert "recipe 1 (earlier)" in found.label and "earlier" not in current.label
     assert cache.load_model(found.entry_id) is not None
+    assert cache.find(tiny_spec, tiny_config).entry_id == current.entry_id
 
 
 def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny_config):

@@ -8,7 +8,7 @@ import pytest
 from fmnist_core.config import PRESETS, TrainConfig, get_preset
 from fmnist_core.errors import ConfigError
 from fmnist_core.machine import import_tensorflow
-from fmnist_core.training import TrainingCancelled, augment_batch, make_dataset, split_indices, train
+from fmnist_core.training import Augmentation, TrainingCancelled, augment_batch, make_dataset, split_indices, train
 
 
 @pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
@@ -93,13 +93,15 @@ def test_invalid_settings_give_specific_messages(changes, words):
 
 
 def test_presets_exist_and_unknown_preset_lists_valid_ones():
-    assert set(PRESETS) == {"quick", "full"}
+    assert set(PRESETS) == {"quick", "class", "full"}
     assert get_preset("full").augment and get_preset("full").train_limit is None
-    with pytest.raises(ConfigError, match="quick, full"):
+    # The class preset is a two-epoch live demo on every training image (issue 13).
+    assert get_preset("class").epochs <= 2 and get_preset("class").train_limit is None
+    with pytest.raises(ConfigError, match="quick, class, full"):
         get_preset("turbo")
 
 
-@pytest.mark.parametrize("augment", [False, True])
+@pytest.mark.parametrize("augment", [None, Augmentation(erase_probability=0.5)])
 def test_the_pipeline_runs_without_the_tf_data_autotuner(augment):
     # With the autotuner on, destroying an iterator waited for the tuner's next wake-up: every epoch and every
     # fit() ended up to ~20 s late here (benchmarks/tf_data_stall.py shows it). The pipeline must keep it off

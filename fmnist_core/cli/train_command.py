@@ -20,8 +20,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--train-limit", type=int, help="training images to use (0 = all)")
     parser.add_argument("--validation-split", type=float)
-    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--schedule", choices=SCHEDULES)
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="random flips (+ below)")
+    parser.add_argument("--shift-pixels", type=int, help="with --augment: random shifts up to ± this (0 = none)")
+    parser.add_argument("--erase-probability", type=float, help="with --augment: share of images randomly erased")
+    parser.add_argument("--schedule", choices=SCHEDULES, help="learning rate after the warm-up")
+    parser.add_argument("--warmup-fraction", type=float, help="share of the steps spent warming up from 0")
+    parser.add_argument("--label-smoothing", type=float)
+    parser.add_argument("--ema-momentum", type=float, help="average the weights (e.g. 0.99; 0 = off)")
+    parser.add_argument("--weight-decay", type=float, help="decoupled (AdamW) weight decay; 0 = plain Adam")
+    parser.add_argument("--adam-beta-2", type=float, help="Adam's squared-gradient decay (default 0.999)")
+    parser.add_argument("--early-stopping-patience", type=int, help="epochs without progress before stopping (0 = off)")
     parser.add_argument("--precision", choices=PRECISIONS)
     parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None)
 
@@ -33,8 +41,10 @@ def config_from_arguments(arguments: argparse.Namespace):
         value = getattr(arguments, field.name, None)
         if value is not None:
             changes[field.name] = value
-    if changes.get("train_limit") == 0:
-        changes["train_limit"] = None
+    # 0 means "none" on the command line for the settings whose off-value is None.
+    for name in ("train_limit", "ema_momentum", "early_stopping_patience"):
+        if changes.get(name) == 0:
+            changes[name] = None
     return get_preset(arguments.preset).replace(**changes)
 
 
