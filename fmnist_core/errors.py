@@ -29,3 +29,9 @@ class BusyError(FmnistError):
     """Another heavy job (training or a race) is already running."""
 
     exit_code = 5
+
+
+class ClusterError(FmnistError):
+    """The distributed engine let a sweep down: scheduler unreachable, workers gone, or runs that failed."""
+
+    exit_code = 6

@@ -1,8 +1,9 @@
-"""Command-line interface: `python -m fmnist_core data|train|evaluate|cache|race|report|bench`.
+"""Command-line interface: `python -m fmnist_core data|train|evaluate|cache|race|report|bench|sweep`.
 
 Each command lives in its own module exposing `register(subparsers)`; the handler it installs returns an
 exit code. Errors a user can cause (`FmnistError`) print one clear message and exit with their code:
-2 bad arguments or settings, 3 data problem, 4 cache problem, 5 busy, 130 interrupted.
+2 bad arguments or settings, 3 data problem, 4 cache problem, 5 busy, 6 distributed engine (sweep),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import sys
 
 from fmnist_core.errors import FmnistError
 
-COMMAND_MODULES = ("data", "train", "evaluate", "cache", "race", "report", "bench")
+COMMAND_MODULES = ("data", "train", "evaluate", "cache", "race", "report", "bench", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fmnist_core",
-        description="Fashion-MNIST CNN Explorer, headless: data, training, evaluation, cache, race, report.",
+        description="Fashion-MNIST CNN Explorer, headless: data, training, evaluation, cache, race, report, sweep.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
