@@ -105,7 +105,8 @@ def train_one(
         if "val_accuracy" in event.metrics:
             detail += f" · validation {event.metrics['val_accuracy']:.2%}"
         message = {"model": spec.title, "seed": config.seed, "fraction": event.fraction, "text": detail}
-        worker.log_event(topic, {**message, "worker": str(worker.name)})
+        # Not "worker": Dask stamps that key with the worker's address.
+        worker.log_event(topic, {**message, "worker_name": str(worker.name)})
 
     try:
         outcome = train_and_cache(spec, config, progress=progress, cache=ModelCache(cache_root), data=load_data())
@@ -256,7 +257,16 @@ def _train_on(client, to_train, cache, threads, load_data, on_event, worker_wait
                 done = ()
             while not events.empty():
                 message = events.get()
-                on_event(SweepEvent("progress", **message))
+                on_event(
+                    SweepEvent(
+                        "progress",
+                        message["text"],
+                        message["model"],
+                        message["seed"],
+                        message["fraction"],
+                        worker=message["worker_name"],
+                    )
+                )
             for future in done:
                 spec, run_config = pending.pop(future)
                 _collect(future, spec, run_config, finished, on_event)
