@@ -344,13 +344,13 @@ def test_cli_reports_an_unreachable_scheduler_without_a_traceback(cache_dir):
 @pytest.mark.realdata
 def test_cli_sweep_on_real_data_then_resumed_from_the_cache(tmp_path):
     require_real_data()
-    arguments = ["--models", "model1,model2", "--seeds", "2", "--epochs", "1", "--train-limit", "256"]
-    arguments += ["--validation-split", "0", "--precision", "float32", "--out", str(tmp_path / "sweep.json")]
+    arguments = ["--models", "model1,model2", "--epochs", "1", "--train-limit", "256", "--validation-split", "0"]
+    arguments += ["--precision", "float32", "--out", str(tmp_path / "sweep.json")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "FMNIST_CACHE_DIR": str(tmp_path / "cache")}
 
-    def sweep(*extra: str) -> subprocess.CompletedProcess:
+    def sweep(seeds: int, *extra: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "fmnist_core", "sweep", *arguments, *extra],
+            [sys.executable, "-m", "fmnist_core", "sweep", "--seeds", str(seeds), *arguments, *extra],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -358,7 +358,7 @@ def test_cli_sweep_on_real_data_then_resumed_from_the_cache(tmp_path):
             timeout=900,
         )
 
-    first = sweep("--json")
+    first = sweep(2, "--json")
     assert first.returncode == 0, first.stderr
     payload = json.loads(first.stdout)
     assert payload["preset"] == "custom" and payload["seeds"] == [42, 43]
@@ -372,10 +372,12 @@ def test_cli_sweep_on_real_data_then_resumed_from_the_cache(tmp_path):
     assert payload["comparisons"][0]["verdict"].startswith(("Model 1 and Model 2", "Model 1 is", "Model 2 is"))
     assert json.loads((tmp_path / "sweep.json").read_text())["runs"] == payload["runs"]
     assert Path(payload["saved_to"]) == tmp_path / "cache" / "sweeps" / f"{payload['sweep_id']}.json"
-    assert "[4/4] ✓ Model 2 · seed 43" in first.stderr
 
-    second = sweep()
+    # A third seed: the four runs above come from the cache, two are trained, and the tables are printed.
+    second = sweep(3)
     assert second.returncode == 0, second.stderr
-    assert second.stderr.count("in the cache") == 4
+    assert second.stderr.count("in the cache") == 4 and second.stderr.count("trained in") == 2
+    assert "[6/6] ✓ Model 2 · seed 44" in second.stderr
+    assert "3 seeds per model (42, 43, 44)" in second.stdout
     assert "Paired differences in test accuracy" in second.stdout
-    assert payload["comparisons"][0]["verdict"] in second.stdout
+    assert len(list((tmp_path / "cache" / "sweeps").glob("*.json"))) == 2
