@@ -24,6 +24,8 @@ from fmnist_core.evaluation import Evaluation, single_image_latency
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.machine import cpu_model, usable_cores
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS
+from fmnist_core.sweep_report import markdown_section as seeds_section
+from fmnist_core.sweep_result import SweepResult
 
 OVERFITTING_GAP = 0.03  # Training accuracy this far above validation accuracy counts as over-fitting.
 
@@ -364,12 +366,14 @@ def build_report(
     races: list | None = None,
     machine: Mapping | None = None,
     generated: str | None = None,
+    sweep: SweepResult | None = None,
 ) -> Report:
     """The full report for one entry per registry model (None = not trained yet).
 
     latencies: entry id → seconds, or None when latency was not measured for this report.
     races: `load_races()`'s stored races; the newest three are summarised.
     machine: where the report is made (defaults to this one); generated: its date (defaults to now).
+    sweep: the repeated runs that say which differences are real (`sweep_report.pick_sweep`); None: one seed.
     """
     table = comparison_table(chosen, latencies)
     machine = dict(machine or report_machine())
@@ -382,6 +386,8 @@ def build_report(
         *_settings_warning(trained),
         "## Results",
         _markdown_table(table, latencies is not None),
+        "## Seeds: is the difference real?",
+        seeds_section(sweep, next((entry.config for entry in trained.values()), None)),
         "## Each model",
         *(_model_section(name, entry) for name, entry in chosen.items()),
         "## GPU vs CPU race",

@@ -54,7 +54,7 @@ class ModelSummary:
     model: str
     title: str
     first_filters: int
-    accuracy: Summary  # Test accuracy in percentage points.
+    test_accuracy: Summary  # In percentage points.
     training_seconds: Summary
     images_per_second: Summary
 
@@ -63,7 +63,7 @@ class ModelSummary:
             "model": self.model,
             "title": self.title,
             "first_filters": self.first_filters,
-            "accuracy": self.accuracy.to_dict(),
+            "test_accuracy": self.test_accuracy.to_dict(),
             "training_seconds": self.training_seconds.to_dict(),
             "images_per_second": self.images_per_second.to_dict(),
         }
@@ -74,7 +74,7 @@ class ModelSummary:
             values["model"],
             values["title"],
             int(values["first_filters"]),
-            Summary.from_dict(values["accuracy"]),
+            Summary.from_dict(values["test_accuracy"]),
             Summary.from_dict(values["training_seconds"]),
             Summary.from_dict(values["images_per_second"]),
         )

@@ -7,17 +7,17 @@ import math
 
 import pytest
 
-from fmnist_core.models import ModelSpec
+from fmnist_core.config import TrainConfig
+from fmnist_core.models import MODEL_SPECS
 from fmnist_core.statistics import PairedDifference, Summary, paired_difference, summarize, t_quantile
 from fmnist_core.sweep_result import (
-    RunResult,
-    SweepResult,
     load_sweeps,
     save_sweep,
     summarize_runs,
     sweep_id,
     sweep_path,
 )
+from tests.sweep_support import synthetic_runs, synthetic_sweep
 
 # Two-sided 95 % Student-t critical values from a printed table (degrees of freedom → t).
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 29: 2.045}
@@ -110,39 +110,14 @@ def test_statistics_survive_a_json_round_trip():
     assert Summary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
 
 
-SPECS = tuple(ModelSpec(f"model{index}", f"Model {index}", filters) for index, filters in ((1, 64), (2, 128), (3, 256)))
-ACCURACIES = {
-    "model1": (0.8600, 0.8640, 0.8620),
-    "model2": (0.8610, 0.8650, 0.8640),
-    "model3": (0.8630, 0.8680, 0.8650),
-}
-
-
-def make_runs() -> tuple[RunResult, ...]:
-    """Three seeds of the three models; training time 20, 21, 22 s and 2000, 1999, 1998 img/s by seed."""
-    return tuple(
-        RunResult(
-            model=spec.name,
-            title=spec.title,
-            seed=seed,
-            entry_id=f"{spec.name}-{seed:012x}",
-            test_accuracy=ACCURACIES[spec.name][index],
-            training_seconds=20.0 + index,
-            images_per_second=2000.0 - index,
-            reused=False,
-            host="h",
-            threads=2,
-        )
-        for index, seed in enumerate((42, 43, 44))
-        for spec in SPECS
-    )
+SPECS = tuple(MODEL_SPECS.values())
 
 
 def test_summarize_runs_in_points_and_every_pair():
-    models, comparisons = summarize_runs(SPECS, make_runs())
+    models, comparisons = summarize_runs(SPECS, synthetic_runs())
     assert [summary.model for summary in models] == ["model1", "model2", "model3"]
-    assert models[0].accuracy.mean == pytest.approx(86.20)
-    assert models[2].accuracy.mean == pytest.approx((86.30 + 86.80 + 86.50) / 3)
+    assert models[0].test_accuracy.mean == pytest.approx(86.20)
+    assert models[2].test_accuracy.mean == pytest.approx((86.30 + 86.80 + 86.50) / 3)
     assert models[0].training_seconds.mean == pytest.approx(21.0)
     assert models[0].images_per_second.mean == pytest.approx(1999.0)
     assert [(c.baseline, c.other) for c in comparisons] == [
@@ -155,21 +130,19 @@ def test_summarize_runs_in_points_and_every_pair():
     assert comparisons[1].summary.mean == pytest.approx(1 / 3)
 
 
-def test_sweep_json_is_kept_in_the_cache_and_read_back(tmp_path):
-    from fmnist_core.config import TrainConfig
-
+def test_sweep_id_names_the_request_whatever_the_first_seed():
     config = TrainConfig()
-    models, comparisons = summarize_runs(SPECS, make_runs())
     identifier = sweep_id("quick", SPECS, config, (42, 43, 44))
-    assert identifier.startswith("quick-") and identifier == sweep_id(
-        "quick", SPECS, config.replace(seed=7), (42, 43, 44)
-    )
+    assert identifier.startswith("quick-")
+    assert identifier == sweep_id("quick", SPECS, config.replace(seed=7), (42, 43, 44))
     assert identifier != sweep_id("quick", SPECS, config, (42, 43))
-    result = SweepResult(
-        identifier, "quick", config.to_dict(), (42, 43, 44), make_runs(), models, comparisons, {"kind": "local"}, "t"
-    )
+    assert identifier != sweep_id("quick", SPECS, config.replace(epochs=4), (42, 43, 44))
+
+
+def test_sweep_json_is_kept_in_the_cache_and_read_back(tmp_path):
+    result = synthetic_sweep()
     kept = save_sweep(result, tmp_path, also_to=tmp_path / "copy.json")
-    assert kept == sweep_path(tmp_path, identifier) and kept.is_file()
+    assert kept == sweep_path(tmp_path, result.sweep_id) and kept.is_file()
     assert json.loads((tmp_path / "copy.json").read_text()) == json.loads(kept.read_text())
     (kept.parent / "broken.json").write_text("{not json")
     sweeps, problems = load_sweeps(tmp_path)

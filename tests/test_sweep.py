@@ -177,7 +177,7 @@ def test_tiny_sweep_on_the_local_cluster_then_all_reused(tmp_path):
     assert result.comparisons[0].differences == pytest.approx(
         tuple(by_run[("model2", seed)] - by_run[("model1", seed)] for seed in TINY_SEEDS)
     )
-    assert result.models[0].accuracy.mean == pytest.approx(sum(by_run[("model1", s)] for s in TINY_SEEDS) / 2)
+    assert result.models[0].test_accuracy.mean == pytest.approx(sum(by_run[("model1", s)] for s in TINY_SEEDS) / 2)
     assert load_sweeps(cache_dir) == ([result], [])
 
     again = Recorder()

@@ -170,7 +170,7 @@ def print_tables(result) -> None:
     for summary in result.models:
         print(
             f"{summary.title:<9} {summary.first_filters:>7}  "
-            f"{format_summary(summary.accuracy, '{:.2f} %', '{:.2f}'):>26}  "
+            f"{format_summary(summary.test_accuracy, '{:.2f} %', '{:.2f}'):>26}  "
             f"{format_summary(summary.training_seconds, '{:.1f} s', '{:.1f}'):>24}  "
             f"{format_summary(summary.images_per_second, '{:,.0f}', '{:,.0f}'):>22}"
         )
