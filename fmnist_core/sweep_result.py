@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fmnist_core.config import TrainConfig
-from fmnist_core.errors import CacheError
+from fmnist_core.errors import CacheError, ConfigError
 from fmnist_core.fashion_mnist import data_fingerprint
 from fmnist_core.models import ModelSpec
 from fmnist_core.statistics import PairedDifference, Summary, paired_difference, summarize
@@ -192,8 +192,17 @@ def save_sweep(result: SweepResult, cache_root: Path, also_to: Path | None = Non
     """Write the sweep's JSON into the cache's sweeps folder (and to `also_to`); returns the kept file's path."""
     payload = json.dumps(result.to_dict(), indent=1)
     kept = sweep_path(cache_root, result.sweep_id)
-    for path in filter(None, (kept, also_to)):
-        _write_atomically(Path(path), payload)
+    try:
+        _write_atomically(kept, payload)
+    except OSError as error:
+        raise CacheError(f"Cannot write the sweep to {kept} ({error.strerror or error}).") from error
+    if also_to is not None:
+        try:
+            _write_atomically(Path(also_to), payload)
+        except OSError as error:
+            raise ConfigError(
+                f"Cannot write {also_to} ({error.strerror or error}); the sweep is saved in {kept}."
+            ) from error
     return kept
 
 

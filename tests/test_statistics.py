@@ -149,3 +149,13 @@ def test_sweep_json_is_kept_in_the_cache_and_read_back(tmp_path):
     assert sweeps == [result]
     assert len(problems) == 1 and "broken.json is not a sweep result" in problems[0]
     assert load_sweeps(tmp_path / "nowhere") == ([], [])
+
+
+def test_an_unwritable_out_file_is_a_clear_error_and_the_cache_copy_is_kept(tmp_path):
+    from fmnist_core.errors import ConfigError
+
+    result = synthetic_sweep()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ConfigError, match="Cannot write .*the sweep is saved in"):
+        save_sweep(result, tmp_path, also_to=tmp_path / "a-file" / "sweep.json")
+    assert load_sweeps(tmp_path) == ([result], [])

@@ -381,3 +381,37 @@ def test_cli_sweep_on_real_data_then_resumed_from_the_cache(tmp_path):
     assert "3 seeds per model (42, 43, 44)" in second.stdout
     assert "Paired differences in test accuracy" in second.stdout
     assert len(list((tmp_path / "cache" / "sweeps").glob("*.json"))) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_ctrl_c_stops_the_cli_sweep_and_its_workers(tmp_path):
+    require_real_data()
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        sweep = subprocess.Popen(
+            [sys.executable, "-m", "fmnist_core", "sweep", "--models", "model1", "--seeds", "1"]
+            + ["--epochs", "3", "--validation-split", "0"],
+            cwd=ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "FMNIST_CACHE_DIR": str(tmp_path / "cache")},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+            # A terminal's Ctrl-C reaches a process whose SIGINT is not ignored (a background job's would be).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "started on worker" not in log.read_text():
+            assert sweep.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        os.killpg(sweep.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group.
+        assert sweep.wait(timeout=120) == 130
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    assert "interrupted; the runs that finished are kept in the model cache" in log.read_text()
+    assert "Traceback" not in log.read_text()
+    time.sleep(2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(sweep.pid, 0)  # No worker process of its local cluster is left behind.

@@ -79,19 +79,26 @@ def run(arguments: argparse.Namespace) -> int:
         + (f"the Dask scheduler at {arguments.scheduler}" if arguments.scheduler else "a local Dask cluster")
     )
     cache = ModelCache()
-    result = run_sweep(
-        specs,
-        config,
-        seeds,
-        preset=preset,
-        scheduler=arguments.scheduler,
-        workers=arguments.workers or DEFAULT_LOCAL_WORKERS,
-        threads_per_run=arguments.threads_per_run,
-        on_event=display.show,
-        worker_wait_seconds=arguments.worker_wait,
-        cache=cache,
-        out=arguments.out,
-    )
+    try:
+        result = run_sweep(
+            specs,
+            config,
+            seeds,
+            preset=preset,
+            scheduler=arguments.scheduler,
+            workers=arguments.workers or DEFAULT_LOCAL_WORKERS,
+            threads_per_run=arguments.threads_per_run,
+            on_event=display.show,
+            worker_wait_seconds=arguments.worker_wait,
+            cache=cache,
+            out=arguments.out,
+        )
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted; the runs that finished are kept in the model cache: run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 130
     kept = sweep_path(cache.root, result.sweep_id)
     if arguments.json:
         print_json({**result.to_dict(), "saved_to": str(kept)})
