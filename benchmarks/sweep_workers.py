@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         threads = max(1, usable_cores() // workers)
         with tempfile.TemporaryDirectory(prefix="sweep-bench-") as folder:
             started = time.perf_counter()
-            result = run_sweep([spec], config, seeds, workers=workers, threads_per_run=threads, cache=ModelCache(folder))
+            cache = ModelCache(folder)
+            result = run_sweep([spec], config, seeds, workers=workers, threads_per_run=threads, cache=cache)
             wall = time.perf_counter() - started
         rates = ", ".join(f"{run.images_per_second:,.0f}" for run in result.runs)
         accuracies = ", ".join(f"{run.test_accuracy:.2%}" for run in result.runs)

@@ -31,6 +31,10 @@ class BusyError(FmnistError):
     exit_code = 5
 
 
+class RecordError(CacheError, ValueError):
+    """A cache entry's meta.json does not hold a valid model record; the message names the field at fault."""
+
+
 class ClusterError(FmnistError):
     """The distributed engine let a sweep down: scheduler unreachable, workers gone, or runs that failed."""
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import IMAGE_SIZE, NUM_CLASSES
+from fmnist_core.machine import import_tensorflow
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,6 @@ def build_from_spec(spec: ModelSpec, seed: int | None = None, precision: str = "
     fused_norm: batch norm through TensorFlow's fused kernel (`fmnist_core.fused_norm`, same weights and
     maths, 2–4× faster here); False gives Keras' stock layer, as the benchmark's plain tutorial loop uses.
     """
-    from fmnist_core.machine import import_tensorflow
-
     import_tensorflow()
     import keras
     from keras import layers
@@ -105,7 +104,7 @@ def build_from_spec(spec: ModelSpec, seed: int | None = None, precision: str = "
 
 
 def build_model(name: str, seed: int | None = None, precision: str = "float32"):
-    """Build the registry model `name` ("model1", "model2", "model3"); unknown names raise ValueError."""
+    """Build the registry model `name` ("model1", "model2", "model3"); unknown names raise ConfigError."""
     return build_from_spec(get_spec(name), seed=seed, precision=precision)
 
 

@@ -62,19 +62,18 @@ def sweep_seeds(first_seed: int, count: int) -> tuple[int, ...]:
 
 def run_from_entry(entry, seed: int, reused: bool) -> RunResult:
     """The figures a sweep keeps of one trained cache entry."""
-    meta = entry.meta
-    machine = meta.get("machine", {})
+    record = entry.record
     return RunResult(
         model=entry.model_name,
         title=entry.title,
         seed=seed,
         entry_id=entry.entry_id,
-        test_accuracy=float(entry.test_accuracy),
-        training_seconds=float(meta["wall_seconds"]),
-        images_per_second=float(meta["images_per_second"]),
+        test_accuracy=record.test_accuracy,
+        training_seconds=record.wall_seconds,
+        images_per_second=record.images_per_second,
         reused=reused,
-        host=machine.get("hostname", ""),
-        threads=meta.get("speed_settings", {}).get("threads"),
+        host=record.machine.get("hostname", ""),
+        threads=record.speed_settings.get("threads"),
     )
 
 

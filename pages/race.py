@@ -11,7 +11,9 @@ import time
 
 import streamlit as st
 
+from fmnist_core.display import format_duration
 from fmnist_core.errors import BusyError, ConfigError
+from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED
 from fmnist_core.race import (
     LANE_KINDS,
@@ -27,12 +29,11 @@ from fmnist_core.race import (
     start_race_job,
 )
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
-from fmnist_core.race_lane import TRAIN_SET_IMAGES, Workload
-from pages.common import format_seconds, job_manager, show_error, show_job_progress
+from fmnist_core.race_lane import Workload
+from pages.common import job_manager, race_summary, show_error, show_job_progress
 
 REFRESH_SECONDS = 0.5
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
-PHASE_NAMES = {"train": "Training", "inference": "Inference"}
 REPLAY_MODES = {True: "Start together at the gun", False: "One after another, as they ran"}
 RECORD_HINT = "Record one on a GPU machine with `python -m fmnist_core race --out race.json`, then upload it here."
 
@@ -50,8 +51,8 @@ def lane_row(view: LaneView) -> None:
         progress.warning(view.note, icon="🚫")
         return
     progress.progress(view.fraction, text=f"{PHASE_TITLES[view.phase]} · {view.fraction:.0%}")
-    timer.markdown(f"#### ⏱ {format_seconds(view.race_seconds)}", help="Race time: training plus inference.")
-    details = [f"start-up and warm-up {format_seconds(view.warmup_seconds)} (not scored)"]
+    timer.markdown(f"#### ⏱ {format_duration(view.race_seconds)}", help="Race time: training plus inference.")
+    details = [f"start-up and warm-up {format_duration(view.warmup_seconds)} (not scored)"]
     if view.train_images_per_second:
         details.append(f"training {view.train_images_per_second:,.0f} images/s")
     if view.inference_images_per_second:
@@ -72,8 +73,10 @@ def times_chart(result: RaceResult):
     import altair as alt
     import pandas as pd
 
+    from fmnist_core.race_summary import PHASE_WORDS
+
     table = pd.DataFrame(result.summary_rows())
-    table["phase"] = table["phase"].map(PHASE_NAMES)
+    table["phase"] = table["phase"].map(PHASE_WORDS)
     baseline = result.speedups["baseline"]
     table["speed-up"] = [
         "baseline" if lane_id == baseline else f"{value:.2f}× faster" if value >= 1 else f"{1 / value:.2f}× slower"
@@ -97,7 +100,7 @@ def times_chart(result: RaceResult):
     return (
         alt.layer(bars, spread, labels, data=table)
         .properties(height=40 * len(order) + 20, width=460)
-        .facet(row=alt.Row("phase:N", title=None, sort=list(PHASE_NAMES.values())))
+        .facet(row=alt.Row("phase:N", title=None, sort=list(PHASE_WORDS.values())))
         .resolve_scale(x="independent")
     )
 
@@ -112,7 +115,7 @@ def show_result(result: RaceResult, key: str) -> None:
     st.subheader("Finish order")
     st.markdown(
         "  \n".join(
-            f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — {format_seconds(scores[lane_id])} scored"
+            f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — {format_duration(scores[lane_id])} scored"
             for place, lane_id in enumerate(result.finish_order, start=1)
         )
     )
@@ -122,21 +125,7 @@ def show_result(result: RaceResult, key: str) -> None:
         "fastest and slowest run."
     )
     st.altair_chart(times_chart(result))
-    st.dataframe(
-        [
-            {
-                "Lane": row["lane"],
-                "Phase": PHASE_NAMES[row["phase"]],
-                "Median s": round(row["seconds"], 3),
-                "Min s": round(row["min_seconds"], 3),
-                "Max s": round(row["max_seconds"], 3),
-                "Images/s": round(row["images_per_second"]),
-                "Speed-up ×": round(row["speedup"], 2),
-            }
-            for row in result.summary_rows()
-        ],
-        hide_index=True,
-    )
+    race_summary(result)
     with st.expander("Machine and workload"):
         st.json({"machine": result.machine, "workload": result.workload.to_dict()}, expanded=False)
     st.download_button(
@@ -196,7 +185,7 @@ def live_race(job_id: int) -> None:
     if status is None or not status.running:
         st.rerun()  # The whole page, so it shows how the race ended.
     live: RaceLive | None = status.details.get("race")
-    st.progress(status.fraction, text=f"{status.message} · {format_seconds(status.elapsed)}")
+    st.progress(status.fraction, text=f"{status.message} · {format_duration(status.elapsed)}")
     if live is None:
         st.caption("Asking TensorFlow which devices it sees…")
     else:
@@ -232,7 +221,7 @@ def race_here() -> None:
         else:
             st.rerun()
     if latest is not None and latest.state == DONE:
-        st.success(f"Race finished in {format_seconds(latest.elapsed)} and kept with the past races.", icon="🏁")
+        st.success(f"Race finished in {format_duration(latest.elapsed)} and kept with the past races.", icon="🏁")
         show_lanes(replay_state(latest.result, math.inf))
         show_result(latest.result, "live")
         return
@@ -277,7 +266,7 @@ def replaying(result: RaceResult, started: float, together: bool) -> None:
     elapsed = time.time() - started
     if elapsed > replay_duration(result, together):
         st.rerun()
-    st.caption(f"Replay clock {format_seconds(elapsed)} of {format_seconds(replay_duration(result, together))}")
+    st.caption(f"Replay clock {format_duration(elapsed)} of {format_duration(replay_duration(result, together))}")
     show_lanes(replay_state(result, elapsed, together))
 
 

@@ -194,6 +194,7 @@ def test_race_list_shows_the_stored_race(cli_race, monkeypatch, capsys):
     assert "cpu-1" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # Starts a lane process, then ends it.
 def test_stopping_before_the_lane_reports_ends_its_process(cache_dir):
     with pytest.raises(RaceCancelled):
         run_race(RaceOptions(TINY, ("cpu-all",), 1), should_stop=lambda: True)
