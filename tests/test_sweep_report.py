@@ -8,6 +8,7 @@ import pytest
 
 from fmnist_core import report, sweep_report
 from fmnist_core.cli import main
+from fmnist_core.cli.train_command import command_line
 from fmnist_core.config import PRESETS
 from fmnist_core.sweep_result import save_sweep
 from tests.sweep_support import SYNTHETIC_ACCURACIES, SYNTHETIC_SEEDS, synthetic_sweep
@@ -66,10 +67,10 @@ def test_interval_text_with_and_without_an_interval():
 
 def test_report_says_one_seed_without_a_sweep_and_quotes_the_sweep_with_one():
     chosen = {"model1": make_entry("model1", 1), "model2": None, "model3": make_entry("model3", 3)}
-    alone = report.build_report(chosen, generated="now").markdown
+    alone = report.build_report(chosen, command_line, generated="now").markdown
     assert "## Seeds: is the difference real?" in alone and "One seed: each model here was trained once" in alone
     sweep = synthetic_sweep()
-    with_sweep = report.build_report(chosen, generated="now", sweep=sweep).markdown
+    with_sweep = report.build_report(chosen, command_line, generated="now", sweep=sweep).markdown
     assert "One seed: each model here" not in with_sweep
     assert sweep.comparisons[1].verdict in with_sweep
 
