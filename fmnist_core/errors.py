@@ -33,3 +33,9 @@ class BusyError(FmnistError):
 
 class RecordError(CacheError, ValueError):
     """A cache entry's meta.json does not hold a valid model record; the message names the field at fault."""
+
+
+class ClusterError(FmnistError):
+    """The distributed engine let a sweep down: scheduler unreachable, workers gone, or runs that failed."""
+
+    exit_code = 6

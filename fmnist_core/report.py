@@ -31,6 +31,8 @@ from fmnist_core.machine import cpu_model, usable_cores
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS
 from fmnist_core.race_file import StoredRace
 from fmnist_core.race_summary import lanes_not_run, summary_markdown, workload_sentence
+from fmnist_core.sweep_report import markdown_section as seeds_section
+from fmnist_core.sweep_result import SweepResult
 
 # The CLI command that trains a registry model with given settings (None: the quick preset). The CLI owns its
 # syntax (fmnist_core.cli.train_command.command_line); the core is handed it and never imports the CLI.
@@ -161,6 +163,7 @@ def build_report(
     races: list[StoredRace] | None = None,
     machine: Mapping | None = None,
     generated: str | None = None,
+    sweep: SweepResult | None = None,
 ) -> Report:
     """The full report for one entry per registry model (None = not trained yet).
 
@@ -169,6 +172,7 @@ def build_report(
     latencies: entry id → seconds, or None when latency was not measured for this report.
     races: `race_summary.load_races()`; the newest three are summarised.
     machine: where the report is made (defaults to this one); generated: its date (defaults to now).
+    sweep: the repeated runs that say which differences are real (`sweep_report.pick_sweep`); None: one seed.
     """
     table = comparison_table(chosen, latencies)
     machine = dict(machine or report_machine())
@@ -181,6 +185,8 @@ def build_report(
         *_settings_warning(trained),
         "## Results",
         _markdown_table(table, latencies is not None),
+        "## Seeds: is the difference real?",
+        seeds_section(sweep, next((entry.record.config for entry in trained.values()), None)),
         "## Each model",
         *(_model_section(name, entry, train_command) for name, entry in chosen.items()),
         "## GPU vs CPU race",

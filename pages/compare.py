@@ -5,12 +5,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import report
+from fmnist_core import report, sweep_report
 from fmnist_core.cache import entries_by_model
 from fmnist_core.cli.train_command import command_line
 from fmnist_core.commentary import learning_curve_summary
 from fmnist_core.models import MODEL_SPECS
 from fmnist_core.race_summary import load_races
+from fmnist_core.sweep_result import SweepResult, load_sweeps
 from pages.common import (
     cache_entries,
     damaged_entries,
@@ -19,6 +20,7 @@ from pages.common import (
     job_manager,
     link_to_page,
     load_model,
+    model_cache,
     race_summary,
 )
 
@@ -131,6 +133,65 @@ def curves_chart(chosen: dict) -> alt.FacetChart:
     )
 
 
+def error_bars_chart(sweep: SweepResult) -> alt.HConcatChart:
+    """Per measure: every seed's result as a dot, the mean as a tick, and its 95 % interval as an error bar."""
+    summaries, runs = sweep_report.summary_table(sweep), sweep_report.runs_table(sweep)
+    panels = []
+    for label in sweep_report.MEASURES.values():
+        x = alt.X("model:N", title=None)
+        y = alt.Y("value:Q", title=label, scale=alt.Scale(zero=False))
+        dots = (
+            alt.Chart(runs[runs.measure == label])
+            .mark_circle(size=45, opacity=0.55)
+            .encode(
+                x=x,
+                y=y,
+                color=alt.Color("model:N", legend=None),
+                tooltip=["model:N", "seed:Q", alt.Tooltip("value:Q", format=",.2f", title=label)],
+            )
+        )
+        summary = alt.Chart(summaries[summaries.measure == label])
+        tooltip = ["model:N", "seeds:Q"] + [
+            alt.Tooltip(f"{field}:Q", format=",.2f") for field in ("mean", "low", "high", "standard_deviation")
+        ]
+        bars = summary.mark_errorbar(ticks=True, thickness=2).encode(
+            x=x, y=alt.Y("low:Q", title=label, scale=alt.Scale(zero=False)), y2="high:Q", tooltip=tooltip
+        )
+        means = summary.mark_tick(size=26, thickness=2, color="black").encode(x=x, y="mean:Q", tooltip=tooltip)
+        panels.append(alt.layer(dots, bars, means).properties(width=210, height=240))
+    return alt.hconcat(*panels)
+
+
+def seeds_section(chosen: dict) -> SweepResult | None:
+    """The sweep's error bars and verdicts when one was run, else a plain "one seed" note; returns the sweep shown."""
+    st.subheader("🎲 Seeds: is the difference real?")
+    sweeps, problems = load_sweeps(model_cache().root)
+    for problem in problems:
+        st.warning(problem, icon="⚠️")
+    if not sweeps:
+        st.info(sweep_report.ONE_SEED_NOTE, icon="🎲")
+        return None
+    suggested = sweep_report.pick_sweep(sweeps, [entry.record.config for entry in trained(chosen)])
+    sweep = sweeps[
+        st.selectbox(
+            "Sweep",
+            range(len(sweeps)),
+            index=sweeps.index(suggested),
+            format_func=lambda index: sweep_report.describe(sweeps[index]),
+            key="compare_sweep",
+            help="Saved by `python -m fmnist_core sweep`; the one with the table's settings is chosen first.",
+        )
+    ]
+    st.altair_chart(error_bars_chart(sweep))
+    st.caption(
+        f"Each dot is one seed; the black tick is the mean and the bar its 95 % confidence interval "
+        f"(Student t, {sweep.seed_count} seeds). Training times depend on what else the machine was doing."
+    )
+    for comparison in sweep.comparisons:
+        st.markdown(f"- {comparison.verdict}")
+    return sweep
+
+
 def races_section(races: list) -> None:
     st.subheader("🏁 GPU vs CPU race")
     if not races:
@@ -156,12 +217,11 @@ st.write(
 chosen = pick_entries()
 latencies = measure_latencies(chosen)
 races = load_races()
-result = report.build_report(chosen, command_line, latencies, races)
 
 st.subheader("Side by side")
 # The entry ids are in the pickers above; the CSV keeps them.
 st.dataframe(
-    result.table,
+    report.comparison_table(chosen, latencies),
     hide_index=True,
     width="stretch",
     column_order=[column for column in report.COLUMN_LABELS if column != "entry_id"],
@@ -178,6 +238,8 @@ st.caption(
     "Training figures come from the machine that trained each model; latency is measured here and now. "
     "The report below says exactly how each number was measured."
 )
+sweep = seeds_section(chosen)
+result = report.build_report(chosen, command_line, latencies, races, sweep=sweep)
 
 st.subheader("Learning curves")
 st.altair_chart(curves_chart(chosen))

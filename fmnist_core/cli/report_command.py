@@ -1,4 +1,4 @@
-"""`report`: the Markdown comparison of Model 1, 2 and 3 (and the races) that the Compare page downloads."""
+"""`report`: the Markdown comparison of Model 1, 2 and 3 (seeds and races too) that the Compare page downloads."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def run(arguments: argparse.Namespace) -> int:
     # pandas (for the tables) is imported here, not when the parser is built for every command.
     from fmnist_core import report
     from fmnist_core.race_summary import load_races
+    from fmnist_core.sweep_report import pick_sweep
+    from fmnist_core.sweep_result import load_sweeps
 
     cache = ModelCache()
     picked = {}
@@ -58,7 +60,11 @@ def run(arguments: argparse.Namespace) -> int:
             print(f"timing single-image predictions of {entry.entry_id}…", file=sys.stderr)
             latencies[entry.entry_id] = report.measure_latency(cache.load_model(entry.entry_id), x_test)
 
-    result = report.build_report(chosen, command_line, latencies, load_races())
+    sweeps, problems = load_sweeps(cache.root)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    sweep = pick_sweep(sweeps, [entry.record.config for entry in chosen.values() if entry is not None and entry.ok])
+    result = report.build_report(chosen, command_line, latencies, load_races(), sweep=sweep)
     if arguments.out:
         _write(arguments.out, result.markdown)
         print(f"wrote {arguments.out}")
