@@ -1,4 +1,4 @@
-"""Command-line interface: `python -m fmnist_core data|train|evaluate|cache|race|report|bench`.
+"""Command-line interface: `python -m fmnist_core data|train|evaluate|explain|cache|race|report|bench`.
 
 Each command lives in its own module exposing `register(subparsers)`; the handler it installs returns an
 exit code. Errors a user can cause (`FmnistError`) print one clear message and exit with their code:
@@ -13,7 +13,7 @@ import sys
 
 from fmnist_core.errors import FmnistError
 
-COMMAND_MODULES = ("data", "train", "evaluate", "cache", "race", "report", "bench")
+COMMAND_MODULES = ("data", "train", "evaluate", "explain", "cache", "race", "report", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
