@@ -35,6 +35,7 @@ from fmnist_core.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
 SALIENCY_METHODS = ("integrated_gradients", "gradient_x_input", "grad_cam")
 DEFAULT_SALIENCY = SALIENCY_METHODS[0]
 INTEGRATED_GRADIENT_STEPS = 32  # Riemann midpoints from the black picture to the image.
+MAP_IMAGES = 2000  # Test images on the embedding map: 200 per class, enough for clusters and their mistakes.
 
 
 @dataclass(frozen=True)
@@ -200,8 +201,8 @@ def explain_image(model, image, other_class: int | None = None, method: str = DE
 class EmbeddingMap:
     """A 2-D map of what the network reads before deciding, for a sample of test images."""
 
-    # One row per image: x, y, index, label, class_name, image (PNG data URL) as in fmnist_core.explore, plus
-    # predicted, predicted_name and mistake (the network's answer for the picture alone).
+    # One row per image: x, y, index, label, class_name as in fmnist_core.explore, plus predicted,
+    # predicted_name and mistake (the network's answer for the picture alone).
     table: pd.DataFrame
     method: str  # "pca" or "tsne".
     explained_variance: tuple[float, float] | None  # PCA only: share of the features' variance on each axis.
@@ -209,17 +210,18 @@ class EmbeddingMap:
     seconds: float  # Wall time: features, projection and table.
 
 
-def embedding_map(model, images, labels, indices, method: str = "pca", seed: int = 0) -> EmbeddingMap:
-    """Penultimate-layer features of `images[indices]`, projected to 2-D (PCA or t-SNE), with mistakes marked."""
-    from fmnist_core.explore import map_table, project
+def embedding_map(model, images, labels, count: int = MAP_IMAGES, method: str = "pca", seed: int = 0) -> EmbeddingMap:
+    """Penultimate features of `count` of the images (as many per class, seeded), projected to 2-D, mistakes marked."""
+    from fmnist_core.explore import map_table, project, stratified_sample
 
     started = time.perf_counter()
-    indices = np.asarray(indices)
+    indices = stratified_sample(np.asarray(labels), range(NUM_CLASSES), count, seed=seed)
     network = network_of(model)
     features = network.features(as_batch(images[indices]))
     predicted = network.classify(features).argmax(axis=1)
     points, explained = project(features, method, seed)
-    table = map_table(points, images, labels, indices, with_images=True)
+    # No picture in each row: the page shows the selected image itself, which keeps a 2,000-point map quick.
+    table = map_table(points, images, labels, indices, with_images=False)
     table["predicted"] = predicted
     table["predicted_name"] = [CLASS_NAMES[index] for index in predicted]
     table["mistake"] = table["predicted"] != table["label"]
@@ -280,11 +282,12 @@ def _response_statistics(network: Network, images: np.ndarray) -> tuple[np.ndarr
     """Each filter's activity (share of positions > 0) and the (F, F) correlation of the block 1 maps."""
     filters = network.spec.first_filters
     count, total, products, active = 0, np.zeros(filters), np.zeros((filters, filters)), np.zeros(filters)
-    # Accumulated batch by batch: Model 3's maps for 500 images are 98,000 × 256 values.
+    # Accumulated batch by batch (Model 3's maps for 500 images are 98,000 × 256 values); each batch's products
+    # in float32, which halves the cost, summed in float64.
     for start in range(0, len(images), 100):
-        maps = network.first_block(images[start : start + 100]).reshape(-1, filters).astype(np.float64)
+        maps = network.first_block(images[start : start + 100]).reshape(-1, filters)
         count += len(maps)
-        total += maps.sum(axis=0)
+        total += maps.sum(axis=0, dtype=np.float64)
         products += maps.T @ maps
         active += (maps > 0).sum(axis=0)
     mean = total / max(count, 1)

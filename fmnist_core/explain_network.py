@@ -213,14 +213,15 @@ class Network:
         images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)
         classes = tf.TensorSpec([None], tf.int32)
         # One trace per network (the batch size is left open), then each call runs the compiled graph.
-        self._maps = tf.function(
-            lambda batch: [as_float32(maps) for maps in self._layers(batch, training=False)[:-1]],
-            input_signature=[images],
+        # No XLA: it runs ~2× slower on the team's CPU (as in training, fmnist_core.config).
+        compiled = lambda call, *signature: tf.function(call, input_signature=list(signature), jit_compile=False)
+        self._maps = compiled(
+            lambda batch: [as_float32(maps) for maps in self._layers(batch, training=False)[:-1]], images
         )
-        self._first_block = tf.function(lambda batch: as_float32(first_block(batch, training=False)), [images])
-        self._features = tf.function(lambda batch: as_float32(features(batch, training=False)), [images])
-        self._input_gradients = tf.function(self._input_gradients_graph, input_signature=[images, classes])
-        self._grad_cam = tf.function(self._grad_cam_graph, input_signature=[images, classes])
+        self._first_block = compiled(lambda batch: as_float32(first_block(batch, training=False)), images)
+        self._features = compiled(lambda batch: as_float32(features(batch, training=False)), images)
+        self._input_gradients = compiled(self._input_gradients_graph, images, classes)
+        self._grad_cam = compiled(self._grad_cam_graph, images, classes)
         # Trace what the page uses now, so that its first view is as quick as the next ones.
         black = np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 1), np.float32)
         self.maps(black), self.features(black), self.input_gradients(black, np.zeros(1, np.int32))

@@ -177,13 +177,17 @@ def test_explain_image_gathers_every_view_in_one_call(network, pictures):
 
 def test_embedding_map_marks_the_mistakes(network, pictures):
     images, labels = pictures
-    result = explain.embedding_map(network, images, labels, np.arange(10))
+    result = explain.embedding_map(network, images, labels, count=10)
     table = result.table
-    assert len(table) == 10 and {"x", "y", "label", "predicted", "predicted_name", "mistake"} <= set(table.columns)
-    predicted = explain.probabilities(network, images[:10]).argmax(axis=1)
+    assert len(table) == 10 and {"x", "y", "index", "label", "predicted", "predicted_name", "mistake"} <= set(table)
+    shown = table["index"].to_numpy()
+    predicted = explain.probabilities(network, images[shown]).argmax(axis=1)
     np.testing.assert_array_equal(table["predicted"], predicted)
-    np.testing.assert_array_equal(table["mistake"], predicted != labels[:10])
-    assert result.accuracy == pytest.approx(float((predicted == labels[:10]).mean()))
+    np.testing.assert_array_equal(table["label"], labels[shown])
+    np.testing.assert_array_equal(table["mistake"], predicted != labels[shown])
+    assert result.accuracy == pytest.approx(float((predicted == labels[shown]).mean()))
+    again = explain.embedding_map(network, images, labels, count=10)
+    np.testing.assert_array_equal(again.table[["x", "y"]], table[["x", "y"]])  # Seeded sample and projection.
 
 
 def test_effective_rank_counts_equal_independent_directions():
