@@ -63,6 +63,23 @@ def views(model, images, labels) -> dict[str, object]:
     }
 
 
+def print_redundancy(reports: list[explain.FilterReport]) -> None:
+    """The figures the redundancy view shows, measured on the way (the README's redundancy table)."""
+    print(
+        f"\nFirst-layer filters on {reports[0].probe_images} test images: near-copy = block 1 maps correlated "
+        f"≥ {explain.DUPLICATE_CORRELATION}; twin kernel = |cosine| ≥ {explain.DUPLICATE_KERNEL_COSINE}; "
+        f"nearly dead = non-zero at < {explain.DEAD_ACTIVITY:.0%} of positions"
+    )
+    columns = ("filters", "dead", "near-copy", "groups", "effective", "twin kernels", "kernel rank")
+    print(f"{'model':8} " + " ".join(f"{name:>{len(name)}}" for name in columns))
+    for report in reports:
+        print(
+            f"{report.title:8} {report.filters:7d} {report.dead:4d} {report.near_duplicates:9d} "
+            f"{report.distinct_groups:6d} {report.effective_filters:9.1f} {report.kernel_near_duplicates:12d} "
+            f"{report.kernel_effective_rank:11.2f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_entry_arguments(parser)
@@ -79,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     (_, _), (images, labels) = load_fashion_mnist()
     print(f"{cpu_model()}, {usable_cores()} cores; median of {arguments.repeats} runs per view; XLA off")
+    probes, reports = explain.probe_images(images, labels), []
     print(f"{'model':8} {'view':42} {'seconds':>8}  target")
     for entry in entries:
         load, model = timed(lambda entry=entry: cache.load_model(entry.entry_id))
@@ -90,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
             seconds = median_seconds(call, arguments.repeats)
             verdict = "ok" if seconds <= VIEW_TARGET_SECONDS else "over"
             print(f"{title:8} {name:42} {seconds:8.3f}  ≤ {VIEW_TARGET_SECONDS:.0f} s {verdict}", flush=True)
-        seconds, _ = timed(lambda model=model: explain.filter_redundancy(model))
+        seconds, report = timed(lambda model=model: explain.filter_redundancy(model, probes))
+        reports.append(report)
         print(f"{title:8} {'filter redundancy (first time; then cached)':42} {seconds:8.3f}", flush=True)
         seconds, _ = timed(lambda model=model: explain.embedding_map(model, images, labels, arguments.images))
         verdict = "ok" if seconds <= MAP_TARGET_SECONDS else "over"
         label = f"embedding map of {arguments.images:,} images"
         print(f"{title:8} {label:42} {seconds:8.3f}  ≤ {MAP_TARGET_SECONDS:.0f} s {verdict}", flush=True)
+    print_redundancy(reports)
     return 0
 
 

@@ -26,7 +26,7 @@ from fmnist_core.explore import stratified_sample  # noqa: E402
 from fmnist_core.faithfulness import DELETION_FRACTIONS, HEADLINE_FRACTION, deletion_test  # noqa: E402
 from fmnist_core.fashion_mnist import NUM_CLASSES  # noqa: E402
 
-SHOWN_FRACTIONS = (0.05, 0.1, 0.2, 0.5)  # Columns of the printed curve.
+SHOWN_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.5)  # Columns of the printed curve (0 %: nothing hidden yet).
 
 
 def share(value: float | None) -> str:
@@ -54,9 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Deletion test on {len(sample)} test images (seed {arguments.seed}): mean confidence in the predicted class "
         f"after hiding the top share of pixels; 'beats' = share of images where hiding the top "
-        f"{HEADLINE_FRACTION:.0%} hurt more than hiding as many random (garment) pixels."
+        f"{HEADLINE_FRACTION:.0%} hurt more than hiding as many random (garment) pixels; 'top on black' = share of "
+        "those top pixels that were black background already."
     )
-    print(f"{'model':8} {'ranking':24} {'area':>6} {'beats random':>12} {'beats garment':>13}  {curve}")
+    print(
+        f"{'model':8} {'ranking':24} {'area':>6} {'beats random':>12} {'beats garment':>13} {'top on black':>12}  "
+        f"{curve}"
+    )
     for entry in entries:
         model = cache.load_model(entry.entry_id)
         started = time.perf_counter()
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(
                 f"{entry.title:8} {result.method:24} {result.area:6.3f} {share(result.beats_random):>12} "
-                f"{share(result.beats_random_garment):>13}  {points}"
+                f"{share(result.beats_random_garment):>13} {share(result.background_share):>12}  {points}"
             )
         print(f"{entry.title:8} ({entry.entry_id}, {time.perf_counter() - started:.0f} s)", flush=True)
     return 0

@@ -298,18 +298,24 @@ def _response_statistics(network: Network, images: np.ndarray) -> tuple[np.ndarr
     return active / max(count, 1), np.nan_to_num(correlation)
 
 
+def probe_images(test_images: np.ndarray, test_labels: np.ndarray) -> np.ndarray:
+    """The pictures the filters are compared on: PROBE_IMAGES test images, as many per class, seeded."""
+    from fmnist_core.explore import stratified_sample
+
+    return test_images[stratified_sample(test_labels, range(NUM_CLASSES), PROBE_IMAGES, seed=0)]
+
+
 def filter_redundancy(model, images=None) -> FilterReport:
     """Dead, duplicated and effectively distinct first-layer filters.
 
-    images: the probe pictures; None takes PROBE_IMAGES test images, 50 per class, seeded (reads the dataset).
+    images: the probe pictures; None reads the test set and takes `probe_images` of it.
     """
     network = network_of(model)
     if images is None:
         from fmnist_core.data import load_fashion_mnist
-        from fmnist_core.explore import stratified_sample
 
         (_, _), (test_images, test_labels) = load_fashion_mnist()
-        images = test_images[stratified_sample(test_labels, range(NUM_CLASSES), PROBE_IMAGES, seed=0)]
+        images = probe_images(test_images, test_labels)
     batch = as_batch(images)
     activity, correlation = _response_statistics(network, batch)
     live = activity >= DEAD_ACTIVITY

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fmnist_core.explain import LayerMaps
+if TYPE_CHECKING:  # Only for the annotation: drawing needs no TensorFlow, so a page paints before importing it.
+    from fmnist_core.explain import LayerMaps
 
 # Colour ramps (anchor colours, evenly spaced), so no plotting library is needed.
 # Signed weights: blue negative, white zero, red positive (ColorBrewer RdBu).

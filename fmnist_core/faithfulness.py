@@ -39,6 +39,7 @@ class DeletionResult:
     area: float  # Mean confidence over the curve (trapezoids over fractions, divided by their span): lower is better.
     beats_random: float | None  # Share of images where hiding the top HEADLINE_FRACTION hurt more than at random.
     beats_random_garment: float | None  # The same against random garment pixels.
+    background_share: float  # Share of its top HEADLINE_FRACTION pixels that were black already (hiding them is moot).
     images: int
 
 
@@ -85,15 +86,21 @@ def deletion_test(
     classes = probabilities(model, batch).argmax(axis=1)
     rng = np.random.default_rng(seed)
 
-    def curves_for(scores: np.ndarray) -> np.ndarray:
-        return _confidence_after_hiding(model, batch, classes, _orders(scores, rng), fractions)
+    top = int(round(fractions[headline] * PIXELS))
+    black = batch.reshape(len(batch), -1) == 0
+    background: dict[str, list[float]] = {}
+
+    def curves_for(name: str, scores: np.ndarray) -> np.ndarray:
+        orders = _orders(scores, rng)
+        background.setdefault(name, []).append(float(np.take_along_axis(black, orders[:, :top], axis=1).mean()))
+        return _confidence_after_hiding(model, batch, classes, orders, fractions)
 
     garment = (batch > 0).astype(np.float32)
     baselines = {
-        RANDOM: np.mean([curves_for(np.zeros_like(batch)) for _ in range(random_repeats)], axis=0),
-        RANDOM_GARMENT: np.mean([curves_for(garment) for _ in range(random_repeats)], axis=0),
+        RANDOM: np.mean([curves_for(RANDOM, np.zeros_like(batch)) for _ in range(random_repeats)], axis=0),
+        RANDOM_GARMENT: np.mean([curves_for(RANDOM_GARMENT, garment) for _ in range(random_repeats)], axis=0),
     }
-    ranked = {method: curves_for(saliency_maps(model, batch, classes.tolist(), method)) for method in methods}
+    ranked = {method: curves_for(method, saliency_maps(model, batch, classes.tolist(), method)) for method in methods}
     results = []
     for method, curves in {**ranked, **baselines}.items():
         versus = {
@@ -109,6 +116,7 @@ def deletion_test(
                 _area(fractions, mean),
                 versus[RANDOM],
                 versus[RANDOM_GARMENT],
+                float(np.mean(background[method])),
                 len(batch),
             )
         )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
+LAST_SKETCH = "last_sketch"  # Session key: the 28×28 picture Predict prepared last, for Inside the model.
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -201,12 +202,12 @@ def learning_curves_chart(history: dict | list | None):
     return alt.hconcat(*panels)
 
 
-def link_to_page(page: str, label: str, icon: str | None = None) -> None:
+def link_to_page(page: str, label: str, icon: str | None = None, query_params: dict | None = None) -> None:
     """`st.page_link`, or a plain hint when the page is not registered (a page run on its own, as in tests)."""
     from streamlit.errors import StreamlitAPIException
 
     try:
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params=query_params)
     except StreamlitAPIException:
         st.caption(f"Open **{label}** from the navigation menu.")
 

@@ -27,6 +27,7 @@ def test_speed_benchmark_times_every_view_against_its_target(entry_id, capsys):
         assert re.search(rf"Model 1 +{re.escape(view)} +\d+\.\d{{3}}  ≤ 1 s (ok|over)", out), view
     assert re.search(r"embedding map of 30 images +\d+\.\d{3}  ≤ 3 s (ok|over)", out)
     assert "(once) wire it for explanation" in out and "filter redundancy" in out
+    assert re.search(r"\nModel 1 +8 +\d+ +\d+ +\d+ +\d+\.\d +\d+ +\d\.\d\d\n", out), "the redundancy table"
 
 
 def test_faithfulness_benchmark_prints_every_method_and_both_baselines(entry_id, capsys):
