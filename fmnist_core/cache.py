@@ -1,15 +1,17 @@
 """The model cache: one folder per trained model, written atomically, checked before every load.
 
-Layout: `<root>/<model>-<key>/model.keras` + `meta.json`. The key is a digest of the model spec, the
-training config and the dataset, so asking for the same thing twice reuses the entry. An entry is
-written in a temporary folder inside the root and renamed into place under a file lock: a killed
-process leaves at most a temporary folder (removed on the next start), never a half entry, and two
-processes saving the same key leave exactly one. `meta.json` carries the SHA-256 of `model.keras`;
-a mismatch marks the entry damaged, and a damaged entry is never handed to Keras.
+Layout: `<root>/<model>-<key>/model.keras` + `meta.json` (a `ModelRecord`, fmnist_core.record). The key is a
+digest of the model spec, the training config and the dataset, so asking for the same thing twice reuses the
+entry. An entry is written in a temporary folder inside the root and renamed into place under a file lock: a
+killed process leaves at most a temporary folder (removed on the next start), never a half entry, and two
+processes saving the same key leave exactly one. An entry whose meta.json does not check out, or whose
+`model.keras` does not match the SHA-256 in it, is listed as damaged with the reason, stays deletable, and is
+never handed to Keras.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,23 +19,28 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
 
 from fmnist_core.config import TrainConfig
-from fmnist_core.errors import CacheError
+from fmnist_core.display import format_timestamp
+from fmnist_core.errors import CacheError, RecordError
 from fmnist_core.fashion_mnist import data_fingerprint
 from fmnist_core.machine import import_tensorflow, process_alive
-from fmnist_core.models import ModelSpec
+from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, ModelSpec
 from fmnist_core.paths import cache_root
+from fmnist_core.record import ENTRY_ID_PATTERN, ModelRecord
 
-CACHE_FORMAT = 1  # Bump when meta.json changes incompatibly.
+# Part of every key: changing it (or anything else in the key's payload) orphans every cached model.
+KEY_VERSION = 1
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
 TEMPORARY_PREFIX = ".tmp-"
-ENTRY_PATTERN = re.compile(r"^[a-z0-9]+-[0-9a-f]{12}$")
+ENTRY_PATTERN = re.compile(f"^{ENTRY_ID_PATTERN}$")
+DELETE_DAMAGED_COMMAND = "python -m fmnist_core cache delete --damaged"  # The clean-up every damage message offers.
 
 
 def _sha256_file(path: Path) -> str:
@@ -49,7 +56,7 @@ def cache_key(spec: ModelSpec, config: TrainConfig) -> str:
 
     # Every config field is in the key: even precision and XLA change the numbers a model learns.
     payload = json.dumps(
-        {"format": CACHE_FORMAT, "spec": spec.to_dict(), "config": config.to_dict(), "data": data_fingerprint()},
+        {"format": KEY_VERSION, "spec": spec.to_dict(), "config": config.to_dict(), "data": data_fingerprint()},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -57,12 +64,16 @@ def cache_key(spec: ModelSpec, config: TrainConfig) -> str:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One folder of the cache as found on disk."""
+    """One folder of the cache as found on disk: its record when usable, the reason when damaged."""
 
     entry_id: str  # Folder name, e.g. "model1-3f2a9c0b1d4e".
     path: Path
-    meta: dict | None  # Parsed meta.json (None when unreadable).
+    record: ModelRecord | None  # The checked meta.json; None exactly when the entry is damaged.
     problem: str | None  # Why the entry is damaged; None when it is usable.
+
+    def __post_init__(self) -> None:
+        if (self.record is None) == (self.problem is None):
+            raise ValueError("A cache entry has either a record (usable) or a problem (damaged).")
 
     @property
     def ok(self) -> bool:
@@ -70,40 +81,42 @@ class CacheEntry:
 
     @property
     def model_name(self) -> str:
-        return (self.meta or {}).get("spec", {}).get("name") or self.entry_id.split("-")[0]
+        """The registry name ("model1"), from the record or, for a damaged entry, from the folder name."""
+        return self.record.spec.name if self.record else self.entry_id.split("-")[0]
 
     @property
     def title(self) -> str:
-        return (self.meta or {}).get("spec", {}).get("title", self.model_name)
-
-    @property
-    def test_accuracy(self) -> float | None:
-        return (self.meta or {}).get("evaluation", {}).get("test_accuracy")
-
-    @property
-    def single_view_accuracy(self) -> float | None:
-        """Test accuracy from the picture alone, for a model saved mirror-averaged (fmnist_core.mirror); else None."""
-        return (self.meta or {}).get("single_view_accuracy")
-
-    @property
-    def config(self) -> TrainConfig | None:
-        values = (self.meta or {}).get("config")
-        return TrainConfig.from_dict(values) if values else None
-
-    @property
-    def created(self) -> str:
-        return (self.meta or {}).get("created", "")
+        if self.record:
+            return self.record.spec.title
+        return MODEL_SPECS[self.model_name].title if self.model_name in MODEL_SPECS else self.model_name
 
     @property
     def label(self) -> str:
         """Short human label for pickers: 'Model 1 · 88.1% · 3 epochs × 18,000 images · 2026-11-25 19:40'."""
-        if not self.ok or self.config is None:
+        if self.record is None:
             return f"{self.entry_id} (damaged)"
-        config = self.config
+        record, config = self.record, self.record.config
         images = "all images" if config.train_limit is None else f"{config.train_limit:,} images"
-        accuracy = f"{self.test_accuracy:.1%}" if self.test_accuracy is not None else "no accuracy"
-        when = self.created[:16].replace("T", " ")
-        return f"{self.title} · {accuracy} · {config.epochs} epochs × {images} · {when}"
+        return (
+            f"{self.title} · {record.test_accuracy:.1%} · {config.epochs} epochs × {images} · "
+            f"{format_timestamp(record.created)}"
+        )
+
+
+def entries_by_model(entries: Iterable[CacheEntry]) -> dict[str, list[CacheEntry]]:
+    """Usable entries of each registry model, most accurate first, equal accuracy newest first ([] when none)."""
+    grouped: dict[str, list[CacheEntry]] = {name: [] for name in MODEL_NAMES}
+    for entry in entries:
+        if entry.ok and entry.model_name in grouped:
+            grouped[entry.model_name].append(entry)
+    for candidates in grouped.values():
+        candidates.sort(key=lambda entry: (entry.record.test_accuracy, entry.record.created), reverse=True)
+    return grouped
+
+
+def best_entries(entries: Iterable[CacheEntry]) -> dict[str, CacheEntry | None]:
+    """For each registry model (in registry order), its most accurate usable entry, or None."""
+    return {name: (candidates[0] if candidates else None) for name, candidates in entries_by_model(entries).items()}
 
 
 class ModelCache:
@@ -133,42 +146,51 @@ class ModelCache:
     # Reading --------------------------------------------------------------------------------------
 
     def inspect(self, entry_id: str) -> CacheEntry:
-        """Read one entry and check it: meta.json parses, matches its folder, model checksum matches."""
+        """Read one entry and check it: meta.json is a valid record of this folder, the model matches its checksum."""
         path = self._entry_path(entry_id)
-        meta_path, model_path = path / META_FILE, path / MODEL_FILE
         if not path.is_dir():
             raise CacheError(f"No cached model {entry_id!r} in {self.root}.")
+
+        def damaged(problem: str) -> CacheEntry:
+            return CacheEntry(entry_id, path, None, problem)
+
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if not isinstance(meta, dict):
-                raise ValueError("not a JSON object")
+            values = json.loads((path / META_FILE).read_bytes())
         except FileNotFoundError:
-            return CacheEntry(entry_id, path, None, "meta.json is missing")
-        except (OSError, ValueError) as error:
-            return CacheEntry(entry_id, path, None, f"meta.json is unreadable ({error})")
-        if meta.get("format") != CACHE_FORMAT or meta.get("entry_id") != entry_id:
-            return CacheEntry(entry_id, path, meta, "meta.json was not written by this cache version")
+            return damaged("meta.json is missing")
+        # ValueError covers bad JSON and bad UTF-8; RecursionError a file of nothing but nested brackets.
+        except (OSError, ValueError, RecursionError) as error:
+            return damaged(f"meta.json is unreadable ({error})")
+        try:
+            record = ModelRecord.from_dict(values)
+        except RecordError as error:
+            return damaged(f"meta.json is not valid: {error}")
+        if record.entry_id != entry_id:
+            return damaged(f"meta.json belongs to another entry ({record.entry_id})")
+        model_path = path / MODEL_FILE
         if not model_path.is_file():
-            return CacheEntry(entry_id, path, meta, "model.keras is missing")
-        if _sha256_file(model_path) != meta.get("model_sha256"):
-            return CacheEntry(entry_id, path, meta, "model.keras does not match its checksum (damaged)")
-        return CacheEntry(entry_id, path, meta, None)
+            return damaged("model.keras is missing")
+        if _sha256_file(model_path) != record.model_sha256:
+            return damaged("model.keras does not match its checksum (damaged)")
+        return CacheEntry(entry_id, path, record, None)
 
     def list(self) -> list[CacheEntry]:
-        """All entries, newest first; damaged ones included with their problem."""
+        """All entries, newest first, then the damaged ones (with their problem)."""
         if not self.root.is_dir():
             return []
         self.cleanup_temporary()
         entries = [self.inspect(p.name) for p in self.root.iterdir() if p.is_dir() and ENTRY_PATTERN.match(p.name)]
-        return sorted(entries, key=lambda entry: entry.created, reverse=True)
+        return sorted(entries, key=lambda entry: (entry.ok, entry.record.created if entry.ok else ""), reverse=True)
+
+    def lookup(self, spec: ModelSpec, config: TrainConfig) -> CacheEntry | None:
+        """The entry for (spec, config) as found on disk, damaged or not; None when there is none."""
+        entry_id = self.entry_id(spec, config)
+        return self.inspect(entry_id) if (self.root / entry_id).is_dir() else None
 
     def find(self, spec: ModelSpec, config: TrainConfig) -> CacheEntry | None:
-        """The valid entry for (spec, config), or None (a damaged one counts as absent)."""
-        entry_id = self.entry_id(spec, config)
-        if not (self.root / entry_id).is_dir():
-            return None
-        entry = self.inspect(entry_id)
-        return entry if entry.ok else None
+        """The usable entry for (spec, config), or None (a damaged one counts as absent)."""
+        entry = self.lookup(spec, config)
+        return entry if entry is not None and entry.ok else None
 
     def load_model(self, entry_id: str):
         """Load a verified entry's Keras model (safe mode on, checksum checked just before)."""
@@ -180,7 +202,10 @@ class ModelCache:
 
         entry = self.inspect(entry_id)
         if not entry.ok:
-            raise CacheError(f"Cached model {entry_id} is damaged: {entry.problem}. Delete it and train again.")
+            raise CacheError(
+                f"Cached model {entry_id} is damaged: {entry.problem}. Delete it ({DELETE_DAMAGED_COMMAND}) "
+                "and train again."
+            )
         try:
             return keras.saving.load_model(entry.path / MODEL_FILE, compile=False, safe_mode=True)
         except Exception as error:  # Keras raises many types for a bad archive; all mean "damaged".
@@ -188,13 +213,13 @@ class ModelCache:
 
     # Writing --------------------------------------------------------------------------------------
 
-    def save(self, model, meta: dict, spec: ModelSpec, config: TrainConfig, replace: bool = False) -> CacheEntry:
-        """Write model + meta atomically.
+    def save(self, model, record: ModelRecord, replace: bool = False) -> CacheEntry:
+        """Write the model and its record atomically; the record gets its entry id and the model's checksum.
 
         If a valid entry for this key appears meanwhile (another process trained the same request), keep that
         one, unless `replace` (an explicit retrain): then the new model takes its place.
         """
-        entry_id = self.entry_id(spec, config)
+        entry_id = self.entry_id(record.spec, record.config)
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock(entry_id):
             final = self.root / entry_id
@@ -206,16 +231,12 @@ class ModelCache:
             temporary = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{entry_id}-{os.getpid()}-", dir=self.root))
             try:
                 model.save(temporary / MODEL_FILE)
-                record = dict(
-                    meta,
-                    format=CACHE_FORMAT,
-                    entry_id=entry_id,
-                    spec=spec.to_dict(),
-                    config=config.to_dict(),
-                    model_sha256=_sha256_file(temporary / MODEL_FILE),
-                    created=meta.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),
-                )
-                _write_durably(temporary / META_FILE, json.dumps(record, indent=1).encode())
+                stamped = dataclasses.replace(
+                    record, entry_id=entry_id, model_sha256=_sha256_file(temporary / MODEL_FILE)
+                ).to_dict()
+                # Checked as every reader will check it: a record that would read back as damaged is not saved.
+                ModelRecord.from_dict(stamped)
+                _write_durably(temporary / META_FILE, json.dumps(stamped, indent=1).encode())
                 os.replace(temporary, final)
             except BaseException:
                 shutil.rmtree(temporary, ignore_errors=True)

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass
 
 from fmnist_core.errors import ConfigError
 
+# Bump when the training recipe changes what the same settings produce; every cache record stores it, and
+# records written before it existed read as 1.
+RECIPE_VERSION = 1
 PRECISIONS = ("mixed_bfloat16", "float32", "mixed_float16")
 SCHEDULES = ("constant", "cosine")
 

@@ -35,3 +35,7 @@ class BusyError(FmnistError):
     """Another heavy job (training or a race) is already running."""
 
     exit_code = 5
+
+
+class RecordError(CacheError, ValueError):
+    """A cache entry's meta.json does not hold a valid model record; the message names the field at fault."""

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from fmnist_core.pixels import enlarge
 
 EMBEDDING_METHODS = ("pca", "tsne")
 # t-SNE cost on this 2-core CPU, single-threaded (see `embed`): ~1.6 s per 1000 Fashion-MNIST images, measured
@@ -64,9 +66,8 @@ def page_of(indices: np.ndarray, page: int, per_page: int) -> ImagePage:
 
 
 def to_display(images: np.ndarray, scale: int = 3) -> np.ndarray:
-    """Round images (0–255, any dtype) to uint8 and enlarge by `scale` with square pixels (no blurring)."""
-    pixels = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-    return pixels.repeat(scale, axis=-2).repeat(scale, axis=-1)
+    """Round images (0–255, any dtype: mean images are floats) to uint8 and enlarge by `scale` with square pixels."""
+    return enlarge(np.clip(np.rint(images), 0, 255).astype(np.uint8), scale)
 
 
 def class_balance(labels: np.ndarray) -> pd.DataFrame:
@@ -137,8 +138,6 @@ def stratified_sample(labels: np.ndarray, classes: Sequence[int], count: int, se
 
 def image_data_url(image: np.ndarray, scale: int = 3) -> str:
     """A 'data:image/png;base64,…' URL of one image, for Vega-Lite image tooltips."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(to_display(image, scale), mode="L").save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -215,7 +215,6 @@ class JobManager:
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             self._finish(job_id, state=FAILED, error=f"Unexpected error: {detail}", message="Failed.")
         else:
-            if context.should_stop():
-                self._finish(job_id, state=CANCELLED, message="Stopped; nothing was saved.")
-            else:
-                self._finish(job_id, state=DONE, result=result, fraction=1.0, message="Finished.")
+            # A job that returns has done its work, even when Stop came too late to interrupt it (a training
+            # stopped during its final test keeps the model): its result is reported, not thrown away.
+            self._finish(job_id, state=DONE, result=result, fraction=1.0, message="Finished.")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from fmnist_core.cache import CacheEntry, ModelCache
-from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.config import PRESETS, RECIPE_VERSION, TrainConfig
+from fmnist_core.data import load_fashion_mnist
 from fmnist_core.evaluation import evaluate
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
 from fmnist_core.machine import machine_info
 from fmnist_core.models import ModelSpec, forward_flops, get_spec
-from fmnist_core.training import Progress, ProgressCallback, StopCheck, TrainingCancelled, train
+from fmnist_core.record import ModelRecord
+from fmnist_core.training import Progress, ProgressCallback, StopCheck, train
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class Outcome:
 
     entry: CacheEntry
     reused: bool
+    # Stop was pressed after the last training batch, while the model was being tested: it was kept anyway.
+    stopped_after_training: bool = False
 
 
 def train_and_cache(
@@ -34,6 +39,9 @@ def train_and_cache(
     """Return the cached model for (name, config), training and evaluating it first if needed.
 
     retrain: train again even when a valid entry exists; the new model and its figures replace that entry.
+    should_stop: checked between training batches (TrainingCancelled: nothing is saved). Once the last batch is
+    done the model is tested and saved even if Stop is pressed meanwhile: testing takes seconds after minutes
+    of training, and every record holds its evaluation, so finishing it is the way to keep the weights.
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
     cache = cache or ModelCache()
@@ -42,39 +50,38 @@ def train_and_cache(
         if existing is not None:
             return Outcome(existing, reused=True)
     if data is None:
-        from fmnist_core.data import load_fashion_mnist
-
         data = load_fashion_mnist()
     result = train(spec, config, progress=progress, should_stop=should_stop, data=data)
     (_, _), (x_test, y_test) = data
     model, single_view_accuracy = result.model, None
     if config.augment:
-        from fmnist_core.mirror import mirror_averaged
+        from fmnist_core.mirror import mirror_averaged  # Imports TensorFlow: only once a model is trained.
 
         # It learnt mirrored pictures too, so asking it about both orientations helps (without that training it
         # costs 5.8–9.5 points: fmnist_core/mirror.py). The single-view score is kept so the gain stays visible.
         single_view_accuracy = evaluate(result.model, x_test, y_test).test_accuracy
         model = mirror_averaged(result.model)
-    evaluation = evaluate(model, x_test, y_test)
-    # A Stop pressed after the last batch (during evaluation) still means "nothing is saved".
-    if should_stop is not None and should_stop():
-        raise TrainingCancelled("Training was stopped; nothing was saved.")
-    meta = {
-        "history": result.history,
-        "epoch_seconds": result.epoch_seconds,
-        "wall_seconds": result.wall_seconds,
-        "images_per_second": result.images_per_second,
-        "train_images": result.train_images,
-        "validation_images": result.validation_images,
-        "best_epoch": result.best_epoch,
-        "speed_settings": result.speed_settings,
-        "parameters": int(result.model.count_params()),
-        "forward_flops": forward_flops(result.model),
-        "evaluation": evaluation.to_dict(),
-        "single_view_accuracy": single_view_accuracy,
-        "machine": machine_info(),
-    }
-    return Outcome(cache.save(model, meta, spec, config, replace=retrain), reused=False)
+    record = ModelRecord(
+        spec=spec,
+        config=config,
+        evaluation=evaluate(model, x_test, y_test),
+        history={key: tuple(series) for key, series in result.history.items()},
+        epoch_seconds=tuple(result.epoch_seconds),
+        wall_seconds=result.wall_seconds,
+        images_per_second=result.images_per_second,
+        train_images=result.train_images,
+        validation_images=result.validation_images,
+        best_epoch=result.best_epoch,
+        speed_settings=dict(result.speed_settings),
+        parameters=int(result.model.count_params()),
+        forward_flops=forward_flops(result.model),
+        single_view_accuracy=single_view_accuracy,
+        machine=machine_info(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        recipe_version=RECIPE_VERSION,
+    )
+    entry = cache.save(model, record, replace=retrain)
+    return Outcome(entry, reused=False, stopped_after_training=should_stop is not None and should_stop())
 
 
 def start_training_job(

@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.display import format_duration
 from fmnist_core.errors import CacheError, DataError, FmnistError
 from fmnist_core.jobs import JobManager, JobStatus
 from fmnist_core.paths import cache_root
@@ -20,8 +21,18 @@ from fmnist_core.paths import cache_root
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fmnist_core.race_file import RaceResult
+
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
 LAST_SKETCH = "last_sketch"  # Session key: the 28×28 picture Predict prepared last, for Inside the model.
+# How the race summary's columns are shown (their labels come from fmnist_core.race_summary).
+RACE_COLUMN_FORMATS = {
+    "seconds": "%.2f s",
+    "min_seconds": "%.2f s",
+    "max_seconds": "%.2f s",
+    "images_per_second": "%,.0f",
+    "speedup": "%.2f×",
+}
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -124,7 +135,7 @@ def _model(entry_id: str, model_sha256: str, root: str):
 def load_model(entry: CacheEntry):
     """The Keras model of a verified cache entry, or None after showing why it cannot be loaded."""
     try:
-        return _model(entry.entry_id, entry.meta.get("model_sha256", ""), str(entry.path.parent))
+        return _model(entry.entry_id, entry.record.model_sha256, str(entry.path.parent))
     except CacheError as error:
         st.error(str(error), icon="🗄️")
         return None
@@ -135,20 +146,10 @@ def show_error(error: FmnistError) -> None:
     st.error(str(error), icon="⚠️")
 
 
-def format_seconds(seconds: float | None) -> str:
-    """'1 min 05 s' / '12.3 s' / '—'."""
-    if seconds is None:
-        return "—"
-    if seconds >= 60:
-        minutes, rest = divmod(int(round(seconds)), 60)
-        return f"{minutes} min {rest:02d} s"
-    return f"{seconds:.1f} s"
-
-
 def show_job_progress(status: JobStatus) -> None:
     """A running job in two lines: a progress bar with its message, then elapsed and remaining time."""
     st.progress(status.fraction, text=f"**{status.title}** — {status.message}")
-    st.caption(f"Elapsed {format_seconds(status.elapsed)} · about {format_seconds(status.remaining_seconds)} left")
+    st.caption(f"Elapsed {format_duration(status.elapsed)} · about {format_duration(status.remaining_seconds)} left")
 
 
 def history_table(history: dict | list | None) -> pd.DataFrame:
@@ -226,3 +227,25 @@ def damaged_entries(entries: list[CacheEntry]) -> None:
                 show_error(error)
                 continue
             st.rerun()
+
+
+def race_summary(result: RaceResult) -> None:
+    """A race's summary table (the same one the Compare page and the report show), with what every lane ran."""
+    from fmnist_core.race_summary import SUMMARY_COLUMNS, lanes_not_run, summary_table, workload_sentence
+
+    st.caption(workload_sentence(result))
+    st.dataframe(
+        summary_table(result),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            column: (
+                st.column_config.NumberColumn(label, format=RACE_COLUMN_FORMATS[column])
+                if column in RACE_COLUMN_FORMATS
+                else st.column_config.TextColumn(label)
+            )
+            for column, label in SUMMARY_COLUMNS.items()
+        },
+    )
+    for line in lanes_not_run(result):
+        st.caption(f"{line}.")

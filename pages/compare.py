@@ -6,8 +6,21 @@ import pandas as pd
 import streamlit as st
 
 from fmnist_core import report
+from fmnist_core.cache import entries_by_model
+from fmnist_core.cli.train_command import command_line
+from fmnist_core.commentary import learning_curve_summary
 from fmnist_core.models import MODEL_SPECS
-from pages.common import cache_entries, dataset_or_stop, history_table, job_manager, link_to_page, load_model
+from fmnist_core.race_summary import load_races
+from pages.common import (
+    cache_entries,
+    damaged_entries,
+    dataset_or_stop,
+    history_table,
+    job_manager,
+    link_to_page,
+    load_model,
+    race_summary,
+)
 
 COLUMN_FORMATS = {
     "first_filters": "%d",
@@ -25,15 +38,6 @@ COLUMN_FORMATS = {
     "latency_ms": "%.2f ms",
 }
 COLUMN_HELP = {"single_view_accuracy": report.SINGLE_VIEW_MEANING.capitalize()}
-RACE_COLUMNS = {
-    "lane": st.column_config.TextColumn("Lane"),
-    "phase": st.column_config.TextColumn("Phase"),
-    "seconds": st.column_config.NumberColumn("Median time", format="%.2f s"),
-    "min_seconds": st.column_config.NumberColumn("Fastest", format="%.2f s"),
-    "max_seconds": st.column_config.NumberColumn("Slowest", format="%.2f s"),
-    "images_per_second": st.column_config.NumberColumn("Images/s", format="%,.0f"),
-    "speedup": st.column_config.NumberColumn("Speed-up", format="%.1f×"),
-}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -43,30 +47,36 @@ def latency_seconds(entry_id: str, model_sha256: str, _model, _test_images) -> f
 
 
 def pick_entries() -> dict:
-    """One cache entry per registry model (most accurate first in each box); None where none is trained."""
-    by_model = report.entries_by_model(cache_entries())
+    """One cache entry per registry model (most accurate first in each box); damaged or None where none is usable."""
+    entries = cache_entries()
+    damaged_entries(entries)
+    by_model = entries_by_model(entries)
     if not any(by_model.values()):
         st.info("No trained model yet: train Model 1, 2 and 3 first (the quick preset is the shortest run).", icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()
     usable = {entry.entry_id: entry for candidates in by_model.values() for entry in candidates}
-    chosen = {}
+    picked = {}
     for column, (name, candidates) in zip(st.columns(len(by_model)), by_model.items(), strict=True):
         spec = MODEL_SPECS[name]
         heading = f"{spec.title} ({spec.first_filters} first-layer filters)"
         if not candidates:
             column.markdown(f"**{heading}**")
-            column.caption(f"Not trained yet — use the Train page or `{report.train_command(name)}`.")
-            chosen[name] = None
+            column.caption(f"No usable model — use the Train page or `{command_line(name)}`.")
             continue
-        picked = column.selectbox(
+        choice = column.selectbox(
             heading,
             [entry.entry_id for entry in candidates],
             format_func=lambda entry_id: usable[entry_id].label,
             key=f"compare_{name}",
         )
-        chosen[name] = usable[picked]
-    return chosen
+        picked[name] = usable[choice]
+    return report.chosen_entries(entries, picked)
+
+
+def trained(chosen: dict) -> list:
+    """The chosen entries that can be used (not the damaged stand-ins, not the untrained models)."""
+    return [entry for entry in chosen.values() if entry is not None and entry.ok]
 
 
 def measure_latencies(chosen: dict) -> dict[str, float] | None:
@@ -86,23 +96,17 @@ def measure_latencies(chosen: dict) -> dict[str, float] | None:
     (_, _), (x_test, _) = dataset_or_stop()
     latencies = {}
     with st.spinner("Timing single-image predictions…"):
-        for entry in filter(None, chosen.values()):
+        for entry in trained(chosen):
             model = load_model(entry)
             if model is not None:
-                latencies[entry.entry_id] = latency_seconds(
-                    entry.entry_id, entry.meta.get("model_sha256", ""), model, x_test
-                )
+                latencies[entry.entry_id] = latency_seconds(entry.entry_id, entry.record.model_sha256, model, x_test)
     return latencies
 
 
 def curves_chart(chosen: dict) -> alt.FacetChart:
     """Loss and accuracy per epoch, one colour per model, dashed for validation."""
     table = pd.concat(
-        [
-            history_table(entry.meta.get("history")).assign(model=entry.title)
-            for entry in chosen.values()
-            if entry is not None
-        ],
+        [history_table(entry.record.history).assign(model=entry.title) for entry in trained(chosen)],
         ignore_index=True,
     )
     return (
@@ -138,11 +142,7 @@ def races_section(races: list) -> None:
         return
     labels = [f"[{stored.origin}] {stored.label}" for stored in races]
     result = races[st.selectbox("Race", range(len(races)), format_func=labels.__getitem__, key="compare_race")].result
-    st.caption(report.race_workload(result))
-    st.dataframe(report.race_table(result), hide_index=True, width="stretch", column_config=RACE_COLUMNS)
-    for lane in result.lanes:
-        if not lane.available:
-            st.caption(f"{lane.label}: did not run ({lane.unavailable_reason}).")
+    race_summary(result)
     link_to_page("pages/race.py", label="Replay it on the race page", icon="🏁")
 
 
@@ -154,8 +154,8 @@ st.write(
 
 chosen = pick_entries()
 latencies = measure_latencies(chosen)
-races = report.load_races()
-result = report.build_report(chosen, latencies, races)
+races = load_races()
+result = report.build_report(chosen, command_line, latencies, races)
 
 st.subheader("Side by side")
 # The entry ids are in the pickers above; the CSV keeps them.
@@ -180,8 +180,8 @@ st.caption(
 
 st.subheader("Learning curves")
 st.altair_chart(curves_chart(chosen))
-for entry in filter(None, chosen.values()):
-    st.markdown(f"**{entry.title}** — {report.learning_curve_summary(entry.meta.get('history'))}")
+for entry in trained(chosen):
+    st.markdown(f"**{entry.title}** — {learning_curve_summary(entry.record.history)}")
 
 races_section(races)
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import BusyError
+from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.models import MODEL_SPECS, get_spec
 from fmnist_core.pipeline import start_training_job
 from pages.common import (
@@ -21,7 +22,12 @@ from pages.common import (
 )
 
 PAGE_MAP = (
-    ("pages/dataset.py", "Dataset", "🖼️", "browse the 70,000 pictures, the class balance, mean images and a 2-D map"),
+    (
+        "pages/dataset.py",
+        "Dataset",
+        "🖼️",
+        f"browse the {TRAIN_SET_IMAGES + TEST_SET_IMAGES:,} pictures, the class balance, mean images and a 2-D map",
+    ),
     ("pages/train.py", "Train", "🏋️", "train Model 1, 2 or 3 in the background and watch the curves grow"),
     ("pages/evaluate.py", "Evaluate", "🔍", "test accuracy, the confusion matrix, and the pictures a model gets wrong"),
     ("pages/compare.py", "Compare & report", "📊", "the models side by side: accuracy, speed, size; download a report"),
@@ -99,9 +105,10 @@ def quick_train() -> None:
     cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
     existing = cache.find(spec, quick)
     if existing is not None:
-        accuracy = f"{existing.test_accuracy:.1%}" if existing.test_accuracy is not None else "unknown"
         st.success(
-            f"{spec.title} on the quick preset is trained and ready to use ({accuracy} test accuracy).", icon="✅"
+            f"{spec.title} on the quick preset is trained and ready to use "
+            f"({existing.record.test_accuracy:.1%} test accuracy).",
+            icon="✅",
         )
         link_to_page("pages/evaluate.py", label="See how it does on the test set", icon="🔍")
         return

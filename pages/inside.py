@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fmnist_core.cache import CacheEntry
+from fmnist_core.cache import CacheEntry, best_entries
 from fmnist_core.errors import ExplainError
 from fmnist_core.explain_render import filter_grid, maps_grid, saliency_overlay
 from fmnist_core.fashion_mnist import CLASS_NAMES
-from fmnist_core.predict import best_per_model, pick_test_image, pixelated, top_k
+from fmnist_core.predict import pick_test_image, pixelated, top_k
 from fmnist_core.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_sketch
 from pages.common import (
     LAST_SKETCH,
@@ -82,7 +82,12 @@ def cached_map(entry_id: str, checksum: str, method: str, _model, _images, _labe
 
 
 def checksum(entry: CacheEntry) -> str:
-    return (entry.meta or {}).get("model_sha256", "")
+    return entry.record.model_sha256
+
+
+def best_of_each(entries: list[CacheEntry]) -> list[CacheEntry]:
+    """The most accurate usable entry of each model that has one, in registry order."""
+    return [entry for entry in best_entries(entries).values() if entry is not None]
 
 
 # Choosing -------------------------------------------------------------------------------------------------------
@@ -116,7 +121,7 @@ def pick_models() -> list[tuple[CacheEntry, object]]:
         st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.", icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()
-    best = best_per_model(usable.values())
+    best = best_of_each(list(usable.values()))
     choices = ([SIDE_BY_SIDE] if len(best) > 1 else []) + list(usable)
     if st.session_state.get("inside_entry") not in choices:
         if "inside_entry" in st.session_state:
@@ -283,7 +288,7 @@ def redundancy(images: np.ndarray, labels: np.ndarray) -> None:
         f"filters whose maps correlate ≥ {explain.DUPLICATE_CORRELATION} are near-copies; the *effective* number "
         "counts the independent responses (the effective rank of their correlation matrix)."
     )
-    best = [(entry, model) for entry in best_per_model(cache_entries()) if (model := load_model(entry)) is not None]
+    best = [(entry, model) for entry in best_of_each(cache_entries()) if (model := load_model(entry)) is not None]
     with st.spinner("Comparing every first-layer filter's maps on 500 test images (once per model)…"):
         reports = [
             (entry, cached_redundancy(entry.entry_id, checksum(entry), model, images, labels)) for entry, model in best

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import BusyError
 from fmnist_core.fashion_mnist import CLASS_NAMES
@@ -18,7 +19,6 @@ from fmnist_core.pipeline import start_training_job
 from fmnist_core.predict import (
     Classification,
     ModelPrediction,
-    best_per_model,
     classify,
     outline_crop,
     pick_test_image,
@@ -56,14 +56,14 @@ OTHER_GUESS_COLOUR = "#a0a0a0"
 def loaded_models() -> dict[str, object]:
     """Title → Keras model for the most accurate cached entry of each model (load problems are shown)."""
     models = {}
-    entries = best_per_model(cache_entries())
+    entries = [entry for entry in best_entries(cache_entries()).values() if entry is not None]
     for entry in entries:
         model = load_model(entry)
         if model is not None:
             models[entry.title] = model
     if entries:
         st.caption("Answering: " + " · ".join(entry.label for entry in entries))
-    mirrored = [entry.title for entry in entries if entry.single_view_accuracy is not None]
+    mirrored = [entry.title for entry in entries if entry.record.single_view_accuracy is not None]
     if mirrored:
         who = "it" if len(mirrored) == 1 else "each"
         st.caption(

@@ -7,14 +7,16 @@ other pages never stops it, and coming back shows it still running.
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.commentary import mirror_note
 from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.display import format_duration, format_timestamp
 from fmnist_core.errors import BusyError, CacheError, ConfigError
+from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
 from fmnist_core.pipeline import start_training_job
-from fmnist_core.report import mirror_note
+from fmnist_core.training import split_indices
 from pages.common import (
-    format_seconds,
     job_manager,
     learning_curves_chart,
     link_to_page,
@@ -24,7 +26,8 @@ from pages.common import (
 )
 
 LIVE_REFRESH_SECONDS = 0.75
-ALL_TRAINING_IMAGES = 54_000  # 60 000 minus the 10% validation split every preset keeps.
+# What the custom settings' validation split (the quick preset's) leaves of the training set: 54,000.
+ALL_TRAINING_IMAGES = len(split_indices(TRAIN_SET_IMAGES, PRESETS["quick"].replace(train_limit=None))[0])
 SETTING_CHOICES = {"quick": "Quick preset", "full": "Full preset", "custom": "Custom settings"}
 
 
@@ -76,7 +79,7 @@ def custom_settings() -> TrainConfig | None:
         "Learning rate", min_value=0.0, max_value=1.0, value=base.learning_rate, step=0.0005, format="%.4f"
     )
     subset = middle.number_input(
-        "Training images (0 = all 54,000)",
+        f"Training images (0 = all {ALL_TRAINING_IMAGES:,})",
         min_value=0,
         max_value=ALL_TRAINING_IMAGES,
         value=base.train_limit,
@@ -140,7 +143,7 @@ def training_progress(status: JobStatus) -> None:
         st.progress(status.fraction, text=status.message or "Preparing…")
         return
     if status.fraction >= 1:
-        st.progress(1.0, text="Training done: testing on the 10,000 test pictures and saving…")
+        st.progress(1.0, text=f"Training done: testing on the {TEST_SET_IMAGES:,} test pictures and saving…")
     else:
         st.progress(
             status.fraction,
@@ -148,8 +151,8 @@ def training_progress(status: JobStatus) -> None:
         )
     metrics = details.get("metrics", {})
     elapsed, remaining, speed, loss, accuracy = st.columns(5)
-    elapsed.metric("Elapsed", format_seconds(status.elapsed))
-    remaining.metric("Remaining (estimate)", format_seconds(status.remaining_seconds))
+    elapsed.metric("Elapsed", format_duration(status.elapsed))
+    remaining.metric("Remaining (estimate)", format_duration(status.remaining_seconds))
     speed.metric("Images / s", f"{details.get('images_per_second', 0):,.0f}")
     loss.metric("Loss (this epoch)", f"{metrics['loss']:.3f}" if "loss" in metrics else "—")
     accuracy.metric("Accuracy (this epoch)", f"{metrics['accuracy']:.1%}" if "accuracy" in metrics else "—")
@@ -161,12 +164,8 @@ def training_progress(status: JobStatus) -> None:
 
 def show_entry(entry: CacheEntry) -> None:
     """A trained model's test accuracy and curves, and where to look at it next."""
-    st.metric(
-        "Test accuracy",
-        f"{entry.test_accuracy:.2%}" if entry.test_accuracy is not None else "—",
-        help=mirror_note(entry),
-    )
-    st.altair_chart(learning_curves_chart(entry.meta.get("history")))
+    st.metric("Test accuracy", f"{entry.record.test_accuracy:.2%}", help=mirror_note(entry.record))
+    st.altair_chart(learning_curves_chart(entry.record.history))
     link_to_page("pages/evaluate.py", label="Evaluate it: confusion matrix and mistakes", icon="🔍")
 
 
@@ -180,8 +179,10 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None) -
         st.info(f"{status.title}: stopped, nothing was saved.", icon="⏹️")
     elif status.state == DONE:
         outcome = status.result
-        how = "was already cached, reused" if outcome.reused else f"finished in {format_seconds(status.elapsed)}"
+        how = "was already cached, reused" if outcome.reused else f"finished in {format_duration(status.elapsed)}"
         st.success(f"{status.title} {how}.", icon="✅")
+        if outcome.stopped_after_training:
+            st.info("Stop came after the last training batch, while the model was being tested: it was kept.", icon="⏹️")
         if shown_entry is not None and shown_entry.entry_id == outcome.entry.entry_id:
             return True
         show_entry(outcome.entry)
@@ -205,13 +206,20 @@ def offer_training(
 ) -> None:
     """A Train button, or the cached model for these settings with a way to train it again."""
     spec = get_spec(name)
+    if existing is not None and not existing.ok:
+        st.warning(
+            f"{spec.title} with these settings was trained before, but its cache entry {existing.entry_id} is "
+            f"damaged ({existing.problem}), so it is never loaded. Training again replaces it.",
+            icon="🩹",
+        )
+        existing = None
     if existing is None:
         if st.button(f"Train {spec.title}", type="primary", icon="🏋️"):
             start(name, config, cache)
         return
     if not just_trained:
         st.success(
-            f"{spec.title} with these settings is already trained ({existing.created[:16].replace('T', ' ')})"
+            f"{spec.title} with these settings is already trained ({format_timestamp(existing.record.created)})"
             ": it is ready to use now, no need to train again.",
             icon="♻️",
         )
@@ -235,6 +243,6 @@ st.divider()
 if manager.busy():
     running_job_view()
 elif train_config is not None:
-    cached = cache.find(get_spec(model_name), train_config)
-    announced = last_run_outcome(manager.latest("train"), cached)
+    cached = cache.lookup(get_spec(model_name), train_config)
+    announced = last_run_outcome(manager.latest("train"), cached if cached is not None and cached.ok else None)
     offer_training(model_name, train_config, cache, cached, just_trained=announced)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core import report
+from fmnist_core import confusion, report
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from tests.conftest import require_real_data
 
@@ -77,7 +77,7 @@ def test_choosing_a_pair_shows_the_mistaken_images(trained_cache):
     app = run_page("evaluate.py")
     evaluation = stored_evaluation(trained_cache)
     # Start from a pair other than the default (the most confused), so the choice visibly changes the gallery.
-    pairs = report.most_confused(evaluation["confusion_matrix"], top=2)
+    pairs = confusion.most_confused(evaluation["confusion_matrix"], top=2)
     pair = pairs[-1]
     app.selectbox(key="mistakes_true_class").set_value(pair.true_class)
     app.selectbox(key="mistakes_predicted_class").set_value(pair.predicted_class).run()
@@ -123,7 +123,7 @@ def test_compare_shows_the_table_and_the_downloads(trained_cache, tmp_path, monk
 
 def test_compare_shows_a_stored_race(trained_cache):
     from fmnist_core.race_file import store_race
-    from tests.test_report import make_race
+    from tests.test_race_summary import make_race
 
     store_race(make_race())
     app = AppTest.from_file(str(PAGES / "compare.py"), default_timeout=60)

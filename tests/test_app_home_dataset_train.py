@@ -1,8 +1,8 @@
 """AppTest runs of the Home, Dataset and Train pages, with an empty model cache and with one tiny trained model.
 
 The pages run through the app's own router (st.page_link only accepts pages registered with st.navigation).
-The router is copied into a temporary folder whose pages/ links to the real page files, with a stub for any
-page the router lists that does not exist yet, so these tests do not depend on other pages being finished.
+The router is copied into a temporary folder whose pages/ links to the real page files; a page the router lists
+but the repository lacks makes these tests fail, as it would break the app.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from streamlit.testing.v1 import AppTest
 
 from fmnist_core.cache import ModelCache
 from fmnist_core.fashion_mnist import CLASS_NAMES
+from fmnist_core.training import TrainingCancelled
+from tests.records import make_record
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -27,7 +29,7 @@ TIMEOUT = 60
 
 @pytest.fixture(scope="session")
 def router(tmp_path_factory) -> Path:
-    """A copy of streamlit_app.py beside a pages/ folder of links to the real pages (stubs for missing ones)."""
+    """A copy of streamlit_app.py beside a pages/ folder of links to the real pages."""
     folder = tmp_path_factory.mktemp("app")
     source = (PROJECT_ROOT / "streamlit_app.py").read_text(encoding="utf-8")
     (folder / "streamlit_app.py").write_text(source, encoding="utf-8")
@@ -35,9 +37,8 @@ def router(tmp_path_factory) -> Path:
     pages.mkdir()
     for page in (PROJECT_ROOT / "pages").glob("*.py"):
         (pages / page.name).symlink_to(page)
-    for name in re.findall(r'st\.Page\("pages/(\w+\.py)"', source):
-        if not (pages / name).exists():
-            (pages / name).write_text('import streamlit as st\n\nst.title("Not written yet")\n', encoding="utf-8")
+    listed = re.findall(r'st\.Page\("pages/(\w+\.py)"', source)
+    assert listed and all((pages / name).exists() for name in listed), f"the router lists a missing page: {listed}"
     return folder / "streamlit_app.py"
 
 
@@ -108,7 +109,7 @@ def test_home_says_when_nothing_is_trained(router, cache_dir):
 def test_home_lists_cached_models_with_accuracy(router, trained_cache):
     entry = ModelCache(trained_cache).list()[0]
     text = all_text(open_page(router))
-    assert f"{entry.test_accuracy:.1%}" in text and "Model 1" in text
+    assert f"{entry.record.test_accuracy:.1%}" in text and "Model 1" in text
     assert "damaged" not in text
 
 
@@ -128,16 +129,15 @@ def test_home_flags_a_damaged_entry_and_deletes_it(router, trained_cache):
 
 
 def test_home_reports_a_run_the_server_did_not_finish(router, cache_dir):
-    finished = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
-    )
+    gone = 2**22 + 12345  # Above Linux's largest process id: a server that no longer runs.
     marker = cache_dir / ".jobs" / "running-job.json"
     marker.parent.mkdir(parents=True)
-    marker.write_text(json.dumps({"pid": int(finished.stdout), "kind": "train", "title": "Training Model 2 (full)"}))
+    marker.write_text(json.dumps({"pid": gone, "kind": "train", "title": "Training Model 2 (full)"}))
     warnings = texts(open_page(router), "warning")
     assert any("The last run (Training Model 2 (full)) did not finish" in warning for warning in warnings)
 
 
+@pytest.mark.slow
 def test_home_page_does_not_import_tensorflow(router, cache_dir):
     script = (
         "import json, sys\n"
@@ -170,10 +170,7 @@ def quick_model1_cached(cache_dir) -> Path:
 
     history = {"loss": [0.9, 0.5], "accuracy": [0.7, 0.82], "val_loss": [0.7, 0.45], "val_accuracy": [0.75, 0.84]}
     ModelCache(cache_dir).save(
-        StandInModel(),
-        {"history": history, "evaluation": {"test_accuracy": 0.873}},
-        get_spec("model1"),
-        PRESETS["quick"],
+        StandInModel(), make_record(get_spec("model1"), PRESETS["quick"], test_accuracy=0.873, history=history)
     )
     return cache_dir
 
@@ -339,6 +336,7 @@ def test_train_page_shows_live_progress_and_curves_of_a_running_training(router,
                 history=history,
             )
             time.sleep(0.02)
+        raise TrainingCancelled("Training was stopped; nothing was saved.")  # As train_and_cache does.
 
     job_manager().start("train", "Training Model 2 (quick)", training)
     try:

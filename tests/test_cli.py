@@ -30,6 +30,7 @@ def run_cli(*arguments: str, env_extra: dict | None = None) -> subprocess.Comple
     )
 
 
+@pytest.mark.slow
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
@@ -86,6 +87,7 @@ def test_cache_list_and_delete_damaged(trained_cache, capsys):
     assert json.loads(capsys.readouterr().out) == []
 
 
+@pytest.mark.realdata
 def test_evaluate_a_cached_entry(trained_cache, capsys):
     entry_id = next(p.name for p in trained_cache.iterdir() if p.name.startswith("model1-"))
     require_real_data()

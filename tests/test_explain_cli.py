@@ -86,6 +86,15 @@ def test_explain_without_a_cached_model_says_how_to_train_one(cache_dir, tmp_pat
     assert "full preset is not cached" in capsys.readouterr().err
 
 
+def test_explain_reports_a_damaged_model_as_damaged(trained_cache, tmp_path, garment_file, capsys):
+    entry = next(path for path in trained_cache.iterdir() if path.name.startswith("model1-"))
+    (entry / "model.keras").write_bytes(b"not a model")
+    assert main(["explain", "--model", "model1", "--image", str(garment_file), "--out", str(tmp_path / "o")]) == 4
+    message = capsys.readouterr().err
+    assert f"Cached model {entry.name} is damaged" in message and "cache delete --damaged" in message
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(
     "arguments, code, words",
     [

@@ -62,9 +62,11 @@ def test_failures_are_reported_not_raised():
 def test_progress_estimates_remaining_time():
     manager = JobManager()
     release = threading.Event()
-    status = manager.start("t", "T", lambda c: (c.report(0.5), release.wait(10)))
-    time.sleep(0.2)
+    reported = threading.Event()
+    status = manager.start("t", "T", lambda c: (c.report(0.5), reported.set(), release.wait(10)))
+    assert reported.wait(10), "the job never reported"
     snapshot = manager.status(status.job_id)
+    assert snapshot.fraction == 0.5
     assert snapshot.remaining_seconds is not None and snapshot.remaining_seconds > 0
     release.set()
 

@@ -8,12 +8,30 @@ exit code. Errors a user can cause (`FmnistError`) print one clear message and e
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from fmnist_core.cli import (
+    bench_command,
+    cache_command,
+    data_command,
+    evaluate_command,
+    explain_command,
+    race_command,
+    report_command,
+    train_command,
+)
 from fmnist_core.errors import FmnistError
 
-COMMAND_MODULES = ("data", "train", "evaluate", "explain", "cache", "race", "report", "bench")
+COMMANDS = (
+    data_command,
+    train_command,
+    evaluate_command,
+    explain_command,
+    cache_command,
+    race_command,
+    report_command,
+    bench_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,14 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fashion-MNIST CNN Explorer, headless: data, training, evaluation, cache, race, report.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"fmnist_core.cli.{name}_command")
-        except ModuleNotFoundError as error:
-            if error.name != f"fmnist_core.cli.{name}_command":
-                raise
-            continue  # A command that is not built yet simply is not offered.
-        module.register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 

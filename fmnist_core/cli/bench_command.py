@@ -6,8 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
+from fmnist_core.bench import precision_accuracy_check, run_bench
 from fmnist_core.cli.output import print_json
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.config import PRESETS
+from fmnist_core.errors import ConfigError
+from fmnist_core.models import MODEL_NAMES, get_spec
 
 
 def register(subparsers) -> None:
@@ -31,11 +34,6 @@ def register(subparsers) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.bench import precision_accuracy_check, run_bench
-    from fmnist_core.config import PRESETS
-    from fmnist_core.errors import ConfigError
-    from fmnist_core.models import get_spec
-
     names = [name.strip() for name in arguments.models.split(",") if name.strip()]
     for name in names:
         get_spec(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fmnist_core.cache import ModelCache
 from fmnist_core.cli.output import print_json
 from fmnist_core.errors import ConfigError
 
@@ -25,23 +26,21 @@ def register(subparsers) -> None:
 
 
 def run_list(arguments: argparse.Namespace) -> int:
-    from fmnist_core.cache import ModelCache
-
     cache = ModelCache()
     entries = cache.list()
     if arguments.json:
         print_json(
             [
                 {
-                    "entry_id": e.entry_id,
-                    "ok": e.ok,
-                    "problem": e.problem,
-                    "model": e.model_name,
-                    "test_accuracy": e.test_accuracy,
-                    "created": e.created,
-                    "config": e.config.to_dict() if e.config else None,
+                    "entry_id": entry.entry_id,
+                    "ok": entry.ok,
+                    "problem": entry.problem,
+                    "model": entry.model_name,
+                    "test_accuracy": entry.record.test_accuracy if entry.record else None,
+                    "created": entry.record.created if entry.record else None,
+                    "config": entry.record.config.to_dict() if entry.record else None,
                 }
-                for e in entries
+                for entry in entries
             ]
         )
         return 0
@@ -56,8 +55,6 @@ def run_list(arguments: argparse.Namespace) -> int:
 
 
 def run_delete(arguments: argparse.Namespace) -> int:
-    from fmnist_core.cache import ModelCache
-
     cache = ModelCache()
     targets = list(arguments.entries)
     if arguments.damaged:

@@ -39,28 +39,35 @@ def register(subparsers) -> None:
 
 
 def chosen_entry(arguments: argparse.Namespace):
-    """The cache entry named by --entry, or --model's (with --preset's settings, else its most accurate)."""
-    from fmnist_core.cache import ModelCache
+    """The cache entry named by --entry, or --model's (with --preset's settings, else its most accurate).
+
+    A damaged entry is reported as damaged, with the clean-up command, not as missing.
+    """
+    from fmnist_core.cache import DELETE_DAMAGED_COMMAND, ModelCache, best_entries
     from fmnist_core.models import get_spec
-    from fmnist_core.predict import best_per_model
 
     cache = ModelCache()
     if arguments.entry:
         entry = cache.inspect(arguments.entry)
-        if not entry.ok:
-            raise CacheError(f"Cached model {entry.entry_id} is damaged: {entry.problem}. Delete it and train again.")
-        return cache, entry
-    spec = get_spec(arguments.model)
-    hint = f"Train it first: python -m fmnist_core train --model {spec.name} --preset {arguments.preset or 'quick'}"
-    if arguments.preset:
-        entry = cache.find(spec, PRESETS[arguments.preset])
+    else:
+        spec, preset = get_spec(arguments.model), arguments.preset
+        if preset:
+            entry = cache.lookup(spec, PRESETS[preset])
+        else:
+            entries = cache.list()
+            damaged = (entry for entry in entries if entry.model_name == spec.name and not entry.ok)
+            entry = best_entries(entries)[spec.name] or next(damaged, None)
         if entry is None:
-            raise CacheError(f"{spec.title} with the {arguments.preset} preset is not cached. {hint}")
-        return cache, entry
-    entries = [entry for entry in best_per_model(cache.list()) if entry.model_name == spec.name]
-    if not entries:
-        raise CacheError(f"{spec.title} is not cached. {hint}")
-    return cache, entries[0]
+            raise CacheError(
+                f"{spec.title}{f' with the {preset} preset' if preset else ''} is not cached. Train it first: "
+                f"python -m fmnist_core train --model {spec.name} --preset {preset or 'quick'}"
+            )
+    if not entry.ok:
+        raise CacheError(
+            f"Cached model {entry.entry_id} is damaged ({entry.problem}). Delete it with `{DELETE_DAMAGED_COMMAND}`, "
+            "then train it again."
+        )
+    return cache, entry
 
 
 def chosen_image(text: str):

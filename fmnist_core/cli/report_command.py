@@ -6,7 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from fmnist_core.cache import ModelCache
+from fmnist_core.cli.train_command import command_line
+from fmnist_core.data import load_fashion_mnist
 from fmnist_core.errors import ConfigError
+from fmnist_core.models import MODEL_NAMES
 
 
 def register(subparsers) -> None:
@@ -31,30 +35,30 @@ def register(subparsers) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    # pandas (for the tables) is imported here, not when the parser is built for every command.
     from fmnist_core import report
-    from fmnist_core.cache import ModelCache
+    from fmnist_core.race_summary import load_races
 
     cache = ModelCache()
-    chosen = report.best_entries(cache.list())
+    picked = {}
     for entry_id in arguments.entry:
         entry = cache.inspect(entry_id)
         if not entry.ok:
             raise ConfigError(f"Cache entry {entry_id} is damaged ({entry.problem}); pick another (see `cache list`).")
-        if entry.model_name not in chosen:
-            raise ConfigError(f"Cache entry {entry_id} is not one of {', '.join(chosen)}.")
-        chosen[entry.model_name] = entry
+        if entry.model_name not in MODEL_NAMES:
+            raise ConfigError(f"Cache entry {entry_id} is not one of {', '.join(MODEL_NAMES)}.")
+        picked[entry.model_name] = entry
+    chosen = report.chosen_entries(cache.list(), picked)
 
     latencies = None
     if not arguments.no_latency:
-        from fmnist_core.data import load_fashion_mnist
-
         _, (x_test, _) = load_fashion_mnist()
         latencies = {}
-        for entry in filter(None, chosen.values()):
+        for entry in (entry for entry in chosen.values() if entry is not None and entry.ok):
             print(f"timing single-image predictions of {entry.entry_id}…", file=sys.stderr)
             latencies[entry.entry_id] = report.measure_latency(cache.load_model(entry.entry_id), x_test)
 
-    result = report.build_report(chosen, latencies, report.load_races())
+    result = report.build_report(chosen, command_line, latencies, load_races())
     if arguments.out:
         _write(arguments.out, result.markdown)
         print(f"wrote {arguments.out}")

@@ -6,8 +6,9 @@ import argparse
 import dataclasses
 
 from fmnist_core.cli.output import ProgressBar, print_json
-from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, get_preset
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig, get_preset
+from fmnist_core.display import format_duration
+from fmnist_core.models import MODEL_NAMES, get_spec
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,37 @@ def config_from_arguments(arguments: argparse.Namespace):
     return get_preset(arguments.preset).replace(**changes)
 
 
+def command_line(model_name: str, config: TrainConfig | None = None) -> str:
+    """The `train` command that trains `model_name` with `config` (the quick preset when None): the closest preset
+    plus one flag per other setting; settings no flag can set are named in a trailing comment."""
+    # The settable fields are read from the parser itself, so this stays right when flags are added.
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    flags = set(vars(parser.parse_args([])))
+    config = config or PRESETS["quick"]
+
+    def differences(preset: TrainConfig) -> dict:
+        wanted, base = config.to_dict(), preset.to_dict()
+        return {key: value for key, value in wanted.items() if value != base[key]}
+
+    # The closest preset: first the one whose settings the CLI cannot override match, then fewest flags.
+    preset_name = min(
+        PRESETS,
+        key=lambda name: (sum(key not in flags for key in differences(PRESETS[name])), len(differences(PRESETS[name]))),
+    )
+    parts = ["python -m fmnist_core train", f"--model {model_name}", f"--preset {preset_name}"]
+    unsettable = []
+    for key, value in differences(PRESETS[preset_name]).items():
+        if key not in flags:
+            unsettable.append(f"{key}={value}")
+        elif isinstance(value, bool):
+            parts.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
+        else:
+            parts.append(f"--{key.replace('_', '-')} {0 if value is None else value}")
+    note = f"  # also {', '.join(unsettable)}, which the CLI cannot set" if unsettable else ""
+    return " ".join(parts) + note
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
@@ -51,7 +83,7 @@ def register(subparsers) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.models import get_spec
+    # The pipeline (jobs, training, data) is imported here, not when the parser is built for every command.
     from fmnist_core.pipeline import train_and_cache
 
     config = config_from_arguments(arguments)
@@ -76,8 +108,7 @@ def run(arguments: argparse.Namespace) -> int:
             bar.finish(event.batches, event.batches, event.elapsed_seconds, shown, rate)
 
     outcome = train_and_cache(spec, config, progress=None if arguments.json else progress, retrain=arguments.retrain)
-    entry = outcome.entry
-    meta = entry.meta
+    entry, record = outcome.entry, outcome.entry.record
     if arguments.json:
         print_json(
             {
@@ -85,30 +116,31 @@ def run(arguments: argparse.Namespace) -> int:
                 "reused": outcome.reused,
                 "model": spec.name,
                 "config": config.to_dict(),
-                "test_accuracy": entry.test_accuracy,
-                "single_view_accuracy": entry.single_view_accuracy,
-                "test_loss": meta["evaluation"]["test_loss"],
-                "wall_seconds": meta["wall_seconds"],
-                "images_per_second": meta["images_per_second"],
-                "epochs_run": len(meta["history"]["loss"]),
-                "parameters": meta["parameters"],
-                "forward_flops": meta["forward_flops"],
-                "speed_settings": meta["speed_settings"],
+                "test_accuracy": record.test_accuracy,
+                "single_view_accuracy": record.single_view_accuracy,
+                "test_loss": record.evaluation.test_loss,
+                "wall_seconds": record.wall_seconds,
+                "images_per_second": record.images_per_second,
+                "epochs_run": record.epochs_run,
+                "parameters": record.parameters,
+                "forward_flops": record.forward_flops,
+                "speed_settings": record.speed_settings,
                 "path": str(entry.path),
             }
         )
         return 0
     how = "Reused cached" if outcome.reused else "Trained and cached"
     print(f"{how} {entry.entry_id}")
-    print(f"  test accuracy {entry.test_accuracy:.2%}  (loss {meta['evaluation']['test_loss']:.4f})")
-    if entry.single_view_accuracy is not None:
+    print(f"  test accuracy {record.test_accuracy:.2%}  (loss {record.evaluation.test_loss:.4f})")
+    if record.single_view_accuracy is not None:
         print(
-            f"  ({entry.single_view_accuracy:.2%} from the picture alone; "
+            f"  ({record.single_view_accuracy:.2%} from the picture alone; "
             "the saved model averages each picture with its mirror image)"
         )
+    speed = record.speed_settings
     print(
-        f"  {len(meta['history']['loss'])} epochs in {meta['wall_seconds']:.1f} s, "
-        f"{meta['images_per_second']:,.0f} training images/s ({meta['speed_settings']['precision']}, "
-        f"batch {meta['speed_settings']['batch_size']}, {meta['speed_settings']['device']})"
+        f"  {record.epochs_run} epochs in {format_duration(record.wall_seconds)}, "
+        f"{record.images_per_second:,.0f} training images/s ({speed['precision']}, batch {speed['batch_size']}, "
+        f"{speed['device']})"
     )
     return 0
