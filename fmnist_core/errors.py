@@ -25,6 +25,12 @@ class ConfigError(FmnistError, ValueError):
     exit_code = 2
 
 
+class ExplainError(FmnistError, ValueError):
+    """An image, class or model that cannot be explained: wrong shape or dtype, unknown class, not one of ours."""
+
+    exit_code = 2
+
+
 class BusyError(FmnistError):
     """Another heavy job (training or a race) is already running."""
 

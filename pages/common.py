@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 ENTRY_PARAMETER = "entry"
 RACE_PARAMETER = "race"
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
+LAST_SKETCH = "last_sketch"  # Session key: the 28×28 picture Predict prepared last, for Inside the model.
 # How the race summary's columns are shown (their labels come from fmnist_core.race_summary).
 RACE_COLUMN_FORMATS = {
     "seconds": "%.2f s",

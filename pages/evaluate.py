@@ -153,6 +153,9 @@ def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) ->
     for start in range(0, len(shown), GALLERY_COLUMNS):
         for column, image in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS], strict=False):
             column.image(x_test[image.index], caption=image.caption, width=IMAGE_WIDTH)
+            with column:  # Where this model found its evidence for the wrong answer.
+                link = {"entry": st.session_state["evaluate_entry"], "image": f"test:{image.index}"}
+                link_to_page("pages/inside.py", "Why?", icon="🔬", query_params=link)
 
 
 st.title("🔍 Evaluate a model")

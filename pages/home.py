@@ -36,6 +36,7 @@ PAGE_MAP = (
     ("pages/train.py", "Train", "🏋️", "train Model 1, 2 or 3 in the background and watch the curves grow"),
     ("pages/evaluate.py", "Evaluate", "🔍", "test accuracy, the confusion matrix, and the pictures a model gets wrong"),
     ("pages/compare.py", "Compare & report", "📊", "the models side by side: accuracy, speed, size; download a report"),
+    ("pages/inside.py", "Inside the model", "🔬", "the filters a model learned, its feature maps, where it looks"),
     ("pages/race.py", "GPU vs CPU race", "🏁", "the same training on different hardware, timed live"),
     ("pages/predict.py", "Predict a sketch", "✏️", "draw or upload a garment and see what a model thinks it is"),
 )

@@ -26,6 +26,7 @@ from fmnist_core.predict import (
 )
 from fmnist_core.sketch import MAX_UPLOAD_BYTES, PreparedSketch, SketchError, prepare_sketch
 from pages.common import (
+    LAST_SKETCH,
     cache_entries,
     dataset_or_stop,
     job_manager,
@@ -268,6 +269,8 @@ def show_picture_prediction(picture, models: dict[str, object]) -> None:
     )
     st.caption(describe_preparation(sketch))
     show_classification(classify(sketch.image, models))
+    st.session_state[LAST_SKETCH] = sketch.image
+    link_to_page("pages/inside.py", "See what the model looked at", icon="🔬", query_params={"image": "sketch"})
 
 
 def show_test_image_prediction(models: dict[str, object]) -> None:
@@ -283,6 +286,7 @@ def show_test_image_prediction(models: dict[str, object]) -> None:
     )
     st.caption("Test images are already prepared the Fashion-MNIST way, so the models see exactly this.")
     show_classification(classify(images[index], models, true_class))
+    link_to_page("pages/inside.py", "See what the model looked at", icon="🔬", query_params={"image": f"test:{index}"})
 
 
 # Page -------------------------------------------------------------------------------------------------------

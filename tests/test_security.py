@@ -188,7 +188,7 @@ def test_uploads_are_pictures_or_race_files_never_models():
         tree = parsed(path)
         for call in calls(tree, "file_uploader"):
             accepted[where(path, call)] = accepted_types(path, tree, call)
-    assert len(accepted) == 2, accepted  # Predict's picture and the race page's recorded race.
+    assert len(accepted) == 3, accepted  # Pictures on Predict and Inside the model, the race page's recorded race.
     for place, types in accepted.items():
         assert types <= PICTURE_TYPES or types == {"json"}, (place, types)
 
@@ -276,7 +276,8 @@ def test_a_data_dir_pointing_nowhere_gives_every_page_a_clear_message(name, trai
     nowhere = tmp_path / "nowhere"
     monkeypatch.setenv("FMNIST_DATA_DIR", str(nowhere))
     app = run_page(name)
-    if name in ("dataset.py", "evaluate.py", "compare.py", "predict.py"):  # The pages that show real images.
+    # The pages that show real images.
+    if name in ("dataset.py", "evaluate.py", "compare.py", "predict.py", "inside.py"):
         assert any(f"FMNIST_DATA_DIR={nowhere} is not a folder" in code.value for code in app.code)
 
 

@@ -1,4 +1,4 @@
-"""Command-line interface: `python -m fmnist_core data|train|evaluate|cache|race|report|bench|sweep`.
+"""Command-line interface: `python -m fmnist_core data|train|evaluate|explain|cache|race|report|bench|sweep`.
 
 Each command lives in its own module exposing `register(subparsers)`; the handler it installs returns an
 exit code. Errors a user can cause (`FmnistError`) print one clear message and exit with their code:
@@ -16,6 +16,7 @@ from fmnist_core.cli import (
     cache_command,
     data_command,
     evaluate_command,
+    explain_command,
     race_command,
     report_command,
     sweep_command,
@@ -27,6 +28,7 @@ COMMANDS = (
     data_command,
     train_command,
     evaluate_command,
+    explain_command,
     cache_command,
     race_command,
     report_command,
