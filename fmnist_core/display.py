@@ -1,4 +1,4 @@
-"""How figures read wherever they are shown (pages, CLI, report): durations and timestamps. A leaf module."""
+"""How figures read wherever they are shown (pages, CLI, report): durations, timestamps, learning rates. A leaf."""
 
 from __future__ import annotations
 
@@ -18,3 +18,12 @@ def format_duration(seconds: float | None) -> str:
 def format_timestamp(created: str) -> str:
     """An ISO time to the minute, as people read it: '2026-11-25T19:40:12' → '2026-11-25 19:40'."""
     return created[:16].replace("T", " ")
+
+
+# printf style, the one format Streamlit's number input takes, so the Train page's field reads a rate as the text does.
+LEARNING_RATE_FORMAT = "%g"
+
+
+def format_learning_rate(rate: float) -> str:
+    """'0.002', '1e-05': every rate as set, never rounded away to '0.0000'."""
+    return LEARNING_RATE_FORMAT % rate

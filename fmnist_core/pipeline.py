@@ -12,6 +12,7 @@ from fmnist_core.evaluation import evaluate
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
 from fmnist_core.machine import machine_info
 from fmnist_core.models import ModelSpec, forward_flops, get_spec
+from fmnist_core.paths import writable_cache_folder
 from fmnist_core.record import ModelRecord
 from fmnist_core.training import Progress, ProgressCallback, StopCheck, train
 
@@ -49,6 +50,8 @@ def train_and_cache(
         existing = cache.find(spec, config)
         if existing is not None:
             return Outcome(existing, reused=True)
+    # Before minutes of training, not after: a cache folder that cannot take the result fails now (exit 4).
+    writable_cache_folder(root=cache.root)
     if data is None:
         data = load_fashion_mnist()
     result = train(spec, config, progress=progress, should_stop=should_stop, data=data)

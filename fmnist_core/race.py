@@ -18,6 +18,7 @@ from datetime import datetime
 
 from fmnist_core.errors import ConfigError
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
+from fmnist_core.paths import writable_cache_folder
 from fmnist_core.race_file import LaneResult, RaceResult, RepeatResult, store_race
 from fmnist_core.race_lane import SCORED_PHASES, Event, LaneError, Workload, run_lane_process
 
@@ -361,7 +362,9 @@ def start_race_job(manager: JobManager, options: RaceOptions) -> JobStatus:
     """Run a race as a background job and keep it in the races folder; BusyError if a job is running.
 
     details: "race" holds the latest RaceLive; the job's result is the RaceResult.
+    Raises CacheError before starting when the races folder cannot be written.
     """
+    writable_cache_folder("races")
 
     def work(context: JobContext) -> RaceResult:
         result = run_race(

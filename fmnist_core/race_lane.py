@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from fmnist_core.config import PRECISIONS, TrainConfig
+from fmnist_core.config import PRECISIONS, TrainConfig, seed_problem
 from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.fashion_mnist import IMAGE_SIZE, NUM_CLASSES, TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.models import MODEL_SPECS, ModelSpec
@@ -80,6 +80,8 @@ class Workload:
         ]
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+        if seed_problem(self.seed):
+            problems.append(seed_problem(self.seed))
         if not problems and not self.synthetic and self.train_images > TRAIN_SET_IMAGES:
             problems.append(
                 f"training batches × batch size is {self.train_images:,} images, more than the "

@@ -6,6 +6,7 @@ the function that needs it so the home page paints without it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,26 +104,33 @@ def cache_entries() -> list[CacheEntry]:
 
 
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…", max_entries=1)
-def _dataset(cache_dir: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _dataset(cache_dir: str) -> tuple[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], str | None]:
     # A resource, not cache_data: cache_data would hand every rerun its own 55 MB copy. The arrays are
     # made read-only so no page can change what every session shares.
-    from fmnist_core.data import load_fashion_mnist
+    from fmnist_core.data import last_load_report, load_fashion_mnist
 
     arrays = load_fashion_mnist()
     for pair in arrays:
         for array in pair:
             array.flags.writeable = False
-    return arrays
+    return arrays, last_load_report().note
 
 
 def dataset_or_stop():
-    """((x_train, y_train), (x_test, y_test)); when the data is missing, explain how to get it and stop."""
+    """((x_train, y_train), (x_test, y_test)); when the data is missing, explain how to get it and stop.
+
+    A note from the load (a damaged array cache rebuilt) is shown once per session, as a toast.
+    """
     try:
-        return _dataset(str(cache_root_or_stop()))
+        arrays, note = _dataset(str(cache_root_or_stop()))
     except DataError as error:
         st.error("**Fashion-MNIST is not available on this machine.**", icon="📦")
         st.code(str(error), language=None)
         st.stop()
+    if note and not st.session_state.get("data_note_shown"):
+        st.session_state["data_note_shown"] = True
+        st.toast(note, icon="🛠️")
+    return arrays
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
@@ -138,6 +146,15 @@ def load_model(entry: CacheEntry):
     except CacheError as error:
         st.error(str(error), icon="🗄️")
         return None
+
+
+def plain_text(text: str, limit: int = 80) -> str:
+    """Text a user chose (a file name) made safe to put inside Markdown: shown as typed, never as a link, emphasis,
+    colour or formula. Every ASCII punctuation mark is backslash-escaped (CommonMark lets any be), line breaks and
+    other control characters become spaces, and long text is cut to `limit` characters."""
+    flat = "".join(" " if not character.isprintable() else character for character in text)
+    cut = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", cut)
 
 
 def show_error(error: FmnistError) -> None:

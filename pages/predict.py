@@ -31,7 +31,7 @@ from pages.common import (
     job_manager,
     link_to_page,
     load_model,
-    show_error,
+    plain_text,
     show_job_progress,
 )
 
@@ -108,12 +108,17 @@ def offer_quick_training() -> None:
 # Inputs: each returns what the model should look at, or None -------------------------------------------------
 
 
-def uploaded_picture() -> bytes | None:
-    """The uploaded file's bytes; its name is never used, so it cannot point anywhere on this machine."""
+def uploaded_picture() -> tuple[bytes, str] | None:
+    """The uploaded file's bytes and a Markdown label naming it. The name is only ever shown (escaped), never
+    opened, so it cannot point anywhere on this machine."""
     upload = st.file_uploader(
         "A photo or drawing of one garment", type=UPLOAD_TYPES, max_upload_size=MAX_UPLOAD_BYTES // 2**20, key="upload"
     )
-    return upload.getvalue() if upload is not None else None
+    if upload is None:
+        return None
+    # A file the uploader refuses (too large, wrong type) is never sent here: the previous file stays the upload.
+    # So every answer and error below names the file it is about, and cannot pass for the refused one's.
+    return upload.getvalue(), f"**{plain_text(upload.name)}** ({upload.size / 1024:,.0f} KB)"
 
 
 def drawing() -> np.ndarray | None:
@@ -251,12 +256,17 @@ def describe_preparation(sketch: PreparedSketch) -> str:
     return "Preparation: " + "; ".join(steps) + "."
 
 
-def show_picture_prediction(picture, models: dict[str, object]) -> None:
-    """Prepare an upload or a drawing, show each preparation step, then the models' answers."""
+def show_picture_prediction(picture, models: dict[str, object], source: str | None = None) -> None:
+    """Prepare an upload or a drawing, show each preparation step, then the models' answers.
+
+    source: Markdown naming the uploaded file, put on its answer and its error (None for a drawing).
+    """
+    if source:
+        st.caption(f"📎 {source}")
     try:
         sketch = prepare_sketch(picture)
     except SketchError as error:
-        show_error(error)
+        st.error(f"{source}: {error}" if source else str(error), icon="⚠️")
         return
     given, seen = st.columns(2)
     given.image(outline_crop(sketch), caption="As given", width=PICTURE_WIDTH)
@@ -302,7 +312,8 @@ upload_tab, draw_tab, test_tab = st.tabs(["📤 Upload", "✏️ Draw", "🎲 Tr
 with upload_tab:
     uploaded = uploaded_picture()
     if uploaded is not None:
-        show_picture_prediction(uploaded, trained_models)
+        picture, source = uploaded
+        show_picture_prediction(picture, trained_models, source)
 with draw_tab:
     drawn = drawing()
     if drawn is not None:

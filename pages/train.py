@@ -8,8 +8,8 @@ import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
 from fmnist_core.commentary import mirror_note
-from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.display import format_duration, format_timestamp
+from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig
+from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
 from fmnist_core.errors import BusyError, CacheError, ConfigError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobStatus
@@ -34,7 +34,7 @@ SETTING_CHOICES = {"quick": "Quick preset", "full": "Full preset", "custom": "Cu
 def describe(config: TrainConfig) -> str:
     """'3 epochs × 18,000 images, batch 256, learning rate 0.002, augmentation, seed 42'."""
     images = "all training images" if config.train_limit is None else f"{config.train_limit:,} images"
-    extras = [f"batch {config.batch_size}", f"learning rate {config.learning_rate:g}"]
+    extras = [f"batch {config.batch_size}", f"learning rate {format_learning_rate(config.learning_rate)}"]
     if config.augment:
         extras.append("augmentation")
     if config.schedule != "constant":
@@ -76,7 +76,12 @@ def custom_settings() -> TrainConfig | None:
     epochs = left.number_input("Epochs", min_value=1, max_value=100, value=base.epochs)
     batch_size = left.number_input("Batch size", min_value=1, max_value=8192, value=base.batch_size, step=32)
     learning_rate = middle.number_input(
-        "Learning rate", min_value=0.0, max_value=1.0, value=base.learning_rate, step=0.0005, format="%.4f"
+        "Learning rate",
+        min_value=0.0,
+        max_value=1.0,
+        value=base.learning_rate,
+        step=0.0005,
+        format=LEARNING_RATE_FORMAT,
     )
     subset = middle.number_input(
         f"Training images (0 = all {ALL_TRAINING_IMAGES:,})",
@@ -85,7 +90,7 @@ def custom_settings() -> TrainConfig | None:
         value=base.train_limit,
         step=1000,
     )
-    seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=base.seed)
+    seed = right.number_input("Seed", min_value=0, max_value=SEED_MAX, value=base.seed)
     augment = right.checkbox("Augmentation (random shifts and flips)", value=base.augment)
     try:
         return base.replace(
