@@ -1,4 +1,4 @@
-"""How figures read wherever they are shown (pages, CLI, report): durations, timestamps, learning rates. A leaf."""
+"""How figures read wherever they are shown (pages, CLI, report): durations, sizes, times, learning rates. A leaf."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ def format_duration(seconds: float | None) -> str:
         minutes, rest = divmod(int(round(seconds)), 60)
         return f"{minutes} min {rest:02d} s"
     return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds:.2f} s"
+
+
+def format_size(size: int) -> str:
+    """'22 bytes' / '12 KB' / '3.4 MB' (units of 1024, as Streamlit's upload limit counts them)."""
+    if size < 1024:
+        return f"{size} byte{'s' if size != 1 else ''}"
+    if size < 1024**2:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 1024**2:.1f} MB"
 
 
 def format_timestamp(created: str) -> str:

@@ -115,6 +115,17 @@ class Workload:
         fields = {key: value for key, value in values.items() if key in cls.__dataclass_fields__}
         return cls(**{**fields, "spec": ModelSpec(**values["spec"])})
 
+    @classmethod
+    def from_json(cls, text: str) -> Workload:
+        """The workload handed to a lane process; ConfigError (exit 2), never a traceback, when it is not one."""
+        try:
+            return cls.from_dict(json.loads(text))
+        except ConfigError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            problem = f"{type(error).__name__}: {error}"
+            raise ConfigError(f"The lane's workload is not a race workload ({problem}).") from None
+
 
 # A stand-in for Model 1 with the same layers but 8 filters, and a workload that runs in seconds (tests).
 TINY_WORKLOAD = Workload(
@@ -316,7 +327,7 @@ def lane_main(workload_json: str, device: str, threads: int, started_at: float) 
         protocol.write(json.dumps(message) + "\n")
 
     try:
-        run_lane(Workload.from_dict(json.loads(workload_json)), device, threads, started_at, send)
+        run_lane(Workload.from_json(workload_json), device, threads, started_at, send)
     except FmnistError as error:
         send({"type": "error", "message": str(error)})
         return error.exit_code

@@ -12,6 +12,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
+from fmnist_core.display import format_size
 from fmnist_core.errors import BusyError
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.jobs import FAILED
@@ -118,7 +119,7 @@ def uploaded_picture() -> tuple[bytes, str] | None:
         return None
     # A file the uploader refuses (too large, wrong type) is never sent here: the previous file stays the upload.
     # So every answer and error below names the file it is about, and cannot pass for the refused one's.
-    return upload.getvalue(), f"**{plain_text(upload.name)}** ({upload.size / 1024:,.0f} KB)"
+    return upload.getvalue(), f"**{plain_text(upload.name)}** ({format_size(upload.size)})"
 
 
 def drawing() -> np.ndarray | None:

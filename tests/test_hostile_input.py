@@ -17,7 +17,7 @@ import pytest
 from fmnist_core.cli.arguments import model_names
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments
 from fmnist_core.config import SEED_MAX, TrainConfig
-from fmnist_core.display import LEARNING_RATE_FORMAT, format_learning_rate
+from fmnist_core.display import LEARNING_RATE_FORMAT, format_learning_rate, format_size
 from fmnist_core.errors import ConfigError
 from fmnist_core.race_file import RaceFileError, parse_race, race_json
 from fmnist_core.race_lane import Workload
@@ -124,6 +124,11 @@ def test_a_model_list_keeps_its_order():
 )
 def test_a_file_name_is_shown_as_typed_inside_markdown(name, shown):
     assert plain_text(name) == shown
+
+
+@pytest.mark.parametrize(("size", "shown"), [(1, "1 byte"), (22, "22 bytes"), (12_345, "12 KB"), (3_565_158, "3.4 MB")])
+def test_sizes_read_in_the_unit_that_fits(size, shown):
+    assert format_size(size) == shown
 
 
 def test_a_long_file_name_is_cut():
