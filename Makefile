@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 PORT ?= 8501
 
-.PHONY: run test lint data bench screenshots clean
+.PHONY: run test check lint data bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,19 @@ data: $(VENV)/.installed
 run: $(VENV)/.installed data
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
+# The whole suite, as CI runs it: unit tests plus the realdata, slow and browser ones.
 test: $(VENV)/.installed-dev data
 	$(BIN)/python -m pytest
 
+# The fast inner loop: lint, formatting, and the unmarked unit tests (tiny synthetic data, no real dataset, no
+# subprocess, no browser; tests/conftest.py fails an unmarked test that starts a process or reads the real data).
+# One pytest worker per core (at most 4): the unit tests are CPU-bound and independent of each other.
+check: lint
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 -m "not slow and not realdata and not browser"
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.installed data
 	$(BIN)/python -m fmnist_core bench

@@ -18,10 +18,9 @@ loading a model.
 
 from __future__ import annotations
 
-from fmnist_core.machine import import_tensorflow
+from fmnist_core.machine import import_keras
 
-tf = import_tensorflow()
-import keras  # noqa: E402  (after TensorFlow's quiet import)
+keras = import_keras()  # keras.ops only: the rule works on any Keras backend.
 
 
 @keras.saving.register_keras_serializable(package="fmnist_core")

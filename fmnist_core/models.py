@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import IMAGE_SIZE, NUM_CLASSES
-from fmnist_core.machine import import_tensorflow
 
 
 @dataclass(frozen=True)
@@ -61,14 +60,17 @@ def build_from_spec(spec: ModelSpec, seed: int | None = None, precision: str = "
     globally so a background training thread never changes the policy under another session's model.
     fused_norm: batch norm through TensorFlow's fused kernel (`fmnist_core.fused_norm`, same weights and
     maths, 2–4× faster here); False gives Keras' stock layer, as the benchmark's plain tutorial loop uses.
+    Under another Keras backend (JAX, PyTorch: race lanes) the kernel does not exist and Keras' layer is used;
+    `batch_norm_kind(model)` says which one a model has.
     """
-    import_tensorflow()
-    import keras
+    from fmnist_core.machine import import_keras
+
+    keras = import_keras()
     from keras import layers
 
-    from fmnist_core.fused_norm import FusedBatchNormalization
+    from fmnist_core.fused_norm import FusedBatchNormalization, fused_kernel_available
 
-    batch_norm = FusedBatchNormalization if fused_norm else layers.BatchNormalization
+    batch_norm = FusedBatchNormalization if fused_norm and fused_kernel_available() else layers.BatchNormalization
 
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -101,6 +103,14 @@ def build_from_spec(spec: ModelSpec, seed: int | None = None, precision: str = "
     # The softmax is kept in float32 under mixed precision so probabilities sum to 1 exactly enough.
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=spec.name)
+
+
+def batch_norm_kind(model) -> str:
+    """ "tensorflow-fused" when the model's batch norm runs TensorFlow's fused kernel, else "keras"."""
+    from fmnist_core.fused_norm import FusedBatchNormalization, fused_kernel_available
+
+    fused = any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)
+    return "tensorflow-fused" if fused and fused_kernel_available() else "keras"
 
 
 def build_model(name: str, seed: int | None = None, precision: str = "float32"):

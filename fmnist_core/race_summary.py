@@ -40,7 +40,7 @@ def workload_sentence(result: RaceResult) -> str:
     workload = result.workload
     return (
         f"Every lane trained {workload.spec.title} for {workload.train_batches} batches of {workload.batch_size} "
-        f"images ({workload.precision}, XLA {'on' if workload.jit_compile else 'off'}) after "
+        f"images ({workload.precision}, {workload.jit_text}) after "
         f"{workload.warmup_batches} untimed warm-up batches, then predicted {workload.inference_images:,} "
         f"images; times are the median of {result.repeats} repeat(s), each in a fresh process."
     )

@@ -1,8 +1,9 @@
 """GPU vs CPU race: Model 1 trains and predicts on every lane while the timers tick, or a recorded race replays.
 
-The race runs in the shared job manager's worker thread; a fragment redraws the lanes twice a second from
-the job's snapshot, so the page stays responsive and coming back shows the race still running. A race
-recorded elsewhere (the CLI on a GPU machine) replays at true speed with the same lane rows.
+Lanes run on the Keras backends chosen here (TensorFlow, JAX, PyTorch: those installed on this machine). The
+race runs in the shared job manager's worker thread; a fragment redraws the lanes twice a second from the job's
+snapshot, so the page stays responsive and coming back shows the race still running. A race recorded elsewhere
+(the CLI on a GPU machine) replays at true speed with the same lane rows.
 """
 
 import json
@@ -11,36 +12,54 @@ import time
 
 import streamlit as st
 
+from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND
 from fmnist_core.display import format_duration
 from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED
 from fmnist_core.race import (
-    LANE_KINDS,
     PHASE_TITLES,
     LaneView,
     RaceLive,
     RaceOptions,
     live_state,
-    plan_lanes,
-    race_machine,
     replay_duration,
     replay_state,
     start_race_job,
 )
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
-from fmnist_core.race_lane import Workload
+from fmnist_core.race_lane import LANE_KINDS, Workload
+from fmnist_core.race_plan import plan_lanes, race_machine
 from pages.common import job_manager, race_summary, show_error, show_job_progress
 
 REFRESH_SECONDS = 0.5
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
 REPLAY_MODES = {True: "Start together at the gun", False: "One after another, as they ran"}
-RECORD_HINT = "Record one on a GPU machine with `python -m fmnist_core race --out race.json`, then upload it here."
+RECORD_HINT = (
+    "Record one on a GPU machine with `python -m fmnist_core race --backend jax --out race.json` (or "
+    "`scripts/gpu_race.sh`), then upload it here."
+)
 
 
-@st.cache_data(show_spinner="Asking TensorFlow which devices it sees…")
-def machine() -> dict:
-    return race_machine()
+@st.cache_data(show_spinner="Asking each backend which devices it sees…")
+def machine(backends: tuple[str, ...]) -> dict:
+    return race_machine(backends)
+
+
+def chosen_backends() -> tuple[str, ...]:
+    """The backends to race, among those installed here; the others say how to install them."""
+    installed = [name for name, backend in BACKENDS.items() if backend.installed]
+    chosen = st.multiselect(
+        "Keras backends",
+        installed,
+        default=[DEFAULT_BACKEND] if DEFAULT_BACKEND in installed else installed[:1],
+        format_func=lambda name: BACKENDS[name].title,
+        help="Keras 3 runs the same Model 1 on each backend; every backend gets its own GPU and CPU lanes.",
+    )
+    for name, backend in BACKENDS.items():
+        if name not in installed:
+            st.caption(backend.missing_message)
+    return tuple(name for name in BACKENDS if name in chosen)  # In the registry's order, whatever the click order.
 
 
 def lane_row(view: LaneView) -> None:
@@ -138,8 +157,11 @@ def show_result(result: RaceResult, key: str) -> None:
     )
 
 
-def race_options() -> RaceOptions | None:
+def race_options(backends: tuple[str, ...]) -> RaceOptions | None:
     """The options expander; the validated options, or None after showing why they are invalid."""
+    if not backends:
+        st.warning("Choose at least one backend to race.", icon="☝️")
+        return None
     with st.expander("Race options"):
         left, right = st.columns(2)
         repeats = left.number_input("Runs per lane (the median counts)", min_value=1, max_value=5, value=1)
@@ -151,11 +173,11 @@ def race_options() -> RaceOptions | None:
             step=10,
         )
         st.caption(
-            "Every lane runs the same work: Model 1, the same seed and images, batch 256, mixed bfloat16, "
-            "XLA off, then predicts the 10,000 test images."
+            "Every lane runs the same work: Model 1, the same seed and images fed from NumPy, batch 256, mixed "
+            f"bfloat16, {Workload().jit_text}, then predicts the 10,000 test images."
         )
     try:
-        return RaceOptions(Workload(train_batches=int(batches)), LANE_KINDS, int(repeats))
+        return RaceOptions(Workload(train_batches=int(batches)), LANE_KINDS, int(repeats), backends)
     except ConfigError as error:
         show_error(error)
         return None
@@ -187,7 +209,7 @@ def live_race(job_id: int) -> None:
     live: RaceLive | None = status.details.get("race")
     st.progress(status.fraction, text=f"{status.message} · {format_duration(status.elapsed)}")
     if live is None:
-        st.caption("Asking TensorFlow which devices it sees…")
+        st.caption("Asking each backend which devices it sees…")
     else:
         show_lanes(live_state(live, time.time()))
     st.button(
@@ -211,7 +233,8 @@ def race_here() -> None:
     if latest is not None and latest.running:
         live_race(latest.job_id)
         return
-    options = race_options()
+    backends = chosen_backends()
+    options = race_options(backends)
     busy = other_job_notice()
     if st.button("Start the race", type="primary", icon="🏁", disabled=busy or options is None):
         try:
@@ -229,10 +252,16 @@ def race_here() -> None:
         st.error(f"The race failed: {latest.error}", icon="⚠️")
     elif latest is not None and latest.state == CANCELLED:
         st.info("The race was stopped; nothing was saved.", icon="⏹️")
-    info = machine()
-    show_lanes(
-        live_state(RaceLive(Workload(), plan_lanes(LANE_KINDS, info["gpus"], info["cpu_cores"]), 1), time.time())
-    )
+    if not backends:
+        return
+    try:
+        info = machine(backends)
+    except FmnistError as error:
+        show_error(error)
+        return
+    gpus = {name: facts.get("gpus", []) for name, facts in info["backends"].items()}
+    lanes = plan_lanes(backends, LANE_KINDS, gpus, info["cpu_cores"])
+    show_lanes(live_state(RaceLive(Workload(), lanes, 1), time.time()))
 
 
 def chosen_race() -> tuple[str, RaceResult] | None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -179,13 +177,15 @@ def run_worker(cache_dir: Path, *extra: str) -> subprocess.Popen:
 def test_kill_9_during_save_leaves_no_partial_entry(cache_dir, tmp_path):
     ready = tmp_path / "ready"
     worker = run_worker(cache_dir, "--slow", "60", "--ready", str(ready))
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        assert worker.poll() is None, worker.stderr.read()
-        assert time.monotonic() < deadline, "worker never started saving"
-        time.sleep(0.1)
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert worker.poll() is None, worker.stderr.read()
+            assert time.monotonic() < deadline, "worker never started saving"
+            time.sleep(0.1)
+    finally:
+        worker.kill()  # SIGKILL where the test wants it (mid-save), or at once if it failed.
+        worker.wait(timeout=30)
     leftovers = [p.name for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers, "the killed save should have left its temporary folder"
     cache = ModelCache()
@@ -196,7 +196,12 @@ def test_kill_9_during_save_leaves_no_partial_entry(cache_dir, tmp_path):
 @pytest.mark.slow
 def test_two_processes_saving_the_same_key_leave_one_valid_entry(cache_dir):
     workers = [run_worker(cache_dir), run_worker(cache_dir)]
-    outputs = [worker.communicate(timeout=300) for worker in workers]
+    try:
+        outputs = [worker.communicate(timeout=300) for worker in workers]
+    finally:
+        for worker in workers:  # A timed-out worker must not outlive the test.
+            worker.kill()
+            worker.wait()
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     ids = {out.split()[0] for out, _ in outputs}
     assert len(ids) == 1

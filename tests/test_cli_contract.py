@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 UNWRITABLE = "/sys/kernel/fmnist-explorer"  # Refused even to root (sysfs takes no new files).
+LANE = ("race-lane", "--backend", "tensorflow", "--device", "CPU", "--threads", "1", "--started-at", "0")
 
 
 def registered_commands(parser: argparse.ArgumentParser | None = None, prefix: tuple[str, ...] = ()) -> list[str]:
@@ -101,13 +102,16 @@ CASES: dict[str, list[Case]] = {
         *out_cases(("race",)),
         *cache_cases(("race",), "races"),
         Case(("race", "--lanes", ","), 2, "Lanes must be distinct"),
+        Case(("race", "--backend", ","), 2, "Backends must be distinct names"),
+        Case(("race", "--backend", "tensorflow,tensorflow"), 2, "Backends must be distinct names"),
+        Case(("race", "--backend", "cobol"), 2, "Unknown backend 'cobol'"),
     ],
     "race-lane": [
-        Case(("race-lane", "--workload", "{", "--device", "CPU", "--threads", "1", "--started-at", "0"), 2, ""),
-        Case(
-            ("race-lane", "--workload", '{"seed": -1}', "--device", "CPU", "--threads", "1", "--started-at", "0"), 2, ""
-        ),
+        Case((*LANE, "--workload", "{"), 2, ""),
+        Case((*LANE, "--workload", '{"seed": -1}'), 2, ""),
+        Case(("race-lane", "--workload", "{}", "--backend", "cobol"), 2, "invalid choice: 'cobol'"),
     ],
+    "race-probe": [Case(("race-probe", "--backend", "cobol"), 2, "invalid choice: 'cobol'")],
     "report": [
         *out_cases(("report", "--no-latency")),
         *[

@@ -22,7 +22,7 @@ from fmnist_core.errors import ConfigError
 from fmnist_core.race_file import RaceFileError, parse_race, race_json
 from fmnist_core.race_lane import Workload
 from pages.common import plain_text
-from tests.test_race import make_result
+from tests.race_support import make_result
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OUT_OF_RANGE_SEEDS = [-1, SEED_MAX + 1, 2**64, True, 1.5, "42"]

@@ -280,9 +280,7 @@ def test_a_data_dir_pointing_nowhere_gives_every_page_a_clear_message(name, trai
         assert any(f"FMNIST_DATA_DIR={nowhere} is not a folder" in code.value for code in app.code)
 
 
-@pytest.mark.parametrize(
-    "arguments", [["train", "--model", "model1"], ["race", "--tiny", "--synthetic"], ["report"], ["data", "--check"]]
-)
+@pytest.mark.parametrize("arguments", [["train", "--model", "model1"], ["race"], ["report"], ["data", "--check"]])
 def test_every_command_refuses_a_cache_path_that_is_a_file_before_working(arguments, tmp_path, monkeypatch, capsys):
     target = tmp_path / "not-a-folder"
     target.write_text("")
