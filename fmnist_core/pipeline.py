@@ -92,8 +92,8 @@ def start_training_job(
 ) -> JobStatus:
     """Start `train_and_cache` as a background job whose details feed the live training view.
 
-    details: epoch, epochs, batch, batches, images_per_second, metrics (latest batch), history (one dict
-    per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
+    details: model and config (the request, as `to_dict`), then epoch, epochs, batch, batches, images_per_second,
+    metrics (latest batch), history (one dict per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
     Raises BusyError when another job is running.
     """
     spec = get_spec(name)
@@ -121,7 +121,8 @@ def start_training_job(
                 history=list(history),
             )
 
-        context.report(0.0, "Loading data…")
+        # What was asked, kept with the job: a page shows the outcome only beside the settings it ran with.
+        context.report(0.0, "Loading data…", model=spec.name, config=config.to_dict())
         return train_and_cache(spec, config, progress=progress, should_stop=context.should_stop, cache=cache)
 
     preset = next((label for label, preset in PRESETS.items() if preset == config), "custom")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from fmnist_core.race_file import RaceResult
 
+MY_JOBS_KEY = "my_job_ids"  # Session state: the ids of the jobs this browser session started or stopped.
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
 # How the race summary's columns are shown (their labels come from fmnist_core.race_summary).
 RACE_COLUMN_FORMATS = {
@@ -146,6 +147,24 @@ def load_model(entry: CacheEntry):
     except CacheError as error:
         st.error(str(error), icon="🗄️")
         return None
+
+
+def remember_my_job(job_id: int) -> None:
+    """Mark a job as this browser session's (it started or stopped it): its outcome is reported here, and only here."""
+    mine = st.session_state.setdefault(MY_JOBS_KEY, [])
+    if job_id not in mine:
+        mine.append(job_id)
+
+
+def my_latest_job(manager: JobManager, kind: str = "train") -> JobStatus | None:
+    """The latest job of `kind` this session started or stopped, or None.
+
+    Outcomes belong to the session that asked: a fresh session (another visitor, or this one after a reload, which
+    Streamlit makes a new session) never reads another's "finished" or "stopped, nothing was saved".
+    """
+    statuses = [manager.status(job_id) for job_id in st.session_state.get(MY_JOBS_KEY, [])]
+    matching = [status for status in statuses if status is not None and status.kind == kind]
+    return max(matching, key=lambda status: status.job_id) if matching else None
 
 
 def plain_text(text: str, limit: int = 80) -> str:

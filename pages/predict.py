@@ -32,7 +32,9 @@ from pages.common import (
     job_manager,
     link_to_page,
     load_model,
+    my_latest_job,
     plain_text,
+    remember_my_job,
     show_job_progress,
 )
 
@@ -94,14 +96,15 @@ def offer_quick_training() -> None:
         )
         if status is not None and status.running:
             training_progress()
-        elif status is not None and status.kind == "train" and status.state == FAILED:
-            st.error(f"The last training did not finish: {status.error}", icon="⚠️")
+        elif (mine := my_latest_job(manager)) is not None and mine.state == FAILED:
+            st.error(f"Your last training did not finish: {mine.error}", icon="⚠️")
         if st.button("Train Model 1 now (quick preset)", type="primary", icon="🏋️"):
             try:
-                start_training_job(manager, "model1", PRESETS["quick"])
+                started = start_training_job(manager, "model1", PRESETS["quick"])
             except BusyError as error:
                 st.info(f"{error} The models will appear here as soon as training ends.", icon="⏳")
             else:
+                remember_my_job(started.job_id)
                 st.rerun()
         link_to_page("pages/train.py", "Train page: all models, your settings", icon="🏋️")
 
