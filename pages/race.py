@@ -17,6 +17,7 @@ from fmnist_core.display import format_duration
 from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED
+from fmnist_core.machine import usable_cores
 from fmnist_core.race import (
     PHASE_TITLES,
     LaneView,
@@ -29,7 +30,7 @@ from fmnist_core.race import (
 )
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
 from fmnist_core.race_lane import LANE_KINDS, Workload
-from fmnist_core.race_plan import plan_lanes, race_machine
+from fmnist_core.race_plan import plan_lanes
 from pages.common import job_manager, race_summary, show_error, show_job_progress
 
 REFRESH_SECONDS = 0.5
@@ -39,11 +40,6 @@ RECORD_HINT = (
     "Record one on a GPU machine with `python -m fmnist_core race --backend jax --out race.json` (or "
     "`scripts/gpu_race.sh`), then upload it here."
 )
-
-
-@st.cache_data(show_spinner="Asking each backend which devices it sees…")
-def machine(backends: tuple[str, ...]) -> dict:
-    return race_machine(backends)
 
 
 def chosen_backends() -> tuple[str, ...]:
@@ -254,14 +250,15 @@ def race_here() -> None:
         st.info("The race was stopped; nothing was saved.", icon="⏹️")
     if not backends:
         return
-    try:
-        info = machine(backends)
-    except FmnistError as error:
-        show_error(error)
-        return
-    gpus = {name: facts.get("gpus", []) for name, facts in info["backends"].items()}
-    lanes = plan_lanes(backends, LANE_KINDS, gpus, info["cpu_cores"])
+    # The preview imports no backend and starts no process: which GPUs each backend sees is asked (in a fresh
+    # process per backend, seconds each) only when a race starts, so opening this page stays instant.
+    cpu_kinds = tuple(kind for kind in LANE_KINDS if kind != "gpu")
+    lanes = plan_lanes(backends, cpu_kinds, {}, usable_cores())
     show_lanes(live_state(RaceLive(Workload(), lanes, 1), time.time()))
+    st.caption(
+        "GPU lanes: when the race starts, each backend is asked which GPUs it sees; one that sees none gets a "
+        "lane that says so, and you can replay a race recorded on a GPU machine in the next tab."
+    )
 
 
 def chosen_race() -> tuple[str, RaceResult] | None:
