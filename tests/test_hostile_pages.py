@@ -69,14 +69,11 @@ def test_a_hostile_file_name_is_shown_as_typed(trained_cache, no_test_images):
 
 
 def test_a_race_that_could_not_be_kept_is_refused_before_it_starts(cache_dir, monkeypatch):
-    import streamlit
+    def machine_must_not_be_asked(*arguments, **options):
+        raise AssertionError("the race started probing backends before the races folder was checked")
 
-    from tests.race_support import NO_GPU_MACHINE
-
-    # The page's machine facts without starting a backend process (as in test_race.py): no GPU anywhere.
-    facts = lambda backends: dict(NO_GPU_MACHINE, backends={name: {"version": "test", "gpus": []} for name in backends})
-    monkeypatch.setattr("fmnist_core.race_plan.race_machine", facts)
-    streamlit.cache_data.clear()
+    monkeypatch.setattr("fmnist_core.race_plan.race_machine", machine_must_not_be_asked)
+    monkeypatch.setattr("fmnist_core.race.race_machine", machine_must_not_be_asked)
     cache_dir.mkdir()
     (cache_dir / "races").write_text("a regular file where races/ should be")
     page = run_page("race.py")
