@@ -13,6 +13,15 @@ from fmnist_core.errors import ConfigError
 RECIPE_VERSION = 2
 PRECISIONS = ("mixed_bfloat16", "float32", "mixed_float16")
 SCHEDULES = ("constant", "cosine", "linear")
+# NumPy's and Keras' seeding take unsigned 32-bit seeds: anything else ends in a NumPy traceback mid-run.
+SEED_MAX = 2**32 - 1
+
+
+def seed_problem(seed) -> str | None:
+    """Why `seed` cannot seed a run, or None: every seed (training, race) is a whole number from 0 to 2³²−1."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        return f"seed must be a whole number from 0 to {SEED_MAX:,} (got {seed!r})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class TrainConfig:
             problems.append(f"epochs must be a whole number ≥ 1 (got {self.epochs!r})")
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 8192:
             problems.append(f"batch size must be between 1 and 8192 (got {self.batch_size!r})")
+        if seed_problem(self.seed):
+            problems.append(seed_problem(self.seed))
         if not 0 < self.learning_rate <= 1:
             problems.append(f"learning rate must be in (0, 1] (got {self.learning_rate!r})")
         if self.train_limit is not None and (not isinstance(self.train_limit, int) or self.train_limit < 1):

@@ -1,4 +1,4 @@
-"""Where things live on disk. A leaf module: it imports nothing of ours but the error family.
+"""Where things live on disk. A leaf module: it imports nothing of ours but the error family and `files`.
 
 Two roots, one rule each:
 - **What ships with the app** is read from the repository (`cached_models/`: trained models, `recorded_races/`:
@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from fmnist_core.errors import CacheError
+from fmnist_core.files import folder_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS_FOLDER = "cached_models"
@@ -69,3 +70,20 @@ def cache_root() -> Path:
             f"{default_cache_root()})."
         )
     return root
+
+
+def writable_cache_folder(*parts: str, root: Path | None = None) -> Path:
+    """The cache root (or the folder `parts` inside it) once checked that it can be created and written.
+
+    Every command that writes into the cache calls this before its work, so a FMNIST_CACHE_DIR under a file or
+    on a read-only place costs a one-line CacheError (exit 4), not a finished training that cannot be saved.
+    root: a cache root other than $FMNIST_CACHE_DIR's (a ModelCache's own).
+    """
+    folder = (root if root is not None else cache_root()).joinpath(*parts)
+    problem = folder_problem(folder)
+    if problem:
+        raise CacheError(
+            f"The cache folder {folder} cannot be used ({problem}). "
+            "Point FMNIST_CACHE_DIR at a folder you can write to (it is created if missing)."
+        )
+    return folder

@@ -12,6 +12,7 @@ from fmnist_core.evaluation import evaluate
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
 from fmnist_core.machine import machine_info
 from fmnist_core.models import ModelSpec, forward_flops, get_spec, inference_copy
+from fmnist_core.paths import writable_cache_folder
 from fmnist_core.record import ModelRecord
 from fmnist_core.training import Progress, ProgressCallback, StopCheck, train
 
@@ -51,6 +52,8 @@ def train_and_cache(
         existing = cache.find(spec, config)
         if existing is not None:
             return Outcome(existing, reused=True)
+    # Before minutes of training, not after: a cache folder that cannot take the result fails now (exit 4).
+    writable_cache_folder(root=cache.root)
     if data is None:
         data = load_fashion_mnist()
     result = train(spec, config, progress=progress, should_stop=should_stop, data=data)
@@ -96,8 +99,8 @@ def start_training_job(
 
     retrain: train even when the entry exists (as the CLI's --retrain); a shipped entry stays as it is.
 
-    details: epoch, epochs, batch, batches, images_per_second, metrics (latest batch), history (one dict
-    per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
+    details: model and config (the request, as `to_dict`), then epoch, epochs, batch, batches, images_per_second,
+    metrics (latest batch), history (one dict per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
     Raises BusyError when another job is running.
     """
     spec = get_spec(name)
@@ -125,7 +128,8 @@ def start_training_job(
                 history=list(history),
             )
 
-        context.report(0.0, "Loading data…")
+        # What was asked, kept with the job: a page shows the outcome only beside the settings it ran with.
+        context.report(0.0, "Loading data…", model=spec.name, config=config.to_dict())
         return train_and_cache(
             spec, config, progress=progress, should_stop=context.should_stop, cache=cache, retrain=retrain
         )

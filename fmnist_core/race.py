@@ -20,6 +20,7 @@ from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND, require_installed
 from fmnist_core.errors import ConfigError
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
 from fmnist_core.lane_process import run_lane_process
+from fmnist_core.paths import writable_cache_folder
 from fmnist_core.race_file import LaneResult, RaceResult, RepeatResult, store_race
 from fmnist_core.race_lane import LANE_KINDS, SCORED_PHASES, Event, LaneError, Workload
 from fmnist_core.race_plan import plan_lanes, race_machine
@@ -323,7 +324,9 @@ def start_race_job(manager: JobManager, options: RaceOptions) -> JobStatus:
     """Run a race as a background job and keep it in the races folder; BusyError if a job is running.
 
     details: "race" holds the latest RaceLive; the job's result is the RaceResult.
+    Raises CacheError before starting when the races folder cannot be written.
     """
+    writable_cache_folder("races")
 
     def work(context: JobContext) -> RaceResult:
         result = run_race(

@@ -15,14 +15,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist_core.backends import BACKENDS
-from fmnist_core.errors import ConfigError, FmnistError
+from fmnist_core.errors import CacheError, ConfigError, FmnistError
+from fmnist_core.files import atomic_file
 from fmnist_core.models import ModelSpec
 from fmnist_core.paths import cache_root, recorded_races_dir
 from fmnist_core.race_lane import LANE_KINDS, PHASES, SCORED_PHASES, Event, Workload
@@ -363,8 +362,11 @@ def _field(values: dict, key: str, kind: str, where: str):
     value = values[key]
     expected, words = _KINDS[kind]
     mistyped = not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)
-    if mistyped or (isinstance(value, float) and not math.isfinite(value)):
+    if mistyped:
         raise RaceFileError(f"The field `{path}` should be {words}, but it is {_json_type(value)} ({str(value)[:40]}).")
+    # JSON has no NaN or Infinity, but Python's json module reads and writes them.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RaceFileError(f"The field `{path}` must be a finite number, but it is {value}.")
     return value
 
 
@@ -416,14 +418,9 @@ def load_race(path: Path | str) -> RaceResult:
         raise RaceFileError(f"Cannot read {path}: {error.strerror or error}.") from None
 
 
-def save_race(result: RaceResult, path: Path | str) -> Path:
-    """Write the race JSON atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        json.dump(result.to_dict(), handle, indent=1)
-    os.replace(handle.name, path)
-    return path
+def race_json(result: RaceResult) -> str:
+    """The race file's content."""
+    return json.dumps(result.to_dict(), indent=1)
 
 
 def races_dir() -> Path:
@@ -437,7 +434,12 @@ def store_race(result: RaceResult) -> Path:
     path, number = races_dir() / f"{stem}.json", 2
     while path.exists():
         path, number = races_dir() / f"{stem}-{number}.json", number + 1
-    return save_race(result, path)
+    try:
+        with atomic_file(path) as stream:
+            stream.write(race_json(result).encode("utf-8"))
+    except OSError as error:
+        raise CacheError(f"Cannot keep the race in {path.parent} ({error.strerror or error}).") from error
+    return path
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from fmnist_core.backends import BACKENDS
-from fmnist_core.config import PRECISIONS, TrainConfig
+from fmnist_core.config import PRECISIONS, TrainConfig, seed_problem
 from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.lane_runtime import LaneError
@@ -82,6 +82,8 @@ class Workload:
         ]
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+        if seed_problem(self.seed):
+            problems.append(seed_problem(self.seed))
         if not problems and self.train_images > TRAIN_SET_IMAGES:
             problems.append(
                 f"training batches × batch size is {self.train_images:,} images, more than the "
@@ -125,6 +127,17 @@ class Workload:
         """Build from `to_dict` output (derived fields are ignored); field types are the caller's to check."""
         fields = {key: value for key, value in values.items() if key in cls.__dataclass_fields__}
         return cls(**{**fields, "spec": ModelSpec(**values["spec"])})
+
+    @classmethod
+    def from_json(cls, text: str) -> Workload:
+        """The workload handed to a lane process; ConfigError (exit 2), never a traceback, when it is not one."""
+        try:
+            return cls.from_dict(json.loads(text))
+        except ConfigError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            problem = f"{type(error).__name__}: {error}"
+            raise ConfigError(f"The lane's workload is not a race workload ({problem}).") from None
 
 
 # The child: one timed run --------------------------------------------------------------------------------
@@ -317,7 +330,7 @@ def lane_main(workload_json: str, backend: str, device: str, threads: int, start
     """Entry point of `race-lane`: run one repeat, speaking the line protocol on the real stdout."""
     send = _protocol()
     try:
-        run_lane(Workload.from_dict(json.loads(workload_json)), backend, device, threads, started_at, send)
+        run_lane(Workload.from_json(workload_json), backend, device, threads, started_at, send)
     except FmnistError as error:
         send({"type": "error", "message": str(error)})
         return error.exit_code

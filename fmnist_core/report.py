@@ -24,7 +24,7 @@ from fmnist_core.cache import DELETE_DAMAGED_COMMAND, CacheEntry, best_entries
 from fmnist_core.commentary import learning_curve_summary, mirror_note
 from fmnist_core.config import TrainConfig
 from fmnist_core.confusion import most_confused
-from fmnist_core.display import format_duration, format_timestamp
+from fmnist_core.display import format_duration, format_learning_rate, format_timestamp
 from fmnist_core.evaluation import single_image_latency
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES
 from fmnist_core.machine import cpu_model, usable_cores
@@ -309,7 +309,8 @@ def _model_section(name: str, entry: CacheEntry | None, train_command: TrainComm
     lines = [
         f"- Cache entry `{entry.entry_id}`, trained {format_timestamp(record.created)} on "
         f"{_machine_words(record.machine)}: {config.epochs} epochs on {record.train_images:,} images, batch "
-        f"{config.batch_size}, learning rate {config.learning_rate:g}, {config.precision} precision, "
+        f"{config.batch_size}, learning rate {format_learning_rate(config.learning_rate)}, "
+        f"{config.precision} precision, "
         f"augmentation {'on' if config.augment else 'off'}.",
         f"- Test accuracy **{evaluation.test_accuracy:.1%}** on {evaluation.test_images:,} test "
         f"images, loss {evaluation.test_loss:.3f}, macro F1 {evaluation.macro_f1:.3f}. Easiest class: "

@@ -6,6 +6,7 @@ the function that needs it so the home page paints without it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 # Links that open a page on something (st.query_params): Evaluate on a cache entry, the Race page on a race file.
 ENTRY_PARAMETER = "entry"
 RACE_PARAMETER = "race"
+MY_JOBS_KEY = "my_job_ids"  # Session state: the ids of the jobs this browser session started or stopped.
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
 LAST_SKETCH = "last_sketch"  # Session key: the 28×28 picture Predict prepared last, for Inside the model.
 # How the race summary's columns are shown (their labels come from fmnist_core.race_summary).
@@ -107,26 +109,33 @@ def cache_entries() -> list[CacheEntry]:
 
 
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…", max_entries=1)
-def _dataset(cache_dir: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _dataset(cache_dir: str) -> tuple[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], str | None]:
     # A resource, not cache_data: cache_data would hand every rerun its own 55 MB copy. The arrays are
     # made read-only so no page can change what every session shares.
-    from fmnist_core.data import load_fashion_mnist
+    from fmnist_core.data import last_load_report, load_fashion_mnist
 
     arrays = load_fashion_mnist()
     for pair in arrays:
         for array in pair:
             array.flags.writeable = False
-    return arrays
+    return arrays, last_load_report().note
 
 
 def dataset_or_stop():
-    """((x_train, y_train), (x_test, y_test)); when the data is missing, explain how to get it and stop."""
+    """((x_train, y_train), (x_test, y_test)); when the data is missing, explain how to get it and stop.
+
+    A note from the load (a damaged array cache rebuilt) is shown once per session, as a toast.
+    """
     try:
-        return _dataset(str(cache_root_or_stop()))
+        arrays, note = _dataset(str(cache_root_or_stop()))
     except DataError as error:
         st.error("**Fashion-MNIST is not available on this machine.**", icon="📦")
         st.code(str(error), language=None)
         st.stop()
+    if note and not st.session_state.get("data_note_shown"):
+        st.session_state["data_note_shown"] = True
+        st.toast(note, icon="🛠️")
+    return arrays
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
@@ -142,6 +151,33 @@ def load_model(entry: CacheEntry):
     except CacheError as error:
         st.error(str(error), icon="🗄️")
         return None
+
+
+def remember_my_job(job_id: int) -> None:
+    """Mark a job as this browser session's (it started or stopped it): its outcome is reported here, and only here."""
+    mine = st.session_state.setdefault(MY_JOBS_KEY, [])
+    if job_id not in mine:
+        mine.append(job_id)
+
+
+def my_latest_job(manager: JobManager, kind: str = "train") -> JobStatus | None:
+    """The latest job of `kind` this session started or stopped, or None.
+
+    Outcomes belong to the session that asked: a fresh session (another visitor, or this one after a reload, which
+    Streamlit makes a new session) never reads another's "finished" or "stopped, nothing was saved".
+    """
+    statuses = [manager.status(job_id) for job_id in st.session_state.get(MY_JOBS_KEY, [])]
+    matching = [status for status in statuses if status is not None and status.kind == kind]
+    return max(matching, key=lambda status: status.job_id) if matching else None
+
+
+def plain_text(text: str, limit: int = 80) -> str:
+    """Text a user chose (a file name) made safe to put inside Markdown: shown as typed, never as a link, emphasis,
+    colour or formula. Every ASCII punctuation mark is backslash-escaped (CommonMark lets any be), line breaks and
+    other control characters become spaces, and long text is cut to `limit` characters."""
+    flat = "".join(" " if not character.isprintable() else character for character in text)
+    cut = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", cut)
 
 
 def show_error(error: FmnistError) -> None:

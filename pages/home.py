@@ -22,6 +22,8 @@ from pages.common import (
     job_manager,
     link_to_page,
     model_cache,
+    my_latest_job,
+    remember_my_job,
     show_error,
     show_job_progress,
 )
@@ -148,7 +150,7 @@ def quick_train(heading: str) -> None:
     if manager.busy():
         live_job()
         return
-    last = manager.current()
+    last = my_latest_job(manager)  # Only this session's: another visitor's failure is not news here.
     if last is not None and last.error:
         st.error(f"{last.title} failed: {last.error}", icon="⚠️")
     cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
@@ -167,10 +169,11 @@ def quick_train(heading: str) -> None:
     )
     if st.button(f"Quick-train {spec.title}", type="primary", icon="🚀"):
         try:
-            start_training_job(manager, QUICK_MODEL, quick, cache=cache)
+            status = start_training_job(manager, QUICK_MODEL, quick, cache=cache)
         except BusyError as error:
             show_error(error)
             return
+        remember_my_job(status.job_id)
         st.rerun()
 
 

@@ -12,6 +12,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
+from fmnist_core.display import format_size
 from fmnist_core.errors import BusyError
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.jobs import FAILED
@@ -32,7 +33,9 @@ from pages.common import (
     job_manager,
     link_to_page,
     load_model,
-    show_error,
+    my_latest_job,
+    plain_text,
+    remember_my_job,
     show_job_progress,
 )
 
@@ -94,14 +97,15 @@ def offer_quick_training() -> None:
         )
         if status is not None and status.running:
             training_progress()
-        elif status is not None and status.kind == "train" and status.state == FAILED:
-            st.error(f"The last training did not finish: {status.error}", icon="⚠️")
+        elif (mine := my_latest_job(manager)) is not None and mine.state == FAILED:
+            st.error(f"Your last training did not finish: {mine.error}", icon="⚠️")
         if st.button("Train Model 1 now (quick preset)", type="primary", icon="🏋️"):
             try:
-                start_training_job(manager, "model1", PRESETS["quick"])
+                started = start_training_job(manager, "model1", PRESETS["quick"])
             except BusyError as error:
                 st.info(f"{error} The models will appear here as soon as training ends.", icon="⏳")
             else:
+                remember_my_job(started.job_id)
                 st.rerun()
         link_to_page("pages/train.py", "Train page: all models, your settings", icon="🏋️")
 
@@ -109,12 +113,17 @@ def offer_quick_training() -> None:
 # Inputs: each returns what the model should look at, or None -------------------------------------------------
 
 
-def uploaded_picture() -> bytes | None:
-    """The uploaded file's bytes; its name is never used, so it cannot point anywhere on this machine."""
+def uploaded_picture() -> tuple[bytes, str] | None:
+    """The uploaded file's bytes and a Markdown label naming it. The name is only ever shown (escaped), never
+    opened, so it cannot point anywhere on this machine."""
     upload = st.file_uploader(
         "A photo or drawing of one garment", type=UPLOAD_TYPES, max_upload_size=MAX_UPLOAD_BYTES // 2**20, key="upload"
     )
-    return upload.getvalue() if upload is not None else None
+    if upload is None:
+        return None
+    # A file the uploader refuses (too large, wrong type) is never sent here: the previous file stays the upload.
+    # So every answer and error below names the file it is about, and cannot pass for the refused one's.
+    return upload.getvalue(), f"**{plain_text(upload.name)}** ({format_size(upload.size)})"
 
 
 def drawing() -> np.ndarray | None:
@@ -252,12 +261,17 @@ def describe_preparation(sketch: PreparedSketch) -> str:
     return "Preparation: " + "; ".join(steps) + "."
 
 
-def show_picture_prediction(picture, models: dict[str, object]) -> None:
-    """Prepare an upload or a drawing, show each preparation step, then the models' answers."""
+def show_picture_prediction(picture, models: dict[str, object], source: str | None = None) -> None:
+    """Prepare an upload or a drawing, show each preparation step, then the models' answers.
+
+    source: Markdown naming the uploaded file, put on its answer and its error (None for a drawing).
+    """
+    if source:
+        st.caption(f"📎 {source}")
     try:
         sketch = prepare_sketch(picture)
     except SketchError as error:
-        show_error(error)
+        st.error(f"{source}: {error}" if source else str(error), icon="⚠️")
         return
     given, seen = st.columns(2)
     given.image(outline_crop(sketch), caption="As given", width=PICTURE_WIDTH)
@@ -306,7 +320,8 @@ upload_tab, draw_tab, test_tab = st.tabs(["📤 Upload", "✏️ Draw", "🎲 Tr
 with upload_tab:
     uploaded = uploaded_picture()
     if uploaded is not None:
-        show_picture_prediction(uploaded, trained_models)
+        picture, source = uploaded
+        show_picture_prediction(picture, trained_models, source)
 with draw_tab:
     drawn = drawing()
     if drawn is not None:

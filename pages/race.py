@@ -14,7 +14,7 @@ import streamlit as st
 
 from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND
 from fmnist_core.display import format_duration
-from fmnist_core.errors import BusyError, ConfigError
+from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED
 from fmnist_core.machine import usable_cores
@@ -236,7 +236,7 @@ def race_here() -> None:
     if st.button("Start the race", type="primary", icon="🏁", disabled=busy or options is None):
         try:
             start_race_job(manager, options)
-        except BusyError as error:
+        except FmnistError as error:  # Busy, or a races folder that cannot be written.
             show_error(error)
         else:
             st.rerun()

@@ -8,8 +8,8 @@ import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
 from fmnist_core.commentary import mirror_note
-from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.display import format_duration, format_timestamp
+from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig
+from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
 from fmnist_core.errors import BusyError, CacheError, ConfigError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobStatus
@@ -21,6 +21,8 @@ from pages.common import (
     learning_curves_chart,
     link_to_page,
     model_cache,
+    my_latest_job,
+    remember_my_job,
     show_error,
     show_job_progress,
 )
@@ -34,14 +36,15 @@ SETTING_CHOICES = {"quick": "Quick preset", "full": "Full preset", "custom": "Cu
 def describe(config: TrainConfig) -> str:
     """'3 epochs × 18,000 images, batch 256, learning rate 0.002, augmentation, seed 42'."""
     images = "all training images" if config.train_limit is None else f"{config.train_limit:,} images"
-    extras = [f"batch {config.batch_size}", f"learning rate {config.learning_rate:g}"]
+    extras = [f"batch {config.batch_size}", f"learning rate {format_learning_rate(config.learning_rate)}"]
     if config.augment:
         extras.append("augmentation")
     if config.schedule != "constant":
         extras.append(f"{config.schedule} schedule")
     if config.early_stopping_patience:
         extras.append(f"early stopping after {config.early_stopping_patience} flat epochs")
-    return f"{config.epochs} epochs × {images}, " + ", ".join(extras) + f", seed {config.seed}"
+    epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    return f"{epochs} × {images}, " + ", ".join(extras) + f", seed {config.seed}"
 
 
 def choose_model() -> str:
@@ -76,7 +79,12 @@ def custom_settings() -> TrainConfig | None:
     epochs = left.number_input("Epochs", min_value=1, max_value=100, value=base.epochs)
     batch_size = left.number_input("Batch size", min_value=1, max_value=8192, value=base.batch_size, step=32)
     learning_rate = middle.number_input(
-        "Learning rate", min_value=0.0, max_value=1.0, value=base.learning_rate, step=0.0005, format="%.4f"
+        "Learning rate",
+        min_value=0.0,
+        max_value=1.0,
+        value=base.learning_rate,
+        step=0.0005,
+        format=LEARNING_RATE_FORMAT,
     )
     subset = middle.number_input(
         f"Training images (0 = all {ALL_TRAINING_IMAGES:,})",
@@ -85,7 +93,7 @@ def custom_settings() -> TrainConfig | None:
         value=base.train_limit,
         step=1000,
     )
-    seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=base.seed)
+    seed = right.number_input("Seed", min_value=0, max_value=SEED_MAX, value=base.seed)
     augment = right.checkbox("Augmentation (random shifts and flips)", value=base.augment)
     try:
         return base.replace(
@@ -130,10 +138,16 @@ def running_job_view() -> None:
         "Stop",
         icon="⏹️",
         key="stop-job",
-        on_click=manager.cancel,
+        on_click=stop,
         args=(status.job_id,),
         help="Stops after the current batch; nothing half-trained is saved.",
     )
+
+
+def stop(job_id: int) -> None:
+    """Stop a job; the session that stopped it is told how it ended."""
+    job_manager().cancel(job_id)
+    remember_my_job(job_id)
 
 
 def training_progress(status: JobStatus) -> None:
@@ -169,9 +183,30 @@ def show_entry(entry: CacheEntry) -> None:
     link_to_page("pages/evaluate.py", label="Evaluate it: confusion matrix and mistakes", icon="🔍")
 
 
-def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None) -> bool:
-    """How the latest training job ended; True when its model is `shown_entry` (shown in full below)."""
+def ran_with(status: JobStatus, name: str, config: TrainConfig) -> bool:
+    """Whether a training job trained `name` with `config`. A job that did not record its request (one started
+    by hand, as tests do) is taken at its title's word."""
+    details = status.details
+    return details.get("model", name) == name and details.get("config", config.to_dict()) == config.to_dict()
+
+
+def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, name: str, config: TrainConfig) -> bool:
+    """How this session's latest training ended; True when its model is `shown_entry` (shown in full below).
+
+    Beside other settings than it ran with, the outcome is one line naming its settings, never a message that
+    would pass for the chosen settings' result (after a reload Streamlit puts the settings back to the preset).
+    """
     if status is None or status.running:
+        return False
+    if not ran_with(status, name, config):
+        ended = {DONE: f"finished in {format_duration(status.elapsed)}", CANCELLED: "was stopped", FAILED: "failed"}
+        model, asked = status.details.get("model"), status.details.get("config")
+        title = MODEL_SPECS[model].title if model in MODEL_SPECS else status.title
+        settings = f" with {describe(TrainConfig.from_dict(asked))}" if asked else ""
+        st.caption(
+            f"Your last training, {title}{settings}, {ended.get(status.state, status.state)}. "
+            "Choose those settings above to see it here."
+        )
         return False
     if status.state == FAILED:
         st.error(f"{status.title} failed: {status.error}", icon="⚠️")
@@ -196,10 +231,11 @@ def start(name: str, config: TrainConfig, cache: ModelCache, replace: CacheEntry
     try:
         if replace is not None and not shipped:
             cache.delete(replace.entry_id)
-        start_training_job(job_manager(), name, config, cache=cache, retrain=shipped)
+        status = start_training_job(job_manager(), name, config, cache=cache, retrain=shipped)
     except (BusyError, CacheError) as error:
         show_error(error)
         return
+    remember_my_job(status.job_id)
     st.rerun()
 
 
@@ -255,5 +291,6 @@ if manager.busy():
     running_job_view()
 elif train_config is not None:
     cached = cache.lookup(get_spec(model_name), train_config)
-    announced = last_run_outcome(manager.latest("train"), cached if cached is not None and cached.ok else None)
+    usable = cached if cached is not None and cached.ok else None
+    announced = last_run_outcome(my_latest_job(manager), usable, model_name, train_config)
     offer_training(model_name, train_config, cache, cached, just_trained=announced)

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.config import PRESETS
-from fmnist_core.race_file import save_race, store_race
+from fmnist_core.race_file import race_json, store_race
 from fmnist_core.shipping import install_shipped
 from tests.conftest import require_real_data
 from tests.test_app_home_dataset_train import all_text, button, open_page, router  # noqa: F401  (router: fixture)
@@ -44,7 +44,8 @@ def fresh_clone(tmp_path, cache_dir, monkeypatch) -> dict[str, str]:
     repository = tmp_path / "repository"
     trained = trained_in(tmp_path / "trained")
     install_shipped(tmp_path / "trained", repository / "cached_models", PRESETS["full"])
-    save_race(make_race(), repository / "recorded_races" / RECORDED_RACE)
+    (repository / "recorded_races").mkdir(parents=True)
+    (repository / "recorded_races" / RECORDED_RACE).write_text(race_json(make_race()), encoding="utf-8")
     monkeypatch.setenv("FMNIST_SHIPPED_DIR", str(repository))
     return trained
 

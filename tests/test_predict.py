@@ -20,6 +20,7 @@ from fmnist_core.config import PRESETS
 from fmnist_core.errors import BusyError
 from fmnist_core.evaluation import predict_one
 from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from fmnist_core.jobs import JobStatus
 from fmnist_core.predict import (
     BOX_COLOUR,
     ModelPrediction,
@@ -363,9 +364,12 @@ def test_without_models_the_page_offers_quick_training_and_still_prepares_upload
 
 def test_the_quick_training_button_starts_model_1_with_the_quick_preset(cache_dir, tiny_dataset, monkeypatch):
     requests = []
-    monkeypatch.setattr(
-        "fmnist_core.pipeline.start_training_job", lambda manager, name, config: requests.append((name, config))
-    )
+
+    def start(manager, name, config):
+        requests.append((name, config))
+        return JobStatus(len(requests), "train", f"Training {name} (quick)")
+
+    monkeypatch.setattr("fmnist_core.pipeline.start_training_job", start)
     page = run_page()
     next(button for button in page.button if "Train Model 1 now" in button.label).click().run()
     assert not page.exception, page.exception

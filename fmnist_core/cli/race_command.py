@@ -202,18 +202,22 @@ def run_list() -> int:
 
 def run(arguments: argparse.Namespace) -> int:
     from fmnist_core.backends import parse_backends
-    from fmnist_core.paths import cache_root
+    from fmnist_core.files import check_output_file, write_output
+    from fmnist_core.paths import writable_cache_folder
     from fmnist_core.race import RaceOptions, parse_lanes, run_race
-    from fmnist_core.race_file import save_race, store_race
+    from fmnist_core.race_file import race_json, store_race
     from fmnist_core.race_lane import Workload
 
     if arguments.list:
         return run_list()
-    cache_root()  # The result is kept in the cache: refuse an unusable cache folder before the race, not after.
     changes = {name: getattr(arguments, name) for name in WORKLOAD_OPTIONS if getattr(arguments, name) is not None}
     workload = dataclasses.replace(Workload(), **changes)
     backends = parse_backends(arguments.backend)
     options = RaceOptions(workload, parse_lanes(arguments.lanes), arguments.repeats, backends)
+    # Where the result goes is checked before the race, not after it: the races folder, then --out.
+    writable_cache_folder("races")
+    if arguments.out is not None:
+        check_output_file(arguments.out, "--out")
     board = LaneBoard()
     titles = " and ".join(BACKENDS[name].title for name in backends)
     print(
@@ -224,6 +228,6 @@ def run(arguments: argparse.Namespace) -> int:
     print(format_summary(result))
     stored = store_race(result)
     if arguments.out is not None:
-        print(f"Wrote {save_race(result, arguments.out)}")
+        print(f"Wrote {write_output(arguments.out, race_json(result), '--out')}")
     print(f"Kept in the races folder: {stored}  (list them: python -m fmnist_core race --list)")
     return 0

@@ -10,6 +10,7 @@ from fmnist_core.cache import ModelCache
 from fmnist_core.cli.train_command import command_line
 from fmnist_core.data import load_fashion_mnist
 from fmnist_core.errors import ConfigError
+from fmnist_core.files import check_output_file, write_output
 from fmnist_core.models import MODEL_NAMES
 
 
@@ -41,6 +42,10 @@ def run(arguments: argparse.Namespace) -> int:
     from fmnist_core.sweep_report import pick_sweep
     from fmnist_core.sweep_result import load_sweeps
 
+    # The output paths first: a report that cannot be written is refused before models are loaded and timed.
+    for option, path in (("--out", arguments.out), ("--csv", arguments.csv)):
+        if path is not None:
+            check_output_file(path, option)
     cache = ModelCache()
     picked = {}
     for entry_id in arguments.entry:
@@ -66,19 +71,11 @@ def run(arguments: argparse.Namespace) -> int:
     sweep = pick_sweep(sweeps, [entry.record.config for entry in chosen.values() if entry is not None and entry.ok])
     result = report.build_report(chosen, command_line, latencies, load_races(), sweep=sweep)
     if arguments.out:
-        _write(arguments.out, result.markdown)
+        write_output(arguments.out, result.markdown, "--out")
         print(f"wrote {arguments.out}")
     else:
         sys.stdout.write(result.markdown)
     if arguments.csv:
-        _write(arguments.csv, result.csv)
+        write_output(arguments.csv, result.csv, "--csv")
         print(f"wrote {arguments.csv}", file=sys.stderr if not arguments.out else sys.stdout)
     return 0
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"Cannot write {path} ({error.strerror or error}). Pick another path.") from error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from fmnist_core.cli.output import ProgressBar, print_json
 from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig, get_preset
@@ -98,6 +99,7 @@ def register(subparsers) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     # The pipeline (jobs, training, data) is imported here, not when the parser is built for every command.
+    from fmnist_core.data import last_load_report
     from fmnist_core.pipeline import train_and_cache
 
     config = config_from_arguments(arguments)
@@ -128,6 +130,9 @@ def run(arguments: argparse.Namespace) -> int:
         retrain=arguments.retrain,
         command=command_line(spec.name, config),
     )
+    loaded = last_load_report()  # None when the model came from the cache and no data was read.
+    if loaded is not None and loaded.note:
+        print(f"note: {loaded.note}", file=sys.stderr)
     entry, record = outcome.entry, outcome.entry.record
     if arguments.json:
         print_json(
