@@ -47,7 +47,8 @@ class Case:
     arguments: tuple[str, ...]
     exit_code: int
     words: str  # Part of the message on stderr.
-    # Set-up in the case's temporary folder: "file" (a regular file), "folder", "cache-races-file" (races/ is a file).
+    # Set-up in the case's temporary folder: "file" (a regular file), "folder", "cache-races-file" (the cache's
+    # races/ is a regular file; likewise any other sub-folder's name between "cache-" and "-file").
     needs: tuple[str, ...] = ()
     cache: str = "{tmp}/cache"  # FMNIST_CACHE_DIR; "{tmp}" anywhere in a case is its temporary folder.
     absent_from_stdout: tuple[str, ...] = field(default=())
@@ -68,7 +69,7 @@ def cache_cases(command: tuple[str, ...], subfolder: str = "") -> list[Case]:
         Case(command, 4, f"cannot write in {Path(UNWRITABLE).parent}", cache=UNWRITABLE),
     ]
     if subfolder:
-        cases.append(Case(command, 4, f"{{tmp}}/cache{where} is a file, not a folder", ("cache-races-file",)))
+        cases.append(Case(command, 4, f"{{tmp}}/cache{where} is a file, not a folder", (f"cache-{subfolder}-file",)))
     return cases
 
 
@@ -119,6 +120,21 @@ CASES: dict[str, list[Case]] = {
             for case in out_cases(("report", "--no-latency"), "--csv")
         ],
     ],
+    "explain": [
+        Case(("explain", "--model", "model4", "--image", "test:1", "--out", "{tmp}/x"), 2, "invalid choice: 'model4'"),
+        Case(("explain", "--model", "model1", "--image", "test:1", "--out", "{tmp}/file/x"), 2, "is a file", ("file",)),
+        Case(("explain", "--model", "model1", "--image", "test:1", "--out", f"{UNWRITABLE}/x"), 2, "cannot write in"),
+        Case(("explain", "--model", "model1", "--image", "test:1", "--class", "Sock", "--out", "{tmp}/x"), 2, "Sock"),
+        Case(("explain", "--model", "model1", "--image", "test:1", "--out", "{tmp}/x"), 4, "train"),
+    ],
+    "sweep": [
+        *seed_cases(("sweep", "--models", "model1")),
+        *cache_cases(("sweep", "--models", "model1", "--epochs", "1", "--train-limit", "64"), "sweeps"),
+        *out_cases(("sweep", "--models", "model1", "--epochs", "1", "--train-limit", "64")),
+        Case(("sweep", "--seeds", "0"), 2, "at least one seed"),
+        Case(("sweep", "--models", "model1,model1"), 2, "--models needs distinct model names"),
+        Case(("sweep", "--models", "model4"), 2, "Unknown model 'model4'"),
+    ],
     "bench": [
         Case(("bench", "--models", ","), 2, "--models needs one or more distinct model names"),
         Case(("bench", "--models", "model1,model1"), 2, "--models needs one or more distinct model names"),
@@ -141,9 +157,9 @@ def prepare(tmp_path: Path, needs: tuple[str, ...]) -> None:
             (tmp_path / "file").write_text("a regular file, in the way")
         elif need == "folder":
             (tmp_path / "folder").mkdir()
-        elif need == "cache-races-file":
+        elif need.startswith("cache-") and need.endswith("-file"):
             (tmp_path / "cache").mkdir()
-            (tmp_path / "cache" / "races").write_text("a regular file where races/ should be")
+            (tmp_path / "cache" / need.removeprefix("cache-").removesuffix("-file")).write_text("a file, not a folder")
 
 
 def fill(text: str, tmp_path: Path) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fmnist_core.config import PRESETS
 from tests.test_predict import garment_png
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -135,6 +136,7 @@ def said(page: AppTest) -> str:
     return "\n".join(str(element.value) for elements in kinds for element in elements)
 
 
+CUSTOM_BASE = PRESETS["quick"]  # What the custom settings start from.
 TINY_CUSTOM = {"Epochs": 1, "Batch size": 64, "Training images (0 = all 54,000)": 256}
 
 
@@ -165,7 +167,10 @@ def test_a_finished_run_is_shown_only_beside_the_settings_it_ran_with(cache_dir,
     shown = said(page)
     assert "finished in" not in [element.value for element in page.success], "no outcome under the quick preset"
     assert not any("Training Model 1 (custom)" in element.value for element in page.success)
-    assert "Your last training, Model 1 with 1 epoch × 256 images, batch 64, learning rate 0.002" in shown
+    assert (
+        f"Your last training, Model 1 with 1 epoch × 256 images, batch 64, learning rate {CUSTOM_BASE.learning_rate:g}"
+        in shown
+    )
     assert "Choose those settings above to see it here." in shown
     assert any(button.label == "Train Model 1" for button in page.button), "the quick preset is not trained"
 

@@ -35,8 +35,14 @@ def fake_apt_get(folder: Path, installs: bool) -> tuple[Path, Path]:
 
 def make_browser(folder: Path, apt_get: Path) -> subprocess.CompletedProcess:
     variables = [f"CHROMIUM={folder / 'chromium'}", f"CHROMEDRIVER={folder / 'chromedriver'}", f"APT_GET={apt_get}"]
+    # As a user's top-level make: under `make test` (CI) the inherited MAKELEVEL would make it report as make[1].
+    environment = {key: value for key, value in os.environ.items() if key not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
     return subprocess.run(
-        ["make", "--no-print-directory", "-s", "browser", *variables], cwd=ROOT, capture_output=True, text=True
+        ["make", "--no-print-directory", "-s", "browser", *variables],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
     )
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from fmnist_core.cli.output import print_json
 from fmnist_core.config import PRESETS
-from fmnist_core.errors import CacheError, ExplainError
+from fmnist_core.errors import CacheError, ConfigError, ExplainError
 from fmnist_core.fashion_mnist import CLASS_NAMES
+from fmnist_core.files import folder_problem
 from fmnist_core.models import MODEL_NAMES
 
 IMAGE_PATTERN = re.compile(r"^(test|train):(\d+)$")
@@ -112,8 +113,12 @@ def run(arguments: argparse.Namespace) -> int:
     from fmnist_core.explain_render import filter_grid, maps_grid, saliency_overlay, save_png
     from fmnist_core.predict import pixelated
 
-    # Cheap checks first: a wrong class or a missing model is reported before the data set is read.
+    # Cheap checks first: a wrong class, an --out that cannot be written or a missing model is reported before the
+    # data set is read.
     other = class_index(arguments.class_name)
+    problem = folder_problem(arguments.out)
+    if problem:
+        raise ConfigError(f"Cannot write the pictures to --out {arguments.out}: {problem}. Choose another folder.")
     cache, entry = chosen_entry(arguments)
     image, true_class, described = chosen_image(arguments.image)
     model = cache.load_model(entry.entry_id)

@@ -11,7 +11,9 @@ from fmnist_core.cli.output import ProgressBar, print_json
 from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import ConfigError
+from fmnist_core.files import check_output_file
 from fmnist_core.models import MODEL_NAMES
+from fmnist_core.paths import writable_cache_folder
 
 
 def register(subparsers) -> None:
@@ -71,6 +73,11 @@ def run(arguments: argparse.Namespace) -> int:
             raise ConfigError(f"{name} must be at least 1 (got {value}).")
     if arguments.scheduler and arguments.workers is not None:
         raise ConfigError("--workers sizes the local cluster; with --scheduler, start as many workers as you want.")
+    cache = ModelCache()
+    # Before the first run: where the sweep will be saved (a sweep of hours must not end on an unwritable path).
+    writable_cache_folder("sweeps", root=cache.root)
+    if arguments.out is not None:
+        check_output_file(arguments.out, "--out")
     preset = arguments.preset if PRESETS[arguments.preset].replace(seed=config.seed) == config else "custom"
     display = SweepDisplay(len(specs) * len(seeds), quiet=arguments.json)
     display.say(
@@ -78,7 +85,6 @@ def run(arguments: argparse.Namespace) -> int:
         f"{preset} preset, on "
         + (f"the Dask scheduler at {arguments.scheduler}" if arguments.scheduler else "a local Dask cluster")
     )
-    cache = ModelCache()
     try:
         result = run_sweep(
             specs,
