@@ -91,6 +91,12 @@ class CacheEntry:
         return TrainConfig.from_dict(values) if values else None
 
     @property
+    def owner(self) -> str | None:
+        """The app visitor who trained it (in classroom mode only they may replace it); None: CLI or shipped."""
+        owner = (self.meta or {}).get("owner")
+        return owner if isinstance(owner, str) else None
+
+    @property
     def created(self) -> str:
         return (self.meta or {}).get("created", "")
 

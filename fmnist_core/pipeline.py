@@ -11,6 +11,7 @@ from fmnist_core.jobs import JobContext, JobManager, JobStatus
 from fmnist_core.machine import machine_info
 from fmnist_core.models import ModelSpec, forward_flops, get_spec
 from fmnist_core.training import Progress, ProgressCallback, StopCheck, TrainingCancelled, train
+from fmnist_core.training_time import estimate_training_seconds
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,13 @@ def train_and_cache(
     cache: ModelCache | None = None,
     data=None,
     retrain: bool = False,
+    owner: str | None = None,
 ) -> Outcome:
     """Return the cached model for (name, config), training and evaluating it first if needed.
 
-    retrain: train again even when a valid entry exists; the new model and its figures replace that entry.
+    retrain: train again even when a valid entry exists; the new model and its figures replace that entry
+    only once saved, so until then (and for good, if the run is stopped or fails) the old entry stays usable.
+    owner: the app visitor who asked (recorded so classroom mode lets only them replace it); None for the CLI.
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
     cache = cache or ModelCache()
@@ -73,20 +77,40 @@ def train_and_cache(
         "evaluation": evaluation.to_dict(),
         "single_view_accuracy": single_view_accuracy,
         "machine": machine_info(),
+        "owner": owner,
     }
     return Outcome(cache.save(model, meta, spec, config, replace=retrain), reused=False)
 
 
 def start_training_job(
-    manager: JobManager, name: str, config: TrainConfig, cache: ModelCache | None = None
+    manager: JobManager,
+    name: str | ModelSpec,
+    config: TrainConfig,
+    cache: ModelCache | None = None,
+    *,
+    owner: str | None = None,
+    retrain: bool = False,
 ) -> JobStatus:
-    """Start `train_and_cache` as a background job whose details feed the live training view.
+    """Queue `train_and_cache` as a background job whose details feed the live training view.
 
-    details: epoch, epochs, batch, batches, images_per_second, metrics (latest batch), history (one dict
+    owner: the visitor asking (one request each; they see their place in the queue and may cancel it).
+    retrain: train although the entry exists, through the same atomic replace as the CLI's --retrain: the old
+    entry stays usable until the new model is saved, and a stopped, refused or failed run leaves it untouched.
+    details: model, epoch, epochs, batch, batches, images_per_second, metrics (latest batch), history (one dict
     per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
-    Raises BusyError when another job is running.
+    Raises BusyError when the owner already has a request waiting or running, or when the queue is full.
     """
-    spec = get_spec(name)
+    spec = name if isinstance(name, ModelSpec) else get_spec(name)
+    cache = cache or ModelCache()
+    live_speed = next(
+        (
+            job.details.get("images_per_second")
+            for job in manager.running()
+            if job.kind == "train" and job.details.get("model") == spec.name
+        ),
+        None,
+    )
+    estimate = estimate_training_seconds(spec.name, config, cache.list(), live_speed)
 
     def work(context: JobContext) -> Outcome:
         history: list[dict] = []
@@ -102,6 +126,7 @@ def start_training_job(
             context.report(
                 event.fraction,
                 message,
+                model=spec.name,
                 epoch=event.epoch,
                 epochs=event.epochs,
                 batch=event.batch,
@@ -112,7 +137,10 @@ def start_training_job(
             )
 
         context.report(0.0, "Loading data…")
-        return train_and_cache(spec, config, progress=progress, should_stop=context.should_stop, cache=cache)
+        return train_and_cache(
+            spec, config, progress=progress, should_stop=context.should_stop, cache=cache, retrain=retrain, owner=owner
+        )
 
     preset = next((label for label, preset in PRESETS.items() if preset == config), "custom")
-    return manager.start("train", f"Training {spec.title} ({preset})", work)
+    verb = "Retraining" if retrain else "Training"
+    return manager.submit("train", f"{verb} {spec.title} ({preset})", work, owner=owner, estimate_seconds=estimate)

@@ -112,13 +112,23 @@ class StreamlitServer:
                 self.kill()
 
 
-def start_server(cache_dir: Path, log_path: Path) -> StreamlitServer:
-    """Start the app on a free localhost port with `cache_dir` as its model cache and wait until it answers.
+def start_server(
+    cache_dir: Path, log_path: Path, *, address: str | None = "127.0.0.1", environment: dict[str, str] | None = None
+) -> StreamlitServer:
+    """Start the app on a free port with `cache_dir` as its model cache and wait until it answers.
 
+    address: the interface to listen on; None leaves it to .streamlit/config.toml and STREAMLIT_SERVER_ADDRESS.
+    environment: variables added to this process's (FMNIST_CLASSROOM=1, for example).
     The server gets its own process group, so `stop` and `kill` reach every process it starts.
     """
     port = free_port()
-    environment = {**os.environ, "FMNIST_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    environment = {
+        **os.environ,
+        **(environment or {}),
+        "FMNIST_CACHE_DIR": str(cache_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    where = ["--server.address", address] if address else []
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -132,8 +142,7 @@ def start_server(cache_dir: Path, log_path: Path) -> StreamlitServer:
                 "true",
                 "--server.port",
                 str(port),
-                "--server.address",
-                "127.0.0.1",
+                *where,
             ],
             cwd=PROJECT_ROOT,
             env=environment,
