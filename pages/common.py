@@ -13,7 +13,8 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
-from fmnist_core.errors import CacheError, DataError, FmnistError
+from fmnist_core.classroom import ClassroomSettings, load_settings, may_delete_in_app
+from fmnist_core.errors import CacheError, ConfigError, DataError, FmnistError
 from fmnist_core.jobs import JobManager, JobStatus
 from fmnist_core.paths import cache_root
 
@@ -62,9 +63,22 @@ def _keep_keras_state_between_runs() -> None:
 _keep_keras_state_between_runs()
 
 
+def classroom_settings() -> ClassroomSettings:
+    """.streamlit/classroom.toml with its FMNIST_* overrides (a small file, read each run); invalid: say why, stop."""
+    try:
+        return load_settings()
+    except ConfigError as error:
+        st.error(str(error), icon="⚙️")
+        st.stop()
+
+
 @st.cache_resource(show_spinner=False)
 def _job_manager(root: str) -> JobManager:
-    return JobManager(marker_dir=Path(root) / ".jobs")
+    # The workers and the queue's length are fixed when the server's manager is made: one queue per server.
+    settings = classroom_settings()
+    return JobManager(
+        marker_dir=Path(root) / ".jobs", workers=settings.training_workers, queue_limit=settings.queue_limit
+    )
 
 
 def cache_root_or_stop() -> Path:
@@ -77,7 +91,7 @@ def cache_root_or_stop() -> Path:
 
 
 def job_manager() -> JobManager:
-    """The one job manager every session shares (one heavy job at a time on a small machine)."""
+    """The one job manager every session shares: its queue, and the training workers the settings allow."""
     return _job_manager(str(cache_root_or_stop()))
 
 
@@ -212,12 +226,24 @@ def link_to_page(page: str, label: str, icon: str | None = None) -> None:
 
 
 def damaged_entries(entries: list[CacheEntry]) -> None:
-    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded)."""
+    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded).
+
+    In classroom mode nothing is deleted from the app: the message names the command the teacher runs instead.
+    """
+    deletable = may_delete_in_app(classroom_settings())
     for entry in entries:
         if entry.ok:
             continue
+        problem = f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded."
+        if not deletable:
+            st.warning(
+                f"{problem} Classroom mode: only the teacher deletes models, with "
+                f"`python -m fmnist_core cache delete {entry.entry_id}`.",
+                icon="🩹",
+            )
+            continue
         message, action = st.columns([4, 1], vertical_alignment="center")
-        message.warning(f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded.", icon="🩹")
+        message.warning(problem, icon="🩹")
         if action.button("Delete", key=f"delete-{entry.entry_id}", help="Remove the damaged folder from the cache"):
             try:
                 ModelCache().delete(entry.entry_id)

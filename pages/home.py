@@ -7,18 +7,9 @@ imports it in its own thread, after the page is on screen.
 import streamlit as st
 
 from fmnist_core.config import PRESETS
-from fmnist_core.errors import BusyError
 from fmnist_core.models import MODEL_SPECS, get_spec
-from fmnist_core.pipeline import start_training_job
-from pages.common import (
-    cache_entries,
-    damaged_entries,
-    job_manager,
-    link_to_page,
-    model_cache,
-    show_error,
-    show_job_progress,
-)
+from pages.common import cache_entries, damaged_entries, job_manager, link_to_page, model_cache
+from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
 
 PAGE_MAP = (
     ("pages/dataset.py", "Dataset", "🖼️", "browse the 70,000 pictures, the class balance, mean images and a 2-D map"),
@@ -29,7 +20,6 @@ PAGE_MAP = (
     ("pages/predict.py", "Predict a sketch", "✏️", "draw or upload a garment and see what a model thinks it is"),
 )
 QUICK_MODEL = "model1"
-LIVE_REFRESH_SECONDS = 1.0
 
 
 def introduction() -> None:
@@ -54,9 +44,9 @@ def page_map() -> None:
 def interrupted_notice() -> None:
     manager = job_manager()
     if manager.interrupted and manager.current() is None:
-        title = manager.interrupted.get("title", "unknown job")
+        titles = ", ".join(status.title for status in manager.interrupted)
         st.warning(
-            f"The last run ({title}) did not finish — the server stopped while it was running; "
+            f"The last run ({titles}) did not finish — the server stopped while it was running or waiting; "
             "nothing half-written was kept.",
             icon="⚠️",
         )
@@ -74,27 +64,16 @@ def cached_models() -> None:
     damaged_entries(entries)
 
 
-@st.fragment(run_every=LIVE_REFRESH_SECONDS)
-def live_job() -> None:
-    status = job_manager().current()
-    if status is None or not status.running:
-        st.rerun()  # The whole page, so the model list and the quick-train offer show the result.
-    show_job_progress(status)
-    if status.kind == "train":
-        link_to_page("pages/train.py", label="Watch the curves on the Train page", icon="🏋️")
-    else:
-        link_to_page("pages/race.py", label="Watch it on the race page", icon="🏁")
-
-
 def quick_train() -> None:
     st.subheader("Quick start")
     manager = job_manager()
-    if manager.busy():
-        live_job()
+    mine = my_request(manager)
+    if something_to_show(manager):
+        training_status_box()
+    if mine is not None and mine.active:
         return
-    last = manager.current()
-    if last is not None and last.error:
-        st.error(f"{last.title} failed: {last.error}", icon="⚠️")
+    if mine is not None and mine.error:
+        st.error(f"{mine.title} failed: {mine.error}", icon="⚠️")
     cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
     existing = cache.find(spec, quick)
     if existing is not None:
@@ -109,12 +88,7 @@ def quick_train() -> None:
         "shortest run there is; the time left is shown as it goes. It keeps running if you open other pages."
     )
     if st.button(f"Quick-train {spec.title}", type="primary", icon="🚀"):
-        try:
-            start_training_job(manager, QUICK_MODEL, quick, cache=cache)
-        except BusyError as error:
-            show_error(error)
-            return
-        st.rerun()
+        ask_to_train(QUICK_MODEL, quick, cache)
 
 
 st.title("👕 Fashion-MNIST CNN Explorer")

@@ -11,10 +11,8 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from fmnist_core.config import PRESETS
-from fmnist_core.errors import BusyError
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.jobs import FAILED
-from fmnist_core.pipeline import start_training_job
 from fmnist_core.predict import (
     Classification,
     ModelPrediction,
@@ -32,8 +30,8 @@ from pages.common import (
     link_to_page,
     load_model,
     show_error,
-    show_job_progress,
 )
+from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]  # The formats prepare_sketch decodes.
 CANVAS_SIZE = 280  # Ten canvas pixels per model pixel, like the enlarged 28 × 28 shown beside it.
@@ -45,7 +43,6 @@ INKS = {
     "White ink on black, like Fashion-MNIST": ("#FFFFFF", "#000000"),
 }
 ANY_CLASS = "Any class"
-TRAINING_REFRESH_SECONDS = 2.0
 OTHER_GUESS_COLOUR = "#a0a0a0"
 
 
@@ -72,36 +69,24 @@ def loaded_models() -> dict[str, object]:
     return models
 
 
-@st.fragment(run_every=TRAINING_REFRESH_SECONDS)
-def training_progress() -> None:
-    """Live progress of the running job; the whole page reruns when it ends, so a new model appears."""
-    status = job_manager().current()
-    if status is None or not status.running:
-        st.rerun()
-    show_job_progress(status)
-
-
 def offer_quick_training() -> None:
-    """No model yet: offer the quick training and point at the Train page."""
+    """No model yet: offer the quick training (it joins the queue) and point at the Train page."""
     manager = job_manager()
-    status = manager.current()
+    mine = my_request(manager)
     with st.container(border=True):
         st.markdown(
             "**No trained model yet.** Train Model 1 with the quick preset (the shortest run; the time "
             "left is shown as it goes), or choose your own settings on the Train page. Meanwhile the page "
             "still shows how your picture is prepared."
         )
-        if status is not None and status.running:
-            training_progress()
-        elif status is not None and status.kind == "train" and status.state == FAILED:
-            st.error(f"The last training did not finish: {status.error}", icon="⚠️")
-        if st.button("Train Model 1 now (quick preset)", type="primary", icon="🏋️"):
-            try:
-                start_training_job(manager, "model1", PRESETS["quick"])
-            except BusyError as error:
-                st.info(f"{error} The models will appear here as soon as training ends.", icon="⏳")
-            else:
-                st.rerun()
+        if something_to_show(manager):
+            training_status_box()
+        if mine is not None and mine.state == FAILED:
+            st.error(f"Your last training did not finish: {mine.error}", icon="⚠️")
+        if not (mine is not None and mine.active) and st.button(
+            "Train Model 1 now (quick preset)", type="primary", icon="🏋️"
+        ):
+            ask_to_train("model1", PRESETS["quick"])
         link_to_page("pages/train.py", "Train page: all models, your settings", icon="🏋️")
 
 

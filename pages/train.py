@@ -1,27 +1,29 @@
-"""Train: pick a model and settings, train in the background, watch progress and curves live.
+"""Train: pick a model and settings, ask for a training, watch its progress and curves live when its turn comes.
 
-Training runs in the shared job manager's worker thread, not in this script: clicking widgets or opening
-other pages never stops it, and coming back shows it still running.
+Training runs in the shared job manager's worker thread, not in this script: clicking widgets, opening other
+pages or reloading never stops it, and coming back shows it still running. Requests from every visitor wait in
+one queue; each visitor sees their own place, when it should start, and what keeps the machine busy.
 """
 
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.classroom import may_replace
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.errors import BusyError, CacheError, ConfigError
-from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobStatus
+from fmnist_core.errors import ConfigError
+from fmnist_core.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
-from fmnist_core.pipeline import start_training_job
 from fmnist_core.report import mirror_note
 from pages.common import (
+    classroom_settings,
     format_seconds,
     job_manager,
     learning_curves_chart,
     link_to_page,
     model_cache,
     show_error,
-    show_job_progress,
 )
+from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box, visitor_id
 
 LIVE_REFRESH_SECONDS = 0.75
 ALL_TRAINING_IMAGES = 54_000  # 60 000 minus the 10% validation split every preset keeps.
@@ -108,28 +110,20 @@ def choose_settings() -> TrainConfig | None:
 
 
 @st.fragment(run_every=LIVE_REFRESH_SECONDS)
-def running_job_view() -> None:
-    """Live view of whatever job runs now: training progress and curves, or what blocks training."""
+def my_running_training(job_id: int) -> None:
+    """This visitor's training, live: progress, speed and the curves as they grow; Stop."""
     manager = job_manager()
-    status = manager.current()
+    status = manager.status(job_id)
     if status is None or not status.running:
-        st.rerun()  # The whole page, so it shows how the job ended.
-    if status.kind == "train":
-        training_progress(status)
-    else:
-        st.info(
-            f"{status.title} is running, and only one heavy job runs at a time. Wait here (this updates by "
-            "itself) or stop it to train now.",
-            icon="⏳",
-        )
-        show_job_progress(status)
+        st.rerun()  # The whole page, so it shows how the run ended.
+    training_progress(status)
     st.button(
         "Stop",
         icon="⏹️",
         key="stop-job",
         on_click=manager.cancel,
-        args=(status.job_id,),
-        help="Stops after the current batch; nothing half-trained is saved.",
+        args=(job_id,),
+        help="Stops after the current batch; nothing half-trained is saved (a model trained before is kept).",
     )
 
 
@@ -171,13 +165,18 @@ def show_entry(entry: CacheEntry) -> None:
 
 
 def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None) -> bool:
-    """How the latest training job ended; True when its model is `shown_entry` (shown in full below)."""
-    if status is None or status.running:
+    """How this visitor's latest training request ended; True when its model is `shown_entry` (shown below)."""
+    if status is None or status.active:
         return False
+    kept = " The model trained before is still there, unchanged." if status.title.startswith("Retraining") else ""
     if status.state == FAILED:
-        st.error(f"{status.title} failed: {status.error}", icon="⚠️")
+        st.error(f"{status.title} failed: {status.error}{kept}", icon="⚠️")
+    elif status.state == CANCELLED and status.started is None:
+        st.info(f"You cancelled {status.title} before it started.", icon="✖️")
     elif status.state == CANCELLED:
-        st.info(f"{status.title}: stopped, nothing was saved.", icon="⏹️")
+        st.info(f"{status.title}: stopped, nothing was saved.{kept}", icon="⏹️")
+    elif status.state == INTERRUPTED:
+        st.warning(f"{status.title}: {status.message} Ask again below.{kept}", icon="⚠️")
     elif status.state == DONE:
         outcome = status.result
         how = "was already cached, reused" if outcome.reused else f"finished in {format_seconds(status.elapsed)}"
@@ -188,18 +187,6 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None) -
     return False
 
 
-def start(name: str, config: TrainConfig, cache: ModelCache, replace: CacheEntry | None = None) -> None:
-    """Start training (after deleting `replace`, the cached entry it would otherwise collide with)."""
-    try:
-        if replace is not None:
-            cache.delete(replace.entry_id)
-        start_training_job(job_manager(), name, config, cache=cache)
-    except (BusyError, CacheError) as error:
-        show_error(error)
-        return
-    st.rerun()
-
-
 def offer_training(
     name: str, config: TrainConfig, cache: ModelCache, existing: CacheEntry | None, just_trained: bool
 ) -> None:
@@ -207,7 +194,7 @@ def offer_training(
     spec = get_spec(name)
     if existing is None:
         if st.button(f"Train {spec.title}", type="primary", icon="🏋️"):
-            start(name, config, cache)
+            ask_to_train(name, config, cache)
         return
     if not just_trained:
         st.success(
@@ -217,12 +204,20 @@ def offer_training(
         )
     show_entry(existing)
     with st.expander("Train again anyway"):
+        if not may_replace(existing.owner, visitor_id(), classroom_settings()):
+            st.write(
+                "Classroom mode: this model was trained by the teacher or by another visitor, so it is read-only "
+                "here; everyone can use it. The teacher can train it again with the command line "
+                f"(`python -m fmnist_core train --model {name} … --retrain`)."
+            )
+            return
         st.write(
-            "The same model and settings always map to the same cache entry, so training again means "
-            "deleting this one first. Training is seeded, so expect nearly the same result."
+            "Training again replaces this model only once the new one is saved: until then everyone keeps using "
+            "this one, and if the new run is stopped or fails, this one stays. Training is seeded, so expect "
+            "nearly the same result."
         )
-        if st.button("Delete the cached model and train again", icon="🗑️"):
-            start(name, config, cache, replace=existing)
+        if st.button("Train again", icon="🔁"):
+            ask_to_train(name, config, cache, retrain=True)
 
 
 st.title("🏋️ Train a model")
@@ -232,9 +227,12 @@ model_name = choose_model()
 train_config = choose_settings()
 manager = job_manager()
 st.divider()
-if manager.busy():
-    running_job_view()
-elif train_config is not None:
+mine = my_request(manager)
+if mine is not None and mine.running:
+    my_running_training(mine.job_id)
+elif something_to_show(manager):
+    training_status_box(live_page=True)
+if train_config is not None and not (mine is not None and mine.active):
     cached = cache.find(get_spec(model_name), train_config)
-    announced = last_run_outcome(manager.latest("train"), cached)
+    announced = last_run_outcome(mine, cached)
     offer_training(model_name, train_config, cache, cached, just_trained=announced)

@@ -237,6 +237,13 @@ def assert_no_exception(page) -> None:
 
 def start_custom_training(page, server, settings: dict[str, str]) -> None:
     """On the Train page, start Model 1 with custom settings (field label → value); wait for its progress bar."""
+    ask_for_custom_training(page, server, settings)
+    page.get_by_text("Training Model 1 (custom)").first.wait_for(timeout=PAGE_RUN_SECONDS * 1000)
+    page.locator(PROGRESS_BAR).first.wait_for(timeout=PAGE_RUN_SECONDS * 1000)
+
+
+def ask_for_custom_training(page, server, settings: dict[str, str]) -> None:
+    """On the Train page, fill in custom settings (field label → value) and press Train Model 1."""
     open_page(page, server, "train")
     page.get_by_text("Custom settings").click()
     wait_for_app(page)
@@ -247,8 +254,6 @@ def start_custom_training(page, server, settings: dict[str, str]) -> None:
         wait_for_app(page)
     assert {label: page.get_by_label(label).input_value() for label in settings} == settings
     page.get_by_role("button", name="Train Model 1").click()
-    page.get_by_text("Training Model 1 (custom)").first.wait_for(timeout=PAGE_RUN_SECONDS * 1000)
-    page.locator(PROGRESS_BAR).first.wait_for(timeout=PAGE_RUN_SECONDS * 1000)
 
 
 def draw_stroke(page, points: list[tuple[float, float]]) -> None:
