@@ -11,6 +11,7 @@ import time
 
 import streamlit as st
 
+from fmnist_core.classroom import may_stop
 from fmnist_core.errors import BusyError, ConfigError
 from fmnist_core.jobs import CANCELLED, DONE, FAILED
 from fmnist_core.race import (
@@ -28,7 +29,8 @@ from fmnist_core.race import (
 )
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
 from fmnist_core.race_lane import TRAIN_SET_IMAGES, Workload
-from pages.common import format_seconds, job_manager, show_error, show_job_progress
+from pages.common import classroom_settings, format_seconds, job_manager, show_error, show_job_progress
+from pages.visitor import visitor_id
 
 REFRESH_SECONDS = 0.5
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
@@ -184,7 +186,8 @@ def other_job_notice() -> bool:
         icon="⏳",
     )
     show_job_progress(current)
-    st.button("Stop it", icon="⏹️", key="stop-other-job", on_click=manager.cancel, args=(current.job_id,))
+    if may_stop(current.owner, visitor_id(), classroom_settings()):
+        st.button("Stop it", icon="⏹️", key="stop-other-job", on_click=manager.cancel, args=(current.job_id,))
     return True
 
 
