@@ -51,8 +51,9 @@ from tests.browser_support import (  # noqa: E402
     start_server,
 )
 
-STEP_SECONDS = 240  # Any one step (a page, an answer, a queue place) that takes longer counts as an error.
-SETTLE_SECONDS = 30  # After the sessions close, memory is read for this long (Streamlit drops closed sessions).
+STEP_SECONDS = 240  # Default for --step-seconds.
+SETTLE_SECONDS = 150  # Memory "after" is read this long after the sessions close: Streamlit drops a closed
+# session's state 120 s after its connection ends (server.disconnectedSessionTTL).
 SAMPLE_SECONDS = 0.5
 ANSWER = re.compile(r"Model 1 says \S+")
 PLACE = re.compile(r"Training Model 2 \(quick\) is number (\d+) in the queue; (.*)")
@@ -108,7 +109,20 @@ def resident_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-async def wait_idle(page, timeout: float = STEP_SECONDS) -> None:
+@dataclass(frozen=True)
+class Site:
+    """Where the sessions go and how long any one step may take."""
+
+    url: str
+    picture: Path  # The garment picture every student uploads.
+    step_seconds: float  # A step (a page, an answer, a queue place) that takes longer counts as an error.
+
+    @property
+    def timeout_ms(self) -> float:
+        return self.step_seconds * 1000
+
+
+async def wait_idle(page, timeout: float) -> None:
     """Until Streamlit has finished the script run for what the page shows (three calm checks in a row)."""
     deadline, calm = time.monotonic() + timeout, 0
     while calm < 3:
@@ -119,83 +133,102 @@ async def wait_idle(page, timeout: float = STEP_SECONDS) -> None:
         await page.wait_for_timeout(500)
 
 
-async def go(page, server_url: str, path: str, heading: str) -> None:
-    """Open a page through the sidebar (as a student clicks it; the visitor id stays) and wait for its script."""
-    await page.locator(f'[data-testid="stSidebarNav"] a[href="{server_url}/{path}"]').click()
-    await page.locator("h1", has_text=heading).first.wait_for(timeout=STEP_SECONDS * 1000)
-    await wait_idle(page)
+async def go(page, site: Site, path: str, heading: str, idle: bool = True) -> None:
+    """Open a page through the sidebar (as a student clicks it; the visitor id stays) and wait for its script.
+
+    idle: wait until the script has finished; not on a page that redraws a running job every few seconds.
+    """
+    await page.locator(f'[data-testid="stSidebarNav"] a[href="{site.url}/{path}"]').click(timeout=site.timeout_ms)
+    await page.locator("h1", has_text=heading).first.wait_for(timeout=site.timeout_ms)
+    if idle:
+        await wait_idle(page, site.step_seconds)
+
+
+async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None:
+    """Step 1 (Home, Dataset, a timed sketch answer) and step 2 (ask for Model 2, read the queue place)."""
+    await page.goto(site.url, timeout=site.timeout_ms)
+    await page.locator("h1", has_text="Fashion-MNIST CNN Explorer").wait_for(timeout=site.timeout_ms)
+    await wait_idle(page, site.step_seconds)
+    await go(page, site, "dataset", "The dataset")
+    await go(page, site, "predict", "Predict a sketch")
+    started = time.perf_counter()
+    await page.locator('input[type="file"]').first.set_input_files(str(site.picture))
+    await page.get_by_text(ANSWER).first.wait_for(timeout=site.timeout_ms)
+    result.answer_seconds = time.perf_counter() - started
+    await go(page, site, "train", "Train a model", idle=False)
+    await (
+        page.locator('[data-testid="stRadio"]').first.get_by_text("Model 2", exact=True).click(timeout=site.timeout_ms)
+    )
+    await page.get_by_role("button", name="Train Model 2").click(timeout=site.timeout_ms)
+    text = await page.get_by_text(PLACE).first.inner_text(timeout=site.timeout_ms)
+    place, when = PLACE.search(text).groups()
+    result.place, result.start_estimate_shown = int(place), when.startswith("it should start in about")
+
+
+async def reload_and_find_the_place(page, site: Site, result: SessionResult) -> None:
+    """Step 3a: a reload shows the same place (the address carries the visitor id)."""
+    await page.reload(timeout=site.timeout_ms)
+    placed = page.get_by_text(re.compile(rf"Training Model 2 \(quick\) is number {result.place} in the queue"))
+    await placed.first.wait_for(timeout=site.timeout_ms)
+    result.kept_after_reload = True
+
+
+async def cancel(page, site: Site, result: SessionResult) -> None:
+    """Step 3b: withdraw the request; then look for any exception box on the page."""
+    await page.get_by_role("button", name="Cancel my request").click(timeout=site.timeout_ms)
+    await page.get_by_text("You cancelled Training Model 2 (quick)").wait_for(timeout=site.timeout_ms)
+    result.errors += [f"exception shown: {text[:200]}" for text in await exceptions_shown(page)]
 
 
 async def exceptions_shown(page) -> list[str]:
     return [await box.inner_text() for box in await page.locator(EXCEPTION).all()]
 
 
-async def student(browser, server_url: str, picture: Path, queued: asyncio.Barrier, reloaded: asyncio.Barrier):
-    """One student's visit (steps 1-3 of the module docstring); never raises: failures become errors."""
-    result = SessionResult()
-    context = await browser.new_context(viewport=VIEWPORT)
-    page = await context.new_page()
-    step = "open Home"
-    try:
-        await page.goto(server_url, timeout=STEP_SECONDS * 1000)
-        await page.locator("h1", has_text="Fashion-MNIST CNN Explorer").wait_for(timeout=STEP_SECONDS * 1000)
-        await wait_idle(page)
-        step = "open Dataset"
-        await go(page, server_url, "dataset", "The dataset")
-        step = "answer a sketch"
-        await go(page, server_url, "predict", "Predict a sketch")
-        started = time.perf_counter()
-        await page.locator('input[type="file"]').first.set_input_files(str(picture))
-        await page.get_by_text(ANSWER).first.wait_for(timeout=STEP_SECONDS * 1000)
-        result.answer_seconds = time.perf_counter() - started
-        step = "ask to train"
-        await go(page, server_url, "train", "Train a model")
-        await page.locator('[data-testid="stRadio"]').first.get_by_text("Model 2", exact=True).click()
-        train = page.get_by_role("button", name="Train Model 2")
-        await train.wait_for(timeout=STEP_SECONDS * 1000)
-        await wait_idle(page)
-        await train.click()
-        text = await page.get_by_text(PLACE).first.inner_text(timeout=STEP_SECONDS * 1000)
-        place, when = PLACE.search(text).groups()
-        result.place, result.start_estimate_shown = int(place), when.startswith("it should start in about")
-    except Exception as error:  # A benchmark records every failure and carries on with the other sessions.
-        result.errors.append(f"{step}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+async def student(browser, site: Site, queued: asyncio.Barrier, reloaded: asyncio.Barrier) -> SessionResult:
+    """One student's visit (steps 1-3 of the module docstring); never raises: failures become errors.
+
+    Every session waits at the two barriers whatever happened to it, so one failure cannot stall the others.
+    """
+    result, context = SessionResult(), None
+
+    async def attempt(name: str, step) -> None:
+        try:
+            await step()
+        except Exception as error:  # A benchmark records every failure and carries on with the other sessions.
+            result.errors.append(f"{name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+
+    async def visit() -> None:
+        nonlocal context
+        context = await browser.new_context(viewport=VIEWPORT)
+        await browse_answer_and_ask(await context.new_page(), site, result)
+
+    await attempt("browse, answer a sketch, ask to train", visit)
     await queued.wait()  # Every session holds its request until all have asked: the queue is N long.
-    try:
-        if result.place is not None:
-            step = "reload"
-            await page.reload(timeout=STEP_SECONDS * 1000)
-            placed = page.get_by_text(re.compile(rf"Training Model 2 \(quick\) is number {result.place} in the"))
-            await placed.first.wait_for(timeout=STEP_SECONDS * 1000)
-            result.kept_after_reload = True
-    except Exception as error:
-        result.errors.append(f"{step}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+    if result.place is not None:
+        await attempt("reload", lambda: reload_and_find_the_place(context.pages[0], site, result))
     await reloaded.wait()
-    try:
-        if result.place is not None:
-            step = "cancel"
-            await page.get_by_role("button", name="Cancel my request").click(timeout=STEP_SECONDS * 1000)
-            await page.get_by_text("You cancelled Training Model 2 (quick)").wait_for(timeout=STEP_SECONDS * 1000)
-        result.errors += [f"exception shown: {text[:200]}" for text in await exceptions_shown(page)]
-    except Exception as error:
-        result.errors.append(f"{step}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
-    await context.close()
+    if result.place is not None:
+        await attempt("cancel", lambda: cancel(context.pages[0], site, result))
+    if context is not None:
+        await attempt("close", context.close)
     return result
 
 
-async def teacher_starts_training(browser, server_url: str):
+async def teacher_starts_training(browser, site: Site):
     """The teacher asks for Model 3 on the full preset (minutes long) and waits until it runs."""
     context = await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
-    await page.goto(f"{server_url}/train", timeout=STEP_SECONDS * 1000)
-    await page.locator("h1", has_text="Train a model").wait_for(timeout=STEP_SECONDS * 1000)
-    await wait_idle(page)
-    await page.locator('[data-testid="stRadio"]').first.get_by_text("Model 3", exact=True).click()
-    await wait_idle(page)
-    await page.get_by_text("Full preset").click()
-    await wait_idle(page)
-    await page.get_by_role("button", name="Train Model 3").click()
-    await page.get_by_text(re.compile(r"Epoch 1/30 · batch \d+")).first.wait_for(timeout=STEP_SECONDS * 1000)
+    await page.goto(f"{site.url}/train", timeout=site.timeout_ms)
+    await page.locator("h1", has_text="Train a model").wait_for(timeout=site.timeout_ms)
+    await wait_idle(page, site.step_seconds)
+    await (
+        page.locator('[data-testid="stRadio"]').first.get_by_text("Model 3", exact=True).click(timeout=site.timeout_ms)
+    )
+    await wait_idle(page, site.step_seconds)
+    await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
+    await wait_idle(page, site.step_seconds)
+    await page.get_by_role("button", name="Train Model 3").click(timeout=site.timeout_ms)
+    await page.get_by_text(re.compile(r"Epoch 1/30 · batch \d+")).first.wait_for(timeout=site.timeout_ms)
     return context, page
 
 
@@ -216,13 +249,14 @@ def prepare_cache(source: Path, target: Path) -> None:
     shutil.copytree(entries[0].path, target / entries[0].entry_id)
 
 
-async def run_one(sessions: int, source: Path, picture: Path, work: Path) -> RunResult:
+async def run_one(sessions: int, source: Path, picture: Path, work: Path, step_seconds: float) -> RunResult:
     cache = work / f"cache-{sessions}"
     cache.mkdir()
     prepare_cache(source, cache)
     server = start_server(
         cache, work / f"server-{sessions}.log", environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100"}
     )
+    site = Site(server.url, picture, step_seconds)
     samples: list[tuple[float, int]] = []
     stop_sampling = asyncio.Event()
     clock = time.monotonic()
@@ -230,21 +264,19 @@ async def run_one(sessions: int, source: Path, picture: Path, work: Path) -> Run
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                teacher_context, teacher = await teacher_starts_training(browser, server.url)
+                teacher_context, teacher = await teacher_starts_training(browser, site)
                 memory_start = resident_bytes(server.process.pid)
                 sampler = asyncio.create_task(sample_memory(server.process.pid, clock, samples, stop_sampling))
                 queued, reloaded = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
                 started = time.monotonic()
-                results = await asyncio.gather(
-                    *(student(browser, server.url, picture, queued, reloaded) for _ in range(sessions))
-                )
+                results = await asyncio.gather(*(student(browser, site, queued, reloaded) for _ in range(sessions)))
                 wall = time.monotonic() - started
                 await asyncio.sleep(SETTLE_SECONDS)
                 memory_after = resident_bytes(server.process.pid)
                 stop_sampling.set()
                 await sampler
-                await teacher.get_by_role("button", name="Stop", exact=True).click()
-                await teacher.get_by_text("stopped, nothing was saved").wait_for(timeout=STEP_SECONDS * 1000)
+                await teacher.get_by_role("button", name="Stop", exact=True).click(timeout=site.timeout_ms)
+                await teacher.get_by_text("stopped, nothing was saved").wait_for(timeout=site.timeout_ms)
                 await teacher_context.close()
             finally:
                 await browser.close()
@@ -260,6 +292,9 @@ def main() -> None:
         "--cache-dir", type=Path, default=PROJECT_ROOT / "cached_models", help="where the Model 1 entry is copied from"
     )
     parser.add_argument("--json", type=Path, help="also write every figure and sample to this file")
+    parser.add_argument(
+        "--step-seconds", type=float, default=STEP_SECONDS, help="a step that takes longer is an error (default 240)"
+    )
     arguments = parser.parse_args()
     if any(count < 1 for count in arguments.sessions):
         parser.error("--sessions takes whole numbers ≥ 1")
@@ -269,7 +304,7 @@ def main() -> None:
         picture = work / "trousers.png"
         picture.write_bytes(encode(dark_on_white(garment()), "PNG"))
         for sessions in arguments.sessions:
-            run = asyncio.run(run_one(sessions, arguments.cache_dir, picture, work))
+            run = asyncio.run(run_one(sessions, arguments.cache_dir, picture, work, arguments.step_seconds))
             runs.append(run)
             summaries.append(run.summary())
             print(json.dumps(summaries[-1]), flush=True)
