@@ -1,13 +1,14 @@
 """A class on one server: N browser sessions browse, upload a sketch and ask to train while one training runs.
 
-For each N, starts the app in classroom mode on a free localhost port over a copy of one cached Model 1 (so
-every session gets answers, and Model 2 is not cached), then a "teacher" session starts Model 3 on the full
-preset on the Train page (minutes long: it runs all through). Then N student sessions (Debian Chromium through
-Playwright, one browser context each, so N separate Streamlit sessions) start together; each, once:
+For each N, starts the app in classroom mode on a free localhost port over a copy of the model cache without
+its full-preset entries (Model 1 quick answers the sketches; the other records give the queue its speeds), then
+a "teacher" session starts Model 3 on the full preset on the Train page (minutes long: it runs all through).
+Then N student sessions (Debian Chromium through Playwright, one browser context each, so N separate Streamlit
+sessions) start together; each, once:
 
   1. opens Home, then Dataset through the sidebar, then Predict, uploads a garment picture and waits for the
      models' answer (timed: from handing over the file to the answer on screen);
-  2. opens Train, picks Model 2 (quick preset) and asks to train it; reads its place in the queue and start time;
+  2. opens Train, picks the full preset and asks to train Model 1; reads its place in the queue and start time;
   3. when every session has queued, reloads the page and checks its place is still shown; then cancels.
 
 Reported per N: errors (a step that failed or timed out, or a Streamlit exception box: must be 0), time to the
@@ -40,6 +41,7 @@ sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests` importable 
 from playwright.async_api import async_playwright  # noqa: E402
 
 from fmnist_core.cache import ModelCache  # noqa: E402
+from fmnist_core.config import PRESETS  # noqa: E402
 from tests.bad_inputs import dark_on_white, encode, garment  # noqa: E402
 from tests.browser_support import (  # noqa: E402
     APP_IDLE,
@@ -56,7 +58,7 @@ SETTLE_SECONDS = 150  # Memory "after" is read this long after the sessions clos
 # session's state 120 s after its connection ends (server.disconnectedSessionTTL).
 SAMPLE_SECONDS = 0.5
 ANSWER = re.compile(r"Model 1 says \S+")
-PLACE = re.compile(r"Training Model 2 \(quick\) is number (\d+) in the queue; (.*)")
+PLACE = re.compile(r"Training Model 1 \(full\) is number (\d+) in the queue; (.*)")
 
 
 @dataclass
@@ -145,7 +147,7 @@ async def go(page, site: Site, path: str, heading: str, idle: bool = True) -> No
 
 
 async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None:
-    """Step 1 (Home, Dataset, a timed sketch answer) and step 2 (ask for Model 2, read the queue place)."""
+    """Step 1 (Home, Dataset, a timed sketch answer) and step 2 (ask for Model 1 full, read the queue place)."""
     await page.goto(site.url, timeout=site.timeout_ms)
     await page.locator("h1", has_text="Fashion-MNIST CNN Explorer").wait_for(timeout=site.timeout_ms)
     await wait_idle(page, site.step_seconds)
@@ -156,10 +158,8 @@ async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None
     await page.get_by_text(ANSWER).first.wait_for(timeout=site.timeout_ms)
     result.answer_seconds = time.perf_counter() - started
     await go(page, site, "train", "Train a model", idle=False)
-    await (
-        page.locator('[data-testid="stRadio"]').first.get_by_text("Model 2", exact=True).click(timeout=site.timeout_ms)
-    )
-    await page.get_by_role("button", name="Train Model 2").click(timeout=site.timeout_ms)
+    await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
+    await page.get_by_role("button", name="Train Model 1").click(timeout=site.timeout_ms)
     text = await page.get_by_text(PLACE).first.inner_text(timeout=site.timeout_ms)
     place, when = PLACE.search(text).groups()
     result.place, result.start_estimate_shown = int(place), when.startswith("it should start in about")
@@ -168,7 +168,7 @@ async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None
 async def reload_and_find_the_place(page, site: Site, result: SessionResult) -> None:
     """Step 3a: a reload shows the same place (the address carries the visitor id)."""
     await page.reload(timeout=site.timeout_ms)
-    placed = page.get_by_text(re.compile(rf"Training Model 2 \(quick\) is number {result.place} in the queue"))
+    placed = page.get_by_text(re.compile(rf"Training Model 1 \(full\) is number {result.place} in the queue"))
     await placed.first.wait_for(timeout=site.timeout_ms)
     result.kept_after_reload = True
 
@@ -176,7 +176,7 @@ async def reload_and_find_the_place(page, site: Site, result: SessionResult) -> 
 async def cancel(page, site: Site, result: SessionResult) -> None:
     """Step 3b: withdraw the request; then look for any exception box on the page."""
     await page.get_by_role("button", name="Cancel my request").click(timeout=site.timeout_ms)
-    await page.get_by_text("You cancelled Training Model 2 (quick)").wait_for(timeout=site.timeout_ms)
+    await page.get_by_text("You cancelled Training Model 1 (full)").wait_for(timeout=site.timeout_ms)
     result.errors += [f"exception shown: {text[:200]}" for text in await exceptions_shown(page)]
 
 
@@ -239,14 +239,16 @@ async def sample_memory(pid: int, started: float, samples: list, stop: asyncio.E
 
 
 def prepare_cache(source: Path, target: Path) -> None:
-    """Copy one valid Model 1 entry (the sketch answers come from it); nothing else, so Model 2 is not cached."""
-    entries = [entry for entry in ModelCache(source).list() if entry.ok and entry.model_name == "model1"]
-    if not entries:
+    """Copy the valid entries trained on any preset but the full one: Model 1 quick answers the sketches, every
+    entry's record gives the queue its speeds, and the full-preset runs everyone asks for are not cached."""
+    entries = [entry for entry in ModelCache(source).list() if entry.ok and entry.config != PRESETS["full"]]
+    if not any(entry.model_name == "model1" for entry in entries):
         sys.exit(
             f"No valid Model 1 in {source}: train one first (python -m fmnist_core train --model model1 "
             "--preset quick) or pass --cache-dir."
         )
-    shutil.copytree(entries[0].path, target / entries[0].entry_id)
+    for entry in entries:
+        shutil.copytree(entry.path, target / entry.entry_id)
 
 
 async def run_one(sessions: int, source: Path, picture: Path, work: Path, step_seconds: float) -> RunResult:

@@ -94,18 +94,28 @@ def something_to_show(manager: JobManager) -> bool:
     return bool((mine is not None and mine.active) or manager.running() or manager.queue())
 
 
-@st.fragment(run_every=QUEUE_REFRESH_SECONDS)
 def training_status_box(live_page: bool = False) -> None:
-    """Shown while `something_to_show`: this visitor's request, or what keeps the machine busy. Once all is quiet,
-    or (live_page: the Train page, which draws a visitor's own run live) once this visitor's turn comes, it reruns
-    the whole page."""
+    """Shown while `something_to_show`: this visitor's request, or what keeps the machine busy (updates itself).
+
+    live_page: the Train page, which draws a visitor's own run live, so the box hands over once that run starts.
+    """
+    mine = my_request(job_manager())
+    _status_box(mine.job_id if mine is not None and mine.active else None, live_page)
+
+
+@st.fragment(run_every=QUEUE_REFRESH_SECONDS)
+def _status_box(mine_id: int | None, live_page: bool) -> None:
+    # The whole page reruns when what it drew around this box is out of date: the visitor's request ended (done,
+    # cancelled here: the button sits in this fragment) or, on a live page, started; or the machine fell quiet.
     manager = job_manager()
-    mine = my_request(manager)
-    if not something_to_show(manager) or (live_page and mine is not None and mine.running):
+    mine = manager.status(mine_id) if mine_id is not None else None
+    if mine is not None and (not mine.active or (live_page and mine.running)):
+        st.rerun()
+    if mine is None and not (manager.running() or manager.queue()):
         st.rerun()
     if mine is not None and mine.queued:
         waiting_request(manager, mine)
-    elif mine is not None and mine.running:
+    elif mine is not None:
         show_job_progress(mine)
         link_to_page("pages/train.py", label="Watch your curves on the Train page", icon="🏋️")
     else:

@@ -402,7 +402,6 @@ def test_a_visitor_queues_sees_the_place_after_a_reload_and_cancels(router, cach
         assert any(info.startswith(place) for info in texts(reloaded, "info"))
         assert [element.label for element in reloaded.button if element.label == "Cancel my request"]
         button(reloaded, "Cancel my request").click().run()
-        reloaded.run()
         assert job_manager().queue() == [] and job_manager().status(running.job_id).running
         assert "You cancelled Training Model 1 (quick) before it started." in texts(reloaded, "info")
         assert button(reloaded, "Train Model 1")
@@ -432,7 +431,6 @@ def test_train_again_keeps_the_cached_model_while_the_request_waits_and_after_ca
         assert waiting.title == "Retraining Model 1 (quick)"
         assert ModelCache(quick_model1_cached).inspect(entry.entry_id).meta == entry.meta, "kept while it waits"
         button(bob, "Cancel my request").click().run()
-        bob.run()
         assert [found.meta for found in ModelCache(quick_model1_cached).list()] == [entry.meta]
     finally:
         stop_everything()
