@@ -4,8 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR := /usr/share/datasets/fashion-mnist
 PORT ?= 8501
+# Debian's Chromium and its driver, for the browser tests (the variables let tests/test_makefile.py stand in).
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= chromedriver
+APT_GET ?= apt-get
+BROWSER_PACKAGES := chromium chromium-driver
 
-.PHONY: run test lint data bench screenshots clean
+.PHONY: run test check lint data browser models bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,14 +33,40 @@ data: $(VENV)/.installed
 	      && $(BIN)/python -m fmnist_core data --check; \
 	  else exit 1; fi; }
 
+# Makes sure Chromium and its driver are installed for the browser tests: installs them with apt-get when run as
+# root, else stops with one line saying what to install (never a pile of failing tests).
+browser:
+	@[ -x "$(CHROMIUM)" ] && command -v "$(CHROMEDRIVER)" >/dev/null && exit 0; \
+	if [ "$$(id -u)" = "0" ] && command -v "$(APT_GET)" >/dev/null; then \
+	  echo "Installing Debian packages $(BROWSER_PACKAGES) for the browser tests..."; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  "$(APT_GET)" install -y -q $(BROWSER_PACKAGES) || { "$(APT_GET)" update -q && "$(APT_GET)" install -y -q $(BROWSER_PACKAGES); }; \
+	  [ -x "$(CHROMIUM)" ] && command -v "$(CHROMEDRIVER)" >/dev/null && exit 0; \
+	fi; \
+	echo "make test needs Chromium and its driver for the browser tests: sudo apt-get install $(BROWSER_PACKAGES)" >&2; \
+	exit 1
+
 run: $(VENV)/.installed data
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
-test: $(VENV)/.installed-dev data
+# The whole suite, as CI runs it: lint and formatting, then unit tests plus the realdata, slow and browser ones.
+test: $(VENV)/.installed-dev data browser lint
 	$(BIN)/python -m pytest
+
+# The fast inner loop: lint, formatting, and the unmarked unit tests (tiny synthetic data, no real dataset, no
+# subprocess, no browser; tests/conftest.py fails an unmarked test that starts a process or reads the real data).
+# One pytest worker per core (at most 4): the unit tests are CPU-bound and independent of each other.
+check: lint
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 -m "not slow and not realdata and not browser"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Retrains the models shipped in cached_models/ (Model 1, 2, 3 on the full preset, default seed) through the CLI
+# and installs them there with their meta.json. Minutes to an hour on a 2-core CPU; see scripts/ship_models.py.
+models: $(VENV)/.installed data
+	$(BIN)/python scripts/ship_models.py
 
 bench: $(VENV)/.installed data
 	$(BIN)/python -m fmnist_core bench

@@ -18,6 +18,7 @@ PAGES = {
         st.Page("pages/train.py", title="Train", icon="🏋️"),
         st.Page("pages/evaluate.py", title="Evaluate", icon="🔍"),
         st.Page("pages/compare.py", title="Compare & report", icon="📊"),
+        st.Page("pages/inside.py", title="Inside the model", icon="🔬"),
     ],
     "Try it": [
         st.Page("pages/race.py", title="GPU vs CPU race", icon="🏁"),

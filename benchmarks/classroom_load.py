@@ -16,7 +16,7 @@ sketch answer (median, worst), the places the queue gave (each of 1..N once) and
 a start time, and the server's memory (resident set) at the start, at the peak and after the sessions closed.
 The teacher's training is stopped at the end, so nothing is saved.
 
-Usage: .venv/bin/python benchmarks/classroom_load.py --sessions 10 20 30 [--cache-dir cached_models]
+Usage: .venv/bin/python benchmarks/classroom_load.py --sessions 10 20 30 [--cache-dir <your model cache>]
 Run it alone on the machine (`flock -x /work/cpu.lock ...`): it uses every core, and the answer times are the
 point. Needs one valid Model 1 entry in the cache (`python -m fmnist_core train --model model1 --preset quick`).
 """
@@ -241,7 +241,7 @@ async def sample_memory(pid: int, started: float, samples: list, stop: asyncio.E
 def prepare_cache(source: Path, target: Path) -> None:
     """Copy the valid entries trained on any preset but the full one: Model 1 quick answers the sketches, every
     entry's record gives the queue its speeds, and the full-preset runs everyone asks for are not cached."""
-    entries = [entry for entry in ModelCache(source).list() if entry.ok and entry.config != PRESETS["full"]]
+    entries = [entry for entry in ModelCache(source).list() if entry.ok and entry.record.config != PRESETS["full"]]
     if not any(entry.model_name == "model1" for entry in entries):
         sys.exit(
             f"No valid Model 1 in {source}: train one first (python -m fmnist_core train --model model1 "
@@ -256,7 +256,10 @@ async def run_one(sessions: int, source: Path, picture: Path, work: Path, step_s
     cache.mkdir()
     prepare_cache(source, cache)
     server = start_server(
-        cache, work / f"server-{sessions}.log", environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100"}
+        cache,
+        work / f"server-{sessions}.log",
+        # No shipped models: they are full-preset runs, which would answer the requests this benchmark queues.
+        environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100", "FMNIST_SHIPPED_DIR": str(work)},
     )
     site = Site(server.url, picture, step_seconds)
     samples: list[tuple[float, int]] = []
@@ -291,7 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[10, 20, 30], help="class sizes to try")
     parser.add_argument(
-        "--cache-dir", type=Path, default=PROJECT_ROOT / "cached_models", help="where the Model 1 entry is copied from"
+        "--cache-dir", type=Path, default=None, help="where the Model 1 entry is copied from (default: your cache)"
     )
     parser.add_argument("--json", type=Path, help="also write every figure and sample to this file")
     parser.add_argument(

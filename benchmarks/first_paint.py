@@ -30,8 +30,11 @@ HOME_TEXT = "Where to go"  # The home page's last section: visible only once the
 TIMEOUT_SECONDS = 120
 
 
-def start_server(port: int, cache_dir: str | None) -> subprocess.Popen:
-    environment = dict(os.environ)
+def start_server(
+    port: int, cache_dir: str | None, app_dir: Path = PROJECT_ROOT, environment: dict | None = None
+) -> subprocess.Popen:
+    """`streamlit run` of the app in `app_dir` (this checkout by default) on `port`."""
+    environment = dict(os.environ if environment is None else environment)
     if cache_dir:
         environment["FMNIST_CACHE_DIR"] = cache_dir
     command = [
@@ -47,9 +50,32 @@ def start_server(port: int, cache_dir: str | None) -> subprocess.Popen:
         "--browser.gatherUsageStats",
         "false",
     ]
-    return subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    return subprocess.Popen(command, cwd=app_dir, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def open_when_served(page, port: int, server: subprocess.Popen, started: float) -> float:
+    """Load the home page as soon as the server answers; seconds from `started` until it did."""
+    deadline = started + TIMEOUT_SECONDS
+    while True:
+        try:
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="commit", timeout=TIMEOUT_SECONDS * 1000)
+            return time.perf_counter() - started
+        except PlaywrightError:
+            # Connection refused until the server listens; anything else that persists hits the deadline.
+            if server.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {server.returncode} before serving") from None
+            if time.perf_counter() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def measure_once(browser, text: str, cache_dir: str | None) -> tuple[float, float]:
@@ -59,29 +85,12 @@ def measure_once(browser, text: str, cache_dir: str | None) -> tuple[float, floa
     started = time.perf_counter()
     server = start_server(port, cache_dir)
     try:
-        deadline = started + TIMEOUT_SECONDS
-        while True:
-            try:
-                page.goto(f"http://127.0.0.1:{port}/", wait_until="commit", timeout=TIMEOUT_SECONDS * 1000)
-                break
-            except PlaywrightError:
-                # Connection refused until the server listens; anything else that persists hits the deadline.
-                if server.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with code {server.returncode} before serving") from None
-                if time.perf_counter() > deadline:
-                    raise
-                time.sleep(0.05)
-        served = time.perf_counter() - started
+        served = open_when_served(page, port, server, started)
         page.get_by_text(text, exact=True).first.wait_for(state="visible", timeout=TIMEOUT_SECONDS * 1000)
         painted = time.perf_counter() - started
     finally:
         page.close()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
     return served, painted
 
 

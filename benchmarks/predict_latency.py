@@ -21,10 +21,10 @@ from PIL import Image, ImageDraw
 # Lets the script run as a plain file from any folder, without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fmnist_core.cache import CacheEntry, ModelCache  # noqa: E402
+from fmnist_core.cache import CacheEntry, ModelCache, best_entries  # noqa: E402
 from fmnist_core.errors import FmnistError  # noqa: E402
+from fmnist_core.evaluation import predict_one  # noqa: E402
 from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores  # noqa: E402
-from fmnist_core.predict import best_per_model, predict_one  # noqa: E402
 from fmnist_core.sketch import prepare_image  # noqa: E402
 
 REPEATS = 100  # Enough for a stable median; a single call is a few milliseconds.
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
     try:
         cache = ModelCache()
-        entries = best_per_model(cache.list())
+        entries = [entry for entry in best_entries(cache.list()).values() if entry is not None]
         if not entries:
             print(f"No trained model in {cache.root}. Train one first, for example:\n{TRAIN_HINT}", file=sys.stderr)
             return 1

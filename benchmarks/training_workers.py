@@ -65,9 +65,9 @@ def run_mode(workers: int, config, folder: Path) -> dict:
     entries = [final.result.entry for final in finals]
     return {
         "wall_seconds": wall,
-        "images_per_second": [entry.meta["images_per_second"] for entry in entries],
+        "images_per_second": [entry.record.images_per_second for entry in entries],
         "peak_threads": max(peak),
-        "test_losses": [entry.meta["evaluation"]["test_loss"] for entry in entries],
+        "test_losses": [entry.record.evaluation.test_loss for entry in entries],
     }
 
 

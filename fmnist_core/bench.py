@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from fmnist_core.config import TrainConfig
+from fmnist_core.data import load_fashion_mnist
+from fmnist_core.evaluation import evaluate
 from fmnist_core.machine import import_tensorflow, machine_info
 from fmnist_core.models import build_from_spec, forward_flops, get_spec
-from fmnist_core.training import compile_model, make_dataset
+from fmnist_core.training import compile_model, make_dataset, train
 
 TRAINING_FLOPS_PER_FORWARD = 3  # Forward + gradient w.r.t. inputs + gradient w.r.t. weights.
 
@@ -152,8 +154,6 @@ def run_bench(
     """Benchmark each model; returns a JSON-ready dict (machine, peaks, per-model timings)."""
     config = config or TrainConfig()
     if data is None:
-        from fmnist_core.data import load_fashion_mnist
-
         data = load_fashion_mnist()
     (x_train, y_train), _ = data
     x, y = x_train[:images], y_train[:images].astype(np.int32)
@@ -199,12 +199,7 @@ def run_bench(
 
 def precision_accuracy_check(name: str, config: TrainConfig, data=None, log=print) -> dict:
     """Train the same settings in the fast path's precision and in float32; compare test accuracy."""
-    from fmnist_core.evaluation import evaluate
-    from fmnist_core.training import train
-
     if data is None:
-        from fmnist_core.data import load_fashion_mnist
-
         data = load_fashion_mnist()
     _, (x_test, y_test) = data
     outcome = {}

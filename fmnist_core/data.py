@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import time
 import urllib.request
 import zlib
@@ -24,6 +23,7 @@ import numpy as np
 
 from fmnist_core.errors import DataError
 from fmnist_core.fashion_mnist import FILES, IMAGE_SIZE, IdxFile
+from fmnist_core.files import atomic_file
 from fmnist_core.paths import cache_root
 
 # The official Keras mirror; the real download path, used only when no local copy exists.
@@ -176,6 +176,7 @@ class LoadReport:
     source: str  # The folder the .gz files were read from, or the .npz cache.
     seconds: float  # Wall time of the load.
     from_cache: bool  # True when the parsed-array cache answered.
+    note: str | None = None  # What went wrong with the array cache, when it was damaged or could not be written.
 
 
 _last_report: LoadReport | None = None
@@ -186,27 +187,40 @@ def last_load_report() -> LoadReport | None:
     return _last_report
 
 
-def _load_npz(path: Path) -> Arrays | None:
+class _DamagedArrayCache(Exception):
+    """The `.npz` cannot be used; the message says why. Never leaves this module: the cache is rebuilt instead."""
+
+
+def _array_shape(spec: IdxFile) -> tuple[int, ...]:
+    return (spec.count, IMAGE_SIZE, IMAGE_SIZE) if spec.magic == 2051 else (spec.count,)
+
+
+def _read_array_cache(path: Path) -> Arrays:
+    """The arrays in the `.npz`, checked as strictly as the `.gz` files they stand for, short of re-hashing them."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in FILES}
             stored_hashes = str(archive["source_sha256"])
-    except (OSError, KeyError, ValueError, zlib.error, EOFError):
-        return None
+    # It is a derived file: whatever NumPy or zipfile raise for it (BadZipFile, a CRC mismatch, a bad header,
+    # "no context manager" for a lone .npy, an impossible shape) means the same thing, rebuild it.
+    except Exception as error:
+        raise _DamagedArrayCache(f"{type(error).__name__}: {str(error)[:120]}") from None
     # The cache is trusted only if it was made from files with the official hashes.
     if stored_hashes != ",".join(spec.sha256 for spec in FILES.values()):
-        return None
+        raise _DamagedArrayCache("it was made from other files than the official ones")
     for name, spec in FILES.items():
-        if arrays[name].shape[0] != spec.count or arrays[name].dtype != np.uint8:
-            return None
+        if arrays[name].dtype != np.uint8 or arrays[name].shape != _array_shape(spec):
+            found = f"{arrays[name].dtype} {arrays[name].shape}"
+            raise _DamagedArrayCache(f"{name} is {found}, not uint8 {_array_shape(spec)}")
+    for name in ("train_labels", "test_labels"):
+        if arrays[name].max(initial=0) >= 10:
+            raise _DamagedArrayCache(f"{name} holds label {arrays[name].max()}, but labels are 0-9")
     return (arrays["train_images"], arrays["train_labels"]), (arrays["test_images"], arrays["test_labels"])
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz.tmp", delete=False) as handle:
-        np.savez(handle, source_sha256=",".join(spec.sha256 for spec in FILES.values()), **arrays)
-    os.replace(handle.name, path)
+    with atomic_file(path) as stream:
+        np.savez(stream, source_sha256=",".join(spec.sha256 for spec in FILES.values()), **arrays)
 
 
 def load_fashion_mnist(allow_download: bool = False, use_cache: bool = True) -> Arrays:
@@ -219,9 +233,16 @@ def load_fashion_mnist(allow_download: bool = False, use_cache: bool = True) -> 
     started = time.perf_counter()
     _check_configured_dir()
     npz_path = arrays_cache_path()
+    notes = []
     if use_cache and npz_path.is_file():
-        loaded = _load_npz(npz_path)
-        if loaded is not None:
+        try:
+            loaded = _read_array_cache(npz_path)
+        except _DamagedArrayCache as damage:
+            notes.append(
+                f"The array cache {npz_path} was damaged ({damage}); it was ignored and rebuilt from the verified "
+                ".gz files."
+            )
+        else:
             _last_report = LoadReport(str(npz_path), time.perf_counter() - started, True)
             return loaded
     searched = search_dirs()
@@ -237,7 +258,7 @@ def load_fashion_mnist(allow_download: bool = False, use_cache: bool = True) -> 
     if use_cache:
         try:
             _save_npz(npz_path, arrays)
-        except OSError:
-            pass  # A read-only cache folder only costs speed next time.
-    _last_report = LoadReport(str(folder), time.perf_counter() - started, False)
+        except OSError as error:  # A read-only cache folder only costs speed next time; it is said, not hidden.
+            notes.append(f"The array cache {npz_path} could not be written ({error.strerror or error}).")
+    _last_report = LoadReport(str(folder), time.perf_counter() - started, False, " ".join(notes) or None)
     return (arrays["train_images"], arrays["train_labels"]), (arrays["test_images"], arrays["test_labels"])

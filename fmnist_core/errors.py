@@ -25,7 +25,23 @@ class ConfigError(FmnistError, ValueError):
     exit_code = 2
 
 
+class ExplainError(FmnistError, ValueError):
+    """An image, class or model that cannot be explained: wrong shape or dtype, unknown class, not one of ours."""
+
+    exit_code = 2
+
+
 class BusyError(FmnistError):
     """Another heavy job (training or a race) is already running."""
 
     exit_code = 5
+
+
+class RecordError(CacheError, ValueError):
+    """A cache entry's meta.json does not hold a valid model record; the message names the field at fault."""
+
+
+class ClusterError(FmnistError):
+    """The distributed engine let a sweep down: scheduler unreachable, workers gone, or runs that failed."""
+
+    exit_code = 6

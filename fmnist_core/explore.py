@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from fmnist_core.pixels import enlarge
 
 EMBEDDING_METHODS = ("pca", "tsne")
 # t-SNE cost on this 2-core CPU, single-threaded (see `embed`): ~1.6 s per 1000 Fashion-MNIST images, measured
@@ -64,9 +66,8 @@ def page_of(indices: np.ndarray, page: int, per_page: int) -> ImagePage:
 
 
 def to_display(images: np.ndarray, scale: int = 3) -> np.ndarray:
-    """Round images (0–255, any dtype) to uint8 and enlarge by `scale` with square pixels (no blurring)."""
-    pixels = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-    return pixels.repeat(scale, axis=-2).repeat(scale, axis=-1)
+    """Round images (0–255, any dtype: mean images are floats) to uint8 and enlarge by `scale` with square pixels."""
+    return enlarge(np.clip(np.rint(images), 0, 255).astype(np.uint8), scale)
 
 
 def class_balance(labels: np.ndarray) -> pd.DataFrame:
@@ -137,8 +138,6 @@ def stratified_sample(labels: np.ndarray, classes: Sequence[int], count: int, se
 
 def image_data_url(image: np.ndarray, scale: int = 3) -> str:
     """A 'data:image/png;base64,…' URL of one image, for Vega-Lite image tooltips."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(to_display(image, scale), mode="L").save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -161,42 +160,36 @@ class Embedding:
     seconds: float  # Wall time of the computation.
 
 
-def embed(
-    images: np.ndarray,
-    labels: np.ndarray,
-    indices: np.ndarray,
-    method: str = "pca",
-    seed: int = 0,
-    with_images: bool = True,
-) -> Embedding:
-    """Project `images[indices]` to 2-D with PCA or t-SNE (seeded), one table row per image."""
+def project(points: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """(N, D) points → (N, 2) with PCA or t-SNE (seeded), and PCA's share of the variance on each axis."""
     if method not in EMBEDDING_METHODS:
         raise ConfigError(f"Unknown map method {method!r}. Valid methods: {', '.join(EMBEDDING_METHODS)}.")
-    if len(indices) < 3:
-        raise ConfigError(f"A map needs at least 3 images (got {len(indices)}); pick more classes or a bigger sample.")
+    if len(points) < 3:
+        raise ConfigError(f"A map needs at least 3 images (got {len(points)}); pick more classes or a bigger sample.")
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
 
-    started = time.perf_counter()
-    pixels = images[indices].reshape(len(indices), -1).astype(np.float32) / 255.0
-    explained = None
     # One thread: when a training job keeps both cores busy, multi-threaded t-SNE spins in its OpenMP
     # barriers and runs ~10× slower (measured 18 s vs 1.6 s for 1000 images); PCA is milliseconds either way.
     with threadpool_limits(limits=1):
         if method == "pca":
             pca = PCA(n_components=2, random_state=seed)
-            points = pca.fit_transform(pixels)
-            explained = (float(pca.explained_variance_ratio_[0]), float(pca.explained_variance_ratio_[1]))
-        else:
-            from sklearn.manifold import TSNE
+            flat = pca.fit_transform(points)
+            return flat, (float(pca.explained_variance_ratio_[0]), float(pca.explained_variance_ratio_[1]))
+        from sklearn.manifold import TSNE
 
-            components = min(TSNE_PCA_COMPONENTS, *pixels.shape)
-            reduced = PCA(n_components=components, random_state=seed).fit_transform(pixels)
-            # Perplexity must stay below the number of points; 30 is the usual choice for larger samples.
-            perplexity = float(min(30.0, (len(indices) - 1) / 3))
-            points = TSNE(
-                n_components=2, init="pca", perplexity=perplexity, max_iter=TSNE_ITERATIONS, random_state=seed
-            ).fit_transform(reduced)
+        components = min(TSNE_PCA_COMPONENTS, *points.shape)
+        reduced = PCA(n_components=components, random_state=seed).fit_transform(points)
+        # Perplexity must stay below the number of points; 30 is the usual choice for larger samples.
+        perplexity = float(min(30.0, (len(points) - 1) / 3))
+        flat = TSNE(
+            n_components=2, init="pca", perplexity=perplexity, max_iter=TSNE_ITERATIONS, random_state=seed
+        ).fit_transform(reduced)
+        return flat, None
+
+
+def map_table(points: np.ndarray, images: np.ndarray, labels: np.ndarray, indices: np.ndarray, with_images: bool):
+    """One row per mapped image: x, y, index (into the split), label, class_name, and image (a PNG data URL)."""
     sample_labels = labels[indices].astype(int)
     table = pd.DataFrame(
         {
@@ -209,6 +202,22 @@ def embed(
     )
     if with_images:
         table["image"] = [image_data_url(images[index]) for index in indices]
+    return table
+
+
+def embed(
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    method: str = "pca",
+    seed: int = 0,
+    with_images: bool = True,
+) -> Embedding:
+    """Project `images[indices]` to 2-D with PCA or t-SNE (seeded), one table row per image."""
+    started = time.perf_counter()
+    pixels = images[indices].reshape(len(indices), -1).astype(np.float32) / 255.0
+    points, explained = project(pixels, method, seed)
+    table = map_table(points, images, labels, indices, with_images)
     return Embedding(method, table, explained, time.perf_counter() - started)
 
 

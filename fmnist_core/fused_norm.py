@@ -12,8 +12,9 @@ is the same model; only `call` differs. Two small, documented differences in wha
   ≥ 12 544 here, so < 0.01 %), as TensorFlow's kernel (and Keras 2's fused path) does;
 - under mixed precision the normalisation runs in the kernel's own precision handling (bfloat16 in and out,
   statistics in float32) instead of casting the whole tensor to float32 and back.
-Anything the kernel does not cover (masks, renorm, other axes or ranks, another backend) falls back to
-Keras' implementation.
+Anything the kernel does not cover (masks, renorm, other axes or ranks) falls back to Keras' implementation.
+The kernel is TensorFlow's: under JAX or PyTorch (race lanes) `fmnist_core.models` builds Keras' own layer
+instead, and this module never imports TensorFlow there.
 
 Importing this module registers the class for `keras.saving.load_model`; `fmnist_core.models` and the cache
 import it before building or loading a model.
@@ -21,10 +22,14 @@ import it before building or loading a model.
 
 from __future__ import annotations
 
-from fmnist_core.machine import import_tensorflow
+from fmnist_core.machine import import_keras
 
-tf = import_tensorflow()
-import keras  # noqa: E402  (after TensorFlow's quiet import)
+keras = import_keras()
+
+
+def fused_kernel_available() -> bool:
+    """True when Keras runs on TensorFlow, the only backend with the fused kernel."""
+    return keras.backend.backend() == "tensorflow"
 
 
 @keras.saving.register_keras_serializable(package="fmnist_core")
@@ -33,7 +38,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
     def _fused_applies(self, inputs, mask) -> bool:
         return (
-            keras.backend.backend() == "tensorflow"
+            fused_kernel_available()
             and mask is None
             and not self.renorm
             and self.scale
@@ -46,6 +51,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs, training=None, mask=None):
         if not self._fused_applies(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf  # Already imported: the fused path runs only on the TensorFlow backend.
+
         inputs = tf.cast(inputs, self.compute_dtype)
         gamma = tf.convert_to_tensor(self.gamma)  # Variables stay float32 (autocast is off for them).
         beta = tf.convert_to_tensor(self.beta)

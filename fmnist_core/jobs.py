@@ -6,9 +6,9 @@ by a `JobManager` that outlives reruns and is shared by every session (the app k
 
 Requests wait in one first-come queue; `workers` of them run at once (one by default: on a 2-core machine
 a second training only slows both down, see `benchmarks/training_workers.py`). Each request carries its
-owner, the browser session that asked, so a page can show that visitor their place in the queue and let
-them cancel their own request. A race is started with `start` instead: it needs the machine to itself
-(its timings are the point), so it runs now, alone, or is refused.
+owner, the visitor that asked (pages/visitor.py), so a page can show them their place in the queue, let
+them cancel their own request, and tell only them how it ended. A race is started with `start` instead: it
+needs the machine to itself (its timings are the point), so it runs now, alone, or is refused.
 
 Marker files record the queued and running jobs; if the server dies, the next manager finds the marker of
 a process that no longer exists and reports each of those jobs as "did not finish".
@@ -138,8 +138,11 @@ class JobManager:
         *,
         owner: str | None = None,
         estimate_seconds: float | None = None,
+        details: dict | None = None,
     ) -> JobStatus:
         """Queue `function(context)`; it starts as soon as a worker is free and the requests before it have started.
+
+        details: what the request is about, known before it starts (a training's model and settings).
 
         Raises BusyError when `owner` already has a request waiting or running (one each keeps the queue fair),
         or when the queue is full.
@@ -159,7 +162,7 @@ class JobManager:
                     f"({self.queue_limit}). Please try again when the queue is shorter; it moves on as each "
                     "training ends."
                 )
-            status = self._enqueue(kind, title, function, owner, estimate_seconds, exclusive=False)
+            status = self._enqueue(kind, title, function, owner, estimate_seconds, details, exclusive=False)
         return status
 
     def start(self, kind: str, title: str, function: Callable[[JobContext], Any]) -> JobStatus:
@@ -174,7 +177,7 @@ class JobManager:
                     f"{time.time() - first.submitted:.0f} s ago){waiting}. Wait for the machine to be free "
                     "or stop what runs first."
                 )
-            status = self._enqueue(kind, title, function, None, None, exclusive=True)
+            status = self._enqueue(kind, title, function, None, None, None, exclusive=True)
         return status
 
     def status(self, job_id: int) -> JobStatus | None:
@@ -295,10 +298,17 @@ class JobManager:
             return None
         return next((s for s in self._statuses.values() if s.owner == owner and s.active), None)
 
-    def _enqueue(self, kind, title, function, owner, estimate_seconds, *, exclusive: bool) -> JobStatus:
+    def _enqueue(self, kind, title, function, owner, estimate_seconds, details, *, exclusive: bool) -> JobStatus:
         job_id = next(self._ids)
         status = JobStatus(
-            job_id, kind, title, owner, estimate_seconds=estimate_seconds, exclusive=exclusive, message="Waiting…"
+            job_id,
+            kind,
+            title,
+            owner,
+            estimate_seconds=estimate_seconds,
+            exclusive=exclusive,
+            message="Waiting…",
+            details=dict(details or {}),
         )
         self._statuses[job_id], self._functions[job_id] = status, function
         self._waiting.append(job_id)
@@ -428,7 +438,6 @@ class JobManager:
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             self._finish(job_id, state=FAILED, error=f"Unexpected error: {detail}", message="Failed.")
         else:
-            if context.should_stop():
-                self._finish(job_id, state=CANCELLED, message="Stopped; nothing was saved.")
-            else:
-                self._finish(job_id, state=DONE, result=result, fraction=1.0, message="Finished.")
+            # A job that returns has done its work, even when Stop came too late to interrupt it (a training
+            # stopped during its final test keeps the model): its result is reported, not thrown away.
+            self._finish(job_id, state=DONE, result=result, fraction=1.0, message="Finished.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import sys
@@ -38,6 +39,32 @@ def import_tensorflow(threads: int | None = None):
         except RuntimeError:
             pass  # TF already started; the caller records the threads it actually runs with.
     return tf
+
+
+def keras_backend() -> str:
+    """The Keras backend this process will use: KERAS_BACKEND, else Keras' default, TensorFlow."""
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
+
+
+def import_keras():
+    """Import Keras for this process's backend, TensorFlow quietly first when that is the backend.
+
+    Under another backend (a JAX or PyTorch race lane) TensorFlow is never imported: nothing on that path
+    needs it, and the machines those lanes are for often do not have it.
+    """
+    if keras_backend() == "tensorflow":
+        import_tensorflow()
+    import keras
+
+    return keras
+
+
+def package_version(distribution: str) -> str | None:
+    """The installed version of a pip distribution, read from its metadata without importing it."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def cpu_model() -> str:
@@ -115,16 +142,20 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def machine_info(include_gpus: bool = True) -> dict:
-    """A JSON-ready description of this machine."""
-    info = {
+def host_info() -> dict:
+    """The machine without its libraries: name, OS, CPU, usable cores, memory (imports nothing)."""
+    return {
         "hostname": platform.node(),
         "platform": platform.platform(),
         "cpu_model": cpu_model(),
         "cpu_cores": usable_cores(),
         "memory_gib": memory_gib(),
-        "versions": library_versions(),
     }
+
+
+def machine_info(include_gpus: bool = True) -> dict:
+    """A JSON-ready description of this machine and its TensorFlow (imported), as training records it."""
+    info = {**host_info(), "versions": library_versions()}
     if include_gpus:
         info["gpus"] = gpu_devices()
     return info

@@ -4,9 +4,9 @@ Training with augmentation flips half of the pictures left–right (a mirrored s
 such a model knows both orientations. Asking it about both and averaging the two probability vectors is a
 cheap two-view ensemble. It was chosen on the 6,000 validation images, not on the test set, and it only
 suits models trained on mirrored pictures: a model that never saw a mirrored picture loses 5.8–9.5 points
-when also asked about mirrors (`python benchmarks/mirror_views.py --preset
-full`, and `--preset quick` for the models trained without flips; figures in the README). It doubles the
-inference work and changes nothing in training.
+when also asked about mirrors (`python benchmarks/mirror_views.py --preset full`, and `--preset quick` for
+the models trained without flips; figures in the README). It doubles the inference work and changes nothing
+in training.
 
 `mirror_averaged(backbone)` wraps a trained model in that rule; the cache saves the wrapped model, so the
 evaluation, the comparison and every prediction in the app use the same rule as the reported accuracy. The
@@ -18,10 +18,9 @@ loading a model.
 
 from __future__ import annotations
 
-from fmnist_core.machine import import_tensorflow
+from fmnist_core.machine import import_keras
 
-tf = import_tensorflow()
-import keras  # noqa: E402  (after TensorFlow's quiet import)
+keras = import_keras()  # keras.ops only: the rule works on any Keras backend.
 
 
 @keras.saving.register_keras_serializable(package="fmnist_core")

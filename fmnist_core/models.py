@@ -60,16 +60,17 @@ def build_from_spec(spec: ModelSpec, seed: int | None = None, precision: str = "
     globally so a background training thread never changes the policy under another session's model.
     fused_norm: batch norm through TensorFlow's fused kernel (`fmnist_core.fused_norm`, same weights and
     maths, 2–4× faster here); False gives Keras' stock layer, as the benchmark's plain tutorial loop uses.
+    Under another Keras backend (JAX, PyTorch: race lanes) the kernel does not exist and Keras' layer is used;
+    `batch_norm_kind(model)` says which one a model has.
     """
-    from fmnist_core.machine import import_tensorflow
+    from fmnist_core.machine import import_keras
 
-    import_tensorflow()
-    import keras
+    keras = import_keras()
     from keras import layers
 
-    from fmnist_core.fused_norm import FusedBatchNormalization
+    from fmnist_core.fused_norm import FusedBatchNormalization, fused_kernel_available
 
-    batch_norm = FusedBatchNormalization if fused_norm else layers.BatchNormalization
+    batch_norm = FusedBatchNormalization if fused_norm and fused_kernel_available() else layers.BatchNormalization
 
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -104,8 +105,28 @@ def build_from_spec(spec: ModelSpec, seed: int | None = None, precision: str = "
     return keras.Model(inputs, outputs, name=spec.name)
 
 
+def batch_norm_kind(model) -> str:
+    """ "tensorflow-fused" when the model's batch norm runs TensorFlow's fused kernel, else "keras"."""
+    from fmnist_core.fused_norm import FusedBatchNormalization, fused_kernel_available
+
+    fused = any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)
+    return "tensorflow-fused" if fused and fused_kernel_available() else "keras"
+
+
+def inference_copy(model):
+    """`model`'s architecture and weights without its training state: what the cache saves.
+
+    A compiled model's `.keras` file also holds the optimizer's variables (AdamW keeps two per weight: Model 1's
+    file is 5.4 MB with them, 1.9 MB without), and the app never resumes training. `keras.models.clone_model`
+    would compile the copy again, so it is rebuilt from its config (registered layers only, as safe mode wants).
+    """
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def build_model(name: str, seed: int | None = None, precision: str = "float32"):
-    """Build the registry model `name` ("model1", "model2", "model3"); unknown names raise ValueError."""
+    """Build the registry model `name` ("model1", "model2", "model3"); unknown names raise ConfigError."""
     return build_from_spec(get_spec(name), seed=seed, precision=precision)
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from fmnist_core.cache import CacheEntry, ModelCache
-from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.config import PRESETS, RECIPE_VERSION, TrainConfig
+from fmnist_core.data import load_fashion_mnist
 from fmnist_core.evaluation import evaluate
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
 from fmnist_core.machine import machine_info
-from fmnist_core.models import ModelSpec, forward_flops, get_spec
-from fmnist_core.training import Progress, ProgressCallback, StopCheck, TrainingCancelled, train
+from fmnist_core.models import ModelSpec, forward_flops, get_spec, inference_copy
+from fmnist_core.paths import writable_cache_folder
+from fmnist_core.record import ModelRecord
+from fmnist_core.training import Progress, ProgressCallback, StopCheck, train
 from fmnist_core.training_time import estimate_training_seconds
 
 
@@ -20,6 +24,8 @@ class Outcome:
 
     entry: CacheEntry
     reused: bool
+    # Stop was pressed after the last training batch, while the model was being tested: it was kept anyway.
+    stopped_after_training: bool = False
 
 
 def train_and_cache(
@@ -31,13 +37,19 @@ def train_and_cache(
     cache: ModelCache | None = None,
     data=None,
     retrain: bool = False,
+    command: str | None = None,
     owner: str | None = None,
 ) -> Outcome:
     """Return the cached model for (name, config), training and evaluating it first if needed.
 
     retrain: train again even when a valid entry exists; the new model and its figures replace that entry
     only once saved, so until then (and for good, if the run is stopped or fails) the old entry stays usable.
-    owner: the app visitor who asked (recorded so classroom mode lets only them replace it); None for the CLI.
+    A shipped entry is never replaced: the new model goes to the user's cache and answers in its place.
+    command: the CLI command that asked, kept in the record (None from the app).
+    owner: the app visitor who asked, kept in the record (classroom mode lets only them replace it); None for the CLI.
+    should_stop: checked between training batches (TrainingCancelled: nothing is saved). Once the last batch is
+    done the model is tested and saved even if Stop is pressed meanwhile: testing takes seconds after minutes
+    of training, and every record holds its evaluation, so finishing it is the way to keep the weights.
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
     cache = cache or ModelCache()
@@ -45,41 +57,45 @@ def train_and_cache(
         existing = cache.find(spec, config)
         if existing is not None:
             return Outcome(existing, reused=True)
+    # Before minutes of training, not after: a cache folder that cannot take the result fails now (exit 4).
+    writable_cache_folder(root=cache.root)
     if data is None:
-        from fmnist_core.data import load_fashion_mnist
-
         data = load_fashion_mnist()
     result = train(spec, config, progress=progress, should_stop=should_stop, data=data)
     (_, _), (x_test, y_test) = data
-    model, single_view_accuracy = result.model, None
+    # What is tested is what is saved: weights and architecture, no optimizer state (the app never resumes).
+    network = inference_copy(result.model)
+    model, single_view_accuracy = network, None
     if config.augment:
-        from fmnist_core.mirror import mirror_averaged
+        from fmnist_core.mirror import mirror_averaged  # Imports TensorFlow: only once a model is trained.
 
         # It learnt mirrored pictures too, so asking it about both orientations helps (without that training it
         # costs 5.8–9.5 points: fmnist_core/mirror.py). The single-view score is kept so the gain stays visible.
-        single_view_accuracy = evaluate(result.model, x_test, y_test).test_accuracy
-        model = mirror_averaged(result.model)
-    evaluation = evaluate(model, x_test, y_test)
-    # A Stop pressed after the last batch (during evaluation) still means "nothing is saved".
-    if should_stop is not None and should_stop():
-        raise TrainingCancelled("Training was stopped; nothing was saved.")
-    meta = {
-        "history": result.history,
-        "epoch_seconds": result.epoch_seconds,
-        "wall_seconds": result.wall_seconds,
-        "images_per_second": result.images_per_second,
-        "train_images": result.train_images,
-        "validation_images": result.validation_images,
-        "best_epoch": result.best_epoch,
-        "speed_settings": result.speed_settings,
-        "parameters": int(result.model.count_params()),
-        "forward_flops": forward_flops(result.model),
-        "evaluation": evaluation.to_dict(),
-        "single_view_accuracy": single_view_accuracy,
-        "machine": machine_info(),
-        "owner": owner,
-    }
-    return Outcome(cache.save(model, meta, spec, config, replace=retrain), reused=False)
+        single_view_accuracy = evaluate(network, x_test, y_test).test_accuracy
+        model = mirror_averaged(network)
+    record = ModelRecord(
+        spec=spec,
+        config=config,
+        evaluation=evaluate(model, x_test, y_test),
+        history={key: tuple(series) for key, series in result.history.items()},
+        epoch_seconds=tuple(result.epoch_seconds),
+        wall_seconds=result.wall_seconds,
+        images_per_second=result.images_per_second,
+        train_images=result.train_images,
+        validation_images=result.validation_images,
+        best_epoch=result.best_epoch,
+        speed_settings=dict(result.speed_settings),
+        parameters=int(network.count_params()),
+        forward_flops=forward_flops(network),
+        single_view_accuracy=single_view_accuracy,
+        machine=machine_info(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        recipe_version=RECIPE_VERSION,
+        command=command,
+        owner=owner,
+    )
+    entry = cache.save(model, record, replace=retrain)
+    return Outcome(entry, reused=False, stopped_after_training=should_stop is not None and should_stop())
 
 
 def start_training_job(
@@ -95,9 +111,10 @@ def start_training_job(
 
     owner: the visitor asking (one request each; they see their place in the queue and may cancel it).
     retrain: train although the entry exists, through the same atomic replace as the CLI's --retrain: the old
-    entry stays usable until the new model is saved, and a stopped, refused or failed run leaves it untouched.
-    details: model, epoch, epochs, batch, batches, images_per_second, metrics (latest batch), history (one dict
-    per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
+    entry stays usable until the new model is saved, and a stopped, refused or failed run leaves it untouched
+    (a shipped entry stays as it is: the new model goes to the user's cache).
+    details: model and config (the request, as `to_dict`), then epoch, epochs, batch, batches, images_per_second,
+    metrics (latest batch), history (one dict per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
     Raises BusyError when the owner already has a request waiting or running, or when the queue is full.
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
@@ -126,7 +143,6 @@ def start_training_job(
             context.report(
                 event.fraction,
                 message,
-                model=spec.name,
                 epoch=event.epoch,
                 epochs=event.epochs,
                 batch=event.batch,
@@ -143,4 +159,13 @@ def start_training_job(
 
     preset = next((label for label, preset in PRESETS.items() if preset == config), "custom")
     verb = "Retraining" if retrain else "Training"
-    return manager.submit("train", f"{verb} {spec.title} ({preset})", work, owner=owner, estimate_seconds=estimate)
+    # What was asked, kept with the job from the start (a request cancelled while it waits included): a page shows
+    # the outcome only beside the settings it ran with.
+    return manager.submit(
+        "train",
+        f"{verb} {spec.title} ({preset})",
+        work,
+        owner=owner,
+        estimate_seconds=estimate,
+        details={"model": spec.name, "config": config.to_dict()},
+    )

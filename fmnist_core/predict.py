@@ -5,16 +5,15 @@ No Streamlit here: the page draws widgets, makes one call into this module and r
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fmnist_core.cache import CacheEntry
+from fmnist_core.evaluation import predict_one
 from fmnist_core.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.pixels import enlarge, to_uint8
 from fmnist_core.sketch import PreparedSketch
 
 TOP_K = 3  # Three guesses show the typical near-miss (Shirt vs T-shirt/top) without cluttering the chart.
@@ -94,21 +93,6 @@ def find_consensus(predictions: Sequence[ModelPrediction]) -> Consensus:
     return Consensus(tuple((name, tuple(titles)) for name, titles in ranked))
 
 
-def predict_one(model, image: np.ndarray) -> tuple[np.ndarray, float]:
-    """Class probabilities (10,) for one (28, 28) image, and the seconds the model call took.
-
-    image: float in [0, 1] (a prepared sketch) or uint8 in 0..255 (a dataset image).
-    """
-    values = np.asarray(image)
-    scale = 255.0 if values.dtype == np.uint8 else 1.0
-    batch = (values.astype(np.float32) / scale).reshape(1, IMAGE_SIZE, IMAGE_SIZE, 1)
-    started = time.perf_counter()
-    # predict_on_batch runs Keras' compiled predict function: about 1 ms per image on the 2-core CPU we
-    # measured, where an eager model call takes about 10 ms, nearly all of it per-layer Python overhead.
-    probabilities = np.asarray(model.predict_on_batch(batch), dtype=np.float32)[0]
-    return probabilities, time.perf_counter() - started
-
-
 def classify(image: np.ndarray, models: Mapping[str, object], true_class: int | None = None) -> Classification:
     """Ask every model (title → Keras model) about one prepared image and time each warm call."""
     predictions = []
@@ -118,18 +102,6 @@ def classify(image: np.ndarray, models: Mapping[str, object], true_class: int | 
         probabilities, seconds = predict_one(model, image)
         predictions.append(ModelPrediction(title, top_k(probabilities), seconds, true_class))
     return Classification(tuple(predictions), find_consensus(predictions))
-
-
-def best_per_model(entries: Iterable[CacheEntry]) -> list[CacheEntry]:
-    """The most accurate usable entry of each model, in registry order; equal accuracy goes to the newest."""
-    best: dict[str, CacheEntry] = {}
-    rank = lambda entry: (entry.test_accuracy if entry.test_accuracy is not None else -1.0, entry.created)
-    for entry in entries:
-        current = best.get(entry.model_name)
-        if entry.ok and (current is None or rank(entry) > rank(current)):
-            best[entry.model_name] = entry
-    order = {name: position for position, name in enumerate(MODEL_NAMES)}
-    return sorted(best.values(), key=lambda entry: (order.get(entry.model_name, len(order)), entry.model_name))
 
 
 def pick_test_image(labels: np.ndarray, class_index: int | None, rng: np.random.Generator) -> int:
@@ -142,12 +114,8 @@ def pick_test_image(labels: np.ndarray, class_index: int | None, rng: np.random.
 
 
 def pixelated(image: np.ndarray, size: int = DISPLAY_SIZE) -> np.ndarray:
-    """A uint8 (size, size) enlargement of a 28 × 28 image that keeps every pixel a sharp square."""
-    values = np.asarray(image)
-    if values.dtype != np.uint8:
-        values = np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
-    # Nearest neighbour, because any smoothing would hide how coarse the model's view really is.
-    return np.asarray(Image.fromarray(values).resize((size, size), Image.Resampling.NEAREST))
+    """A uint8 (size, size) enlargement of a 28 × 28 image (uint8, or float in [0, 1]) with sharp square pixels."""
+    return enlarge(to_uint8(image), size // IMAGE_SIZE)
 
 
 def outline_crop(sketch: PreparedSketch) -> Image.Image:

@@ -1,7 +1,8 @@
-"""The GPU-vs-CPU race: Model 1 on every device TensorFlow sees, timed fairly, shown live or replayed.
+"""The GPU-vs-CPU race: Model 1 on every device a Keras backend sees, timed fairly, shown live or replayed.
 
-Lanes: each GPU, "CPU, all cores" and "CPU, 1 core". They run one after another (fair on a small machine:
-no lane steals another's cores), in rounds when repeated, each repeat in a fresh process (race_lane.py).
+Lanes, for each backend raced (TensorFlow, JAX, PyTorch; fmnist_core.backends): each GPU it sees, "CPU, all
+cores" and "CPU, 1 core". They run one after another (fair on a small machine: no lane steals another's
+cores), in rounds when repeated, each repeat in a fresh process (race_lane.py, lane_process.py).
 Only training and inference are scored; setup and warm-up are shown. The finish order ranks lanes by
 scored time, as if they had started together. Results are saved as race files (race_file.py); a replay
 starts the lanes together at the gun, or plays them back one after another.
@@ -10,23 +11,20 @@ starts the lanes together at the gun, or plays them back one after another.
 from __future__ import annotations
 
 import math
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND, require_installed
 from fmnist_core.errors import ConfigError
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
+from fmnist_core.lane_process import run_lane_process
+from fmnist_core.paths import writable_cache_folder
 from fmnist_core.race_file import LaneResult, RaceResult, RepeatResult, store_race
-from fmnist_core.race_lane import SCORED_PHASES, Event, LaneError, Workload, run_lane_process
+from fmnist_core.race_lane import LANE_KINDS, SCORED_PHASES, Event, LaneError, Workload
+from fmnist_core.race_plan import plan_lanes, race_machine
 
-LANE_KINDS = ("gpu", "cpu-all", "cpu-1")
-NO_GPU_REASON = (
-    "TensorFlow sees no GPU on this machine (CPU-only build or no CUDA driver). A GPU runs the convolutions of "
-    "Model 1 in parallel across thousands of cores; record a race on a GPU machine with "
-    "`python -m fmnist_core race --out race.json` and replay it here."
-)
 PHASE_TITLES = {
     "": "waiting",
     "setup": "starting",
@@ -39,16 +37,22 @@ PHASE_TITLES = {
 
 @dataclass(frozen=True)
 class RaceOptions:
-    """What to race: the workload every lane runs, which lanes, and how often."""
+    """What to race: the workload every lane runs, on which backends, which lanes, and how often."""
 
     workload: Workload = Workload()  # Model, data subset, batch size, precision: identical on every lane.
-    lanes: tuple[str, ...] = LANE_KINDS  # Lane kinds, in running order: "gpu" means every GPU TensorFlow sees.
+    lanes: tuple[str, ...] = LANE_KINDS  # Lane kinds, in running order: "gpu" means every GPU the backend sees.
     repeats: int = 3  # Runs per lane (in rounds); the median is reported and min/max show the spread.
+    backends: tuple[str, ...] = (DEFAULT_BACKEND,)  # Keras backends, each with all the lanes, in this order.
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in self.lanes if kind not in LANE_KINDS]
         if unknown or not self.lanes or len(set(self.lanes)) != len(self.lanes):
             raise ConfigError(f"Lanes must be distinct and among {', '.join(LANE_KINDS)} (got {','.join(self.lanes)}).")
+        odd = [name for name in self.backends if name not in BACKENDS]
+        if odd or not self.backends or len(set(self.backends)) != len(self.backends):
+            raise ConfigError(
+                f"Backends must be distinct and among {', '.join(BACKENDS)} (got {','.join(self.backends)})."
+            )
         if not isinstance(self.repeats, int) or not 1 <= self.repeats <= 20:
             raise ConfigError(f"Repeats must be a whole number from 1 to 20 (got {self.repeats!r}).")
 
@@ -253,50 +257,6 @@ def finished_run_view(live: RaceLive, lane_index: int, run_index: int) -> LaneVi
 # Running a race ---------------------------------------------------------------------------------------
 
 
-def _nvidia_smi() -> list[dict]:
-    """GPU name, total memory and driver per nvidia-smi ([] without it): TensorFlow does not report memory."""
-    try:
-        output = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    rows = [[part.strip() for part in line.split(",")] for line in output.splitlines() if line.count(",") == 2]
-    return [
-        {"name": name, "memory_mib": int(memory) if memory.isdigit() else None, "driver": driver}
-        for name, memory, driver in rows
-    ]
-
-
-def race_machine() -> dict:
-    """machine_info() (CPU, cores, TensorFlow's GPUs, library versions) plus GPU memory from nvidia-smi."""
-    from fmnist_core.machine import machine_info
-
-    return {**machine_info(), "nvidia_smi": _nvidia_smi()}
-
-
-def plan_lanes(kinds: tuple[str, ...], gpus: list[dict], cores: int) -> tuple[LaneResult, ...]:
-    """The lanes of a race on a machine with these GPUs (as machine_info lists them) and CPU cores."""
-    lanes = []
-    for kind in kinds:
-        if kind == "gpu":
-            lanes += [
-                LaneResult(f"gpu-{index}", f"{gpu['id']} · {gpu['name']}", gpu["id"], cores, True, None)
-                for index, gpu in enumerate(gpus)
-            ]
-            if not gpus:
-                lanes.append(LaneResult("gpu", "GPU", "GPU", cores, False, NO_GPU_REASON))
-        else:
-            threads = cores if kind == "cpu-all" else 1
-            label = f"CPU, all cores ({cores})" if kind == "cpu-all" else "CPU, 1 core"
-            lanes.append(LaneResult(kind, label, "CPU", threads, True, None))
-    return tuple(lanes)
-
-
 def _republish(notify: Callable[[RaceLive], None], live: RaceLive) -> Callable[[tuple[Event, ...]], None]:
     """A lane-process callback that publishes `live` with the running lane's events so far."""
     return lambda events: notify(replace(live, events=events))
@@ -313,15 +273,17 @@ def run_race(
     should_stop: when it turns true the running lane process is ended and RaceCancelled is raised.
     A GPU lane that fails (driver, memory) is reported as unavailable; a failing CPU lane raises LaneError.
     """
-    machine = race_machine()
-    if not options.workload.synthetic:
-        from fmnist_core.data import load_fashion_mnist
-
-        load_fashion_mnist()  # Fails early with how to get the data; leaves parsed arrays cached for the lanes.
-    live = RaceLive(options.workload, plan_lanes(options.lanes, machine["gpus"], machine["cpu_cores"]), options.repeats)
+    require_installed(options.backends)
+    machine = race_machine(options.backends, "gpu" in options.lanes, should_stop)
+    gpus = {name: facts.get("gpus", []) for name, facts in machine["backends"].items()}
+    lanes = plan_lanes(options.backends, options.lanes, gpus, machine["cpu_cores"])
+    live = RaceLive(options.workload, lanes, options.repeats)
     if not any(lane.available for lane in live.lanes):
         reasons = " ".join(lane.unavailable_reason for lane in live.lanes)
         raise LaneError(f"No lane can run on this machine. {reasons} Add a CPU lane (--lanes gpu,cpu-all,cpu-1).")
+    from fmnist_core.data import load_fashion_mnist
+
+    load_fashion_mnist()  # Fails early with how to get the data; leaves parsed arrays cached for the lanes.
     notify = on_event or (lambda snapshot: None)
     for _ in range(options.repeats):
         for index, lane in enumerate(live.lanes):
@@ -332,6 +294,7 @@ def run_race(
             try:
                 record = run_lane_process(
                     options.workload,
+                    lane.backend,
                     lane.device,
                     lane.threads,
                     live.running_since,
@@ -361,7 +324,9 @@ def start_race_job(manager: JobManager, options: RaceOptions) -> JobStatus:
     """Run a race as a background job and keep it in the races folder; BusyError if a job is running.
 
     details: "race" holds the latest RaceLive; the job's result is the RaceResult.
+    Raises CacheError before starting when the races folder cannot be written.
     """
+    writable_cache_folder("races")
 
     def work(context: JobContext) -> RaceResult:
         result = run_race(

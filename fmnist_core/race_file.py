@@ -1,9 +1,11 @@
 """The race file: what a race recorded, as versioned JSON that is validated field by field on load.
 
-`{"schema": "fmnist-race", "schema_version": 1, "created", "machine", "workload", "repeats", "lanes": [...],
-"speedups", "finish_order"}`. Each lane holds its repeats; each repeat its phase times, the thread settings
-it really ran with, and its progress events `[seconds, phase, fraction]`, which let a recorded race be
-replayed at true speed. Medians, spreads, speed-ups and the finish order are written for readers and
+`{"schema": "fmnist-race", "schema_version": 2, "created", "machine", "workload", "repeats", "lanes": [...],
+"speedups", "finish_order"}`. Each lane names its Keras backend and kind and holds its repeats; each repeat its
+phase times, what it really ran with (backend version, device, CUDA versions on a GPU, threads, CPU time,
+jit_compile, batch-norm layer) and its progress events `[seconds, phase, fraction]`, which let a recorded race be
+replayed at true speed. Version 1 files (TensorFlow only, before lanes had a backend) are read through
+`_upgrade_v1`. Medians, spreads, speed-ups and the finish order are written for readers and
 recomputed on load, so a file cannot contradict itself. Past races live in `<cache root>/races/`; races
 recorded on GPU machines can be shipped in `recorded_races/`.
 """
@@ -13,21 +15,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fmnist_core.errors import ConfigError, FmnistError
+from fmnist_core.backends import BACKENDS
+from fmnist_core.errors import CacheError, ConfigError, FmnistError
+from fmnist_core.files import atomic_file
 from fmnist_core.models import ModelSpec
-from fmnist_core.paths import RECORDED_RACES_DIR, cache_root
-from fmnist_core.race_lane import PHASES, SCORED_PHASES, Event, Workload
+from fmnist_core.paths import cache_root, recorded_races_dir
+from fmnist_core.race_lane import LANE_KINDS, PHASES, SCORED_PHASES, Event, Workload
 
 SCHEMA = "fmnist-race"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: lanes name their Keras backend and kind; the workload's jit_compile may be per backend.
 MAX_RACE_FILE_BYTES = 5 * 1024 * 1024
-BASELINE_LANE = "cpu-all"  # Speed-ups are measured against all CPU cores.
+BASELINE_KIND = "cpu-all"  # Speed-ups are measured against all CPU cores (of the first backend raced).
 METRICS = (
     "setup_seconds",
     "warmup_seconds",
@@ -49,14 +51,14 @@ class RaceFileError(FmnistError):
 class RepeatResult:
     """One timed run of one lane, as its process measured it."""
 
-    setup_seconds: float  # Process start, TensorFlow import, data: shown, not scored.
+    setup_seconds: float  # Process start, backend import, data: shown, not scored.
     warmup_seconds: float  # Build, compile/trace, warm-up steps: shown, not scored.
     train_seconds: float  # The timed training steps.
     train_images_per_second: float
     inference_seconds: float  # Predicting the test images.
     inference_images_per_second: float
     events: tuple[Event, ...]  # (seconds since the lane started, phase, fraction): the replay script.
-    runtime: dict  # What the lane really ran with: threads, cores, device of the weights.
+    runtime: dict  # What the lane really ran with: backend version, device, threads, CPU time, jit_compile, ….
 
     @property
     def race_seconds(self) -> float:
@@ -100,13 +102,19 @@ class RepeatResult:
 class LaneResult:
     """One lane: what it is, whether it could run, and its repeats."""
 
-    lane_id: str  # "gpu-0", "cpu-all", "cpu-1" ("gpu" when no GPU was seen).
-    label: str  # What a person reads: "CPU, 1 core".
+    lane_id: str  # "jax-gpu-0", "tensorflow-cpu-all", "torch-cpu-1" ("jax-gpu" when JAX saw no GPU).
+    label: str  # What a person reads: "JAX · NVIDIA H200", "TensorFlow · CPU, 1 core".
     device: str  # "GPU:0" or "CPU".
-    threads: int  # CPU cores and TensorFlow threads the lane may use.
+    threads: int  # CPU cores and backend threads the lane may use.
     available: bool  # False when the lane could not run here.
     unavailable_reason: str | None  # Why not, in plain words.
     repeats: tuple[RepeatResult, ...] = ()
+    backend: str = "tensorflow"  # The Keras backend (KERAS_BACKEND) of the lane's processes.
+    kind: str = ""  # One of LANE_KINDS: "gpu", "cpu-all", "cpu-1"; when not given, read from the lane id.
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", kind_from_id(self.lane_id))
 
     def _values(self, name: str) -> list[float]:
         return [getattr(repeat, name) for repeat in self.repeats]
@@ -122,6 +130,17 @@ class LaneResult:
         return {
             name: {"min": min(self._values(name)), "max": max(self._values(name))} for name in METRICS if self.repeats
         }
+
+    @property
+    def cores_busy(self) -> float | None:
+        """Median CPU seconds per wall second while training: how many cores the lane kept busy (None: unknown,
+        e.g. a version 1 file). A one-core lane must stay at or below 1."""
+        ratios = [
+            repeat.runtime["train_cpu_seconds"] / repeat.train_seconds
+            for repeat in self.repeats
+            if isinstance(repeat.runtime.get("train_cpu_seconds"), int | float)
+        ]
+        return statistics.median(ratios) if ratios else None
 
     @property
     def representative(self) -> RepeatResult | None:
@@ -151,6 +170,10 @@ class LaneResult:
             raise RaceFileError(f"`{where}` is marked available but has no repeats.")
         if not fields["available"] and not fields["unavailable_reason"]:
             raise RaceFileError(f"`{where}` is unavailable but gives no `unavailable_reason`.")
+        for name, allowed in (("backend", tuple(BACKENDS)), ("kind", LANE_KINDS)):
+            value = _field(values, name, "str", where)  # Required since version 2 (_upgrade_v1 fills them in).
+            if value not in allowed:
+                raise RaceFileError(f"`{where}.{name}` should be one of {', '.join(allowed)}; found {value[:40]!r}.")
         return cls(**fields, repeats=repeats)
 
 
@@ -159,7 +182,7 @@ class RaceResult:
     """A whole race: where it ran, what every lane ran, and how each lane did."""
 
     created: str  # ISO time the race finished, with the UTC offset.
-    machine: dict  # machine_info() plus what nvidia-smi says about GPU memory.
+    machine: dict  # race.race_machine(): host, library versions, each backend's GPUs, nvidia-smi's GPUs and driver.
     workload: Workload
     repeats: int  # Planned repeats per lane.
     lanes: tuple[LaneResult, ...]
@@ -172,10 +195,11 @@ class RaceResult:
 
     @property
     def baseline(self) -> LaneResult | None:
-        """The lane speed-ups are measured against: all CPU cores, else the slowest lane that ran."""
+        """The lane speed-ups are measured against: the first all-CPU-cores lane, else the slowest lane that ran."""
         ran = {lane.lane_id: lane for lane in self.lanes if lane.repeats}
-        if BASELINE_LANE in ran:
-            return ran[BASELINE_LANE]
+        all_cores = [lane for lane in ran.values() if lane.kind == BASELINE_KIND]
+        if all_cores:
+            return all_cores[0]
         return ran[self.finish_order[-1]] if ran else None
 
     @property
@@ -258,12 +282,14 @@ class RaceResult:
                 f"This is not a race file: `schema` is {str(values['schema'])[:60]!r}, expected {SCHEMA!r}."
             )
         version = _field(values, "schema_version", "int", "")
-        if version != SCHEMA_VERSION:
+        if version not in (1, SCHEMA_VERSION):
             newer = " Update this app, or record the race again with it." if version > SCHEMA_VERSION else ""
             raise RaceFileError(
                 f"Unsupported race file version: schema_version {version}; this app reads "
-                f"version {SCHEMA_VERSION}.{newer}"
+                f"versions 1 to {SCHEMA_VERSION}.{newer}"
             )
+        if version == 1:
+            values = _upgrade_v1(values)
         workload_values = _field(values, "workload", "dict", "")
         spec = ModelSpec(**_scalars(ModelSpec, _field(workload_values, "spec", "dict", "workload"), "workload.spec"))
         try:
@@ -286,12 +312,38 @@ class RaceResult:
         )
 
 
+def kind_from_id(lane_id: str) -> str:
+    """'gpu-0', 'jax-gpu-1' → 'gpu'; 'cpu-1', 'torch-cpu-1' → 'cpu-1'; anything else → 'cpu-all'."""
+    if lane_id.startswith("gpu") or "-gpu" in lane_id:
+        return "gpu"
+    return "cpu-1" if lane_id.endswith("cpu-1") else "cpu-all"
+
+
+def _upgrade_v1(values: dict) -> dict:
+    """A version 1 file in version 2's shape: every lane ran on TensorFlow; its kind follows from its id.
+
+    Only the fields version 2 added are filled in; anything malformed is left for the version 2 checks to name.
+    """
+    lanes = values.get("lanes")
+    if not isinstance(lanes, list):
+        return values
+    upgraded = []
+    for lane in lanes:
+        if isinstance(lane, dict) and isinstance(lane.get("lane_id"), str):
+            kind = kind_from_id(lane["lane_id"])
+            label = f"TensorFlow · {lane['label']}" if isinstance(lane.get("label"), str) else lane.get("label")
+            lane = {**lane, "backend": "tensorflow", "kind": kind, "label": label}
+        upgraded.append(lane)
+    return {**values, "lanes": upgraded}
+
+
 # Validation helpers: JSON type of each dataclass field, read with a message naming the field.
 _KINDS = {
     "int": ((int,), "a whole number"),
     "float": ((int, float), "a number"),
     "str": ((str,), "text"),
     "bool": ((bool,), "true or false"),
+    "bool | None": ((bool, type(None)), "true, false or null"),
     "dict": ((dict,), "an object"),
     "list": ((list,), "a list"),
     "str | None": ((str, type(None)), "text or null"),
@@ -310,8 +362,11 @@ def _field(values: dict, key: str, kind: str, where: str):
     value = values[key]
     expected, words = _KINDS[kind]
     mistyped = not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)
-    if mistyped or (isinstance(value, float) and not math.isfinite(value)):
+    if mistyped:
         raise RaceFileError(f"The field `{path}` should be {words}, but it is {_json_type(value)} ({str(value)[:40]}).")
+    # JSON has no NaN or Infinity, but Python's json module reads and writes them.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RaceFileError(f"The field `{path}` must be a finite number, but it is {value}.")
     return value
 
 
@@ -363,14 +418,9 @@ def load_race(path: Path | str) -> RaceResult:
         raise RaceFileError(f"Cannot read {path}: {error.strerror or error}.") from None
 
 
-def save_race(result: RaceResult, path: Path | str) -> Path:
-    """Write the race JSON atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        json.dump(result.to_dict(), handle, indent=1)
-    os.replace(handle.name, path)
-    return path
+def race_json(result: RaceResult) -> str:
+    """The race file's content."""
+    return json.dumps(result.to_dict(), indent=1)
 
 
 def races_dir() -> Path:
@@ -384,7 +434,12 @@ def store_race(result: RaceResult) -> Path:
     path, number = races_dir() / f"{stem}.json", 2
     while path.exists():
         path, number = races_dir() / f"{stem}-{number}.json", number + 1
-    return save_race(result, path)
+    try:
+        with atomic_file(path) as stream:
+            stream.write(race_json(result).encode("utf-8"))
+    except OSError as error:
+        raise CacheError(f"Cannot keep the race in {path.parent} ({error.strerror or error}).") from error
+    return path
 
 
 @dataclass(frozen=True)
@@ -407,7 +462,7 @@ class StoredRace:
 def list_races() -> list[StoredRace]:
     """Past races of this machine, then the recorded ones shipped in recorded_races/; newest first in each."""
     found = []
-    for folder, origin in ((races_dir(), "this machine"), (RECORDED_RACES_DIR, "recorded")):
+    for folder, origin in ((races_dir(), "this machine"), (recorded_races_dir(), "recorded")):
         paths = folder.glob("*.json") if folder.is_dir() else []
         paths = sorted(paths, key=lambda path: (path.stat().st_mtime_ns, path.name), reverse=True)
         for path in paths:

@@ -20,8 +20,6 @@ from fmnist_core.errors import FmnistError
 from fmnist_core.machine import import_tensorflow, usable_cores
 from fmnist_core.models import ModelSpec, build_from_spec, get_spec
 
-SHIFT_PIXELS = 2  # Augmentation: random translation of up to ±2 px, Fashion-MNIST items are centred.
-
 
 class TrainingCancelled(FmnistError):
     """The user pressed Stop; nothing was saved."""
@@ -91,10 +89,28 @@ def scale_images(images):
     return tf.cast(images, tf.float32)[..., None] / 255.0
 
 
-def augment_batch(images, step, seed: int):
-    """Random horizontal flip and ±SHIFT_PIXELS shift per image of a float batch (N, 28, 28, 1).
+@dataclass(frozen=True)
+class Augmentation:
+    """What happens to each training image besides a random horizontal flip."""
 
-    Vectorised (two gathers instead of a per-image loop) and stateless: the draws depend only on
+    shift_pixels: int = 2  # Random translation of up to ± this many pixels (Fashion-MNIST items are centred).
+    erase_probability: float = 0.0  # Share of images given one rectangle of random noise (random erasing).
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> Augmentation | None:
+        """The augmentation `config` asks for, or None when it trains on the pictures as they are."""
+        return cls(config.shift_pixels, config.erase_probability) if config.augment else None
+
+
+# Random erasing draws the rectangle's area and aspect ratio from the ranges of Zhong et al. (2017).
+ERASE_AREA = (0.02, 0.4)
+ERASE_ASPECT = (0.3, 1 / 0.3)
+
+
+def augment_batch(images, step, seed: int, augmentation: Augmentation = Augmentation()):
+    """Random horizontal flip, shift and (optionally) erasing per image of a float batch (N, 28, 28, 1).
+
+    Vectorised (gathers and masks instead of a per-image loop) and stateless: the draws depend only on
     (seed, batch step), so a run is repeatable whatever the thread scheduling.
     """
     import tensorflow as tf
@@ -102,19 +118,42 @@ def augment_batch(images, step, seed: int):
     count = tf.shape(images)[0]
     size = images.shape[1]
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
-    flip = tf.random.stateless_uniform([count], seed=key) < 0.5
+
+    def uniform(offset: int, shape, low=0.0, high=1.0):
+        return tf.random.stateless_uniform(shape, seed=key + offset, minval=low, maxval=high)
+
+    flip = uniform(0, [count]) < 0.5
     images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
-    shifts = tf.random.stateless_uniform(
-        [count, 2], seed=key + 1, minval=0, maxval=2 * SHIFT_PIXELS + 1, dtype=tf.int32
-    )
-    padded = tf.pad(images, [[0, 0], [SHIFT_PIXELS, SHIFT_PIXELS], [SHIFT_PIXELS, SHIFT_PIXELS], [0, 0]])
-    offsets = tf.range(size)[None, :]
-    rows = tf.gather(padded, shifts[:, :1] + offsets, axis=1, batch_dims=1)
-    return tf.gather(rows, shifts[:, 1:] + offsets, axis=2, batch_dims=1)
+    shift = augmentation.shift_pixels
+    if shift:
+        shifts = tf.random.stateless_uniform([count, 2], seed=key + 1, minval=0, maxval=2 * shift + 1, dtype=tf.int32)
+        padded = tf.pad(images, [[0, 0], [shift, shift], [shift, shift], [0, 0]])
+        offsets = tf.range(size)[None, :]
+        rows = tf.gather(padded, shifts[:, :1] + offsets, axis=1, batch_dims=1)
+        images = tf.gather(rows, shifts[:, 1:] + offsets, axis=2, batch_dims=1)
+    if augmentation.erase_probability:
+        area = uniform(2, [count], *ERASE_AREA) * size * size
+        aspect = tf.exp(uniform(3, [count], math.log(ERASE_ASPECT[0]), math.log(ERASE_ASPECT[1])))
+        height = tf.clip_by_value(tf.round(tf.sqrt(area * aspect)), 1, size)
+        width = tf.clip_by_value(tf.round(tf.sqrt(area / aspect)), 1, size)
+        top = tf.floor(uniform(4, [count]) * (size - height + 1))
+        left = tf.floor(uniform(5, [count]) * (size - width + 1))
+        positions = tf.range(size, dtype=tf.float32)[None, :]
+        in_rows = (positions >= top[:, None]) & (positions < (top + height)[:, None])
+        in_columns = (positions >= left[:, None]) & (positions < (left + width)[:, None])
+        erased = uniform(6, [count]) < augmentation.erase_probability
+        mask = in_rows[:, :, None] & in_columns[:, None, :] & erased[:, None, None]
+        images = tf.where(mask[..., None], uniform(7, tf.shape(images)), images)
+    return images
 
 
 def make_dataset(
-    images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle_seed: int | None = None, augment: bool = False
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle_seed: int | None = None,
+    augment: Augmentation | None = None,
 ):
     """A `tf.data` pipeline over uint8 arrays: shuffle (seeded) → batch → scale (→ augment) → prefetch."""
     tf = import_tensorflow()
@@ -122,12 +161,12 @@ def make_dataset(
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    if augment:
+    if augment is not None:
         # The batch counter restarts every epoch, but the shuffle order does not repeat, so each image
         # still meets a different flip and shift every epoch.
         seed = shuffle_seed or 0
         dataset = dataset.enumerate().map(
-            lambda step, pair: (augment_batch(scale_images(pair[0]), step, seed), pair[1]),
+            lambda step, pair: (augment_batch(scale_images(pair[0]), step, seed, augment), pair[1]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     else:
@@ -141,28 +180,72 @@ def make_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int):
+    """The configured schedule over all planned steps: linear warm-up from 0, then constant or decay to 0."""
+    from fmnist_core.recipe_objects import WarmupThenDecay
+
+    total_steps = max(1, config.epochs * steps_per_epoch)
+    warmup_steps = int(round(config.warmup_fraction * total_steps))
+    return WarmupThenDecay(config.learning_rate, total_steps, warmup_steps, config.schedule)
+
+
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):
-    """Adam (AdamW when weight decay is set) with the configured learning-rate schedule."""
+    """Adam (AdamW when weight decay is set) on the configured schedule, averaging the weights if asked."""
     import keras
 
-    learning_rate = config.learning_rate
-    if config.schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate, decay_steps=max(1, config.epochs * steps_per_epoch)
-        )
+    settings = {
+        "beta_2": config.adam_beta_2,
+        "use_ema": config.ema_momentum is not None,
+        "ema_momentum": config.ema_momentum or 0.99,
+    }
+    schedule = learning_rate_schedule(config, steps_per_epoch)
     if config.weight_decay > 0:
-        return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(learning_rate)
+        return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, **settings)
+    return keras.optimizers.Adam(schedule, **settings)
+
+
+def make_loss(label_smoothing: float):
+    """Cross-entropy on integer labels; with smoothing, each target keeps 1 − s and spreads s over all classes."""
+    if not label_smoothing:
+        return "sparse_categorical_crossentropy"
+    from fmnist_core.recipe_objects import SmoothedSparseCrossentropy
+
+    return SmoothedSparseCrossentropy(label_smoothing)
 
 
 def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
-        loss="sparse_categorical_crossentropy",
+        loss=make_loss(config.label_smoothing),
         metrics=["accuracy"],
         # Set explicitly: Keras' "auto" would switch XLA on whenever a GPU exists.
         jit_compile=config.jit_compile,
     )
+
+
+def _validate_averaged_weights():
+    """A callback that puts the weight average in place for each validation; training resumes on the raw weights.
+
+    Keras swaps the average in only once, after the last epoch, so without this the per-epoch validation
+    curve (and early stopping) would judge weights that are never saved.
+    """
+    import keras
+
+    class ValidateAveragedWeights(keras.callbacks.Callback):
+        raw_weights = None
+
+        def on_test_begin(self, logs=None):
+            self.raw_weights = [variable.numpy() for variable in self.model.trainable_weights]
+            self.model.optimizer.finalize_variable_values(self.model.trainable_weights)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            # The averaged weights stay in place through on_epoch_end, so early stopping keeps those.
+            if self.raw_weights is not None:
+                for variable, value in zip(self.model.trainable_weights, self.raw_weights, strict=True):
+                    variable.assign(value)
+                self.raw_weights = None
+
+    return ValidateAveragedWeights()
 
 
 def _progress_callback(
@@ -257,7 +340,11 @@ def train(
     model = build_from_spec(spec, seed=config.seed, precision=config.precision)
     compile_model(model, config, batches)
     train_data = make_dataset(
-        x_train[train_index], y_train[train_index], config.batch_size, shuffle_seed=config.seed, augment=config.augment
+        x_train[train_index],
+        y_train[train_index],
+        config.batch_size,
+        shuffle_seed=config.seed,
+        augment=Augmentation.of(config),
     )
     validation_data = None
     if len(validation_index):
@@ -273,6 +360,8 @@ def train(
         "train_seconds": 0.0,
     }
     callbacks.append(_progress_callback(config, batches, progress, should_stop, clock))
+    if config.ema_momentum is not None:
+        callbacks.append(_validate_averaged_weights())
     if config.early_stopping_patience and validation_data is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(

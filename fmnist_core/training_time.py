@@ -24,13 +24,14 @@ def images_per_epoch(config: TrainConfig) -> int:
 
 def measured_seconds_per_image(entry: CacheEntry) -> float | None:
     """Wall seconds per trained image (validation included) of an entry trained on this machine; else None."""
-    meta = entry.meta or {}
-    machine, history = meta.get("machine") or {}, meta.get("history") or {}
-    epochs_run, images, seconds = len(history.get("loss", [])), meta.get("train_images"), meta.get("wall_seconds")
-    same_machine = machine.get("cpu_model") == cpu_model() and machine.get("cpu_cores") == usable_cores()
-    if not (entry.ok and same_machine and epochs_run and images and seconds):
+    record = entry.record
+    if record is None:
         return None
-    return float(seconds) / (epochs_run * images)
+    machine = record.machine
+    same_machine = machine.get("cpu_model") == cpu_model() and machine.get("cpu_cores") == usable_cores()
+    if not (same_machine and record.wall_seconds > 0):
+        return None
+    return record.wall_seconds / (record.epochs_run * record.train_images)
 
 
 def estimate_training_seconds(
@@ -45,8 +46,8 @@ def estimate_training_seconds(
         rate
         for entry in entries
         if entry.model_name == model_name
-        and entry.config is not None
-        and entry.config.precision == config.precision
+        and entry.record is not None
+        and entry.record.config.precision == config.precision
         and (rate := measured_seconds_per_image(entry)) is not None
     ]
     if rates:

@@ -6,6 +6,7 @@ the function that needs it so the home page paints without it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
 from fmnist_core.classroom import ClassroomSettings, load_settings, may_delete_in_app
+from fmnist_core.display import format_duration
 from fmnist_core.errors import CacheError, ConfigError, DataError, FmnistError
 from fmnist_core.jobs import JobManager, JobStatus
 from fmnist_core.paths import cache_root
@@ -21,7 +23,21 @@ from fmnist_core.paths import cache_root
 if TYPE_CHECKING:
     import pandas as pd
 
+    from fmnist_core.race_file import RaceResult
+
+# Links that open a page on something (st.query_params): Evaluate on a cache entry, the Race page on a race file.
+ENTRY_PARAMETER = "entry"
+RACE_PARAMETER = "race"
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
+LAST_SKETCH = "last_sketch"  # Session key: the 28×28 picture Predict prepared last, for Inside the model.
+# How the race summary's columns are shown (their labels come from fmnist_core.race_summary).
+RACE_COLUMN_FORMATS = {
+    "seconds": "%.2f s",
+    "min_seconds": "%.2f s",
+    "max_seconds": "%.2f s",
+    "images_per_second": "%,.0f",
+    "speedup": "%.2f×",
+}
 
 
 def _leave_legacy_pages_mode() -> None:
@@ -106,26 +122,33 @@ def cache_entries() -> list[CacheEntry]:
 
 
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…", max_entries=1)
-def _dataset(cache_dir: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _dataset(cache_dir: str) -> tuple[tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], str | None]:
     # A resource, not cache_data: cache_data would hand every rerun its own 55 MB copy. The arrays are
     # made read-only so no page can change what every session shares.
-    from fmnist_core.data import load_fashion_mnist
+    from fmnist_core.data import last_load_report, load_fashion_mnist
 
     arrays = load_fashion_mnist()
     for pair in arrays:
         for array in pair:
             array.flags.writeable = False
-    return arrays
+    return arrays, last_load_report().note
 
 
 def dataset_or_stop():
-    """((x_train, y_train), (x_test, y_test)); when the data is missing, explain how to get it and stop."""
+    """((x_train, y_train), (x_test, y_test)); when the data is missing, explain how to get it and stop.
+
+    A note from the load (a damaged array cache rebuilt) is shown once per session, as a toast.
+    """
     try:
-        return _dataset(str(cache_root_or_stop()))
+        arrays, note = _dataset(str(cache_root_or_stop()))
     except DataError as error:
         st.error("**Fashion-MNIST is not available on this machine.**", icon="📦")
         st.code(str(error), language=None)
         st.stop()
+    if note and not st.session_state.get("data_note_shown"):
+        st.session_state["data_note_shown"] = True
+        st.toast(note, icon="🛠️")
+    return arrays
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=8)
@@ -137,10 +160,19 @@ def _model(entry_id: str, model_sha256: str, root: str):
 def load_model(entry: CacheEntry):
     """The Keras model of a verified cache entry, or None after showing why it cannot be loaded."""
     try:
-        return _model(entry.entry_id, entry.meta.get("model_sha256", ""), str(entry.path.parent))
+        return _model(entry.entry_id, entry.record.model_sha256, str(entry.path.parent))
     except CacheError as error:
         st.error(str(error), icon="🗄️")
         return None
+
+
+def plain_text(text: str, limit: int = 80) -> str:
+    """Text a user chose (a file name) made safe to put inside Markdown: shown as typed, never as a link, emphasis,
+    colour or formula. Every ASCII punctuation mark is backslash-escaped (CommonMark lets any be), line breaks and
+    other control characters become spaces, and long text is cut to `limit` characters."""
+    flat = "".join(" " if not character.isprintable() else character for character in text)
+    cut = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", cut)
 
 
 def show_error(error: FmnistError) -> None:
@@ -148,20 +180,10 @@ def show_error(error: FmnistError) -> None:
     st.error(str(error), icon="⚠️")
 
 
-def format_seconds(seconds: float | None) -> str:
-    """'1 min 05 s' / '12.3 s' / '—'."""
-    if seconds is None:
-        return "—"
-    if seconds >= 60:
-        minutes, rest = divmod(int(round(seconds)), 60)
-        return f"{minutes} min {rest:02d} s"
-    return f"{seconds:.1f} s"
-
-
 def show_job_progress(status: JobStatus) -> None:
     """A running job in two lines: a progress bar with its message, then elapsed and remaining time."""
     st.progress(status.fraction, text=f"**{status.title}** — {status.message}")
-    st.caption(f"Elapsed {format_seconds(status.elapsed)} · about {format_seconds(status.remaining_seconds)} left")
+    st.caption(f"Elapsed {format_duration(status.elapsed)} · about {format_duration(status.remaining_seconds)} left")
 
 
 def history_table(history: dict | list | None) -> pd.DataFrame:
@@ -215,12 +237,15 @@ def learning_curves_chart(history: dict | list | None):
     return alt.hconcat(*panels)
 
 
-def link_to_page(page: str, label: str, icon: str | None = None) -> None:
-    """`st.page_link`, or a plain hint when the page is not registered (a page run on its own, as in tests)."""
+def link_to_page(page: str, label: str, icon: str | None = None, query_params: dict | None = None) -> None:
+    """`st.page_link`, or a plain hint when the page is not registered (a page run on its own, as in tests).
+
+    query_params: what the page should open on (e.g. {"entry": ...} for Evaluate), read from st.query_params there.
+    """
     from streamlit.errors import StreamlitAPIException
 
     try:
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params=query_params)
     except StreamlitAPIException:
         st.caption(f"Open **{label}** from the navigation menu.")
 
@@ -228,13 +253,17 @@ def link_to_page(page: str, label: str, icon: str | None = None) -> None:
 def damaged_entries(entries: list[CacheEntry]) -> None:
     """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded).
 
-    In classroom mode nothing is deleted from the app: the message names the command the teacher runs instead.
+    A shipped one, which the app never deletes, comes with how to restore it; in classroom mode nothing is deleted
+    from the app, so the message names the command the teacher runs instead.
     """
     deletable = may_delete_in_app(classroom_settings())
     for entry in entries:
         if entry.ok:
             continue
         problem = f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded."
+        if entry.shipped:
+            st.warning(f"{problem} {entry.repair}", icon="🩹")
+            continue
         if not deletable:
             st.warning(
                 f"{problem} Classroom mode: only the teacher deletes models, with "
@@ -251,3 +280,25 @@ def damaged_entries(entries: list[CacheEntry]) -> None:
                 show_error(error)
                 continue
             st.rerun()
+
+
+def race_summary(result: RaceResult) -> None:
+    """A race's summary table (the same one the Compare page and the report show), with what every lane ran."""
+    from fmnist_core.race_summary import SUMMARY_COLUMNS, lanes_not_run, summary_table, workload_sentence
+
+    st.caption(workload_sentence(result))
+    st.dataframe(
+        summary_table(result),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            column: (
+                st.column_config.NumberColumn(label, format=RACE_COLUMN_FORMATS[column])
+                if column in RACE_COLUMN_FORMATS
+                else st.column_config.TextColumn(label)
+            )
+            for column, label in SUMMARY_COLUMNS.items()
+        },
+    )
+    for line in lanes_not_run(result):
+        st.caption(f"{line}.")

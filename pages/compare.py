@@ -5,9 +5,24 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import report
+from fmnist_core import report, sweep_report
+from fmnist_core.cache import entries_by_model
+from fmnist_core.cli.train_command import command_line
+from fmnist_core.commentary import learning_curve_summary
 from fmnist_core.models import MODEL_SPECS
-from pages.common import cache_entries, dataset_or_stop, history_table, job_manager, link_to_page, load_model
+from fmnist_core.race_summary import load_races
+from fmnist_core.sweep_result import SweepResult, load_sweeps
+from pages.common import (
+    cache_entries,
+    damaged_entries,
+    dataset_or_stop,
+    history_table,
+    job_manager,
+    link_to_page,
+    load_model,
+    model_cache,
+    race_summary,
+)
 
 COLUMN_FORMATS = {
     "first_filters": "%d",
@@ -25,15 +40,6 @@ COLUMN_FORMATS = {
     "latency_ms": "%.2f ms",
 }
 COLUMN_HELP = {"single_view_accuracy": report.SINGLE_VIEW_MEANING.capitalize()}
-RACE_COLUMNS = {
-    "lane": st.column_config.TextColumn("Lane"),
-    "phase": st.column_config.TextColumn("Phase"),
-    "seconds": st.column_config.NumberColumn("Median time", format="%.2f s"),
-    "min_seconds": st.column_config.NumberColumn("Fastest", format="%.2f s"),
-    "max_seconds": st.column_config.NumberColumn("Slowest", format="%.2f s"),
-    "images_per_second": st.column_config.NumberColumn("Images/s", format="%,.0f"),
-    "speedup": st.column_config.NumberColumn("Speed-up", format="%.1f×"),
-}
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -43,30 +49,37 @@ def latency_seconds(entry_id: str, model_sha256: str, _model, _test_images) -> f
 
 
 def pick_entries() -> dict:
-    """One cache entry per registry model (most accurate first in each box); None where none is trained."""
-    by_model = report.entries_by_model(cache_entries())
+    """One cache entry per registry model (most accurate first in each box); damaged or None where none is usable."""
+    entries = cache_entries()
+    damaged_entries(entries)
+    by_model = entries_by_model(entries)
     if not any(by_model.values()):
         st.info("No trained model yet: train Model 1, 2 and 3 first (the quick preset is the shortest run).", icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()
     usable = {entry.entry_id: entry for candidates in by_model.values() for entry in candidates}
-    chosen = {}
+    picked = {}
     for column, (name, candidates) in zip(st.columns(len(by_model)), by_model.items(), strict=True):
         spec = MODEL_SPECS[name]
         heading = f"{spec.title} ({spec.first_filters} first-layer filters)"
         if not candidates:
             column.markdown(f"**{heading}**")
-            column.caption(f"Not trained yet — use the Train page or `{report.train_command(name)}`.")
-            chosen[name] = None
+            column.caption(f"No usable model — use the Train page or `{command_line(name)}`.")
             continue
-        picked = column.selectbox(
+        choice = column.selectbox(
             heading,
             [entry.entry_id for entry in candidates],
             format_func=lambda entry_id: usable[entry_id].label,
             key=f"compare_{name}",
         )
-        chosen[name] = usable[picked]
-    return chosen
+        column.caption(usable[choice].provenance.capitalize())
+        picked[name] = usable[choice]
+    return report.chosen_entries(entries, picked)
+
+
+def trained(chosen: dict) -> list:
+    """The chosen entries that can be used (not the damaged stand-ins, not the untrained models)."""
+    return [entry for entry in chosen.values() if entry is not None and entry.ok]
 
 
 def measure_latencies(chosen: dict) -> dict[str, float] | None:
@@ -86,23 +99,17 @@ def measure_latencies(chosen: dict) -> dict[str, float] | None:
     (_, _), (x_test, _) = dataset_or_stop()
     latencies = {}
     with st.spinner("Timing single-image predictions…"):
-        for entry in filter(None, chosen.values()):
+        for entry in trained(chosen):
             model = load_model(entry)
             if model is not None:
-                latencies[entry.entry_id] = latency_seconds(
-                    entry.entry_id, entry.meta.get("model_sha256", ""), model, x_test
-                )
+                latencies[entry.entry_id] = latency_seconds(entry.entry_id, entry.record.model_sha256, model, x_test)
     return latencies
 
 
 def curves_chart(chosen: dict) -> alt.FacetChart:
     """Loss and accuracy per epoch, one colour per model, dashed for validation."""
     table = pd.concat(
-        [
-            history_table(entry.meta.get("history")).assign(model=entry.title)
-            for entry in chosen.values()
-            if entry is not None
-        ],
+        [history_table(entry.record.history).assign(model=entry.title) for entry in trained(chosen)],
         ignore_index=True,
     )
     return (
@@ -126,6 +133,65 @@ def curves_chart(chosen: dict) -> alt.FacetChart:
     )
 
 
+def error_bars_chart(sweep: SweepResult) -> alt.HConcatChart:
+    """Per measure: every seed's result as a dot, the mean as a tick, and its 95 % interval as an error bar."""
+    summaries, runs = sweep_report.summary_table(sweep), sweep_report.runs_table(sweep)
+    panels = []
+    for label in sweep_report.MEASURES.values():
+        x = alt.X("model:N", title=None)
+        y = alt.Y("value:Q", title=label, scale=alt.Scale(zero=False))
+        dots = (
+            alt.Chart(runs[runs.measure == label])
+            .mark_circle(size=45, opacity=0.55)
+            .encode(
+                x=x,
+                y=y,
+                color=alt.Color("model:N", legend=None),
+                tooltip=["model:N", "seed:Q", alt.Tooltip("value:Q", format=",.2f", title=label)],
+            )
+        )
+        summary = alt.Chart(summaries[summaries.measure == label])
+        tooltip = ["model:N", "seeds:Q"] + [
+            alt.Tooltip(f"{field}:Q", format=",.2f") for field in ("mean", "low", "high", "standard_deviation")
+        ]
+        bars = summary.mark_errorbar(ticks=True, thickness=2).encode(
+            x=x, y=alt.Y("low:Q", title=label, scale=alt.Scale(zero=False)), y2="high:Q", tooltip=tooltip
+        )
+        means = summary.mark_tick(size=26, thickness=2, color="black").encode(x=x, y="mean:Q", tooltip=tooltip)
+        panels.append(alt.layer(dots, bars, means).properties(width=210, height=240))
+    return alt.hconcat(*panels)
+
+
+def seeds_section(chosen: dict) -> SweepResult | None:
+    """The sweep's error bars and verdicts when one was run, else a plain "one seed" note; returns the sweep shown."""
+    st.subheader("🎲 Seeds: is the difference real?")
+    sweeps, problems = load_sweeps(model_cache().root)
+    for problem in problems:
+        st.warning(problem, icon="⚠️")
+    if not sweeps:
+        st.info(sweep_report.ONE_SEED_NOTE, icon="🎲")
+        return None
+    suggested = sweep_report.pick_sweep(sweeps, [entry.record.config for entry in trained(chosen)])
+    sweep = sweeps[
+        st.selectbox(
+            "Sweep",
+            range(len(sweeps)),
+            index=sweeps.index(suggested),
+            format_func=lambda index: sweep_report.describe(sweeps[index]),
+            key="compare_sweep",
+            help="Saved by `python -m fmnist_core sweep`; the one with the table's settings is chosen first.",
+        )
+    ]
+    st.altair_chart(error_bars_chart(sweep))
+    st.caption(
+        f"Each dot is one seed; the black tick is the mean and the bar its 95 % confidence interval "
+        f"(Student t, {sweep.seed_count} seeds). Training times depend on what else the machine was doing."
+    )
+    for comparison in sweep.comparisons:
+        st.markdown(f"- {comparison.verdict}")
+    return sweep
+
+
 def races_section(races: list) -> None:
     st.subheader("🏁 GPU vs CPU race")
     if not races:
@@ -138,11 +204,7 @@ def races_section(races: list) -> None:
         return
     labels = [f"[{stored.origin}] {stored.label}" for stored in races]
     result = races[st.selectbox("Race", range(len(races)), format_func=labels.__getitem__, key="compare_race")].result
-    st.caption(report.race_workload(result))
-    st.dataframe(report.race_table(result), hide_index=True, width="stretch", column_config=RACE_COLUMNS)
-    for lane in result.lanes:
-        if not lane.available:
-            st.caption(f"{lane.label}: did not run ({lane.unavailable_reason}).")
+    race_summary(result)
     link_to_page("pages/race.py", label="Replay it on the race page", icon="🏁")
 
 
@@ -154,13 +216,12 @@ st.write(
 
 chosen = pick_entries()
 latencies = measure_latencies(chosen)
-races = report.load_races()
-result = report.build_report(chosen, latencies, races)
+races = load_races()
 
 st.subheader("Side by side")
 # The entry ids are in the pickers above; the CSV keeps them.
 st.dataframe(
-    result.table,
+    report.comparison_table(chosen, latencies),
     hide_index=True,
     width="stretch",
     column_order=[column for column in report.COLUMN_LABELS if column != "entry_id"],
@@ -177,11 +238,13 @@ st.caption(
     "Training figures come from the machine that trained each model; latency is measured here and now. "
     "The report below says exactly how each number was measured."
 )
+sweep = seeds_section(chosen)
+result = report.build_report(chosen, command_line, latencies, races, sweep=sweep)
 
 st.subheader("Learning curves")
 st.altair_chart(curves_chart(chosen))
-for entry in filter(None, chosen.values()):
-    st.markdown(f"**{entry.title}** — {report.learning_curve_summary(entry.meta.get('history'))}")
+for entry in trained(chosen):
+    st.markdown(f"**{entry.title}** — {learning_curve_summary(entry.record.history)}")
 
 races_section(races)
 

@@ -5,15 +5,16 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core import explore
+from fmnist_core.display import format_duration
 from fmnist_core.errors import ConfigError
-from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
-from pages.common import dataset_or_stop, format_seconds, show_error
+from fmnist_core.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES, TEST_SET_IMAGES, TRAIN_SET_IMAGES
+from pages.common import dataset_or_stop, show_error
 
 IMAGES_PER_PAGE = 40
 DISPLAY_SCALE = 3  # 28 px pictures drawn at 84 px, square pixels kept sharp.
 MEAN_SCALE = 5  # Ten mean images fit a row at 140 px.
 MAP_SEED = 0
-SPLITS = {"train": "Training set (60,000)", "test": "Test set (10,000)"}
+SPLITS = {"train": f"Training set ({TRAIN_SET_IMAGES:,})", "test": f"Test set ({TEST_SET_IMAGES:,})"}
 CLASS_COLORS = alt.Scale(domain=list(CLASS_NAMES), scheme="tableau10")
 
 # Cached computations: `split` (and the other hashed arguments) identify the arrays, which are passed
@@ -165,7 +166,7 @@ def embedding_map(split: str, images: np.ndarray, labels: np.ndarray, classes: t
     method = "tsne" if use_tsne else "pca"
     if use_tsne:
         method_column.caption(
-            f"t-SNE takes about {format_seconds(explore.tsne_seconds_estimate(size))} for "
+            f"t-SNE takes about {format_duration(explore.tsne_seconds_estimate(size))} for "
             f"{size:,} pictures (longer while a model trains); then it is remembered."
         )
     try:
@@ -213,7 +214,10 @@ def embedding_map(split: str, images: np.ndarray, labels: np.ndarray, classes: t
 
 
 st.title("🖼️ The dataset")
-st.write("70,000 greyscale pictures of clothes, 28×28 pixels, in 10 classes: look at them before training on them.")
+st.write(
+    f"{TRAIN_SET_IMAGES + TEST_SET_IMAGES:,} greyscale pictures of clothes, {IMAGE_SIZE}×{IMAGE_SIZE} pixels, in "
+    f"{NUM_CLASSES} classes: look at them before training on them."
+)
 (train_images, train_labels), (test_images, test_labels) = dataset_or_stop()
 data_split, picked_classes = choose_data()
 split_images, split_labels = (train_images, train_labels) if data_split == "train" else (test_images, test_labels)

@@ -8,11 +8,19 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import report
+from fmnist_core import confusion
 from fmnist_core.cache import CacheEntry
+from fmnist_core.commentary import learning_curve_summary, mirror_note
 from fmnist_core.evaluation import Evaluation
-from fmnist_core.fashion_mnist import CLASS_NAMES
-from pages.common import cache_entries, damaged_entries, dataset_or_stop, learning_curves_chart, link_to_page
+from fmnist_core.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
+from pages.common import (
+    ENTRY_PARAMETER,
+    cache_entries,
+    damaged_entries,
+    dataset_or_stop,
+    learning_curves_chart,
+    link_to_page,
+)
 
 CHART_KEY = "confusion_chart"
 TRUE_KEY, PREDICTED_KEY = "mistakes_true_class", "mistakes_predicted_class"
@@ -23,7 +31,7 @@ IMAGE_WIDTH = 84  # Pixels: 3× the 28×28 originals.
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def confusion_cells(matrix: list[list[int]]) -> pd.DataFrame:
-    return report.confusion_cells(matrix)
+    return confusion.confusion_cells(matrix)
 
 
 def pick_entry() -> CacheEntry:
@@ -35,9 +43,16 @@ def pick_entry() -> CacheEntry:
         st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.", icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()
+    # A link may name the model to open on (the Home page's "See what Model 3 gets wrong").
+    asked = st.query_params.get(ENTRY_PARAMETER)
     chosen = st.selectbox(
-        "Model", list(usable), format_func=lambda entry_id: usable[entry_id].label, key="evaluate_entry"
+        "Model",
+        list(usable),
+        index=list(usable).index(asked) if asked in usable else 0,
+        format_func=lambda entry_id: usable[entry_id].label,
+        key="evaluate_entry",
     )
+    st.caption(f"{usable[chosen].title}: {usable[chosen].provenance}.")
     return usable[chosen]
 
 
@@ -99,7 +114,7 @@ def pick_pair(evaluation: Evaluation) -> tuple[int, int]:
     entry_id = st.session_state["evaluate_entry"]
     if st.session_state.get("mistakes_for_entry") != entry_id:
         st.session_state["mistakes_for_entry"] = entry_id
-        top = report.most_confused(evaluation.confusion_matrix, top=1)
+        top = confusion.most_confused(evaluation.confusion_matrix, top=1)
         pair = (top[0].true_class, top[0].predicted_class) if top else (6, 0)
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = pair
     left, right = st.columns(2)
@@ -119,14 +134,14 @@ def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) ->
         )
         return
     (_, _), (x_test, _) = dataset_or_stop()
-    recorded = report.images_evaluated(evaluation)
+    recorded = evaluation.test_images
     if recorded != len(x_test):
         st.warning(
             f"This model was evaluated on {recorded:,} test images, but the test set here has "
             f"{len(x_test):,}: the pictures below may not be the ones it saw.",
             icon="⚠️",
         )
-    images = report.mistaken_images(evaluation, true_class, predicted, len(x_test))
+    images = confusion.mistaken_images(evaluation, true_class, predicted, len(x_test))
     if not images:
         st.success(f"No {CLASS_NAMES[true_class]} was taken for {CLASS_NAMES[predicted]}.", icon="🎉")
         return
@@ -138,22 +153,22 @@ def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) ->
     for start in range(0, len(shown), GALLERY_COLUMNS):
         for column, image in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS], strict=False):
             column.image(x_test[image.index], caption=image.caption, width=IMAGE_WIDTH)
+            with column:  # Where this model found its evidence for the wrong answer.
+                link = {"entry": st.session_state["evaluate_entry"], "image": f"test:{image.index}"}
+                link_to_page("pages/inside.py", "Why?", icon="🔬", query_params=link)
 
 
 st.title("🔍 Evaluate a model")
 st.write(
-    "How one trained model does on the 10,000 test images it never saw: where it is right, where it "
+    f"How one trained model does on the {TEST_SET_IMAGES:,} test images it never saw: where it is right, where it "
     "is wrong, and which pictures fool it."
 )
 
 entry = pick_entry()
-evaluation = report.evaluation_of(entry)
-if evaluation is None:
-    st.warning("This cache entry has no test-set evaluation. Delete it and train the model again.", icon="⚠️")
-    st.stop()
+evaluation = entry.record.evaluation
 
 accuracy, loss, macro_f1, speed = st.columns(4)
-accuracy.metric("Test accuracy", f"{evaluation.test_accuracy:.1%}", help=report.mirror_note(entry))
+accuracy.metric("Test accuracy", f"{evaluation.test_accuracy:.1%}", help=mirror_note(entry.record))
 loss.metric("Test loss", f"{evaluation.test_loss:.3f}", help="Cross-entropy: lower is better.")
 macro_f1.metric("Macro F1", f"{evaluation.macro_f1:.3f}", help="The mean of the ten per-class F1 scores.")
 speed.metric("Inference images/s", f"{evaluation.images_per_second:,.0f}", help="Whole test set, batches of 1,024.")
@@ -175,7 +190,7 @@ st.altair_chart(
 pairs, classes = st.columns([2, 3])
 with pairs:
     st.markdown("**Most confused pairs**")
-    ranked = report.most_confused(evaluation.confusion_matrix)
+    ranked = confusion.most_confused(evaluation.confusion_matrix)
     st.markdown(
         "\n".join(f"{rank}. {pair.describe()}" for rank, pair in enumerate(ranked, start=1)) or "No mistakes at all."
     )
@@ -185,7 +200,7 @@ with classes:
         "of this class it finds)"
     )
     st.dataframe(
-        report.per_class_table(evaluation),
+        confusion.per_class_table(evaluation),
         hide_index=True,
         width="stretch",
         column_config={
@@ -202,5 +217,5 @@ true_class, predicted = pick_pair(evaluation)
 mistakes_gallery(evaluation, true_class, predicted)
 
 st.subheader("Learning curves")
-st.caption(report.learning_curve_summary(entry.meta.get("history")))
-st.altair_chart(learning_curves_chart(entry.meta.get("history")), width="stretch")
+st.caption(learning_curve_summary(entry.record.history))
+st.altair_chart(learning_curves_chart(entry.record.history), width="stretch")

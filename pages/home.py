@@ -1,4 +1,5 @@
-"""Home: what the explorer teaches, a map of the pages, the trained models, and a one-click first model.
+"""Home: what the explorer teaches, a quick start on the models at hand, a map of the pages, the trained models, and a
+one-click first model.
 
 This page must paint fast on a fresh server, so nothing here imports TensorFlow: the training job
 imports it in its own thread, after the page is on screen.
@@ -6,16 +7,33 @@ imports it in its own thread, after the page is on screen.
 
 import streamlit as st
 
+from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
+from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.models import MODEL_SPECS, get_spec
-from pages.common import cache_entries, damaged_entries, job_manager, link_to_page, model_cache
+from fmnist_core.race_file import list_races
+from pages.common import (
+    ENTRY_PARAMETER,
+    RACE_PARAMETER,
+    cache_entries,
+    damaged_entries,
+    job_manager,
+    link_to_page,
+    model_cache,
+)
 from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
 
 PAGE_MAP = (
-    ("pages/dataset.py", "Dataset", "🖼️", "browse the 70,000 pictures, the class balance, mean images and a 2-D map"),
+    (
+        "pages/dataset.py",
+        "Dataset",
+        "🖼️",
+        f"browse the {TRAIN_SET_IMAGES + TEST_SET_IMAGES:,} pictures, the class balance, mean images and a 2-D map",
+    ),
     ("pages/train.py", "Train", "🏋️", "train Model 1, 2 or 3 in the background and watch the curves grow"),
     ("pages/evaluate.py", "Evaluate", "🔍", "test accuracy, the confusion matrix, and the pictures a model gets wrong"),
     ("pages/compare.py", "Compare & report", "📊", "the models side by side: accuracy, speed, size; download a report"),
+    ("pages/inside.py", "Inside the model", "🔬", "the filters a model learned, its feature maps, where it looks"),
     ("pages/race.py", "GPU vs CPU race", "🏁", "the same training on different hardware, timed live"),
     ("pages/predict.py", "Predict a sketch", "✏️", "draw or upload a garment and see what a model thinks it is"),
 )
@@ -60,32 +78,78 @@ def cached_models() -> None:
         return
     for entry in entries:
         if entry.ok:
-            st.markdown(f"✅ {entry.label}")
+            st.markdown(f"✅ {entry.label} — {entry.provenance}")
     damaged_entries(entries)
 
 
-def quick_train() -> None:
+def quick_start() -> bool:
+    """Links to what the models at hand (shipped with the app or trained here) and the recorded races show right
+    away; False when there is none yet, and quick-training a first model is the start."""
+    trained = [entry for entry in best_entries(cache_entries()).values() if entry is not None]
+    recorded = [race for race in list_races() if race.origin == "recorded" and race.result is not None]
+    links = []
+    if trained:
+        titles = [entry.title for entry in trained]
+        who = (
+            f"{titles[0]} answers" if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]} answer at once"
+        )
+        links.append(("pages/predict.py", "Try a sketch", "✏️", None, f"Draw a garment: {who}."))
+        widest = trained[-1]  # Registry order: the widest first layer trained.
+        links.append(
+            (
+                "pages/evaluate.py",
+                f"See what {widest.title} gets wrong",
+                "🔍",
+                {ENTRY_PARAMETER: widest.entry_id},
+                f"{widest.record.test_accuracy:.1%} of the test pictures right: the confusion matrix, and the "
+                "pictures behind each mistake.",
+            )
+        )
+    if recorded:
+        race = max(recorded, key=lambda race: race.result.created)
+        links.append(
+            (
+                "pages/race.py",
+                f"Open the race recorded on {race.result.created[:10]}",
+                "🏁",
+                {RACE_PARAMETER: race.path.name},
+                f"Replay it at true speed: {race.result.recorded_label}.",
+            )
+        )
+    if not links:
+        return False
     st.subheader("Quick start")
+    for column, (page, label, icon, parameters, caption) in zip(st.columns(len(links)), links, strict=True):
+        with column:
+            link_to_page(page, label=label, icon=icon, query_params=parameters)
+            st.caption(caption)
+    return True
+
+
+def quick_train(heading: str) -> None:
+    st.subheader(heading)
     manager = job_manager()
     mine = my_request(manager)
     if something_to_show(manager):
         training_status_box()
     if mine is not None and mine.active:
         return
+    # Only this visitor's: another visitor's failure is not news here.
     if mine is not None and mine.error:
         st.error(f"{mine.title} failed: {mine.error}", icon="⚠️")
     cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
     existing = cache.find(spec, quick)
     if existing is not None:
-        accuracy = f"{existing.test_accuracy:.1%}" if existing.test_accuracy is not None else "unknown"
         st.success(
-            f"{spec.title} on the quick preset is trained and ready to use ({accuracy} test accuracy).", icon="✅"
+            f"{spec.title} on the quick preset is trained and ready to use "
+            f"({existing.record.test_accuracy:.1%} test accuracy).",
+            icon="✅",
         )
         link_to_page("pages/evaluate.py", label="See how it does on the test set", icon="🔍")
         return
     st.write(
-        f"No model yet? Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs, the "
-        "shortest run there is; the time left is shown as it goes. It keeps running if you open other pages."
+        f"Train {spec.title} on {quick.train_limit:,} pictures for {quick.epochs} epochs, the shortest run there "
+        "is, and watch it learn; the time left is shown as it goes. It keeps running if you open other pages."
     )
     if st.button(f"Quick-train {spec.title}", type="primary", icon="🚀"):
         ask_to_train(QUICK_MODEL, quick, cache)
@@ -95,6 +159,6 @@ st.title("👕 Fashion-MNIST CNN Explorer")
 st.write("See how a convolutional network learns to recognise clothes — and what one design choice changes.")
 interrupted_notice()
 introduction()
-quick_train()
+quick_train("Or watch a model learn" if quick_start() else "Quick start")
 cached_models()
 page_map()

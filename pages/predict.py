@@ -10,13 +10,14 @@ import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
+from fmnist_core.display import format_size
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.jobs import FAILED
 from fmnist_core.predict import (
     Classification,
     ModelPrediction,
-    best_per_model,
     classify,
     outline_crop,
     pick_test_image,
@@ -24,12 +25,13 @@ from fmnist_core.predict import (
 )
 from fmnist_core.sketch import MAX_UPLOAD_BYTES, PreparedSketch, SketchError, prepare_sketch
 from pages.common import (
+    LAST_SKETCH,
     cache_entries,
     dataset_or_stop,
     job_manager,
     link_to_page,
     load_model,
-    show_error,
+    plain_text,
 )
 from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
 
@@ -52,14 +54,14 @@ OTHER_GUESS_COLOUR = "#a0a0a0"
 def loaded_models() -> dict[str, object]:
     """Title → Keras model for the most accurate cached entry of each model (load problems are shown)."""
     models = {}
-    entries = best_per_model(cache_entries())
+    entries = [entry for entry in best_entries(cache_entries()).values() if entry is not None]
     for entry in entries:
         model = load_model(entry)
         if model is not None:
             models[entry.title] = model
     if entries:
-        st.caption("Answering: " + " · ".join(entry.label for entry in entries))
-    mirrored = [entry.title for entry in entries if entry.single_view_accuracy is not None]
+        st.caption("Answering: " + "; ".join(f"{entry.label} — {entry.provenance}" for entry in entries))
+    mirrored = [entry.title for entry in entries if entry.record.single_view_accuracy is not None]
     if mirrored:
         who = "it" if len(mirrored) == 1 else "each"
         st.caption(
@@ -93,12 +95,17 @@ def offer_quick_training() -> None:
 # Inputs: each returns what the model should look at, or None -------------------------------------------------
 
 
-def uploaded_picture() -> bytes | None:
-    """The uploaded file's bytes; its name is never used, so it cannot point anywhere on this machine."""
+def uploaded_picture() -> tuple[bytes, str] | None:
+    """The uploaded file's bytes and a Markdown label naming it. The name is only ever shown (escaped), never
+    opened, so it cannot point anywhere on this machine."""
     upload = st.file_uploader(
         "A photo or drawing of one garment", type=UPLOAD_TYPES, max_upload_size=MAX_UPLOAD_BYTES // 2**20, key="upload"
     )
-    return upload.getvalue() if upload is not None else None
+    if upload is None:
+        return None
+    # A file the uploader refuses (too large, wrong type) is never sent here: the previous file stays the upload.
+    # So every answer and error below names the file it is about, and cannot pass for the refused one's.
+    return upload.getvalue(), f"**{plain_text(upload.name)}** ({format_size(upload.size)})"
 
 
 def drawing() -> np.ndarray | None:
@@ -236,12 +243,17 @@ def describe_preparation(sketch: PreparedSketch) -> str:
     return "Preparation: " + "; ".join(steps) + "."
 
 
-def show_picture_prediction(picture, models: dict[str, object]) -> None:
-    """Prepare an upload or a drawing, show each preparation step, then the models' answers."""
+def show_picture_prediction(picture, models: dict[str, object], source: str | None = None) -> None:
+    """Prepare an upload or a drawing, show each preparation step, then the models' answers.
+
+    source: Markdown naming the uploaded file, put on its answer and its error (None for a drawing).
+    """
+    if source:
+        st.caption(f"📎 {source}")
     try:
         sketch = prepare_sketch(picture)
     except SketchError as error:
-        show_error(error)
+        st.error(f"{source}: {error}" if source else str(error), icon="⚠️")
         return
     given, seen = st.columns(2)
     given.image(outline_crop(sketch), caption="As given", width=PICTURE_WIDTH)
@@ -253,6 +265,8 @@ def show_picture_prediction(picture, models: dict[str, object]) -> None:
     )
     st.caption(describe_preparation(sketch))
     show_classification(classify(sketch.image, models))
+    st.session_state[LAST_SKETCH] = sketch.image
+    link_to_page("pages/inside.py", "See what the model looked at", icon="🔬", query_params={"image": "sketch"})
 
 
 def show_test_image_prediction(models: dict[str, object]) -> None:
@@ -268,6 +282,7 @@ def show_test_image_prediction(models: dict[str, object]) -> None:
     )
     st.caption("Test images are already prepared the Fashion-MNIST way, so the models see exactly this.")
     show_classification(classify(images[index], models, true_class))
+    link_to_page("pages/inside.py", "See what the model looked at", icon="🔬", query_params={"image": f"test:{index}"})
 
 
 # Page -------------------------------------------------------------------------------------------------------
@@ -287,7 +302,8 @@ upload_tab, draw_tab, test_tab = st.tabs(["📤 Upload", "✏️ Draw", "🎲 Tr
 with upload_tab:
     uploaded = uploaded_picture()
     if uploaded is not None:
-        show_picture_prediction(uploaded, trained_models)
+        picture, source = uploaded
+        show_picture_prediction(picture, trained_models, source)
 with draw_tab:
     drawn = drawing()
     if drawn is not None:

@@ -1,8 +1,9 @@
 """GPU vs CPU race: Model 1 trains and predicts on every lane while the timers tick, or a recorded race replays.
 
-The race runs in the shared job manager's worker thread; a fragment redraws the lanes twice a second from
-the job's snapshot, so the page stays responsive and coming back shows the race still running. A race
-recorded elsewhere (the CLI on a GPU machine) replays at true speed with the same lane rows.
+Lanes run on the Keras backends chosen here (TensorFlow, JAX, PyTorch: those installed on this machine). The
+race runs in the shared job manager's worker thread; a fragment redraws the lanes twice a second from the job's
+snapshot, so the page stays responsive and coming back shows the race still running. A race recorded elsewhere
+(the CLI on a GPU machine) replays at true speed with the same lane rows.
 """
 
 import json
@@ -11,37 +12,53 @@ import time
 
 import streamlit as st
 
+from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND
 from fmnist_core.classroom import may_stop
-from fmnist_core.errors import BusyError, ConfigError
+from fmnist_core.display import format_duration
+from fmnist_core.errors import ConfigError, FmnistError
+from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED
+from fmnist_core.machine import usable_cores
 from fmnist_core.race import (
-    LANE_KINDS,
     PHASE_TITLES,
     LaneView,
     RaceLive,
     RaceOptions,
     live_state,
-    plan_lanes,
-    race_machine,
     replay_duration,
     replay_state,
     start_race_job,
 )
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
-from fmnist_core.race_lane import TRAIN_SET_IMAGES, Workload
-from pages.common import classroom_settings, format_seconds, job_manager, show_error, show_job_progress
-from pages.visitor import visitor_id
+from fmnist_core.race_lane import LANE_KINDS, Workload
+from fmnist_core.race_plan import plan_lanes
+from pages.common import RACE_PARAMETER, classroom_settings, job_manager, race_summary, show_error, show_job_progress
+from pages.visitor import stop_for_another, visitor_id
 
 REFRESH_SECONDS = 0.5
+REPLAY_TAB = "Replay a recorded race"
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
-PHASE_NAMES = {"train": "Training", "inference": "Inference"}
 REPLAY_MODES = {True: "Start together at the gun", False: "One after another, as they ran"}
-RECORD_HINT = "Record one on a GPU machine with `python -m fmnist_core race --out race.json`, then upload it here."
+RECORD_HINT = (
+    "Record one on a GPU machine with `python -m fmnist_core race --backend jax --out race.json` (or "
+    "`scripts/gpu_race.sh`), then upload it here."
+)
 
 
-@st.cache_data(show_spinner="Asking TensorFlow which devices it sees…")
-def machine() -> dict:
-    return race_machine()
+def chosen_backends() -> tuple[str, ...]:
+    """The backends to race, among those installed here; the others say how to install them."""
+    installed = [name for name, backend in BACKENDS.items() if backend.installed]
+    chosen = st.multiselect(
+        "Keras backends",
+        installed,
+        default=[DEFAULT_BACKEND] if DEFAULT_BACKEND in installed else installed[:1],
+        format_func=lambda name: BACKENDS[name].title,
+        help="Keras 3 runs the same Model 1 on each backend; every backend gets its own GPU and CPU lanes.",
+    )
+    for name, backend in BACKENDS.items():
+        if name not in installed:
+            st.caption(backend.missing_message)
+    return tuple(name for name in BACKENDS if name in chosen)  # In the registry's order, whatever the click order.
 
 
 def lane_row(view: LaneView) -> None:
@@ -52,8 +69,8 @@ def lane_row(view: LaneView) -> None:
         progress.warning(view.note, icon="🚫")
         return
     progress.progress(view.fraction, text=f"{PHASE_TITLES[view.phase]} · {view.fraction:.0%}")
-    timer.markdown(f"#### ⏱ {format_seconds(view.race_seconds)}", help="Race time: training plus inference.")
-    details = [f"start-up and warm-up {format_seconds(view.warmup_seconds)} (not scored)"]
+    timer.markdown(f"#### ⏱ {format_duration(view.race_seconds)}", help="Race time: training plus inference.")
+    details = [f"start-up and warm-up {format_duration(view.warmup_seconds)} (not scored)"]
     if view.train_images_per_second:
         details.append(f"training {view.train_images_per_second:,.0f} images/s")
     if view.inference_images_per_second:
@@ -74,8 +91,10 @@ def times_chart(result: RaceResult):
     import altair as alt
     import pandas as pd
 
+    from fmnist_core.race_summary import PHASE_WORDS
+
     table = pd.DataFrame(result.summary_rows())
-    table["phase"] = table["phase"].map(PHASE_NAMES)
+    table["phase"] = table["phase"].map(PHASE_WORDS)
     baseline = result.speedups["baseline"]
     table["speed-up"] = [
         "baseline" if lane_id == baseline else f"{value:.2f}× faster" if value >= 1 else f"{1 / value:.2f}× slower"
@@ -99,7 +118,7 @@ def times_chart(result: RaceResult):
     return (
         alt.layer(bars, spread, labels, data=table)
         .properties(height=40 * len(order) + 20, width=460)
-        .facet(row=alt.Row("phase:N", title=None, sort=list(PHASE_NAMES.values())))
+        .facet(row=alt.Row("phase:N", title=None, sort=list(PHASE_WORDS.values())))
         .resolve_scale(x="independent")
     )
 
@@ -114,7 +133,7 @@ def show_result(result: RaceResult, key: str) -> None:
     st.subheader("Finish order")
     st.markdown(
         "  \n".join(
-            f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — {format_seconds(scores[lane_id])} scored"
+            f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — {format_duration(scores[lane_id])} scored"
             for place, lane_id in enumerate(result.finish_order, start=1)
         )
     )
@@ -124,21 +143,7 @@ def show_result(result: RaceResult, key: str) -> None:
         "fastest and slowest run."
     )
     st.altair_chart(times_chart(result))
-    st.dataframe(
-        [
-            {
-                "Lane": row["lane"],
-                "Phase": PHASE_NAMES[row["phase"]],
-                "Median s": round(row["seconds"], 3),
-                "Min s": round(row["min_seconds"], 3),
-                "Max s": round(row["max_seconds"], 3),
-                "Images/s": round(row["images_per_second"]),
-                "Speed-up ×": round(row["speedup"], 2),
-            }
-            for row in result.summary_rows()
-        ],
-        hide_index=True,
-    )
+    race_summary(result)
     with st.expander("Machine and workload"):
         st.json({"machine": result.machine, "workload": result.workload.to_dict()}, expanded=False)
     st.download_button(
@@ -151,8 +156,11 @@ def show_result(result: RaceResult, key: str) -> None:
     )
 
 
-def race_options() -> RaceOptions | None:
+def race_options(backends: tuple[str, ...]) -> RaceOptions | None:
     """The options expander; the validated options, or None after showing why they are invalid."""
+    if not backends:
+        st.warning("Choose at least one backend to race.", icon="☝️")
+        return None
     with st.expander("Race options"):
         left, right = st.columns(2)
         repeats = left.number_input("Runs per lane (the median counts)", min_value=1, max_value=5, value=1)
@@ -164,11 +172,11 @@ def race_options() -> RaceOptions | None:
             step=10,
         )
         st.caption(
-            "Every lane runs the same work: Model 1, the same seed and images, batch 256, mixed bfloat16, "
-            "XLA off, then predicts the 10,000 test images."
+            "Every lane runs the same work: Model 1, the same seed and images fed from NumPy, batch 256, mixed "
+            f"bfloat16, {Workload().jit_text}, then predicts the 10,000 test images."
         )
     try:
-        return RaceOptions(Workload(train_batches=int(batches)), LANE_KINDS, int(repeats))
+        return RaceOptions(Workload(train_batches=int(batches)), LANE_KINDS, int(repeats), backends)
     except ConfigError as error:
         show_error(error)
         return None
@@ -187,7 +195,7 @@ def other_job_notice() -> bool:
     )
     show_job_progress(current)
     if may_stop(current.owner, visitor_id(), classroom_settings()):
-        st.button("Stop it", icon="⏹️", key="stop-other-job", on_click=manager.cancel, args=(current.job_id,))
+        st.button("Stop it", icon="⏹️", key="stop-other-job", on_click=stop_for_another, args=(current.job_id,))
     return True
 
 
@@ -199,9 +207,9 @@ def live_race(job_id: int) -> None:
     if status is None or not status.running:
         st.rerun()  # The whole page, so it shows how the race ended.
     live: RaceLive | None = status.details.get("race")
-    st.progress(status.fraction, text=f"{status.message} · {format_seconds(status.elapsed)}")
+    st.progress(status.fraction, text=f"{status.message} · {format_duration(status.elapsed)}")
     if live is None:
-        st.caption("Asking TensorFlow which devices it sees…")
+        st.caption("Asking each backend which devices it sees…")
     else:
         show_lanes(live_state(live, time.time()))
     st.button(
@@ -225,17 +233,18 @@ def race_here() -> None:
     if latest is not None and latest.running:
         live_race(latest.job_id)
         return
-    options = race_options()
+    backends = chosen_backends()
+    options = race_options(backends)
     busy = other_job_notice()
     if st.button("Start the race", type="primary", icon="🏁", disabled=busy or options is None):
         try:
             start_race_job(manager, options)
-        except BusyError as error:
+        except FmnistError as error:  # Busy, or a races folder that cannot be written.
             show_error(error)
         else:
             st.rerun()
     if latest is not None and latest.state == DONE:
-        st.success(f"Race finished in {format_seconds(latest.elapsed)} and kept with the past races.", icon="🏁")
+        st.success(f"Race finished in {format_duration(latest.elapsed)} and kept with the past races.", icon="🏁")
         show_lanes(replay_state(latest.result, math.inf))
         show_result(latest.result, "live")
         return
@@ -243,9 +252,16 @@ def race_here() -> None:
         st.error(f"The race failed: {latest.error}", icon="⚠️")
     elif latest is not None and latest.state == CANCELLED:
         st.info("The race was stopped; nothing was saved.", icon="⏹️")
-    info = machine()
-    show_lanes(
-        live_state(RaceLive(Workload(), plan_lanes(LANE_KINDS, info["gpus"], info["cpu_cores"]), 1), time.time())
+    if not backends:
+        return
+    # The preview imports no backend and starts no process: which GPUs each backend sees is asked (in a fresh
+    # process per backend, seconds each) only when a race starts, so opening this page stays instant.
+    cpu_kinds = tuple(kind for kind in LANE_KINDS if kind != "gpu")
+    lanes = plan_lanes(backends, cpu_kinds, {}, usable_cores())
+    show_lanes(live_state(RaceLive(Workload(), lanes, 1), time.time()))
+    st.caption(
+        "GPU lanes: when the race starts, each backend is asked which GPUs it sees; one that sees none gets a "
+        "lane that says so, and you can replay a race recorded on a GPU machine in the next tab."
     )
 
 
@@ -266,7 +282,14 @@ def chosen_race() -> tuple[str, RaceResult] | None:
     if not races:
         st.info(f"No races yet: start one in the first tab. {RECORD_HINT}", icon="📭")
         return None
-    index = st.selectbox("Race", range(len(races)), format_func=lambda i: f"[{races[i].origin}] {races[i].label}")
+    names = [race.path.name for race in races]
+    asked = st.query_params.get(RACE_PARAMETER)  # A link may name the race to open on (the Home page's).
+    index = st.selectbox(
+        "Race",
+        range(len(races)),
+        index=names.index(asked) if asked in names else 0,
+        format_func=lambda i: f"[{races[i].origin}] {races[i].label}",
+    )
     stored = races[index]
     if stored.result is None:
         show_error(RaceFileError(f"{stored.path.name} cannot be replayed: {stored.problem}"))
@@ -280,7 +303,7 @@ def replaying(result: RaceResult, started: float, together: bool) -> None:
     elapsed = time.time() - started
     if elapsed > replay_duration(result, together):
         st.rerun()
-    st.caption(f"Replay clock {format_seconds(elapsed)} of {format_seconds(replay_duration(result, together))}")
+    st.caption(f"Replay clock {format_duration(elapsed)} of {format_duration(replay_duration(result, together))}")
     show_lanes(replay_state(result, elapsed, together))
 
 
@@ -311,7 +334,9 @@ st.write(
     "Model 1 trains on the same images and then classifies the 10,000 test images on every device: watch "
     "the lanes, their timers and the finish order."
 )
-here, recorded = st.tabs(["Race on this machine", "Replay a recorded race"])
+here, recorded = st.tabs(
+    ["Race on this machine", REPLAY_TAB], default=REPLAY_TAB if RACE_PARAMETER in st.query_params else None
+)
 with here:
     race_here()
 with recorded:

@@ -9,14 +9,16 @@ import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
 from fmnist_core.classroom import may_replace
-from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.commentary import mirror_note
+from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig
+from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
 from fmnist_core.errors import ConfigError
+from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
-from fmnist_core.report import mirror_note
+from fmnist_core.training import split_indices
 from pages.common import (
     classroom_settings,
-    format_seconds,
     job_manager,
     learning_curves_chart,
     link_to_page,
@@ -26,21 +28,23 @@ from pages.common import (
 from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box, visitor_id
 
 LIVE_REFRESH_SECONDS = 0.75
-ALL_TRAINING_IMAGES = 54_000  # 60 000 minus the 10% validation split every preset keeps.
+# What the custom settings' validation split (the quick preset's) leaves of the training set: 54,000.
+ALL_TRAINING_IMAGES = len(split_indices(TRAIN_SET_IMAGES, PRESETS["quick"].replace(train_limit=None))[0])
 SETTING_CHOICES = {"quick": "Quick preset", "full": "Full preset", "custom": "Custom settings"}
 
 
 def describe(config: TrainConfig) -> str:
     """'3 epochs × 18,000 images, batch 256, learning rate 0.002, augmentation, seed 42'."""
     images = "all training images" if config.train_limit is None else f"{config.train_limit:,} images"
-    extras = [f"batch {config.batch_size}", f"learning rate {config.learning_rate:g}"]
+    extras = [f"batch {config.batch_size}", f"learning rate {format_learning_rate(config.learning_rate)}"]
     if config.augment:
         extras.append("augmentation")
     if config.schedule != "constant":
         extras.append(f"{config.schedule} schedule")
     if config.early_stopping_patience:
         extras.append(f"early stopping after {config.early_stopping_patience} flat epochs")
-    return f"{config.epochs} epochs × {images}, " + ", ".join(extras) + f", seed {config.seed}"
+    epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    return f"{epochs} × {images}, " + ", ".join(extras) + f", seed {config.seed}"
 
 
 def choose_model() -> str:
@@ -75,16 +79,21 @@ def custom_settings() -> TrainConfig | None:
     epochs = left.number_input("Epochs", min_value=1, max_value=100, value=base.epochs)
     batch_size = left.number_input("Batch size", min_value=1, max_value=8192, value=base.batch_size, step=32)
     learning_rate = middle.number_input(
-        "Learning rate", min_value=0.0, max_value=1.0, value=base.learning_rate, step=0.0005, format="%.4f"
+        "Learning rate",
+        min_value=0.0,
+        max_value=1.0,
+        value=base.learning_rate,
+        step=0.0005,
+        format=LEARNING_RATE_FORMAT,
     )
     subset = middle.number_input(
-        "Training images (0 = all 54,000)",
+        f"Training images (0 = all {ALL_TRAINING_IMAGES:,})",
         min_value=0,
         max_value=ALL_TRAINING_IMAGES,
         value=base.train_limit,
         step=1000,
     )
-    seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=base.seed)
+    seed = right.number_input("Seed", min_value=0, max_value=SEED_MAX, value=base.seed)
     augment = right.checkbox("Augmentation (random shifts and flips)", value=base.augment)
     try:
         return base.replace(
@@ -134,7 +143,7 @@ def training_progress(status: JobStatus) -> None:
         st.progress(status.fraction, text=status.message or "Preparing…")
         return
     if status.fraction >= 1:
-        st.progress(1.0, text="Training done: testing on the 10,000 test pictures and saving…")
+        st.progress(1.0, text=f"Training done: testing on the {TEST_SET_IMAGES:,} test pictures and saving…")
     else:
         st.progress(
             status.fraction,
@@ -142,8 +151,8 @@ def training_progress(status: JobStatus) -> None:
         )
     metrics = details.get("metrics", {})
     elapsed, remaining, speed, loss, accuracy = st.columns(5)
-    elapsed.metric("Elapsed", format_seconds(status.elapsed))
-    remaining.metric("Remaining (estimate)", format_seconds(status.remaining_seconds))
+    elapsed.metric("Elapsed", format_duration(status.elapsed))
+    remaining.metric("Remaining (estimate)", format_duration(status.remaining_seconds))
     speed.metric("Images / s", f"{details.get('images_per_second', 0):,.0f}")
     loss.metric("Loss (this epoch)", f"{metrics['loss']:.3f}" if "loss" in metrics else "—")
     accuracy.metric("Accuracy (this epoch)", f"{metrics['accuracy']:.1%}" if "accuracy" in metrics else "—")
@@ -155,18 +164,40 @@ def training_progress(status: JobStatus) -> None:
 
 def show_entry(entry: CacheEntry) -> None:
     """A trained model's test accuracy and curves, and where to look at it next."""
-    st.metric(
-        "Test accuracy",
-        f"{entry.test_accuracy:.2%}" if entry.test_accuracy is not None else "—",
-        help=mirror_note(entry),
-    )
-    st.altair_chart(learning_curves_chart(entry.meta.get("history")))
+    st.metric("Test accuracy", f"{entry.record.test_accuracy:.2%}", help=mirror_note(entry.record))
+    st.altair_chart(learning_curves_chart(entry.record.history))
     link_to_page("pages/evaluate.py", label="Evaluate it: confusion matrix and mistakes", icon="🔍")
 
 
-def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None) -> bool:
-    """How this visitor's latest training request ended; True when its model is `shown_entry` (shown below)."""
+def ran_with(status: JobStatus, name: str, config: TrainConfig) -> bool:
+    """Whether a training job trained `name` with `config`. A job that did not record its request (one started
+    by hand, as tests do) is taken at its title's word."""
+    details = status.details
+    return details.get("model", name) == name and details.get("config", config.to_dict()) == config.to_dict()
+
+
+def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, name: str, config: TrainConfig) -> bool:
+    """How this visitor's latest training request ended; True when its model is `shown_entry` (shown in full below).
+
+    Beside other settings than it ran with, the outcome is one line naming its settings, never a message that
+    would pass for the chosen settings' result (after a reload Streamlit puts the settings back to the preset).
+    """
     if status is None or status.active:
+        return False
+    if not ran_with(status, name, config):
+        ended = {
+            DONE: f"finished in {format_duration(status.elapsed)}",
+            CANCELLED: "was stopped" if status.started is not None else "was cancelled before it started",
+            FAILED: "failed",
+            INTERRUPTED: "did not finish (the server stopped)",
+        }
+        model, asked = status.details.get("model"), status.details.get("config")
+        title = MODEL_SPECS[model].title if model in MODEL_SPECS else status.title
+        settings = f" with {describe(TrainConfig.from_dict(asked))}" if asked else ""
+        st.caption(
+            f"Your last training, {title}{settings}, {ended.get(status.state, status.state)}. "
+            "Choose those settings above to see it here."
+        )
         return False
     kept = " The model trained before is still there, unchanged." if status.title.startswith("Retraining") else ""
     if status.state == FAILED:
@@ -179,8 +210,10 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None) -
         st.warning(f"{status.title}: {status.message} Ask again below.{kept}", icon="⚠️")
     elif status.state == DONE:
         outcome = status.result
-        how = "was already cached, reused" if outcome.reused else f"finished in {format_seconds(status.elapsed)}"
+        how = "was already cached, reused" if outcome.reused else f"finished in {format_duration(status.elapsed)}"
         st.success(f"{status.title} {how}.", icon="✅")
+        if outcome.stopped_after_training:
+            st.info("Stop came after the last training batch, while the model was being tested: it was kept.", icon="⏹️")
         if shown_entry is not None and shown_entry.entry_id == outcome.entry.entry_id:
             return True
         show_entry(outcome.entry)
@@ -192,14 +225,21 @@ def offer_training(
 ) -> None:
     """A Train button, or the cached model for these settings with a way to train it again."""
     spec = get_spec(name)
+    if existing is not None and not existing.ok:
+        st.warning(
+            f"{spec.title} with these settings was trained before, but its cache entry {existing.entry_id} is "
+            f"damaged ({existing.problem}), so it is never loaded. Training again replaces it.",
+            icon="🩹",
+        )
+        existing = None
     if existing is None:
         if st.button(f"Train {spec.title}", type="primary", icon="🏋️"):
             ask_to_train(name, config, cache)
         return
     if not just_trained:
         st.success(
-            f"{spec.title} with these settings is already trained ({existing.created[:16].replace('T', ' ')})"
-            ": it is ready to use now, no need to train again.",
+            f"{spec.title} with these settings is already trained ({format_timestamp(existing.record.created)}, "
+            f"{existing.provenance}): it is ready to use now, no need to train again.",
             icon="♻️",
         )
     show_entry(existing)
@@ -211,12 +251,21 @@ def offer_training(
                 f"(`python -m fmnist_core train --model {name} … --retrain`)."
             )
             return
-        st.write(
-            "Training again replaces this model only once the new one is saved: until then everyone keeps using "
-            "this one, and if the new run is stopped or fails, this one stays. Training is seeded, so expect "
-            "nearly the same result."
-        )
-        if st.button("Train again", icon="🔁"):
+        if existing.shipped:
+            st.write(
+                "This model ships with the app and stays as it is. Training again writes your own model to your "
+                f"cache ({cache.root}), which then answers in its place; delete yours to get the shipped one back. "
+                "Training is seeded, so expect nearly the same result."
+            )
+            label, icon = "Train my own copy", "🏋️"
+        else:
+            st.write(
+                "Training again replaces this model only once the new one is saved: until then everyone keeps "
+                "using this one, and if the new run is stopped or fails, this one stays. Training is seeded, so "
+                "expect nearly the same result."
+            )
+            label, icon = "Train again", "🔁"
+        if st.button(label, icon=icon):
             ask_to_train(name, config, cache, retrain=True)
 
 
@@ -233,6 +282,7 @@ if mine is not None and mine.running:
 elif something_to_show(manager):
     training_status_box(live_page=True)
 if train_config is not None and not (mine is not None and mine.active):
-    cached = cache.find(get_spec(model_name), train_config)
-    announced = last_run_outcome(mine, cached)
+    cached = cache.lookup(get_spec(model_name), train_config)
+    usable = cached if cached is not None and cached.ok else None
+    announced = last_run_outcome(mine, usable, model_name, train_config)
     offer_training(model_name, train_config, cache, cached, just_trained=announced)

@@ -3,6 +3,11 @@
 Streamlit forgets a session on reload, so the visitor id lives in the page address (`?visitor=…`): the router
 puts it there on every run (page links drop it), and a reloaded page reads it back and finds its requests in
 the shared job manager. Only an id of the exact shape `new_visitor_id` makes is taken from the address.
+
+This id is the app's one notion of "whose job is this": a training request carries it as its owner, and a page
+reports a request's outcome (finished, stopped, failed) only to that visitor, beside the settings it ran with
+(pages/train.py). Another visitor, who may stop a job only where the classroom rules allow, is told that the
+stop was asked for, not how the job ended.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import streamlit as st
 from fmnist_core.cache import ModelCache
 from fmnist_core.classroom import is_visitor_id, may_stop, new_visitor_id
 from fmnist_core.config import TrainConfig
+from fmnist_core.display import format_duration
 from fmnist_core.errors import BusyError, CacheError
 from fmnist_core.jobs import JobManager, JobStatus
 from fmnist_core.pipeline import start_training_job
-from pages.common import classroom_settings, format_seconds, job_manager, link_to_page, show_error, show_job_progress
+from pages.common import classroom_settings, job_manager, link_to_page, show_error, show_job_progress
 
 ADDRESS_KEY = "visitor"  # The query parameter: http://server:8501/train?visitor=…
 SESSION_KEY = "visitor_id"
@@ -54,7 +60,7 @@ def wait_text(manager: JobManager, status: JobStatus) -> str:
     place = manager.position(status.job_id)
     seconds = manager.seconds_until_start(status.job_id)
     when = (
-        f"it should start in about {format_seconds(seconds)}"
+        f"it should start in about {format_duration(seconds)}"
         if seconds is not None
         else "its start time is not known yet (this machine has not measured a training ahead of it)"
     )
@@ -82,10 +88,18 @@ def machine_activity(manager: JobManager) -> None:
     for job in manager.running():
         show_job_progress(job)
         if may_stop(job.owner, visitor, settings):
-            st.button("Stop it", icon="⏹️", key=f"stop-{job.job_id}", on_click=manager.cancel, args=(job.job_id,))
+            st.button("Stop it", icon="⏹️", key=f"stop-{job.job_id}", on_click=stop_for_another, args=(job.job_id,))
     waiting = len(manager.queue())
     if waiting:
         st.caption(f"{waiting} training request{'s' if waiting > 1 else ''} waiting; a new one joins the end.")
+
+
+def stop_for_another(job_id: int) -> None:
+    """Stop a job this visitor did not ask for (a button callback); its outcome stays its owner's to read."""
+    manager = job_manager()
+    status = manager.status(job_id)
+    if status is not None and manager.cancel(job_id):
+        st.toast(f"Stop asked for {status.title}: it ends after the current batch; nothing half-trained is saved.")
 
 
 def something_to_show(manager: JobManager) -> bool:

@@ -1,8 +1,9 @@
 """Regenerate the README screenshots: every page of the app, full length, into docs/screenshots/<page>.png.
 
-    .venv/bin/python scripts/screenshots.py [--cache cached_models] [--out docs/screenshots]
+    .venv/bin/python scripts/screenshots.py [--cache DIR] [--out docs/screenshots]
 
-Starts `streamlit run` on a free port over the real model cache, whatever it holds, and drives Debian's
+Starts `streamlit run` on a free port over the models shipped in cached_models/ and the user cache DIR (default: a
+new empty one, so the pages show what a fresh clone shows), and drives Debian's
 Chromium (apt-get install chromium chromium-driver). On Predict a T-shirt is drawn, so the shot shows a
 prediction; Evaluate shows the confusion matrix of the newest model. With no trained model, those two pages
 show their "train one first" state: train one first with `python -m fmnist_core train --model model1`.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -73,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cache",
         type=Path,
-        default=PROJECT_ROOT / "cached_models",
-        help="model cache the app shows (default: cached_models/)",
+        help="the user's own model cache the app shows besides the shipped models (default: a new empty one)",
     )
     parser.add_argument(
         "--out",
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     try:
-        shoot_every_page(arguments.cache.resolve(), arguments.out.resolve())
+        cache = arguments.cache or Path(tempfile.mkdtemp(prefix="fmnist-screenshots-"))
+        shoot_every_page(cache.resolve(), arguments.out.resolve())
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

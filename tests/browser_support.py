@@ -65,6 +65,7 @@ PAGE_PATHS = {
     "train": "Train a model",
     "evaluate": "Evaluate",
     "compare": "Compare",
+    "inside": "Inside the model",
     "race": "GPU vs CPU race",
     "predict": "Predict a sketch",
 }

@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from fmnist_core.cache import ModelCache  # noqa: E402
 from fmnist_core.config import TrainConfig  # noqa: E402
 from fmnist_core.models import ModelSpec, build_from_spec  # noqa: E402
+from tests.records import make_record  # noqa: E402
 
 SPEC = ModelSpec("model1", "Model 1", first_filters=4, block2_filters=4, block3_filters=4, dense_units=8)
 CONFIG = TrainConfig(epochs=1, precision="float32")
@@ -40,7 +41,7 @@ def main() -> int:
             return original_save(path, *args, **kwargs)
 
         model.save = slow_save
-    entry = ModelCache(arguments.cache_dir).save(model, {"evaluation": {"test_accuracy": 0.5}}, SPEC, CONFIG)
+    entry = ModelCache(arguments.cache_dir).save(model, make_record(SPEC, CONFIG))
     print(entry.entry_id, entry.ok, flush=True)
     return 0
 

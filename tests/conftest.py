@@ -1,8 +1,10 @@
-"""Shared fixtures: tiny synthetic data, a tiny model spec, and a temporary model cache."""
+"""Shared fixtures: tiny synthetic data, a tiny model spec, a temporary model cache, and the fast loop's guard."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,44 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REAL_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+# Tests with one of these markers may start processes and read the real dataset; the others form the fast loop.
+HEAVY_MARKERS = ("slow", "realdata", "browser")
+
+
+@pytest.fixture(autouse=True)
+def unmarked_tests_stay_fast(request, monkeypatch):
+    """The unmarked tests are `make check`'s fast loop: one that starts a process or reads the real dataset fails
+    here, naming the marker it needs, instead of quietly slowing the loop down."""
+    if any(request.node.get_closest_marker(marker) for marker in HEAVY_MARKERS):
+        return
+    from fmnist_core import data
+
+    original_popen, original_read, original_npz = subprocess.Popen.__init__, data.read_verified, data._read_array_cache
+    official = {spec.sha256 for spec in data.FILES.values()}
+
+    def popen(self, arguments, *more, **options):
+        # Python processes are ours (the CLI, race lanes, cache workers, a Streamlit server); quick probes such
+        # as nvidia-smi or lscpu, which libraries and the race page run, are not what makes a test slow.
+        program = arguments[0] if isinstance(arguments, list | tuple) else str(arguments).split()[0]
+        if Path(str(program)).name.startswith("python") or str(program) == sys.executable:
+            pytest.fail(f"An unmarked test started a process ({arguments!r}): mark it @pytest.mark.slow.")
+        original_popen(self, arguments, *more, **options)
+
+    def read_verified(path, spec, verify=True):
+        array = original_read(path, spec, verify)
+        if verify and spec.sha256 in official:  # It matched the official SHA-256: the real Fashion-MNIST.
+            pytest.fail(f"An unmarked test read the real dataset ({path}): mark it @pytest.mark.realdata.")
+        return array
+
+    def read_array_cache(path):
+        arrays = original_npz(path)  # Raises for a damaged cache; accepts only arrays made from the files in FILES.
+        if {spec.sha256 for spec in data.FILES.values()} == official:  # Not a test's tiny stand-in: the real ones.
+            pytest.fail(f"An unmarked test read the real dataset ({path}): mark it @pytest.mark.realdata.")
+        return arrays
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    monkeypatch.setattr(data, "read_verified", read_verified)
+    monkeypatch.setattr(data, "_read_array_cache", read_array_cache)
 
 
 def make_tiny_data(train_count: int = 512, test_count: int = 128, seed: int = 0):
@@ -28,6 +68,14 @@ def make_tiny_data(train_count: int = 512, test_count: int = 128, seed: int = 0)
         return images, labels
 
     return split(train_count), split(test_count)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_roots(tmp_path_factory):
+    """No test sees what ships with the app (models, recorded races) or writes to the user's real cache unless it
+    asks: both roots of fmnist_core.paths point at empty folders of this session, for subprocesses too."""
+    os.environ["FMNIST_SHIPPED_DIR"] = str(tmp_path_factory.mktemp("nothing-shipped"))
+    os.environ["FMNIST_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ def test_bench_refuses_bad_arguments_with_exit_code_2(arguments, capsys):
     assert capsys.readouterr().err.strip()
 
 
+@pytest.mark.slow  # Runs the benchmark: both training paths, twice, plus the matmul peak.
 def test_bench_times_both_paths_and_derives_ratio_and_peak_share(tiny_data):
     lines = []
     result = run_bench(["model1"], images=512, repeats=2, data=tiny_data, log=lines.append)

@@ -246,3 +246,32 @@ def test_three_sessions_queue_one_reloads_one_cancels_and_the_next_gets_its_turn
     assert_no_exception(second)
     assert second.locator('[data-testid="stMetric"]').filter(has_text="Test accuracy").count() == 1
     shoot(second, "queue-turn-came")
+
+
+def test_inside_the_model_shows_the_maps_of_a_picked_image_and_evaluate_links_to_it(server, new_page):
+    page = new_page()
+    open_page(page, server, "inside")
+    number = page.get_by_label("Test image number")
+    number.fill("123")
+    number.press("Enter")
+    page.get_by_text(re.compile(r"^Test image #123 · true label: ")).wait_for(timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    assert page.get_by_text(re.compile(r"^Evidence for .+ \(its top guess\)$")).count() == 1
+    assert page.get_by_text(re.compile(r"^Model 1 · 14×14×8 · each pixel sees 4×4 pixels")).count() == 1
+    assert page.get_by_text("Model 1: 8 filters").count() == 1
+    # Every picture (the input, the saliency overlay, the maps, the filters) has really arrived in the browser.
+    pictures = page.locator('[data-testid="stImage"] img')
+    assert pictures.count() >= 4
+    assert pictures.evaluate_all("images => images.every(image => image.complete && image.naturalWidth > 0)")
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2, "the redundancy chart and the map"
+    assert_no_exception(page)
+    shoot(page, "inside")
+
+    open_page(page, server, "evaluate")
+    why = page.get_by_role("link", name="Why?").first
+    why.scroll_into_view_if_needed()
+    linked = re.search(r"image=test%3A(\d+)", why.get_attribute("href")).group(1)
+    why.click()
+    wait_for_title(page, "inside")
+    page.get_by_text(re.compile(rf"^Test image #{linked} · true label: ")).wait_for(timeout=STEP_MILLISECONDS)
+    assert_no_exception(page)

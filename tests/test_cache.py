@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,11 +12,13 @@ import numpy as np
 import pytest
 
 from fmnist_core.cache import ModelCache, cache_key
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import RECIPE_VERSION, TrainConfig
 from fmnist_core.errors import CacheError
-from fmnist_core.models import get_spec
 from fmnist_core.paths import cache_root
 from fmnist_core.pipeline import train_and_cache
+from fmnist_core.record import RECORD_FORMAT
+from tests.records import make_record
+from tests.test_record import OLD_LAYOUT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,32 +29,48 @@ def only_entry(cache: ModelCache):
     return entries[0]
 
 
-def test_round_trip_preserves_predictions_and_meta(trained_cache, tiny_data):
+def test_round_trip_preserves_predictions_and_the_record(trained_cache, tiny_data, tiny_spec, tiny_config):
     cache = ModelCache()
     entry = only_entry(cache)
     assert entry.ok and entry.model_name == "model1"
-    meta = entry.meta
-    for key in (
-        "spec",
-        "config",
-        "history",
-        "evaluation",
-        "epoch_seconds",
-        "machine",
-        "model_sha256",
-        "created",
-        "speed_settings",
-        "parameters",
-        "forward_flops",
-        "images_per_second",
-    ):
-        assert key in meta, key
-    assert "tensorflow" in meta["machine"]["versions"]
+    record = entry.record
+    assert record.spec == tiny_spec and record.config == tiny_config and record.entry_id == entry.entry_id
+    assert record.recipe_version == RECIPE_VERSION and record.format == RECORD_FORMAT
+    assert record.epochs_run == len(record.epoch_seconds) == tiny_config.epochs
+    assert record.parameters > 0 and record.forward_flops > 0 and record.images_per_second > 0
+    assert set(record.speed_settings) >= {"precision", "batch_size", "device"}
+    assert "tensorflow" in record.machine["versions"]
+    stored = json.loads((entry.path / "meta.json").read_text(encoding="utf-8"))
+    assert stored == json.loads(json.dumps(record.to_dict())), "meta.json is the record, nothing more or less"
     model = cache.load_model(entry.entry_id)
     (_, _), (x_test, y_test) = tiny_data
     probabilities = np.asarray(model(x_test[..., None].astype(np.float32) / 255.0, training=False))
     accuracy = float((probabilities.argmax(1) == y_test).mean())
-    assert accuracy == pytest.approx(meta["evaluation"]["test_accuracy"], abs=1e-6)
+    assert accuracy == pytest.approx(record.test_accuracy, abs=1e-6)
+
+
+def test_an_entry_written_in_the_old_layout_keeps_loading(trained_cache, tiny_spec, tiny_config):
+    """meta.json as the app wrote it before the typed record (tests/fixtures, format 1) still reads and loads,
+    labelled as trained by the earlier recipe; a request today is answered by today's entry, not by it."""
+    import shutil
+
+    old = json.loads(OLD_LAYOUT.read_text(encoding="utf-8"))
+    cache = ModelCache()
+    current = only_entry(cache)
+    # Recipe 2 added settings, so the same request keys differently now: the old entry keeps its own folder.
+    assert old["entry_id"] != current.entry_id
+    folder = cache.root / old["entry_id"]
+    shutil.copytree(current.path, folder)
+    # The fixture's checksum is of the model file trained when it was written; this one was trained again.
+    old["model_sha256"] = current.record.model_sha256
+    (folder / "meta.json").write_text(json.dumps(old), encoding="utf-8")
+    found = cache.inspect(old["entry_id"])
+    assert found.ok, found
+    assert found.record.recipe_version == 1 and found.record.created == old["created"]
+    assert found.record.evaluation.test_accuracy == old["evaluation"]["test_accuracy"]
+    assert "recipe 1 (earlier)" in found.label and "earlier" not in current.label
+    assert cache.load_model(found.entry_id) is not None
+    assert cache.find(tiny_spec, tiny_config).entry_id == current.entry_id
 
 
 def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny_config):
@@ -63,17 +79,18 @@ def test_same_request_reuses_the_entry(trained_cache, tiny_data, tiny_spec, tiny
     assert len(ModelCache().list()) == 1
 
 
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 def test_retrain_replaces_the_entry_with_the_new_model_and_figures(trained_cache, tiny_data, tiny_spec, tiny_config):
-    before = only_entry(ModelCache()).meta
+    before = only_entry(ModelCache()).record
     outcome = train_and_cache(tiny_spec, tiny_config, data=tiny_data, retrain=True)
     assert not outcome.reused
     after = only_entry(ModelCache())
     assert after.ok and after.entry_id == outcome.entry.entry_id
     # The figures are the new run's, not the old entry's (which `--retrain` used to report as new).
-    assert after.meta["wall_seconds"] != before["wall_seconds"]
-    assert after.meta["epoch_seconds"] != before["epoch_seconds"]
+    assert after.record.wall_seconds != before.wall_seconds
+    assert after.record.epoch_seconds != before.epoch_seconds
     # Same seed and settings: the same test accuracy (the repeatability the README states).
-    assert after.meta["evaluation"]["test_accuracy"] == before["evaluation"]["test_accuracy"]
+    assert after.record.test_accuracy == before.test_accuracy
 
 
 def test_key_changes_with_any_setting(tiny_spec, tiny_config):
@@ -87,7 +104,7 @@ def test_key_changes_with_any_setting(tiny_spec, tiny_config):
     assert cache_key(tiny_spec, tiny_config) == cache_key(tiny_spec, TrainConfig(**tiny_config.to_dict()))
 
 
-def test_flipped_byte_is_detected_listed_damaged_and_never_loaded(trained_cache):
+def test_flipped_byte_is_detected_listed_damaged_and_never_loaded(trained_cache, tiny_spec, tiny_config):
     cache = ModelCache()
     entry = only_entry(cache)
     model_file = entry.path / "model.keras"
@@ -98,7 +115,8 @@ def test_flipped_byte_is_detected_listed_damaged_and_never_loaded(trained_cache)
     assert not damaged.ok and "checksum" in damaged.problem
     with pytest.raises(CacheError, match="damaged"):
         cache.load_model(entry.entry_id)
-    assert cache.find(get_spec("model1"), TrainConfig.from_dict(damaged.meta["config"])) is None
+    assert cache.find(tiny_spec, tiny_config) is None
+    assert cache.lookup(tiny_spec, tiny_config) == damaged
     cache.delete(entry.entry_id)
     assert cache.list() == []
 
@@ -148,7 +166,7 @@ def test_failed_save_leaves_nothing(cache_dir, tiny_spec, tiny_config):
 
     model.save = broken_save
     with pytest.raises(KeyboardInterrupt):
-        ModelCache().save(model, {}, tiny_spec, tiny_config)
+        ModelCache().save(model, make_record(tiny_spec, tiny_config))
     assert [p.name for p in cache_dir.iterdir() if p.name != ".locks"] == []
 
 
@@ -166,13 +184,15 @@ def run_worker(cache_dir: Path, *extra: str) -> subprocess.Popen:
 def test_kill_9_during_save_leaves_no_partial_entry(cache_dir, tmp_path):
     ready = tmp_path / "ready"
     worker = run_worker(cache_dir, "--slow", "60", "--ready", str(ready))
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        assert worker.poll() is None, worker.stderr.read()
-        assert time.monotonic() < deadline, "worker never started saving"
-        time.sleep(0.1)
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert worker.poll() is None, worker.stderr.read()
+            assert time.monotonic() < deadline, "worker never started saving"
+            time.sleep(0.1)
+    finally:
+        worker.kill()  # SIGKILL where the test wants it (mid-save), or at once if it failed.
+        worker.wait(timeout=30)
     leftovers = [p.name for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers, "the killed save should have left its temporary folder"
     cache = ModelCache()
@@ -183,7 +203,12 @@ def test_kill_9_during_save_leaves_no_partial_entry(cache_dir, tmp_path):
 @pytest.mark.slow
 def test_two_processes_saving_the_same_key_leave_one_valid_entry(cache_dir):
     workers = [run_worker(cache_dir), run_worker(cache_dir)]
-    outputs = [worker.communicate(timeout=300) for worker in workers]
+    try:
+        outputs = [worker.communicate(timeout=300) for worker in workers]
+    finally:
+        for worker in workers:  # A timed-out worker must not outlive the test.
+            worker.kill()
+            worker.wait()
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     ids = {out.split()[0] for out, _ in outputs}
     assert len(ids) == 1

@@ -3,6 +3,7 @@ estimates from this machine's measurements, and the server listening on localhos
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from fmnist_core.errors import ConfigError
 from fmnist_core.machine import cpu_model, usable_cores
 from fmnist_core.training_time import estimate_training_seconds, images_per_epoch
 from tests.browser_support import PROJECT_ROOT, start_server
+from tests.records import make_entry, make_record
 
 ALICE, BOB = "a" * 32, "b" * 32
 CLASSROOM, LAPTOP = ClassroomSettings(classroom=True), ClassroomSettings()
@@ -96,15 +98,16 @@ def measured_entry(
     model: str, seconds: float, *, images=18_000, epochs=3, precision="mixed_bfloat16", machine=None
 ) -> CacheEntry:
     """An entry as the cache reads it: `epochs` epochs of `images` images took `seconds` on `machine`."""
-    meta = {
-        "spec": {"name": model},
-        "config": PRESETS["quick"].replace(precision=precision).to_dict(),
-        "history": {"loss": [1.0] * epochs},
-        "train_images": images,
-        "wall_seconds": seconds,
-        "machine": machine or {"cpu_model": cpu_model(), "cpu_cores": usable_cores()},
-    }
-    return CacheEntry(f"{model}-0123456789ab", Path("unused"), meta, None)
+    record = make_record(model, PRESETS["quick"].replace(precision=precision), history={"loss": [1.0] * epochs})
+    record = dataclasses.replace(
+        record,
+        epoch_seconds=(seconds / epochs,) * epochs,
+        wall_seconds=seconds,
+        train_images=images,
+        best_epoch=epochs,
+        machine=machine or {"cpu_model": cpu_model(), "cpu_cores": usable_cores()},
+    )
+    return make_entry(record)
 
 
 def test_estimates_come_from_this_machines_measurements_of_the_same_model():
@@ -113,7 +116,7 @@ def test_estimates_come_from_this_machines_measurements_of_the_same_model():
     entries = [measured_entry("model1", 27.0), measured_entry("model1", 54.0), measured_entry("model3", 270.0)]
     # Median of 0.5 ms and 1 ms per image: 0.75 ms × 18,000 images × 3 epochs.
     assert estimate_training_seconds("model1", quick, entries) == pytest.approx(40.5)
-    assert estimate_training_seconds("model1", full, entries) == pytest.approx(0.00075 * 54_000 * 30)
+    assert estimate_training_seconds("model1", full, entries) == pytest.approx(0.00075 * 54_000 * full.epochs)
     assert estimate_training_seconds("model3", quick, entries) == pytest.approx(270.0)
 
 
@@ -121,7 +124,7 @@ def test_no_estimate_without_a_measurement_from_this_machine():
     quick = PRESETS["quick"]
     elsewhere = measured_entry("model1", 27.0, machine={"cpu_model": "Some other CPU", "cpu_cores": 64})
     float32 = measured_entry("model1", 27.0, precision="float32")
-    damaged = CacheEntry("model1-0123456789ab", Path("unused"), measured_entry("model1", 27.0).meta, "damaged")
+    damaged = make_entry(measured_entry("model1", 27.0).record, problem="model.keras does not match its checksum")
     assert estimate_training_seconds("model1", quick, [elsewhere, float32, damaged]) is None
     assert estimate_training_seconds("model2", quick, [measured_entry("model1", 27.0)]) is None
     # A training of the same model running now gives its live speed instead.

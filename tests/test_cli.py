@@ -30,6 +30,7 @@ def run_cli(*arguments: str, env_extra: dict | None = None) -> subprocess.Comple
     )
 
 
+@pytest.mark.slow
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
@@ -86,6 +87,7 @@ def test_cache_list_and_delete_damaged(trained_cache, capsys):
     assert json.loads(capsys.readouterr().out) == []
 
 
+@pytest.mark.realdata
 def test_evaluate_a_cached_entry(trained_cache, capsys):
     entry_id = next(p.name for p in trained_cache.iterdir() if p.name.startswith("model1-"))
     require_real_data()
@@ -114,6 +116,11 @@ def test_train_reuses_cache_in_a_fresh_process(trained_cache):
     env = {"FMNIST_CACHE_DIR": str(trained_cache)}
     first = run_cli(*arguments, env_extra=env)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["reused"] is False
+    trained = json.loads(first.stdout)
+    assert trained["reused"] is False and trained["provenance"] == "trained on this machine"
+    meta = json.loads((trained_cache / trained["entry_id"] / "meta.json").read_text(encoding="utf-8"))
+    # The command that reproduces it (the closest preset plus the flags that differ from it).
+    assert meta["command"].startswith("python -m fmnist_core train --model model1 --preset ")
+    assert "--epochs 1" in meta["command"] and "--train-limit 512" in meta["command"]
     second = run_cli(*arguments, env_extra=env)
     assert json.loads(second.stdout)["reused"] is True

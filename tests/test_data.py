@@ -134,9 +134,3 @@ def test_download_failure_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="Could not download"):
         data.download(tmp_path, base_url="http://127.0.0.1:9/")
     assert not list(tmp_path.glob("*.gz")), "a failed download must not leave a file that looks complete"
-
-
-def test_damaged_array_cache_is_ignored(cache_dir):
-    cache_dir.mkdir(parents=True)
-    data.arrays_cache_path().write_bytes(b"not an npz")
-    assert data._load_npz(data.arrays_cache_path()) is None

@@ -38,8 +38,9 @@ from tests.test_cli import run_cli
 
 PAGES = PROJECT_ROOT / "pages"
 SMALL_TRAINING = ("train", "--model", "model1", "--epochs", "1", "--train-limit", "512", "--json")
-# Long enough (about 80 batches) that a kill always lands mid-training, never after the save.
-LONG_TRAINING = {"Epochs": "1", "Training images (0 = all 54,000)": "20000"}
+# Long enough (30 epochs of about 80 batches) that a kill always lands mid-training, never after the save, even
+# on a GPU that trains an epoch in a second; the test kills it within seconds, so the length costs nothing here.
+LONG_TRAINING = {"Epochs": "30", "Training images (0 = all 54,000)": "20000"}
 PAGE_TIMEOUT = 60
 
 
@@ -91,7 +92,8 @@ def test_two_processes_training_the_same_model_leave_one_valid_entry(cache_dir):
 @pytest.mark.realdata
 def test_a_training_process_killed_mid_training_leaves_no_entry(cache_dir):
     require_real_data()
-    trainer = cli_process("train", "--model", "model1", "--epochs", "1", "--train-limit", "20000")
+    # 30 epochs: still training two seconds in on any machine (a GPU trains an epoch of these in about a second).
+    trainer = cli_process("train", "--model", "model1", "--epochs", "30", "--train-limit", "20000")
     try:
         # Without --json the CLI announces the run when its first batch is about to start.
         for line in trainer.stderr:
@@ -160,7 +162,7 @@ def test_the_app_survives_its_server_being_killed_mid_training(cache_dir):
         with chromium() as browser:
             page = browser.new_page(viewport=VIEWPORT)
             start_custom_training(page, killed, LONG_TRAINING)
-            page.get_by_text(re.compile(r"Epoch 1/1 · batch [1-9]")).wait_for(timeout=300_000)
+            page.get_by_text(re.compile(r"Epoch 1/30 · batch [1-9]")).wait_for(timeout=300_000)
             assert [job["title"] for job in json.loads(marker.read_text())["jobs"]] == ["Training Model 1 (custom)"]
             killed.kill()
             # What a kill during saving leaves behind: a temporary folder owned by the dead server.

@@ -75,24 +75,44 @@ def test_saved_and_loaded_in_safe_mode_it_answers_the_same(backbone, tmp_path):
     assert "Lambda" not in json.dumps(config)
 
 
-def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both_accuracies(
-    tmp_path, tiny_data, tiny_spec, tiny_config
-):
+@pytest.fixture(scope="module")
+def mirrored_cache_dir(tmp_path_factory, tiny_data, tiny_spec, tiny_config):
+    """A cache holding one tiny model trained with augmentation (so saved mirror-averaged); trained once."""
     from fmnist_core.cache import ModelCache
-    from fmnist_core.evaluation import evaluate
     from fmnist_core.pipeline import train_and_cache
 
-    cache = ModelCache(tmp_path / "cache")
-    entry = train_and_cache(tiny_spec, tiny_config.replace(augment=True), cache=cache, data=tiny_data).entry
-    model = cache.load_model(entry.entry_id)
+    folder = tmp_path_factory.mktemp("mirrored-cache")
+    train_and_cache(tiny_spec, tiny_config.replace(augment=True), cache=ModelCache(folder), data=tiny_data)
+    return folder
+
+
+@pytest.fixture
+def mirrored_cache(mirrored_cache_dir, cache_dir):
+    """The mirror-averaged entry, in a private copy of that cache exported as FMNIST_CACHE_DIR."""
+    import shutil
+
+    from fmnist_core.cache import ModelCache
+
+    shutil.copytree(mirrored_cache_dir, cache_dir)
+    (entry,) = ModelCache(cache_dir).list()
+    return entry
+
+
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
+def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both_accuracies(mirrored_cache, tiny_data):
+    from fmnist_core.cache import ModelCache
+    from fmnist_core.evaluation import evaluate
+
+    entry = mirrored_cache
+    model = ModelCache().load_model(entry.entry_id)
     assert is_mirror_averaged(model)
     (_, _), (x_test, y_test) = tiny_data
     # The recorded accuracy is the saved model's: what the app's evaluation and predictions use.
-    assert evaluate(model, x_test, y_test).test_accuracy == pytest.approx(entry.test_accuracy, abs=1e-9)
+    assert evaluate(model, x_test, y_test).test_accuracy == pytest.approx(entry.record.test_accuracy, abs=1e-9)
     backbone = backbone_of(model)
     assert backbone is not model and not is_mirror_averaged(backbone)
     single = evaluate(backbone, x_test, y_test).test_accuracy
-    assert entry.meta["single_view_accuracy"] == pytest.approx(single, abs=1e-9)
+    assert entry.record.single_view_accuracy == pytest.approx(single, abs=1e-9)
 
 
 def test_a_model_trained_without_mirrored_pictures_is_saved_as_trained(trained_cache_dir, tiny_config):
@@ -103,20 +123,10 @@ def test_a_model_trained_without_mirrored_pictures_is_saved_as_trained(trained_c
     cache = ModelCache(trained_cache_dir)
     (entry,) = [entry for entry in cache.list() if entry.ok]
     assert not is_mirror_averaged(cache.load_model(entry.entry_id))
-    assert entry.meta["single_view_accuracy"] is None
+    assert entry.record.single_view_accuracy is None
 
 
-@pytest.fixture
-def mirrored_cache(cache_dir, tiny_data, tiny_spec, tiny_config):
-    """FMNIST_CACHE_DIR holding one tiny model trained with augmentation (so saved mirror-averaged)."""
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.pipeline import train_and_cache
-
-    return train_and_cache(
-        tiny_spec, tiny_config.replace(augment=True), cache=ModelCache(cache_dir), data=tiny_data
-    ).entry
-
-
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_view_score(
     mirrored_cache, monkeypatch, tiny_data
 ):
@@ -134,20 +144,25 @@ def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_vi
     evaluate = AppTest.from_file("../pages/evaluate.py", default_timeout=60).run()
     assert not evaluate.exception, evaluate.exception
     (accuracy,) = [metric for metric in evaluate.metric if metric.label == "Test accuracy"]
-    single = mirrored_cache.meta["single_view_accuracy"]
+    single = mirrored_cache.record.single_view_accuracy
     assert f"from the picture alone it scores {single:.2%}." in accuracy.help
 
 
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
+    from fmnist_core.cli.train_command import command_line
     from fmnist_core.report import build_report, comparison_table
 
     markdown = build_report(
-        {"model1": mirrored_cache, "model2": None, "model3": None}, races=[], machine={"cpu_model": "test CPU"}
+        {"model1": mirrored_cache, "model2": None, "model3": None},
+        command_line,
+        races=[],
+        machine={"cpu_model": "test CPU"},
     ).markdown
-    single = mirrored_cache.meta["single_view_accuracy"]
+    single = mirrored_cache.record.single_view_accuracy
     assert f"from the picture alone it scores {single:.2%}." in markdown
     row = comparison_table({"model1": mirrored_cache}).iloc[0]
-    assert row["single_view_accuracy"] == single and row["test_accuracy"] == mirrored_cache.test_accuracy
+    assert row["single_view_accuracy"] == single and row["test_accuracy"] == mirrored_cache.record.test_accuracy
 
 
 # The views benchmark ----------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ def test_first_conv_width_and_softmax_output(name):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_one_training_step_lowers_the_loss(name):
     import keras

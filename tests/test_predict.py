@@ -15,25 +15,25 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
-from fmnist_core.cache import CacheEntry
+from fmnist_core.cache import CacheEntry, best_entries
 from fmnist_core.classroom import is_visitor_id
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import BusyError
+from fmnist_core.evaluation import predict_one
 from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.predict import (
     BOX_COLOUR,
     ModelPrediction,
-    best_per_model,
     classify,
     find_consensus,
     outline_crop,
     pick_test_image,
     pixelated,
-    predict_one,
     top_k,
 )
 from fmnist_core.sketch import MAX_UPLOAD_BYTES, prepare_sketch
 from tests.conftest import require_real_data
+from tests.records import make_entry, make_record
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "pages" / "predict.py"
@@ -162,16 +162,12 @@ def test_the_fast_single_image_path_matches_batch_evaluation(trained_cache, tiny
 # Choosing models and test images, display helpers --------------------------------------------------------
 
 
-def cache_entry(name: str, accuracy: float | None, created: str, problem: str | None = None) -> CacheEntry:
-    meta = {
-        "spec": {"name": name, "title": name.title()},
-        "evaluation": {"test_accuracy": accuracy},
-        "created": created,
-    }
-    return CacheEntry(f"{name}-{created[-2:]}0000000000", Path("/nowhere"), meta, problem)
+def cache_entry(name: str, accuracy: float, created: str, problem: str | None = None) -> CacheEntry:
+    record = make_record(name, test_accuracy=accuracy, created=f"{created}T10:00:00")
+    return make_entry(record, int(created[-2:]), problem)
 
 
-def test_best_per_model_keeps_the_most_accurate_usable_entry_of_each_model_in_registry_order():
+def test_best_entries_keep_the_most_accurate_usable_entry_of_each_model_in_registry_order():
     entries = [
         cache_entry("model3", 0.70, "2026-01-05"),
         cache_entry("model1", 0.95, "2026-01-04", problem="model.keras does not match its checksum"),
@@ -180,13 +176,14 @@ def test_best_per_model_keeps_the_most_accurate_usable_entry_of_each_model_in_re
         cache_entry("model2", 0.85, "2026-01-01"),
         cache_entry("model2", 0.85, "2026-01-06"),
     ]
-    best = best_per_model(entries)
-    assert [(entry.model_name, entry.test_accuracy, entry.created) for entry in best] == [
+    best = best_entries(entries)
+    assert list(best) == ["model1", "model2", "model3"]
+    assert [(name, entry.record.test_accuracy, entry.record.created[:10]) for name, entry in best.items()] == [
         ("model1", 0.90, "2026-01-03"),
         ("model2", 0.85, "2026-01-06"),
         ("model3", 0.70, "2026-01-05"),
     ]
-    assert best_per_model([]) == []
+    assert best_entries([]) == {"model1": None, "model2": None, "model3": None}
 
 
 def test_pick_test_image_respects_the_chosen_class():

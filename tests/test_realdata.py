@@ -35,4 +35,4 @@ def test_model1_quick_preset_reaches_85_percent(cache_dir):
     require_real_data()
     outcome = train_and_cache("model1", PRESETS["quick"])
     assert not outcome.reused
-    assert outcome.entry.test_accuracy >= 0.85, outcome.entry.test_accuracy
+    assert outcome.entry.record.test_accuracy >= 0.85, outcome.entry.record.test_accuracy

@@ -3,83 +3,68 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_core import report
-from fmnist_core.cache import CacheEntry
+from fmnist_core import confusion, report
+from fmnist_core.cache import CacheEntry, best_entries
 from fmnist_core.cli import build_parser, main
-from fmnist_core.cli.train_command import config_from_arguments
+from fmnist_core.cli.train_command import command_line, config_from_arguments
+from fmnist_core.commentary import learning_curve_summary
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.evaluation import summarize
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.models import MODEL_SPECS
+from tests import records
+from tests.records import make_record
 
 
 def make_entry(
     name: str, accuracy_seed: int = 0, config: TrainConfig | None = None, ok: bool = True, history: dict | None = None
 ) -> CacheEntry:
-    """A cache entry whose meta looks like the pipeline's, with an evaluation of 200 synthetic predictions."""
-    rng = np.random.default_rng(accuracy_seed)
-    labels = rng.integers(0, 10, size=200)
-    probabilities = rng.dirichlet(np.ones(10), size=200)
-    probabilities[np.arange(200), labels] += rng.uniform(0, 1.5, size=200)  # Mostly right, sometimes not.
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    evaluation = summarize(labels, probabilities, inference_seconds=0.5)
-    spec = MODEL_SPECS[name]
-    meta = {
-        "entry_id": f"{name}-00000000000{accuracy_seed}",
-        "spec": spec.to_dict(),
-        "config": (config or PRESETS["quick"]).to_dict(),
-        "history": history
-        or {
-            "loss": [0.9, 0.5, 0.4],
-            "accuracy": [0.7, 0.82, 0.86],
-            "val_loss": [0.6, 0.45, 0.41],
-            "val_accuracy": [0.78, 0.84, 0.855],
-        },
-        "epoch_seconds": [10.0, 9.0, 9.5],
-        "wall_seconds": 28.5,
-        "images_per_second": 1900.0,
-        "train_images": 18000,
-        "parameters": 1000 + spec.first_filters,
-        "forward_flops": 5_000_000 * spec.first_filters,
-        "evaluation": evaluation.to_dict(),
-        "machine": {"cpu_model": "Test CPU", "cpu_cores": 2},
-        "created": f"2026-11-25T10:0{accuracy_seed}:00",
-    }
-    return CacheEntry(
-        meta["entry_id"],
-        Path("/nonexistent") / meta["entry_id"],
-        meta,
-        None if ok else "model.keras does not match its checksum (damaged)",
+    """A usable (or damaged) cache entry of registry model `name`, evaluated on 200 synthetic predictions."""
+    record = make_record(
+        name, config, accuracy_seed=accuracy_seed, history=history, created=f"2026-11-25T10:0{accuracy_seed}:00"
+    )
+    return records.make_entry(
+        record, accuracy_seed, problem=None if ok else "model.keras does not match its checksum (damaged)"
     )
 
 
 def test_best_entries_picks_the_most_accurate_usable_entry():
     entries = [make_entry("model1", seed) for seed in (1, 2, 3)] + [make_entry("model2", 4, ok=False)]
-    best = report.best_entries(entries)
-    assert best["model1"].test_accuracy == max(entry.test_accuracy for entry in entries[:3])
+    best = best_entries(entries)
+    assert best["model1"].record.test_accuracy == max(entry.record.test_accuracy for entry in entries[:3])
     assert best["model2"] is None and best["model3"] is None  # A damaged entry counts as not trained.
 
 
-def test_table_values_come_from_meta():
+def test_a_model_whose_only_entry_is_damaged_is_reported_damaged_not_untrained():
+    damaged = make_entry("model2", 4, ok=False)
+    chosen = report.chosen_entries([make_entry("model1", 1), damaged])
+    assert chosen["model2"] is damaged and chosen["model3"] is None
+    result = report.build_report(chosen, command_line)
+    assert list(result.table["status"]) == [report.TRAINED, report.DAMAGED, report.NOT_TRAINED]
+    assert result.table.loc[1, "entry_id"] == damaged.entry_id
+    section = result.markdown.split("### Model 2")[1].split("###")[0]
+    assert damaged.entry_id in section and damaged.problem in section
+    assert "python -m fmnist_core cache delete --damaged" in section and "Not trained yet" not in section
+
+
+def test_table_values_come_from_the_record():
     entry = make_entry("model2", 1)
     table = report.comparison_table({"model1": None, "model2": entry, "model3": None}, {entry.entry_id: 0.0042})
     assert list(table.columns) == list(report.COLUMN_LABELS)
     assert list(table["status"]) == [report.NOT_TRAINED, report.TRAINED, report.NOT_TRAINED]
     row = table.iloc[1]
-    evaluation = entry.meta["evaluation"]
+    record, evaluation = entry.record, entry.record.evaluation
     assert row["entry_id"] == entry.entry_id and row["first_filters"] == 128
-    assert row["parameters"] == entry.meta["parameters"] and row["forward_flops"] == entry.meta["forward_flops"]
+    assert row["parameters"] == record.parameters and row["forward_flops"] == record.forward_flops
     assert row["epochs"] == 3 and row["train_images"] == 18000
     assert row["training_seconds"] == pytest.approx(28.5) and row["training_images_per_second"] == 1900.0
-    assert row["test_accuracy"] == pytest.approx(evaluation["test_accuracy"])
+    assert row["test_accuracy"] == pytest.approx(evaluation.test_accuracy)
     assert row["single_view_accuracy"] == row["test_accuracy"], "saved as trained: it answers from the picture alone"
-    assert row["inference_images_per_second"] == pytest.approx(evaluation["images_per_second"])
+    assert row["inference_images_per_second"] == pytest.approx(evaluation.images_per_second)
     assert row["latency_ms"] == pytest.approx(4.2)
     assert pd.isna(table.iloc[0]["test_accuracy"]) and table.iloc[2]["first_filters"] == 256
 
@@ -88,6 +73,7 @@ def test_markdown_names_models_accuracy_and_what_is_missing():
     entry = make_entry("model1", 1)
     result = report.build_report(
         {"model1": entry, "model2": None, "model3": None},
+        command_line,
         races=[],
         machine={"cpu_model": "Report CPU", "cpu_cores": 2},
         generated="2026-11-25 12:00",
@@ -97,8 +83,8 @@ def test_markdown_names_models_accuracy_and_what_is_missing():
     assert "2026-11-25 12:00" in markdown and "Report CPU" in markdown
     for spec in MODEL_SPECS.values():
         assert spec.title in markdown and f"{spec.first_filters}" in markdown
-    assert f"{entry.test_accuracy:.1%}" in markdown
-    pair = report.most_confused(entry.meta["evaluation"]["confusion_matrix"], top=1)[0]
+    assert f"{entry.record.test_accuracy:.1%}" in markdown
+    pair = confusion.most_confused(entry.record.evaluation.confusion_matrix, top=1)[0]
     assert pair.describe() in markdown
     assert markdown.count("not trained yet") >= 2 and "Not trained yet" in markdown
     assert "python -m fmnist_core train --model model3" in markdown
@@ -110,48 +96,49 @@ def test_markdown_names_models_accuracy_and_what_is_missing():
 def test_markdown_warns_when_models_were_not_trained_alike():
     first = make_entry("model1", 1)
     second = make_entry("model2", 2, config=PRESETS["quick"].replace(epochs=5))
-    markdown = report.build_report({"model1": first, "model2": second, "model3": None}).markdown
+    markdown = report.build_report({"model1": first, "model2": second, "model3": None}, command_line).markdown
     assert "not trained alike" in markdown and "epochs: 3 / 5" in markdown
 
 
 def test_csv_has_one_row_per_model_and_every_column():
     entry = make_entry("model1", 1)
-    result = report.build_report({"model1": entry, "model2": None, "model3": None}, {entry.entry_id: 0.001})
+    result = report.build_report(
+        {"model1": entry, "model2": None, "model3": None}, command_line, {entry.entry_id: 0.001}
+    )
     table = pd.read_csv(io.StringIO(result.csv))
     assert list(table.columns) == list(report.COLUMN_LABELS)
     assert list(table["model"]) == ["Model 1", "Model 2", "Model 3"]
-    assert table.loc[0, "parameters"] == entry.meta["parameters"]  # Integers stay integers.
+    assert table.loc[0, "parameters"] == entry.record.parameters  # Integers stay integers.
     assert table.loc[0, "latency_ms"] == pytest.approx(1.0)
 
 
 def test_confusion_cells_and_most_confused():
     matrix = np.diag([90] * 10)
     matrix[6, 0], matrix[2, 4], matrix[4, 2] = 30, 12, 5
-    cells = report.confusion_cells(matrix.tolist())
+    cells = confusion.confusion_cells(matrix.tolist())
     assert len(cells) == 100 and cells["count"].sum() == matrix.sum()
     shirt_row = cells[cells.true_index == 6]
     assert shirt_row["row_share"].sum() == pytest.approx(1.0)
     assert cells.query("true_index == 6 and predicted_index == 0")["true_class"].item() == "Shirt"
-    pairs = report.most_confused(matrix.tolist(), top=2)
+    pairs = confusion.most_confused(matrix.tolist(), top=2)
     assert [(pair.true_class, pair.predicted_class, pair.count) for pair in pairs] == [(6, 0, 30), (2, 4, 12)]
     assert pairs[0].share == pytest.approx(30 / 120)
 
 
 def test_mistaken_images_are_captioned_and_bounded_by_the_test_set():
-    evaluation = report.evaluation_of(make_entry("model1", 1))
-    pair = report.most_confused(evaluation.confusion_matrix, top=1)[0]
+    evaluation = make_entry("model1", 1).record.evaluation
+    pair = confusion.most_confused(evaluation.confusion_matrix, top=1)[0]
     recorded = evaluation.mistakes_for(pair.true_class, pair.predicted_class)
-    images = report.mistaken_images(evaluation, pair.true_class, pair.predicted_class, test_images=200)
+    images = confusion.mistaken_images(evaluation, pair.true_class, pair.predicted_class, test_images=200)
     assert [image.index for image in images] == [index for index, _ in recorded]
     assert images[0].caption == f"confidence {recorded[0][1]:.0%} as {CLASS_NAMES[pair.predicted_class]}"
-    assert report.mistaken_images(evaluation, pair.true_class, pair.predicted_class, test_images=0) == []
+    assert confusion.mistaken_images(evaluation, pair.true_class, pair.predicted_class, test_images=0) == []
 
 
-def test_evaluation_of_tolerates_missing_or_odd_evaluations():
-    entry = make_entry("model1", 1)
-    for stored in (None, {"unknown_field": 1}):
-        odd = CacheEntry(entry.entry_id, entry.path, dict(entry.meta, evaluation=stored), None)
-        assert report.evaluation_of(odd) is None
+def test_per_class_table_has_one_row_per_class_in_order():
+    table = confusion.per_class_table(make_entry("model1", 1).record.evaluation)
+    assert list(table.columns) == ["class", "precision", "recall", "f1", "support"]
+    assert list(table["class"]) == list(CLASS_NAMES) and table["support"].sum() == 200
 
 
 @pytest.mark.parametrize(
@@ -175,7 +162,7 @@ def test_evaluation_of_tolerates_missing_or_odd_evaluations():
     ],
 )
 def test_learning_curve_summary_in_words(history, expected):
-    summary = report.learning_curve_summary(history)
+    summary = learning_curve_summary(history)
     for phrase in expected:
         assert phrase in summary
 
@@ -188,65 +175,10 @@ def test_learning_curve_summary_in_words(history, expected):
         PRESETS["quick"].replace(epochs=2, train_limit=None, augment=True, precision="float32", learning_rate=0.003),
     ],
 )
-def test_train_command_reproduces_the_config(config):
-    command = report.train_command("model2", config)
+def test_the_command_line_reproduces_the_config(config):
+    command = command_line("model2", config)
     arguments = build_parser().parse_args(command.split()[3:])
     assert arguments.model == "model2" and config_from_arguments(arguments) == config
-
-
-def make_race():
-    """A small finished race: GPU and all-cores CPU lanes ran once each, the one-core lane could not run."""
-    from fmnist_core.race_file import LaneResult, RaceResult, RepeatResult
-    from fmnist_core.race_lane import Workload
-
-    def repeat(train_seconds: float, inference_seconds: float) -> RepeatResult:
-        inference_start = 1.5 + train_seconds
-        events = (
-            (0.0, "setup", 0.0),
-            (1.0, "warmup", 0.0),
-            (1.5, "train", 0.0),
-            (inference_start, "inference", 0.0),
-            (inference_start + inference_seconds, "done", 1.0),
-        )
-        return RepeatResult(
-            1.0,
-            0.5,
-            train_seconds,
-            25_600 / train_seconds,
-            inference_seconds,
-            10_000 / inference_seconds,
-            events,
-            {"threads": 2},
-        )
-
-    return RaceResult(
-        created="2026-11-25T18:00:00+00:00",
-        repeats=1,
-        workload=Workload(),
-        machine={"hostname": "gpu-box", "cpu_model": "Race CPU", "cpu_cores": 16, "gpus": [{"name": "NVIDIA H100"}]},
-        lanes=(
-            LaneResult("gpu-0", "GPU 0", "GPU:0", 16, True, None, (repeat(2.0, 0.25),)),
-            LaneResult("cpu-all", "CPU, all cores", "CPU", 16, True, None, (repeat(40.0, 4.0),)),
-            LaneResult("cpu-1", "CPU, 1 core", "CPU", 1, False, "not asked for", ()),
-        ),
-    )
-
-
-def test_races_are_listed_and_summarised(cache_dir):
-    from fmnist_core.race_file import races_dir, store_race
-
-    store_race(make_race())
-    (races_dir() / "broken.json").write_text("{not json", encoding="utf-8")
-    races = [stored for stored in report.load_races() if stored.origin == "this machine"]
-    assert len(races) == 1  # The unreadable file is left to the race page to explain.
-    table = report.race_table(races[0].result)
-    assert list(table.columns) == list(report.RACE_COLUMNS)
-    assert list(table["lane"]) == ["GPU 0", "GPU 0", "CPU, all cores", "CPU, all cores"]
-    assert table.query("lane == 'GPU 0' and phase == 'train'")["speedup"].item() == pytest.approx(20.0)
-    assert "100 batches of 256" in report.race_workload(races[0].result)
-    markdown = report.build_report({"model1": None, "model2": None, "model3": None}, races=races).markdown
-    assert "NVIDIA H100" in markdown and "20.0×" in markdown and "12,800" in markdown
-    assert "CPU, 1 core: did not run (not asked for)" in markdown
 
 
 # The CLI ------------------------------------------------------------------------------------------------
@@ -262,6 +194,7 @@ def test_cli_report_writes_markdown_and_csv(trained_cache, tmp_path):
     assert table["latency_ms"].isna().all()
 
 
+@pytest.mark.realdata  # Latency is timed on the first real test image.
 def test_cli_report_prints_markdown_and_measures_latency(trained_cache, tmp_path, capsys):
     csv = tmp_path / "table.csv"
     assert main(["report", "--csv", str(csv)]) == 0

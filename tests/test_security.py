@@ -10,6 +10,7 @@ bombs and 30-odd other bad uploads (test_sketch.py with tests/bad_inputs.py), ma
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -21,12 +22,13 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core.cache import CACHE_FORMAT, ModelCache
+from fmnist_core.cache import ModelCache
 from fmnist_core.cli import main
 from fmnist_core.errors import CacheError
 from fmnist_core.race_file import RaceFileError, parse_race
 from fmnist_core.sketch import MAX_PIXELS, SketchError, prepare_image
 from tests.bad_inputs import BUILDERS
+from tests.records import make_record
 from tests.test_race import make_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,8 +86,8 @@ def test_a_model_file_placed_by_hand_is_listed_damaged_and_never_loaded(trained_
     [trained] = cache.list()
     planted_meta = {
         "none": None,
-        "copied from another entry": trained.meta,
-        "wrong checksum": dict(trained.meta, entry_id=PLANTED_ENTRY, model_sha256="0" * 64),
+        "copied from another entry": trained.record.to_dict(),
+        "wrong checksum": dict(trained.record.to_dict(), entry_id=PLANTED_ENTRY, model_sha256="0" * 64),
     }[meta]
     # A perfectly loadable Keras file: only the missing or foreign bookkeeping gives it away.
     plant_entry(trained_cache, trained.path / "model.keras", planted_meta)
@@ -126,9 +128,11 @@ def test_a_lambda_model_with_a_valid_checksum_is_refused_by_safe_mode(
 ):
     model_file, witness = lambda_model_file
     digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
-    plant_entry(cache_dir, model_file, {"format": CACHE_FORMAT, "entry_id": PLANTED_ENTRY, "model_sha256": digest})
+    # A complete, valid record, as someone who knows the format would forge it.
+    forged = dataclasses.replace(make_record(), entry_id=PLANTED_ENTRY, model_sha256=digest)
+    plant_entry(cache_dir, model_file, forged.to_dict())
     cache = ModelCache()
-    assert cache.inspect(PLANTED_ENTRY).ok, "the checksum passes, so only safe mode stands in the way"
+    assert cache.inspect(PLANTED_ENTRY).ok, "the record and the checksum pass, so only safe mode stands in the way"
     with pytest.raises(CacheError, match=r"could not be loaded \(.*Lambda"):
         cache.load_model(PLANTED_ENTRY)
 
@@ -184,7 +188,7 @@ def test_uploads_are_pictures_or_race_files_never_models():
         tree = parsed(path)
         for call in calls(tree, "file_uploader"):
             accepted[where(path, call)] = accepted_types(path, tree, call)
-    assert len(accepted) == 2, accepted  # Predict's picture and the race page's recorded race.
+    assert len(accepted) == 3, accepted  # Pictures on Predict and Inside the model, the race page's recorded race.
     for place, types in accepted.items():
         assert types <= PICTURE_TYPES or types == {"json"}, (place, types)
 
@@ -201,7 +205,8 @@ def test_no_page_renders_raw_html():
 
 
 def test_uploaded_file_names_are_never_used_as_paths():
-    """An upload's .name may only label messages (parse_race's `source`), never reach open, Path or the like."""
+    """An upload's .name may only label messages (parse_race's `source`, the Predict page's `plain_text` label), never
+    reach open, Path or the like."""
     users = set()
     for path in APP_FILES:
         tree = parsed(path)
@@ -225,7 +230,7 @@ def test_uploaded_file_names_are_never_used_as_paths():
                     f"{where(path, node)}: an upload's name is used outside a plain function argument"
                 )
                 users.add(ast.unparse(call.func))
-    assert users <= {"parse_race"}, users
+    assert users <= {"parse_race", "plain_text"}, users
 
 
 def test_a_race_file_name_only_labels_messages():
@@ -272,13 +277,12 @@ def test_a_data_dir_pointing_nowhere_gives_every_page_a_clear_message(name, trai
     nowhere = tmp_path / "nowhere"
     monkeypatch.setenv("FMNIST_DATA_DIR", str(nowhere))
     app = run_page(name)
-    if name in ("dataset.py", "evaluate.py", "compare.py", "predict.py"):  # The pages that show real images.
+    # The pages that show real images.
+    if name in ("dataset.py", "evaluate.py", "compare.py", "predict.py", "inside.py"):
         assert any(f"FMNIST_DATA_DIR={nowhere} is not a folder" in code.value for code in app.code)
 
 
-@pytest.mark.parametrize(
-    "arguments", [["train", "--model", "model1"], ["race", "--tiny", "--synthetic"], ["report"], ["data", "--check"]]
-)
+@pytest.mark.parametrize("arguments", [["train", "--model", "model1"], ["race"], ["report"], ["data", "--check"]])
 def test_every_command_refuses_a_cache_path_that_is_a_file_before_working(arguments, tmp_path, monkeypatch, capsys):
     target = tmp_path / "not-a-folder"
     target.write_text("")

@@ -1,35 +1,50 @@
-"""Command-line interface: `python -m fmnist_core data|train|evaluate|cache|race|report|bench`.
+"""Command-line interface: `python -m fmnist_core data|train|evaluate|explain|cache|race|report|bench|sweep`.
 
 Each command lives in its own module exposing `register(subparsers)`; the handler it installs returns an
 exit code. Errors a user can cause (`FmnistError`) print one clear message and exit with their code:
-2 bad arguments or settings, 3 data problem, 4 cache problem, 5 busy, 130 interrupted.
+2 bad arguments or settings, 3 data problem, 4 cache problem, 5 busy, 6 distributed engine (sweep),
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from fmnist_core.cli import (
+    bench_command,
+    cache_command,
+    data_command,
+    evaluate_command,
+    explain_command,
+    race_command,
+    report_command,
+    sweep_command,
+    train_command,
+)
 from fmnist_core.errors import FmnistError
 
-COMMAND_MODULES = ("data", "train", "evaluate", "cache", "race", "report", "bench")
+COMMANDS = (
+    data_command,
+    train_command,
+    evaluate_command,
+    explain_command,
+    cache_command,
+    race_command,
+    report_command,
+    bench_command,
+    sweep_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fmnist_core",
-        description="Fashion-MNIST CNN Explorer, headless: data, training, evaluation, cache, race, report.",
+        description="Fashion-MNIST CNN Explorer, headless: data, training, evaluation, cache, race, report, sweep.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"fmnist_core.cli.{name}_command")
-        except ModuleNotFoundError as error:
-            if error.name != f"fmnist_core.cli.{name}_command":
-                raise
-            continue  # A command that is not built yet simply is not offered.
-        module.register(subparsers)
+    for command in COMMANDS:
+        command.register(subparsers)
     return parser
 
 

@@ -6,7 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from fmnist_core.bench import precision_accuracy_check, run_bench
+from fmnist_core.cli.arguments import model_names
 from fmnist_core.cli.output import print_json
+from fmnist_core.config import PRESETS
+from fmnist_core.errors import ConfigError
+from fmnist_core.files import check_output_file, write_output
 from fmnist_core.models import MODEL_NAMES
 
 
@@ -31,23 +36,18 @@ def register(subparsers) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.bench import precision_accuracy_check, run_bench
-    from fmnist_core.config import PRESETS
-    from fmnist_core.errors import ConfigError
-    from fmnist_core.models import get_spec
-
-    names = [name.strip() for name in arguments.models.split(",") if name.strip()]
-    for name in names:
-        get_spec(name)
+    names = model_names(arguments.models)
     if arguments.images < 256 or arguments.repeats < 1:
         raise ConfigError("--images must be ≥ 256 and --repeats ≥ 1.")
+    if arguments.out:
+        check_output_file(arguments.out, "--out")
     log = (lambda text: None) if arguments.json else print
     result = run_bench(names, images=arguments.images, repeats=arguments.repeats, log=log)
     if arguments.accuracy:
         log("Precision check (quick preset):")
         result["precision_check"] = [precision_accuracy_check(name, PRESETS["quick"], log=log) for name in names]
     if arguments.out:
-        arguments.out.write_text(json.dumps(result, indent=2, default=str))
+        write_output(arguments.out, json.dumps(result, indent=2, default=str), "--out")
     if arguments.json:
         print_json(result)
         return 0

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from fmnist_core.cache import ModelCache
 from fmnist_core.cli.output import print_json
-from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
+from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments
+from fmnist_core.data import load_fashion_mnist
 from fmnist_core.errors import CacheError
+from fmnist_core.evaluation import evaluate
 from fmnist_core.fashion_mnist import CLASS_NAMES
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.models import MODEL_NAMES, get_spec
 
 
 def register(subparsers) -> None:
@@ -35,33 +38,34 @@ def format_confusion(matrix: list[list[int]]) -> str:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.data import load_fashion_mnist
-    from fmnist_core.evaluation import evaluate
-    from fmnist_core.models import get_spec
-
     cache = ModelCache()
     if arguments.entry:
-        entry_id = arguments.entry
+        entry = cache.inspect(arguments.entry)
     else:
         spec, config = get_spec(arguments.model), config_from_arguments(arguments)
-        entry = cache.find(spec, config)
+        entry = cache.lookup(spec, config)
         if entry is None:
             raise CacheError(
-                f"{spec.title} with these settings is not cached. Train it first: "
-                f"python -m fmnist_core train --model {spec.name} --preset {arguments.preset}"
+                f"{spec.title} with these settings is not cached. Train it first: {command_line(spec.name, config)}"
             )
-        entry_id = entry.entry_id
+        if not entry.ok:
+            raise CacheError(
+                f"{spec.title} with these settings is cached, but the entry {entry.entry_id} is damaged "
+                f"({entry.problem}). {entry.repair}"
+            )
+    entry_id = entry.entry_id
     model = cache.load_model(entry_id)
     _, (x_test, y_test) = load_fashion_mnist()
     result = evaluate(model, x_test, y_test)
     if arguments.json:
         payload = result.to_dict()
         payload["entry_id"] = entry_id
+        payload["provenance"] = entry.provenance
         print_json(payload)
         return 0
+    print(f"{entry_id}, {entry.provenance}")
     print(
-        f"{entry_id}: test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}, "
+        f"test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}, "
         f"macro F1 {result.macro_f1:.4f}, {result.images_per_second:,.0f} images/s inference"
     )
     print()
@@ -69,5 +73,5 @@ def run(arguments: argparse.Namespace) -> int:
     print()
     print(f"{'class':<14}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}")
     for row in result.per_class:
-        print(f"{row['name']:<14}{row['precision']:>10.3f}{row['recall']:>8.3f}{row['f1']:>8.3f}{row['support']:>9}")
+        print(f"{row.name:<14}{row.precision:>10.3f}{row.recall:>8.3f}{row.f1:>8.3f}{row.support:>9}")
     return 0

@@ -1,6 +1,8 @@
-"""`race`: Model 1 on GPU and CPU lanes with live lane lines, a summary table and a saved race file.
+"""`race`: Model 1 on GPU and CPU lanes, on one or more Keras backends, with live lane lines, a summary table and a
+saved race file.
 
-Also registers `race-lane`, the internal command each lane process runs (it speaks JSON lines on stdout).
+Also registers `race-lane` and `race-probe`, the internal commands each lane process and each backend's device
+probe run (they speak JSON lines on stdout).
 Exit codes: 0 raced, 1 a lane failed or none could run, 2 bad settings or race file, 3 no data, 130 stopped.
 """
 
@@ -12,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND
 from fmnist_core.config import PRECISIONS
 
 WORKLOAD_OPTIONS = (
@@ -24,14 +27,20 @@ WORKLOAD_OPTIONS = (
     "seed",
 )
 BAR_WIDTH = 20
+LABEL_WIDTH = 28
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "race",
-        help="race Model 1 on every GPU and on the CPU (all cores, 1 core)",
+        help="race Model 1 on every GPU and on the CPU (all cores, 1 core), on TensorFlow, JAX or PyTorch",
         description="Train and run Model 1 on each lane, one lane after another, each in a fresh process; print "
         "phase times, images/s and speed-ups; keep the race file in <cache>/races/.",
+    )
+    parser.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        help=f"Keras backend(s) to race, comma-separated, among {', '.join(BACKENDS)} (default {DEFAULT_BACKEND})",
     )
     parser.add_argument("--out", type=Path, help="also write the race JSON here (replay it in the app)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per lane; the median is reported (default 3)")
@@ -45,26 +54,36 @@ def register(subparsers) -> None:
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="XLA on every lane or none (default off)",
+        help="XLA / compilation on every lane or none (default: each backend's own, TensorFlow off, JAX on, "
+        "PyTorch off)",
     )
     parser.add_argument("--seed", type=int)
     parser.add_argument("--list", action="store_true", help="list past and recorded races, then exit")
-    parser.add_argument("--tiny", action="store_true", help="for tests: a tiny stand-in for Model 1 and workload")
-    parser.add_argument("--synthetic", action="store_true", help="for tests: random images instead of Fashion-MNIST")
     parser.set_defaults(handler=run)
 
     lane = subparsers.add_parser("race-lane", help="internal: one lane process of `race` (JSON lines on stdout)")
     lane.add_argument("--workload", required=True, help="the workload as JSON")
+    lane.add_argument("--backend", required=True, choices=tuple(BACKENDS))
     lane.add_argument("--device", required=True, help='"CPU" or "GPU:<n>"')
     lane.add_argument("--threads", type=int, required=True)
     lane.add_argument("--started-at", type=float, required=True, help="the launch time (time.time()) of the lane")
     lane.set_defaults(handler=run_lane)
 
+    probe = subparsers.add_parser("race-probe", help="internal: a backend's version and GPUs (JSON lines on stdout)")
+    probe.add_argument("--backend", required=True, choices=tuple(BACKENDS))
+    probe.set_defaults(handler=run_probe)
+
 
 def run_lane(arguments: argparse.Namespace) -> int:
     from fmnist_core.race_lane import lane_main
 
-    return lane_main(arguments.workload, arguments.device, arguments.threads, arguments.started_at)
+    return lane_main(arguments.workload, arguments.backend, arguments.device, arguments.threads, arguments.started_at)
+
+
+def run_probe(arguments: argparse.Namespace) -> int:
+    from fmnist_core.race_lane import probe_main
+
+    return probe_main(arguments.backend)
 
 
 def lane_line(view) -> str:
@@ -72,7 +91,7 @@ def lane_line(view) -> str:
     from fmnist_core.race import PHASE_TITLES
 
     if view.status == "unavailable":
-        return f"{view.label:<26} unavailable: {view.note.split('. ')[0]}."
+        return f"{view.label:<{LABEL_WIDTH}} unavailable: {view.note.split('. ')[0]}."
     filled = int(BAR_WIDTH * view.fraction)
     bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + "." * max(BAR_WIDTH - filled - 1, 0)
     place = f"#{view.place} " if view.place else ""
@@ -82,7 +101,7 @@ def lane_line(view) -> str:
         if rate
     ]
     return (
-        f"{view.label:<26} [{bar}] {place}{PHASE_TITLES[view.phase]:<10} {view.fraction:>4.0%}  "
+        f"{view.label:<{LABEL_WIDTH}} [{bar}] {place}{PHASE_TITLES[view.phase]:<10} {view.fraction:>4.0%}  "
         f"race {view.race_seconds:6.1f} s  warm-up {view.warmup_seconds:5.1f} s  run {max(view.repeat, 1)}/"
         f"{view.repeats}  {' · '.join(rates)}"
     )
@@ -121,21 +140,31 @@ class LaneBoard:
                 self.stream.flush()
 
 
-def format_summary(result) -> str:
-    """The summary table: median phase times (min–max), images/s and speed-ups, fastest lane first."""
-    workload, machine = result.workload, result.machine
+def _machine_line(machine: dict) -> str:
+    """'Machine: <CPU>, 2 cores; NVIDIA H200 (driver 580.x); JAX 0.11.2, Keras 3.15.1'."""
     versions = machine.get("versions", {})
-    gpus = ", ".join(gpu["name"] for gpu in machine.get("gpus", [])) or "no GPU visible to TensorFlow"
+    smi = machine.get("nvidia_smi") or []
+    gpus = ", ".join(f"{gpu['name']} (driver {gpu['driver']})" for gpu in smi) or ", ".join(
+        str(gpu.get("name")) for gpu in machine.get("gpus", [])
+    )
+    libraries = [f"{backend.title} {versions[name]}" for name, backend in BACKENDS.items() if versions.get(name)]
+    return (
+        f"Machine: {machine.get('cpu_model')}, {machine.get('cpu_cores')} cores; {gpus or 'no GPU'}; "
+        f"{', '.join(libraries)}, Keras {versions.get('keras')}"
+    )
+
+
+def format_summary(result) -> str:
+    """The summary table: median phase times (min–max), images/s, speed-ups and cores busy, fastest lane first."""
+    workload = result.workload
     lines = [
         f"{workload.spec.title}: {workload.train_images:,} training images ({workload.train_batches} × "
         f"{workload.batch_size}), {workload.inference_images:,} test images, {workload.precision}, "
-        f"XLA {'on' if workload.jit_compile else 'off'}, {'synthetic' if workload.synthetic else 'Fashion-MNIST'}; "
-        f"median of {result.repeats} run(s) (min–max)",
-        f"Machine: {machine.get('cpu_model')}, {machine.get('cpu_cores')} cores; {gpus}; "
-        f"TensorFlow {versions.get('tensorflow')}, Keras {versions.get('keras')}",
+        f"{workload.jit_text}; median of {result.repeats} run(s) (min–max)",
+        _machine_line(result.machine),
         "",
-        f"{'':4}{'lane':<26}{'training s':>22}{'img/s':>10}{'speed-up':>10}{'inference s':>22}{'img/s':>10}"
-        f"{'speed-up':>10}",
+        f"{'':4}{'lane':<{LABEL_WIDTH}}{'training s':>22}{'img/s':>10}{'speed-up':>10}{'inference s':>22}{'img/s':>10}"
+        f"{'speed-up':>10}{'cores busy':>12}",
     ]
     rows = {(row["lane_id"], row["phase"]): row for row in result.summary_rows()}
     for place, lane_id in enumerate(result.finish_order, start=1):
@@ -144,12 +173,17 @@ def format_summary(result) -> str:
             row = rows[(lane_id, phase)]
             spread = f"{row['seconds']:.2f} ({row['min_seconds']:.2f}–{row['max_seconds']:.2f})"
             cells.append(f"{spread:>22}{row['images_per_second']:>10,.0f}{row['speedup']:>9.2f}×")
-        lines.append(f"{place:>2}. {rows[(lane_id, 'train')]['lane']:<26}" + "".join(cells))
+        lane = next(lane for lane in result.lanes if lane.lane_id == lane_id)
+        busy = "–" if lane.cores_busy is None else f"{lane.cores_busy:.2f}"
+        lines.append(f"{place:>2}. {lane.label:<{LABEL_WIDTH}}" + "".join(cells) + f"{busy:>12}")
     for lane in result.lanes:
         if not lane.repeats:
-            lines.append(f" –  {lane.label:<26}unavailable: {lane.unavailable_reason}")
+            lines.append(f" –  {lane.label:<{LABEL_WIDTH}}unavailable: {lane.unavailable_reason}")
     baseline = result.speedups["baseline"]
-    lines.append(f"Speed-up = time of {baseline} / time of the lane. Setup and warm-up are not scored.")
+    lines.append(
+        f"Speed-up = time of {baseline} / time of the lane. Cores busy = CPU seconds / wall seconds while "
+        "training. Setup and warm-up are not scored."
+    )
     return "\n".join(lines)
 
 
@@ -167,24 +201,33 @@ def run_list() -> int:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.paths import cache_root
+    from fmnist_core.backends import parse_backends
+    from fmnist_core.files import check_output_file, write_output
+    from fmnist_core.paths import writable_cache_folder
     from fmnist_core.race import RaceOptions, parse_lanes, run_race
-    from fmnist_core.race_file import save_race, store_race
-    from fmnist_core.race_lane import TINY_WORKLOAD, Workload
+    from fmnist_core.race_file import race_json, store_race
+    from fmnist_core.race_lane import Workload
 
     if arguments.list:
         return run_list()
-    cache_root()  # The result is kept in the cache: refuse an unusable cache folder before the race, not after.
-    base = TINY_WORKLOAD if arguments.tiny else Workload()
     changes = {name: getattr(arguments, name) for name in WORKLOAD_OPTIONS if getattr(arguments, name) is not None}
-    workload = dataclasses.replace(base, synthetic=arguments.synthetic or base.synthetic, **changes)
-    options = RaceOptions(workload, parse_lanes(arguments.lanes), arguments.repeats)
+    workload = dataclasses.replace(Workload(), **changes)
+    backends = parse_backends(arguments.backend)
+    options = RaceOptions(workload, parse_lanes(arguments.lanes), arguments.repeats, backends)
+    # Where the result goes is checked before the race, not after it: the races folder, then --out.
+    writable_cache_folder("races")
+    if arguments.out is not None:
+        check_output_file(arguments.out, "--out")
     board = LaneBoard()
-    print(f"Racing {workload.spec.title}: lanes run one after another, each in a fresh process.", file=sys.stderr)
+    titles = " and ".join(BACKENDS[name].title for name in backends)
+    print(
+        f"Racing {workload.spec.title} on {titles}: lanes run one after another, each in a fresh process.",
+        file=sys.stderr,
+    )
     result = run_race(options, on_event=board.update)
     print(format_summary(result))
     stored = store_race(result)
     if arguments.out is not None:
-        print(f"Wrote {save_race(result, arguments.out)}")
+        print(f"Wrote {write_output(arguments.out, race_json(result), '--out')}")
     print(f"Kept in the races folder: {stored}  (list them: python -m fmnist_core race --list)")
     return 0

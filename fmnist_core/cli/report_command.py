@@ -1,4 +1,4 @@
-"""`report`: the Markdown comparison of Model 1, 2 and 3 (and the races) that the Compare page downloads."""
+"""`report`: the Markdown comparison of Model 1, 2 and 3 (seeds and races too) that the Compare page downloads."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from fmnist_core.cache import ModelCache
+from fmnist_core.cli.train_command import command_line
+from fmnist_core.data import load_fashion_mnist
 from fmnist_core.errors import ConfigError
+from fmnist_core.files import check_output_file, write_output
+from fmnist_core.models import MODEL_NAMES
 
 
 def register(subparsers) -> None:
@@ -31,44 +36,46 @@ def register(subparsers) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    # pandas (for the tables) is imported here, not when the parser is built for every command.
     from fmnist_core import report
-    from fmnist_core.cache import ModelCache
+    from fmnist_core.race_summary import load_races
+    from fmnist_core.sweep_report import pick_sweep
+    from fmnist_core.sweep_result import load_sweeps
 
+    # The output paths first: a report that cannot be written is refused before models are loaded and timed.
+    for option, path in (("--out", arguments.out), ("--csv", arguments.csv)):
+        if path is not None:
+            check_output_file(path, option)
     cache = ModelCache()
-    chosen = report.best_entries(cache.list())
+    picked = {}
     for entry_id in arguments.entry:
         entry = cache.inspect(entry_id)
         if not entry.ok:
             raise ConfigError(f"Cache entry {entry_id} is damaged ({entry.problem}); pick another (see `cache list`).")
-        if entry.model_name not in chosen:
-            raise ConfigError(f"Cache entry {entry_id} is not one of {', '.join(chosen)}.")
-        chosen[entry.model_name] = entry
+        if entry.model_name not in MODEL_NAMES:
+            raise ConfigError(f"Cache entry {entry_id} is not one of {', '.join(MODEL_NAMES)}.")
+        picked[entry.model_name] = entry
+    chosen = report.chosen_entries(cache.list(), picked)
 
     latencies = None
     if not arguments.no_latency:
-        from fmnist_core.data import load_fashion_mnist
-
         _, (x_test, _) = load_fashion_mnist()
         latencies = {}
-        for entry in filter(None, chosen.values()):
+        for entry in (entry for entry in chosen.values() if entry is not None and entry.ok):
             print(f"timing single-image predictions of {entry.entry_id}…", file=sys.stderr)
             latencies[entry.entry_id] = report.measure_latency(cache.load_model(entry.entry_id), x_test)
 
-    result = report.build_report(chosen, latencies, report.load_races())
+    sweeps, problems = load_sweeps(cache.root)
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    sweep = pick_sweep(sweeps, [entry.record.config for entry in chosen.values() if entry is not None and entry.ok])
+    result = report.build_report(chosen, command_line, latencies, load_races(), sweep=sweep)
     if arguments.out:
-        _write(arguments.out, result.markdown)
+        write_output(arguments.out, result.markdown, "--out")
         print(f"wrote {arguments.out}")
     else:
         sys.stdout.write(result.markdown)
     if arguments.csv:
-        _write(arguments.csv, result.csv)
+        write_output(arguments.csv, result.csv, "--csv")
         print(f"wrote {arguments.csv}", file=sys.stderr if not arguments.out else sys.stdout)
     return 0
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"Cannot write {path} ({error.strerror or error}). Pick another path.") from error

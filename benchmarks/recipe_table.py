@@ -1,0 +1,174 @@
+"""Old recipe against new, side by side: test accuracy, epochs, wall time, images/s and time to accuracy.
+
+Every row is one `python -m fmnist_core train --model MODEL <every setting as a flag> --json` into a fresh
+cache folder (so each model is really trained, and the new-recipe entries can be shipped with the app).
+Time to 90 / 92 / 93 % is read from the entry's epoch history: the training wall time (validation included)
+up to the end of the first epoch whose validation accuracy reached it. Rows go to a JSON-lines file as
+they finish, so a long table resumes where it stopped. Run it with the machine to itself, e.g.
+`flock -x /work/cpu.lock python benchmarks/recipe_table.py`.
+
+    python benchmarks/recipe_table.py [--rows model1,model3] [--presets quick,class,full] [--cache DIR]
+    python benchmarks/recipe_table.py --presets class --rows model1 --seeds 1,2,3,7 --results FILE   # other seeds
+    python benchmarks/recipe_table.py --summary     # print the table from the results file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fmnist_core.cache import ModelCache  # noqa: E402
+from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments  # noqa: E402
+from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
+from fmnist_core.models import MODEL_NAMES  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "recipe_table.jsonl"
+THRESHOLDS = (0.90, 0.92, 0.93)
+
+# What each preset was before issue 13; `class` had no preset, so its "old" is the floor the issue measured
+# with the flags of the day (`train --epochs 2 --train-limit 0 --no-augment --schedule cosine`).
+OLD_RECIPES: dict[str, TrainConfig] = {
+    "quick": TrainConfig(),
+    "class": TrainConfig(epochs=2, train_limit=None, schedule="cosine"),
+    "full": TrainConfig(
+        epochs=30, train_limit=None, augment=True, schedule="cosine", weight_decay=1e-4, early_stopping_patience=5
+    ),
+}
+# Extra rows: the precision bound is checked on the new full preset (Model 1) in float32.
+EXTRA_ROWS = {("full", "new, float32"): {"precision": "float32"}}
+
+
+def train_arguments(model: str, config: TrainConfig) -> list[str]:
+    """The `train` arguments that give exactly `config`: the closest preset plus a flag per other setting."""
+    arguments = shlex.split(command_line(model, config), comments=True)[3:]  # Drops "python -m fmnist_core".
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    parser.add_argument("train")
+    parser.add_argument("--model")
+    if config_from_arguments(parser.parse_args(arguments)) != config:
+        raise SystemExit(f"The command line cannot express {config}: add a flag for the missing setting.")
+    return arguments
+
+
+def seconds_to_reach(val_accuracy: list[float], epoch_seconds: list[float], threshold: float) -> float | None:
+    """Wall time from the start of training to the end of the first epoch at or above `threshold`."""
+    elapsed = 0.0
+    for accuracy, seconds in zip(val_accuracy, epoch_seconds, strict=False):
+        elapsed += seconds
+        if accuracy >= threshold:
+            return elapsed
+    return None
+
+
+def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_dir: Path) -> dict:
+    """Train one row through the command line into `cache_dir` and read its figures back from the cache entry."""
+    command = [sys.executable, "-m", "fmnist_core", *train_arguments(model, config), "--json"]
+    environment = {**os.environ, "FMNIST_CACHE_DIR": str(cache_dir)}
+    started = time.perf_counter()
+    finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False)
+    command_seconds = time.perf_counter() - started
+    if finished.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
+    output = json.loads(finished.stdout)
+    record = ModelCache(cache_dir).inspect(output["entry_id"]).record
+    val_accuracy, epoch_seconds = list(record.history.get("val_accuracy", ())), list(record.epoch_seconds)
+    return {
+        "preset": preset,
+        "recipe": recipe,
+        "model": model,
+        "seed": config.seed,
+        "command": command_line(model, config) + " --json",
+        "test_accuracy": output["test_accuracy"],
+        "single_view_accuracy": output["single_view_accuracy"],
+        "epochs_run": output["epochs_run"],
+        "best_epoch": record.best_epoch,
+        "wall_seconds": output["wall_seconds"],
+        "command_seconds": command_seconds,
+        "images_per_second": output["images_per_second"],
+        "val_accuracy": val_accuracy,
+        "epoch_seconds": epoch_seconds,
+        "seconds_to": {
+            f"{threshold:.0%}": seconds_to_reach(val_accuracy, epoch_seconds, threshold) for threshold in THRESHOLDS
+        },
+        "config": config.to_dict(),
+        "entry_id": output["entry_id"],
+        "recipe_version": record.recipe_version,
+        "machine": dict(record.machine),
+    }
+
+
+def planned_rows(presets: list[str], models: list[str], seeds: list[int]) -> list[tuple[str, str, str, TrainConfig]]:
+    """(preset, recipe, model, config) for every row, in the order they are trained: model by model."""
+    rows = []
+    for seed in seeds:
+        for model in models:
+            for preset in presets:
+                rows.append((preset, "old", model, OLD_RECIPES[preset].replace(seed=seed)))
+                rows.append((preset, "new", model, PRESETS[preset].replace(seed=seed)))
+                for (extra_preset, recipe), changes in EXTRA_ROWS.items():
+                    if extra_preset == preset and model == "model1":
+                        rows.append((preset, recipe, model, PRESETS[preset].replace(**changes, seed=seed)))
+    return rows
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def summary(path: Path) -> None:
+    def seconds(value: float | None) -> str:
+        return "—" if value is None else f"{value:,.0f} s"
+
+    print(
+        "| Preset | Model | Recipe | Seed | Epochs (best) | Test accuracy | Picture alone | Training wall time | img/s "
+        "| to 90 % | to 92 % | to 93 % |"
+    )
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in read_rows(path):
+        alone = row["single_view_accuracy"]
+        reach = row["seconds_to"]
+        print(
+            f"| {row['preset']} | {row['model']} | {row['recipe']} | {row['seed']} "
+            f"| {row['epochs_run']} ({row['best_epoch']}) "
+            f"| {row['test_accuracy']:.2%} | {'(same)' if alone is None else f'{alone:.2%}'} "
+            f"| {seconds(row['wall_seconds'])} | {row['images_per_second']:,.0f} "
+            f"| {seconds(reach['90%'])} | {seconds(reach['92%'])} | {seconds(reach['93%'])} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", default=",".join(MODEL_NAMES), help="models, comma-separated, in order")
+    parser.add_argument("--presets", default="quick,class,full")
+    parser.add_argument("--cache", type=Path, default=ROOT / "artifacts" / "recipe-table-cache")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--seeds", default="42", help="comma-separated seeds (default 42, the presets' own)")
+    parser.add_argument("--summary", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.summary:
+        done = {(row["preset"], row["recipe"], row["model"], row["seed"]) for row in read_rows(args.results)}
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        for preset, recipe, model, config in planned_rows(args.presets.split(","), args.rows.split(","), seeds):
+            if (preset, recipe, model, config.seed) in done:
+                continue
+            print(f"training {model} {preset} ({recipe} recipe, seed {config.seed})…", flush=True)
+            row = train_row(preset, recipe, model, config, args.cache)
+            with args.results.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            print(f"  {row['test_accuracy']:.2%} in {row['wall_seconds']:.0f} s", flush=True)
+    summary(args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

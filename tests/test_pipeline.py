@@ -1,0 +1,79 @@
+"""The train → evaluate → cache pipeline around a Stop: pressed during training nothing is saved; pressed once the
+last batch is done (while the model is tested) the trained model is kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from fmnist_core.cache import ModelCache
+from fmnist_core.jobs import DONE, JobManager
+from fmnist_core.models import build_from_spec
+from fmnist_core.pipeline import train_and_cache
+from fmnist_core.training import Progress, TrainingCancelled, TrainResult
+
+
+def trained_without_fitting(spec, config, progress=None, should_stop=None, data=None) -> TrainResult:
+    """Stands in for `train`: reports the last epoch as done and returns an untrained model, in a second."""
+    if progress is not None:
+        progress(Progress("epoch", config.epochs, config.epochs, 1, 1, 0.5, 128.0, {"loss": 2.3, "accuracy": 0.1}))
+    speed = {"precision": config.precision, "jit_compile": False, "threads": 1, "batch_size": config.batch_size}
+    return TrainResult(
+        spec=spec,
+        config=config,
+        model=build_from_spec(spec, seed=0),
+        history={"loss": [2.3] * config.epochs, "accuracy": [0.1] * config.epochs},
+        epoch_seconds=[0.5] * config.epochs,
+        images_per_second=128.0,
+        train_images=64,
+        validation_images=0,
+        speed_settings={**speed, "device": "CPU"},
+        best_epoch=config.epochs,
+    )
+
+
+def test_a_stop_during_the_final_test_keeps_the_trained_model(
+    cache_dir, tiny_data, tiny_spec, tiny_config, monkeypatch
+):
+    monkeypatch.setattr("fmnist_core.pipeline.train", trained_without_fitting)
+    manager, cache = JobManager(), ModelCache(cache_dir)
+
+    def work(context):
+        # The user presses Stop the moment the last epoch is reported, i.e. while the model is being tested.
+        stop = lambda event: manager.cancel()  # noqa: E731
+        return train_and_cache(
+            tiny_spec, tiny_config, progress=stop, should_stop=context.should_stop, cache=cache, data=tiny_data
+        )
+
+    final = manager.wait(manager.start("train", "Training Model 1 (custom)", work).job_id, timeout=120)
+    assert final.state == DONE, final.error
+    outcome = final.result
+    assert outcome.stopped_after_training and not outcome.reused and outcome.entry.ok
+    assert cache.find(tiny_spec, tiny_config) == outcome.entry
+    assert outcome.entry.record.evaluation.test_images == len(tiny_data[1][1])
+
+
+@pytest.mark.slow
+def test_stop_after_the_last_batch_keeps_a_really_trained_model_and_stop_before_it_saves_nothing(
+    cache_dir, tiny_data, tiny_spec, tiny_config
+):
+    cache = ModelCache(cache_dir)
+    last_epoch_done = []
+
+    def progress(event: Progress) -> None:
+        if event.kind == "epoch" and event.epoch == tiny_config.epochs:
+            last_epoch_done.append(True)
+
+    outcome = train_and_cache(
+        tiny_spec,
+        tiny_config,
+        progress=progress,
+        should_stop=lambda: bool(last_epoch_done),
+        cache=cache,
+        data=tiny_data,
+    )
+    assert outcome.stopped_after_training and outcome.entry.ok and cache.list() == [outcome.entry]
+
+    other = tiny_config.replace(seed=7)
+    with pytest.raises(TrainingCancelled, match="nothing was saved"):
+        train_and_cache(tiny_spec, other, should_stop=lambda: True, cache=cache, data=tiny_data)
+    assert cache.find(tiny_spec, other) is None and cache.list() == [outcome.entry]
