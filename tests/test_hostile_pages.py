@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fmnist_core.config import PRESETS
+from fmnist_core.display import format_learning_rate
 from tests.test_predict import garment_png
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -169,7 +171,9 @@ def test_a_finished_run_is_shown_only_beside_the_settings_it_ran_with(cache_dir,
     shown = said(page)
     assert "finished in" not in [element.value for element in page.success], "no outcome under the quick preset"
     assert not any("Training Model 1 (custom)" in element.value for element in page.success)
-    assert "Your last training, Model 1 with 1 epoch × 256 images, batch 64, learning rate 0.002" in shown
+    # The custom settings start from the quick preset's learning rate.
+    rate = format_learning_rate(PRESETS["quick"].learning_rate)
+    assert f"Your last training, Model 1 with 1 epoch × 256 images, batch 64, learning rate {rate}" in shown
     assert "Choose those settings above to see it here." in shown
     assert any(button.label == "Train Model 1" for button in page.button), "the quick preset is not trained"
 
