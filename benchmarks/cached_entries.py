@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from fmnist_core.cache import CacheEntry, ModelCache
 from fmnist_core.config import PRESETS, get_preset
-from fmnist_core.errors import CacheError
+from fmnist_core.errors import CacheError, FmnistError
 from fmnist_core.models import MODEL_NAMES, get_spec
 
 
@@ -36,3 +37,13 @@ def chosen_entries(cache: ModelCache, arguments: argparse.Namespace) -> list[Cac
             f"python -m fmnist_core train --model model1 --preset {arguments.preset}"
         )
     return entries
+
+
+def cache_and_entries(arguments: argparse.Namespace) -> tuple[ModelCache, list[CacheEntry]] | None:
+    """The user's cache and the entries the arguments name; None after a one-line `error:` when there are none."""
+    cache = ModelCache()
+    try:
+        return cache, chosen_entries(cache, arguments)
+    except FmnistError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None

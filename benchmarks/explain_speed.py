@@ -21,11 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cached_entries import add_entry_arguments, chosen_entries  # noqa: E402
+from benchmarks.cached_entries import add_entry_arguments, cache_and_entries  # noqa: E402
 from fmnist_core import explain  # noqa: E402
-from fmnist_core.cache import ModelCache  # noqa: E402
 from fmnist_core.data import load_fashion_mnist  # noqa: E402
-from fmnist_core.errors import FmnistError  # noqa: E402
 from fmnist_core.explain_network import network_of  # noqa: E402
 from fmnist_core.explain_render import filter_grid, maps_grid, saliency_overlay  # noqa: E402
 from fmnist_core.machine import cpu_model, usable_cores  # noqa: E402
@@ -88,12 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.images < 3 or arguments.repeats < 1:
         parser.error("--images must be ≥ 3 and --repeats ≥ 1")
-    cache = ModelCache()
-    try:
-        entries = chosen_entries(cache, arguments)
-    except FmnistError as error:
-        print(f"error: {error}", file=sys.stderr)
+    chosen = cache_and_entries(arguments)
+    if chosen is None:
         return 1
+    cache, entries = chosen
     (_, _), (images, labels) = load_fashion_mnist()
     print(f"{cpu_model()}, {usable_cores()} cores; median of {arguments.repeats} runs per view; XLA off")
     probes, reports = explain.probe_images(images, labels), []

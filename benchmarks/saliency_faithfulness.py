@@ -18,10 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cached_entries import add_entry_arguments, chosen_entries  # noqa: E402
-from fmnist_core.cache import ModelCache  # noqa: E402
+from benchmarks.cached_entries import add_entry_arguments, cache_and_entries  # noqa: E402
 from fmnist_core.data import load_fashion_mnist  # noqa: E402
-from fmnist_core.errors import FmnistError  # noqa: E402
 from fmnist_core.explore import stratified_sample  # noqa: E402
 from fmnist_core.faithfulness import DELETION_FRACTIONS, HEADLINE_FRACTION, deletion_test  # noqa: E402
 from fmnist_core.fashion_mnist import NUM_CLASSES  # noqa: E402
@@ -42,12 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.images < 1 or arguments.repeats < 1:
         parser.error("--images and --repeats must be ≥ 1")
-    cache = ModelCache()
-    try:
-        entries = chosen_entries(cache, arguments)
-    except FmnistError as error:
-        print(f"error: {error}", file=sys.stderr)
+    chosen = cache_and_entries(arguments)
+    if chosen is None:
         return 1
+    cache, entries = chosen
     (_, _), (images, labels) = load_fashion_mnist()
     sample = images[stratified_sample(labels, range(NUM_CLASSES), arguments.images, seed=arguments.seed)]
     curve = "  ".join(f"{fraction:>5.0%}" for fraction in SHOWN_FRACTIONS)

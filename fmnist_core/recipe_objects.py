@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 
-from fmnist_core.machine import import_tensorflow
+from fmnist_core.machine import import_keras
 
-tf = import_tensorflow()
-import keras  # noqa: E402  (after TensorFlow's quiet import)
-from keras import ops  # noqa: E402
+# This process's backend (TensorFlow quietly first when it is the backend): the race's JAX and PyTorch lanes build
+# their optimizer with this schedule in processes where TensorFlow cannot be imported.
+keras = import_keras()
+ops = keras.ops
 
 
 @keras.saving.register_keras_serializable(package="fmnist_core")
