@@ -102,6 +102,11 @@ class CacheEntry:
         return MODEL_SPECS[self.model_name].title if self.model_name in MODEL_SPECS else self.model_name
 
     @property
+    def owner(self) -> str | None:
+        """The app visitor who trained it (in classroom mode only they may replace it); None: CLI, shipped, damaged."""
+        return self.record.owner if self.record else None
+
+    @property
     def label(self) -> str:
         """Short human label for pickers: 'Model 1 · 88.1% · 3 epochs × 18,000 images · 2026-11-25 19:40'."""
         if self.record is None:
@@ -296,7 +301,6 @@ class ModelCache:
                 existing = self._inspect_folder(entry_id, final, shipped=False)
                 if existing.ok and not replace:
                     return existing
-                self._remove(final)
             temporary = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{entry_id}-{os.getpid()}-", dir=self.root))
             try:
                 model.save(temporary / MODEL_FILE)
@@ -306,6 +310,10 @@ class ModelCache:
                 # Checked as every reader will check it: a record that would read back as damaged is not saved.
                 ModelRecord.from_dict(stamped)
                 _write_durably(temporary / META_FILE, json.dumps(stamped, indent=1).encode())
+                # The entry it replaces goes only now, once the new one is complete: a save that fails (disk full,
+                # a bad record) leaves the old entry as it was, and the gap between two renames is all that shows.
+                if final.is_dir():
+                    self._remove(final)
                 os.replace(temporary, final)
             except BaseException:
                 shutil.rmtree(temporary, ignore_errors=True)

@@ -1,31 +1,31 @@
-"""Train: pick a model and settings, train in the background, watch progress and curves live.
+"""Train: pick a model and settings, ask for a training, watch its progress and curves live when its turn comes.
 
-Training runs in the shared job manager's worker thread, not in this script: clicking widgets or opening
-other pages never stops it, and coming back shows it still running.
+Training runs in the shared job manager's worker thread, not in this script: clicking widgets, opening other
+pages or reloading never stops it, and coming back shows it still running. Requests from every visitor wait in
+one queue; each visitor sees their own place, when it should start, and what keeps the machine busy.
 """
 
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.classroom import may_replace
 from fmnist_core.commentary import mirror_note
 from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig
 from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
-from fmnist_core.errors import BusyError, CacheError, ConfigError
+from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
-from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobStatus
+from fmnist_core.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
-from fmnist_core.pipeline import start_training_job
 from fmnist_core.training import split_indices
 from pages.common import (
+    classroom_settings,
     job_manager,
     learning_curves_chart,
     link_to_page,
     model_cache,
-    my_latest_job,
-    remember_my_job,
     show_error,
-    show_job_progress,
 )
+from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box, visitor_id
 
 LIVE_REFRESH_SECONDS = 0.75
 # What the custom settings' validation split (the quick preset's) leaves of the training set: 54,000.
@@ -119,35 +119,21 @@ def choose_settings() -> TrainConfig | None:
 
 
 @st.fragment(run_every=LIVE_REFRESH_SECONDS)
-def running_job_view() -> None:
-    """Live view of whatever job runs now: training progress and curves, or what blocks training."""
+def my_running_training(job_id: int) -> None:
+    """This visitor's training, live: progress, speed and the curves as they grow; Stop."""
     manager = job_manager()
-    status = manager.current()
+    status = manager.status(job_id)
     if status is None or not status.running:
-        st.rerun()  # The whole page, so it shows how the job ended.
-    if status.kind == "train":
-        training_progress(status)
-    else:
-        st.info(
-            f"{status.title} is running, and only one heavy job runs at a time. Wait here (this updates by "
-            "itself) or stop it to train now.",
-            icon="⏳",
-        )
-        show_job_progress(status)
+        st.rerun()  # The whole page, so it shows how the run ended.
+    training_progress(status)
     st.button(
         "Stop",
         icon="⏹️",
         key="stop-job",
-        on_click=stop,
-        args=(status.job_id,),
-        help="Stops after the current batch; nothing half-trained is saved.",
+        on_click=manager.cancel,
+        args=(job_id,),
+        help="Stops after the current batch; nothing half-trained is saved (a model trained before is kept).",
     )
-
-
-def stop(job_id: int) -> None:
-    """Stop a job; the session that stopped it is told how it ended."""
-    job_manager().cancel(job_id)
-    remember_my_job(job_id)
 
 
 def training_progress(status: JobStatus) -> None:
@@ -191,15 +177,20 @@ def ran_with(status: JobStatus, name: str, config: TrainConfig) -> bool:
 
 
 def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, name: str, config: TrainConfig) -> bool:
-    """How this session's latest training ended; True when its model is `shown_entry` (shown in full below).
+    """How this visitor's latest training request ended; True when its model is `shown_entry` (shown in full below).
 
     Beside other settings than it ran with, the outcome is one line naming its settings, never a message that
     would pass for the chosen settings' result (after a reload Streamlit puts the settings back to the preset).
     """
-    if status is None or status.running:
+    if status is None or status.active:
         return False
     if not ran_with(status, name, config):
-        ended = {DONE: f"finished in {format_duration(status.elapsed)}", CANCELLED: "was stopped", FAILED: "failed"}
+        ended = {
+            DONE: f"finished in {format_duration(status.elapsed)}",
+            CANCELLED: "was stopped" if status.started is not None else "was cancelled before it started",
+            FAILED: "failed",
+            INTERRUPTED: "did not finish (the server stopped)",
+        }
         model, asked = status.details.get("model"), status.details.get("config")
         title = MODEL_SPECS[model].title if model in MODEL_SPECS else status.title
         settings = f" with {describe(TrainConfig.from_dict(asked))}" if asked else ""
@@ -208,10 +199,15 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, n
             "Choose those settings above to see it here."
         )
         return False
+    kept = " The model trained before is still there, unchanged." if status.title.startswith("Retraining") else ""
     if status.state == FAILED:
-        st.error(f"{status.title} failed: {status.error}", icon="⚠️")
+        st.error(f"{status.title} failed: {status.error}{kept}", icon="⚠️")
+    elif status.state == CANCELLED and status.started is None:
+        st.info(f"You cancelled {status.title} before it started.", icon="✖️")
     elif status.state == CANCELLED:
-        st.info(f"{status.title}: stopped, nothing was saved.", icon="⏹️")
+        st.info(f"{status.title}: stopped, nothing was saved.{kept}", icon="⏹️")
+    elif status.state == INTERRUPTED:
+        st.warning(f"{status.title}: {status.message} Ask again below.{kept}", icon="⚠️")
     elif status.state == DONE:
         outcome = status.result
         how = "was already cached, reused" if outcome.reused else f"finished in {format_duration(status.elapsed)}"
@@ -222,21 +218,6 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, n
             return True
         show_entry(outcome.entry)
     return False
-
-
-def start(name: str, config: TrainConfig, cache: ModelCache, replace: CacheEntry | None = None) -> None:
-    """Start training (after deleting `replace`, the user's cached entry it would otherwise collide with; a shipped
-    one is never deleted: the new model goes to the user's cache and answers in its place)."""
-    shipped = replace is not None and replace.shipped
-    try:
-        if replace is not None and not shipped:
-            cache.delete(replace.entry_id)
-        status = start_training_job(job_manager(), name, config, cache=cache, retrain=shipped)
-    except (BusyError, CacheError) as error:
-        show_error(error)
-        return
-    remember_my_job(status.job_id)
-    st.rerun()
 
 
 def offer_training(
@@ -253,7 +234,7 @@ def offer_training(
         existing = None
     if existing is None:
         if st.button(f"Train {spec.title}", type="primary", icon="🏋️"):
-            start(name, config, cache)
+            ask_to_train(name, config, cache)
         return
     if not just_trained:
         st.success(
@@ -263,6 +244,13 @@ def offer_training(
         )
     show_entry(existing)
     with st.expander("Train again anyway"):
+        if not may_replace(existing.owner, visitor_id(), classroom_settings()):
+            st.write(
+                "Classroom mode: this model was trained by the teacher or by another visitor, so it is read-only "
+                "here; everyone can use it. The teacher can train it again with the command line "
+                f"(`python -m fmnist_core train --model {name} … --retrain`)."
+            )
+            return
         if existing.shipped:
             st.write(
                 "This model ships with the app and stays as it is. Training again writes your own model to your "
@@ -272,12 +260,13 @@ def offer_training(
             label, icon = "Train my own copy", "🏋️"
         else:
             st.write(
-                "The same model and settings always map to the same cache entry, so training again means "
-                "deleting this one first. Training is seeded, so expect nearly the same result."
+                "Training again replaces this model only once the new one is saved: until then everyone keeps "
+                "using this one, and if the new run is stopped or fails, this one stays. Training is seeded, so "
+                "expect nearly the same result."
             )
-            label, icon = "Delete the cached model and train again", "🗑️"
+            label, icon = "Train again", "🔁"
         if st.button(label, icon=icon):
-            start(name, config, cache, replace=existing)
+            ask_to_train(name, config, cache, retrain=True)
 
 
 st.title("🏋️ Train a model")
@@ -287,10 +276,13 @@ model_name = choose_model()
 train_config = choose_settings()
 manager = job_manager()
 st.divider()
-if manager.busy():
-    running_job_view()
-elif train_config is not None:
+mine = my_request(manager)
+if mine is not None and mine.running:
+    my_running_training(mine.job_id)
+elif something_to_show(manager):
+    training_status_box(live_page=True)
+if train_config is not None and not (mine is not None and mine.active):
     cached = cache.lookup(get_spec(model_name), train_config)
     usable = cached if cached is not None and cached.ok else None
-    announced = last_run_outcome(my_latest_job(manager), usable, model_name, train_config)
+    announced = last_run_outcome(mine, usable, model_name, train_config)
     offer_training(model_name, train_config, cache, cached, just_trained=announced)
