@@ -296,7 +296,6 @@ class ModelCache:
                 existing = self._inspect_folder(entry_id, final, shipped=False)
                 if existing.ok and not replace:
                     return existing
-                self._remove(final)
             temporary = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{entry_id}-{os.getpid()}-", dir=self.root))
             try:
                 model.save(temporary / MODEL_FILE)
@@ -306,6 +305,10 @@ class ModelCache:
                 # Checked as every reader will check it: a record that would read back as damaged is not saved.
                 ModelRecord.from_dict(stamped)
                 _write_durably(temporary / META_FILE, json.dumps(stamped, indent=1).encode())
+                # The entry it replaces goes only now, once the new one is complete: a save that fails (disk full,
+                # a bad record) leaves the old entry as it was, and the gap between two renames is all that shows.
+                if final.is_dir():
+                    self._remove(final)
                 os.replace(temporary, final)
             except BaseException:
                 shutil.rmtree(temporary, ignore_errors=True)
