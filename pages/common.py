@@ -250,6 +250,18 @@ def link_to_page(page: str, label: str, icon: str | None = None, query_params: d
         st.caption(f"Open **{label}** from the navigation menu.")
 
 
+def usable_entries_or_stop() -> dict[str, CacheEntry]:
+    """The usable cache entries by id, after listing the damaged ones; without any, how to get one, then stop."""
+    entries = cache_entries()
+    damaged_entries(entries)
+    usable = {entry.entry_id: entry for entry in entries if entry.ok}
+    if not usable:
+        st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.", icon="ℹ️")
+        link_to_page("pages/train.py", label="Train", icon="🏋️")
+        st.stop()
+    return usable
+
+
 def damaged_entries(entries: list[CacheEntry]) -> None:
     """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded).
 

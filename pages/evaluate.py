@@ -15,11 +15,10 @@ from fmnist_core.evaluation import Evaluation
 from fmnist_core.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
 from pages.common import (
     ENTRY_PARAMETER,
-    cache_entries,
-    damaged_entries,
     dataset_or_stop,
     learning_curves_chart,
     link_to_page,
+    usable_entries_or_stop,
 )
 
 CHART_KEY = "confusion_chart"
@@ -36,13 +35,7 @@ def confusion_cells(matrix: list[list[int]]) -> pd.DataFrame:
 
 def pick_entry() -> CacheEntry:
     """The chosen usable cache entry; without one, say how to get one and stop."""
-    entries = cache_entries()
-    damaged_entries(entries)
-    usable = {entry.entry_id: entry for entry in entries if entry.ok}
-    if not usable:
-        st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.", icon="ℹ️")
-        link_to_page("pages/train.py", label="Train", icon="🏋️")
-        st.stop()
+    usable = usable_entries_or_stop()
     # A link may name the model to open on (the Home page's "See what Model 3 gets wrong").
     asked = st.query_params.get(ENTRY_PARAMETER)
     chosen = st.selectbox(

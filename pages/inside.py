@@ -24,11 +24,11 @@ from fmnist_core.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_sketch
 from pages.common import (
     LAST_SKETCH,
     cache_entries,
-    damaged_entries,
     dataset_or_stop,
     link_to_page,
     load_model,
     show_error,
+    usable_entries_or_stop,
 )
 
 if TYPE_CHECKING:
@@ -114,13 +114,7 @@ def follow_link() -> None:
 
 def pick_models() -> list[tuple[CacheEntry, object]]:
     """The chosen cache entry with its model, or the best entry of every model side by side."""
-    entries = cache_entries()
-    damaged_entries(entries)
-    usable = {entry.entry_id: entry for entry in entries if entry.ok}
-    if not usable:
-        st.info("No trained model yet. Train one first — Model 1 on the quick preset is the shortest run.", icon="ℹ️")
-        link_to_page("pages/train.py", label="Train", icon="🏋️")
-        st.stop()
+    usable = usable_entries_or_stop()
     best = best_of_each(list(usable.values()))
     choices = ([SIDE_BY_SIDE] if len(best) > 1 else []) + list(usable)
     if st.session_state.get("inside_entry") not in choices:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist_core.cache import ModelCache, cache_key
+from fmnist_core.cache import TEMPORARY_PREFIX, ModelCache, cache_key
 from fmnist_core.config import RECIPE_VERSION, TrainConfig
 from fmnist_core.errors import CacheError
 from fmnist_core.paths import cache_root
@@ -215,3 +215,19 @@ def test_two_processes_saving_the_same_key_leave_one_valid_entry(cache_dir):
     entries = ModelCache().list()
     assert len(entries) == 1 and entries[0].ok
     assert not [p for p in cache_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_replacing_save_that_fails_keeps_the_old_entry(trained_cache, tiny_spec, tiny_config):
+    """An explicit retrain replaces its entry only once the new one is complete: a failed save loses nothing."""
+    cache = ModelCache(trained_cache)
+    entry = cache.find(tiny_spec, tiny_config)
+
+    class DiskFull:
+        def save(self, path):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        cache.save(DiskFull(), entry.record, replace=True)
+    after = cache.inspect(entry.entry_id)
+    assert after.ok and after.record == entry.record
+    assert [path.name for path in cache.root.iterdir() if path.name.startswith(TEMPORARY_PREFIX)] == []

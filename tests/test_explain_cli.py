@@ -74,7 +74,8 @@ def test_explain_says_when_it_cannot_write(trained_cache, tmp_path, garment_file
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     assert main(["explain", "--model", "model1", "--image", str(garment_file), "--out", str(blocker)]) == 2
-    assert "Cannot write to" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "Cannot write the pictures to --out" in said and "is a file, not a folder" in said
 
 
 def test_explain_without_a_cached_model_says_how_to_train_one(cache_dir, tmp_path, garment_file, capsys):
