@@ -98,6 +98,20 @@ def train_and_cache(
     return Outcome(entry, reused=False, stopped_after_training=should_stop is not None and should_stop())
 
 
+def expected_training_seconds(manager: JobManager, name: str, config: TrainConfig, cache: ModelCache) -> float | None:
+    """How long training `name` with `config` should take here: from the cache's trainings of that model on this
+    machine, else from a training of it running now; None when this machine has measured neither."""
+    live_speed = next(
+        (
+            job.details.get("images_per_second")
+            for job in manager.running()
+            if job.kind == "train" and job.details.get("model") == name
+        ),
+        None,
+    )
+    return estimate_training_seconds(name, config, cache.list(), live_speed)
+
+
 def start_training_job(
     manager: JobManager,
     name: str | ModelSpec,
@@ -119,15 +133,7 @@ def start_training_job(
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
     cache = cache or ModelCache()
-    live_speed = next(
-        (
-            job.details.get("images_per_second")
-            for job in manager.running()
-            if job.kind == "train" and job.details.get("model") == spec.name
-        ),
-        None,
-    )
-    estimate = estimate_training_seconds(spec.name, config, cache.list(), live_speed)
+    estimate = expected_training_seconds(manager, spec.name, config, cache)
 
     def work(context: JobContext) -> Outcome:
         history: list[dict] = []

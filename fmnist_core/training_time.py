@@ -39,17 +39,20 @@ def estimate_training_seconds(
 ) -> float | None:
     """Seconds of training for (model, config) here: all planned epochs, so early stopping can only shorten it.
 
-    entries: the cache's entries; those of the same model, precision and machine give the speed (median).
+    entries: the cache's entries; those of the same model, precision and machine give the speed (median), and of
+    those, the ones trained with the same batch size when there are any (small batches run fewer images a second).
     live_images_per_second: a running training of the same model, used when the cache has no measurement.
     """
-    rates = [
-        rate
+    measured = [
+        (entry.record.config.batch_size, rate)
         for entry in entries
         if entry.model_name == model_name
         and entry.record is not None
         and entry.record.config.precision == config.precision
         and (rate := measured_seconds_per_image(entry)) is not None
     ]
+    same_batch = [rate for batch_size, rate in measured if batch_size == config.batch_size]
+    rates = same_batch or [rate for _, rate in measured]
     if rates:
         seconds_per_image = statistics.median(rates)
     elif live_images_per_second:

@@ -16,6 +16,7 @@ from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
+from fmnist_core.pipeline import expected_training_seconds
 from fmnist_core.training import split_indices
 from pages.common import (
     classroom_settings,
@@ -30,7 +31,14 @@ from pages.visitor import ask_to_train, my_request, something_to_show, training_
 LIVE_REFRESH_SECONDS = 0.75
 # What the custom settings' validation split (the quick preset's) leaves of the training set: 54,000.
 ALL_TRAINING_IMAGES = len(split_indices(TRAIN_SET_IMAGES, PRESETS["quick"].replace(train_limit=None))[0])
-SETTING_CHOICES = {"quick": "Quick preset", "full": "Full preset", "custom": "Custom settings"}
+# The class demo first: the default, a run a class can watch from start to end.
+SETTING_CHOICES = {
+    "class": "Class demo",
+    "quick": "Quick preset",
+    "full": "Full preset",
+    "custom": "Custom settings",
+}
+MODEL_KEY, SETTINGS_KEY, RESTORED_KEY = "train_model", "train_settings", "train_restored"
 
 
 def describe(config: TrainConfig) -> str:
@@ -51,7 +59,9 @@ def choose_model() -> str:
     """The model radio, with each model's size; returns the registry name."""
     with st.spinner("Measuring the three models (loads TensorFlow the first time)…"):
         sizes = {name: model_size(name) for name in MODEL_NAMES}
-    name = st.radio("Model", MODEL_NAMES, horizontal=True, format_func=lambda key: MODEL_SPECS[key].title)
+    name = st.radio(
+        "Model", MODEL_NAMES, horizontal=True, format_func=lambda key: MODEL_SPECS[key].title, key=MODEL_KEY
+    )
     st.dataframe(
         [
             {
@@ -72,29 +82,43 @@ def choose_model() -> str:
     return name
 
 
+def custom_values(config: TrainConfig) -> dict:
+    """The custom-setting widgets' values (by widget key) that stand for `config`."""
+    return {
+        "custom_epochs": config.epochs,
+        "custom_batch_size": config.batch_size,
+        "custom_learning_rate": config.learning_rate,
+        "custom_images": config.train_limit or 0,
+        "custom_seed": config.seed,
+        "custom_augment": config.augment,
+    }
+
+
 def custom_settings() -> TrainConfig | None:
     """Widgets for every custom setting; the validated TrainConfig, or None after showing why it is invalid."""
     base = PRESETS["quick"]
+    for key, value in custom_values(base).items():
+        st.session_state.setdefault(key, value)  # The widgets' first values (a restored request's, if set).
     left, middle, right = st.columns(3)
-    epochs = left.number_input("Epochs", min_value=1, max_value=100, value=base.epochs)
-    batch_size = left.number_input("Batch size", min_value=1, max_value=8192, value=base.batch_size, step=32)
+    epochs = left.number_input("Epochs", min_value=1, max_value=100, key="custom_epochs")
+    batch_size = left.number_input("Batch size", min_value=1, max_value=8192, step=32, key="custom_batch_size")
     learning_rate = middle.number_input(
         "Learning rate",
         min_value=0.0,
         max_value=1.0,
-        value=base.learning_rate,
         step=0.0005,
         format=LEARNING_RATE_FORMAT,
+        key="custom_learning_rate",
     )
     subset = middle.number_input(
         f"Training images (0 = all {ALL_TRAINING_IMAGES:,})",
         min_value=0,
         max_value=ALL_TRAINING_IMAGES,
-        value=base.train_limit,
         step=1000,
+        key="custom_images",
     )
-    seed = right.number_input("Seed", min_value=0, max_value=SEED_MAX, value=base.seed)
-    augment = right.checkbox("Augmentation (random shifts and flips)", value=base.augment)
+    seed = right.number_input("Seed", min_value=0, max_value=SEED_MAX, key="custom_seed")
+    augment = right.checkbox("Augmentation (random shifts and flips)", key="custom_augment")
     try:
         return base.replace(
             epochs=int(epochs),
@@ -109,8 +133,28 @@ def custom_settings() -> TrainConfig | None:
         return None
 
 
+def restore_my_request(mine: JobStatus | None) -> None:
+    """Once per browser session, put the model and settings of this visitor's latest request back in the widgets.
+
+    A reload starts a new Streamlit session whose widgets hold their defaults; the request survives it (the
+    address carries the visitor id), so the page picks its settings again and shows its run and outcome beside them.
+    """
+    if st.session_state.get(RESTORED_KEY):
+        return
+    st.session_state[RESTORED_KEY] = True
+    asked = mine.details.get("config") if mine is not None else None
+    if not asked or mine.details.get("model") not in MODEL_SPECS:
+        return
+    config = TrainConfig.from_dict(asked)
+    st.session_state[MODEL_KEY] = mine.details["model"]
+    preset = next((key for key in SETTING_CHOICES if PRESETS.get(key) == config), "custom")
+    st.session_state[SETTINGS_KEY] = preset
+    if preset == "custom":
+        st.session_state.update(custom_values(config))
+
+
 def choose_settings() -> TrainConfig | None:
-    choice = st.radio("Settings", SETTING_CHOICES, horizontal=True, format_func=SETTING_CHOICES.get)
+    choice = st.radio("Settings", SETTING_CHOICES, horizontal=True, format_func=SETTING_CHOICES.get, key=SETTINGS_KEY)
     if choice == "custom":
         return custom_settings()
     config = PRESETS[choice]
@@ -220,6 +264,22 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, n
     return False
 
 
+def expected_time(name: str, config: TrainConfig, cache: ModelCache) -> None:
+    """How long this training should take here, from the speed this machine measured (or that it has not)."""
+    title = get_spec(name).title
+    seconds = expected_training_seconds(job_manager(), name, config, cache)
+    if seconds is None:
+        st.caption(
+            f"Expected time: not known yet. This machine has not trained {title} before with this precision; "
+            "after its first training it can tell."
+        )
+    else:
+        st.caption(
+            f"Expected time on this machine: about {format_duration(seconds)} of training (from the images per "
+            f"second measured in its earlier trainings of {title}), plus the final test."
+        )
+
+
 def offer_training(
     name: str, config: TrainConfig, cache: ModelCache, existing: CacheEntry | None, just_trained: bool
 ) -> None:
@@ -233,6 +293,7 @@ def offer_training(
         )
         existing = None
     if existing is None:
+        expected_time(spec.name, config, cache)
         if st.button(f"Train {spec.title}", type="primary", icon="🏋️"):
             ask_to_train(name, config, cache)
         return
@@ -272,11 +333,12 @@ def offer_training(
 st.title("🏋️ Train a model")
 st.write("Pick a model and how long to train it, then watch it learn — it keeps training while you explore.")
 cache = model_cache()
+manager = job_manager()
+mine = my_request(manager)
+restore_my_request(mine)
 model_name = choose_model()
 train_config = choose_settings()
-manager = job_manager()
 st.divider()
-mine = my_request(manager)
 if mine is not None and mine.running:
     my_running_training(mine.job_id)
 elif something_to_show(manager):

@@ -57,6 +57,14 @@ def open_page(router: Path, page: str | None = None, visitor: str | None = None)
     return app
 
 
+def open_quick_training(router: Path, visitor: str | None = None) -> AppTest:
+    """The Train page with the quick preset chosen (the page opens on the class demo)."""
+    app = open_page(router, "train.py", visitor=visitor)
+    app.radio[1].set_value("quick").run()
+    assert not app.exception, [error.value for error in app.exception]
+    return app
+
+
 def texts(app: AppTest, kind: str) -> list[str]:
     return [str(element.value) for element in getattr(app, kind)]
 
@@ -198,7 +206,7 @@ def test_home_says_when_the_quick_model_is_ready(router, quick_model1_cached):
 
 
 def test_train_page_offers_cached_settings_instead_of_retraining(router, quick_model1_cached):
-    app = open_page(router, "train.py")
+    app = open_quick_training(router)
     assert any("already trained" in message for message in texts(app, "success"))
     assert app.metric[0].value == "87.30%" and charts(app)
     assert not [element for element in app.button if element.label.startswith("Train Model")]
@@ -261,6 +269,7 @@ def test_train_page_offers_models_and_settings(router, any_cache):
     app = open_page(router, "train.py")
     assert [radio.label for radio in app.radio] == ["Model", "Settings"]
     assert list(app.radio[0].options) == ["Model 1", "Model 2", "Model 3"]
+    assert app.radio[1].value == "class", "the class demo is the default"
     sizes = app.dataframe[0].value
     assert list(sizes["First-layer filters"]) == [64, 128, 256]
     assert sizes["Parameters"].is_monotonic_increasing
@@ -385,7 +394,7 @@ def test_train_page_shows_live_progress_and_curves_of_the_visitors_own_training(
 def test_a_visitor_queues_sees_the_place_after_a_reload_and_cancels(router, cache_dir):
     running = blocking_job(owner=ALICE)
     try:
-        bob = open_page(router, "train.py", visitor=BOB)
+        bob = open_quick_training(router, visitor=BOB)
         # Bob sees what keeps the machine busy, not Alice's curves, and may not stop it... on a laptop he may.
         assert any(bar.proto.text.startswith("**Training Model 2 (quick)** —") for bar in bob.get("progress"))
         assert not charts(bob)
@@ -424,7 +433,7 @@ def test_train_again_keeps_the_cached_model_while_the_request_waits_and_after_ca
     [entry] = ModelCache(quick_model1_cached).list()
     blocking_job(owner=ALICE)
     try:
-        bob = open_page(router, "train.py", visitor=BOB)
+        bob = open_quick_training(router, visitor=BOB)
         button(bob, "Train again").click().run()
         [waiting] = job_manager().queue()
         assert waiting.title == "Retraining Model 1 (quick)"
@@ -456,7 +465,7 @@ def test_classroom_mode_offers_no_delete_in_the_app(router, trained_cache, class
 
 
 def test_classroom_mode_keeps_the_teachers_and_other_visitors_models_read_only(router, quick_model1_cached, classroom):
-    app = open_page(router, "train.py", visitor=BOB)
+    app = open_quick_training(router, visitor=BOB)
     assert not [element for element in app.button if element.label == "Train again"]
     assert any("read-only" in text and "--retrain" in text for text in texts(app, "markdown"))
 
@@ -468,12 +477,10 @@ def test_classroom_mode_lets_a_visitor_retrain_their_own_model(router, cache_dir
     record = dataclasses.replace(make_record(get_spec("model1"), PRESETS["quick"]), owner=ALICE)
     assert ModelCache(cache_dir).save(StandInModel(), record).owner == ALICE
     assert [
-        element.label
-        for element in open_page(router, "train.py", visitor=ALICE).button
-        if element.label == "Train again"
+        element.label for element in open_quick_training(router, visitor=ALICE).button if element.label == "Train again"
     ]
     assert not [
-        element for element in open_page(router, "train.py", visitor=BOB).button if element.label == "Train again"
+        element for element in open_quick_training(router, visitor=BOB).button if element.label == "Train again"
     ]
 
 

@@ -95,10 +95,12 @@ def test_classroom_mode_rules():
 
 
 def measured_entry(
-    model: str, seconds: float, *, images=18_000, epochs=3, precision="mixed_bfloat16", machine=None
+    model: str, seconds: float, *, images=18_000, epochs=3, precision="mixed_bfloat16", machine=None, batch_size=None
 ) -> CacheEntry:
     """An entry as the cache reads it: `epochs` epochs of `images` images took `seconds` on `machine`."""
-    record = make_record(model, PRESETS["quick"].replace(precision=precision), history={"loss": [1.0] * epochs})
+    config = PRESETS["quick"].replace(precision=precision)
+    config = config.replace(batch_size=batch_size) if batch_size else config
+    record = make_record(model, config, history={"loss": [1.0] * epochs})
     record = dataclasses.replace(
         record,
         epoch_seconds=(seconds / epochs,) * epochs,
@@ -118,6 +120,16 @@ def test_estimates_come_from_this_machines_measurements_of_the_same_model():
     assert estimate_training_seconds("model1", quick, entries) == pytest.approx(40.5)
     assert estimate_training_seconds("model1", full, entries) == pytest.approx(0.00075 * 54_000 * full.epochs)
     assert estimate_training_seconds("model3", quick, entries) == pytest.approx(270.0)
+
+
+def test_estimates_prefer_trainings_with_the_same_batch_size():
+    quick = PRESETS["quick"]
+    entries = [measured_entry("model1", 54.0), measured_entry("model1", 13.5, batch_size=quick.batch_size * 4)]
+    assert estimate_training_seconds("model1", quick, entries) == pytest.approx(54.0), "small batches: slower"
+    other = quick.replace(batch_size=quick.batch_size * 4)
+    assert estimate_training_seconds("model1", other, entries) == pytest.approx(13.5)
+    # No training with this batch size yet: the median of the others, rather than no estimate.
+    assert estimate_training_seconds("model1", quick.replace(batch_size=100), entries) == pytest.approx(33.75)
 
 
 def test_no_estimate_without_a_measurement_from_this_machine():

@@ -180,12 +180,15 @@ def test_a_finished_run_is_shown_only_beside_the_settings_it_ran_with(cache_dir,
     choose(page, "custom", **TINY_CUSTOM)
     assert "Training Model 1 (custom) finished in" in said(page)
 
-    # A reload: a new Streamlit session, settings back to the quick preset, the same visitor (the address keeps
-    # the id). The outcome is theirs, so it is named in one line, not shown as the quick preset's result.
+    # A reload: a new Streamlit session, the same visitor (the address keeps the id). The page puts the settings
+    # of their request back, so its outcome shows beside the settings it ran with.
     reloaded = run_page("train.py", visitor=page.session_state["visitor_id"])
-    assert not any("Training Model 1 (custom)" in element.value for element in reloaded.success)
-    assert "Your last training, Model 1 with 1 epoch × 256 images" in said(reloaded)
-    assert "Training Model 1 (custom) finished in" in said(choose(reloaded, "custom", **TINY_CUSTOM))
+    assert reloaded.radio[1].value == "custom"
+    shown_settings = {element.label: element.value for element in reloaded.number_input}
+    assert {label: shown_settings[label] for label in TINY_CUSTOM} == TINY_CUSTOM
+    assert "Training Model 1 (custom) finished in" in said(reloaded)
+    # Choosing other settings after that is theirs to do: the outcome is then named in one line.
+    assert "Your last training, Model 1 with 1 epoch × 256 images" in said(choose(reloaded, "quick"))
 
     another = run_page("train.py")  # Another visitor: nothing of it.
     assert "Training Model 1 (custom)" not in said(another) and "Your last training" not in said(another)
