@@ -228,7 +228,7 @@ async def teacher_starts_training(browser, site: Site):
     await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
     await wait_idle(page, site.step_seconds)
     await page.get_by_role("button", name="Train Model 3").click(timeout=site.timeout_ms)
-    await page.get_by_text(re.compile(r"Epoch 1/\\d+ · batch \d+")).first.wait_for(timeout=site.timeout_ms)
+    await page.get_by_text(re.compile(r"Epoch 1/\d+ · batch \d+")).first.wait_for(timeout=site.timeout_ms)
     return context, page
 
 
