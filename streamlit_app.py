@@ -2,7 +2,12 @@
 
 import streamlit as st
 
+from pages.visitor import visitor_id
+
 st.set_page_config(page_title="Fashion-MNIST CNN Explorer", page_icon="👕", layout="wide")
+# On every run, because page links drop it: the address carries this browser's visitor id, so a reload still
+# finds its training request in the queue.
+visitor_id()
 
 PAGES = {
     "Explore": [

@@ -102,6 +102,11 @@ class CacheEntry:
         return MODEL_SPECS[self.model_name].title if self.model_name in MODEL_SPECS else self.model_name
 
     @property
+    def owner(self) -> str | None:
+        """The app visitor who trained it (in classroom mode only they may replace it); None: CLI, shipped, damaged."""
+        return self.record.owner if self.record else None
+
+    @property
     def label(self) -> str:
         """Short human label for pickers: 'Model 1 · 88.1% · 3 epochs × 18,000 images · 2026-11-25 19:40'."""
         if self.record is None:

@@ -1,11 +1,17 @@
-"""Background jobs for the app: one heavy job at a time, status snapshots, cancel, crash detection.
+"""Background jobs for the app: a bounded first-come queue, status snapshots, cancel, crash detection.
 
 A Streamlit rerun stops the script thread, so long work (training, races) runs in a worker thread owned
 by a `JobManager` that outlives reruns and is shared by every session (the app keeps it in
-`st.cache_resource`). Pages only read immutable `JobStatus` snapshots and call `cancel`.
+`st.cache_resource`). Pages only read immutable `JobStatus` snapshots and call `submit` and `cancel`.
 
-A marker file records the running job; if the server dies mid-job, the next manager finds the marker of
-a process that no longer exists and reports that the last run did not finish.
+Requests wait in one first-come queue; `workers` of them run at once (one by default: on a 2-core machine
+a second training only slows both down, see `benchmarks/training_workers.py`). Each request carries its
+owner, the visitor that asked (pages/visitor.py), so a page can show them their place in the queue, let
+them cancel their own request, and tell only them how it ended. A race is started with `start` instead: it
+needs the machine to itself (its timings are the point), so it runs now, alone, or is refused.
+
+Marker files record the queued and running jobs; if the server dies, the next manager finds the marker of
+a process that no longer exists and reports each of those jobs as "did not finish".
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +31,11 @@ from typing import Any
 from fmnist_core.errors import BusyError, FmnistError
 from fmnist_core.machine import process_alive
 
-RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+INTERRUPTED = "interrupted"  # The server stopped while the job waited or ran.
+DEFAULT_QUEUE_LIMIT = 30  # A class: every student may have one request waiting.
+KEPT_FINISHED_JOBS = 200  # Finished snapshots kept for their owners to read; older ones are forgotten.
+MARKER_PREFIX = "active-jobs-"
 
 
 @dataclass(frozen=True)
@@ -34,9 +45,13 @@ class JobStatus:
     job_id: int
     kind: str  # "train", "race", ...
     title: str  # What a person sees: "Training Model 1 (quick)".
-    state: str = RUNNING  # running, done, failed or cancelled.
-    started: float = field(default_factory=time.time)  # Epoch seconds.
+    owner: str | None = None  # Who asked: a browser session's visitor id; None for the CLI and tests.
+    state: str = QUEUED  # queued, running, done, failed, cancelled or interrupted (the server stopped).
+    submitted: float = field(default_factory=time.time)  # Epoch seconds.
+    started: float | None = None  # When it left the queue; None while it waits.
     finished: float | None = None
+    estimate_seconds: float | None = None  # Expected run time from this machine's measured speed; None if unknown.
+    exclusive: bool = False  # Needs the machine to itself (a race): nothing else runs beside it.
     fraction: float = 0.0  # 0..1 of the planned work.
     message: str = ""  # One line for the UI: "Epoch 2/3, batch 40/71".
     details: dict = field(default_factory=dict)  # Job-specific live data (metrics so far, lanes...).
@@ -44,19 +59,37 @@ class JobStatus:
     error: str | None = None  # User-facing error text when failed.
 
     @property
+    def queued(self) -> bool:
+        return self.state == QUEUED
+
+    @property
     def running(self) -> bool:
         return self.state == RUNNING
 
     @property
+    def active(self) -> bool:
+        """Waiting or running: the request is not over yet."""
+        return self.state in (QUEUED, RUNNING)
+
+    @property
     def elapsed(self) -> float:
+        """Seconds it has run (0 while it waits)."""
+        if self.started is None:
+            return 0.0
         return (self.finished or time.time()) - self.started
 
     @property
     def remaining_seconds(self) -> float | None:
-        """Estimate from progress so far; None until there is enough progress to say."""
-        if not self.running or self.fraction < 0.02:
+        """Seconds left: from progress once there is enough of it, else from the estimate; None when unknown."""
+        if self.queued:
+            return self.estimate_seconds
+        if not self.running:
             return None
-        return self.elapsed * (1 - self.fraction) / self.fraction
+        if self.fraction >= 0.02:
+            return self.elapsed * (1 - self.fraction) / self.fraction
+        if self.estimate_seconds is not None and self.elapsed < self.estimate_seconds:
+            return self.estimate_seconds - self.elapsed
+        return None
 
 
 class JobContext:
@@ -75,113 +108,301 @@ class JobContext:
 
 
 class JobManager:
-    """Runs at most one job at a time in a daemon thread and keeps the latest status of each job."""
+    """Queues jobs, runs up to `workers` of them at once in daemon threads, keeps the latest status of each.
 
-    def __init__(self, marker_dir: Path | None = None):
+    workers: jobs that run at the same time. They share TensorFlow's process-wide thread pools (sized to the
+    cores), so more workers never means more compute threads, only more work interleaved on the same cores.
+    queue_limit: requests that may wait; one more is refused with BusyError.
+    """
+
+    def __init__(self, marker_dir: Path | None = None, *, workers: int = 1, queue_limit: int = DEFAULT_QUEUE_LIMIT):
+        if workers < 1 or queue_limit < 0:
+            raise ValueError(f"workers must be ≥ 1 and queue_limit ≥ 0 (got {workers}, {queue_limit})")
+        self.workers, self.queue_limit = workers, queue_limit
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._statuses: dict[int, JobStatus] = {}
+        self._functions: dict[int, Callable[[JobContext], Any]] = {}
         self._contexts: dict[int, JobContext] = {}
-        self._current: int | None = None
-        self._marker = (marker_dir / "running-job.json") if marker_dir else None
-        self.interrupted = self._read_interrupted_marker()
-
-    # Marker file ------------------------------------------------------------------------------------
-
-    def _read_interrupted_marker(self) -> dict | None:
-        """A marker left by a process that is gone means its job never finished."""
-        if self._marker is None or not self._marker.is_file():
-            return None
-        try:
-            record = json.loads(self._marker.read_text(encoding="utf-8"))
-            pid = int(record.get("pid", -1))
-        except (OSError, ValueError, TypeError):
-            record, pid = {"title": "unknown job"}, -1
-        if pid != os.getpid() and process_alive(pid):
-            return None  # Another live server owns it.
-        self._marker.unlink(missing_ok=True)
-        return record
-
-    def _write_marker(self, status: JobStatus) -> None:
-        if self._marker is None:
-            return
-        try:
-            self._marker.parent.mkdir(parents=True, exist_ok=True)
-            self._marker.write_text(
-                json.dumps({"pid": os.getpid(), "kind": status.kind, "title": status.title, "started": status.started}),
-                encoding="utf-8",
-            )
-        except OSError:
-            pass  # Crash detection is a convenience; never block a job on it.
-
-    def _clear_marker(self) -> None:
-        if self._marker is not None:
-            self._marker.unlink(missing_ok=True)
+        self._waiting: deque[int] = deque()
+        self._marker_dir = marker_dir
+        self.interrupted: tuple[JobStatus, ...] = self._adopt_dead_markers()
 
     # Public API -------------------------------------------------------------------------------------
 
-    def start(self, kind: str, title: str, function: Callable[[JobContext], Any]) -> JobStatus:
-        """Run `function(context)` in the background; BusyError if another job is running."""
+    def submit(
+        self,
+        kind: str,
+        title: str,
+        function: Callable[[JobContext], Any],
+        *,
+        owner: str | None = None,
+        estimate_seconds: float | None = None,
+        details: dict | None = None,
+    ) -> JobStatus:
+        """Queue `function(context)`; it starts as soon as a worker is free and the requests before it have started.
+
+        details: what the request is about, known before it starts (a training's model and settings).
+
+        Raises BusyError when `owner` already has a request waiting or running (one each keeps the queue fair),
+        or when the queue is full.
+        """
         with self._lock:
-            if self._current is not None and self._statuses[self._current].running:
-                running = self._statuses[self._current]
+            mine = self._active_of(owner)
+            if mine is not None:
+                where = f"number {self._waiting.index(mine.job_id) + 1} in the queue" if mine.queued else "running now"
                 raise BusyError(
-                    f"Busy: {running.title} is running (started {running.elapsed:.0f} s ago). "
-                    "Wait for it to finish or stop it first."
+                    f"You already asked for {mine.title}; it is {where}. Wait for it, or cancel it to ask for "
+                    "something else."
                 )
-            job_id = next(self._ids)
-            status = JobStatus(job_id, kind, title, message="Starting…")
-            context = JobContext(self, job_id)
-            self._statuses[job_id], self._contexts[job_id], self._current = status, context, job_id
-        self._write_marker(status)
-        threading.Thread(
-            target=self._run, args=(job_id, function, context), name=f"job-{job_id}-{kind}", daemon=True
-        ).start()
+            starts_now = not self._waiting and self._has_free_worker()
+            if len(self._waiting) >= self.queue_limit and not starts_now:
+                raise BusyError(
+                    f"The queue is full: {len(self._waiting)} requests are waiting, the most this server takes "
+                    f"({self.queue_limit}). Please try again when the queue is shorter; it moves on as each "
+                    "training ends."
+                )
+            status = self._enqueue(kind, title, function, owner, estimate_seconds, details, exclusive=False)
+        return status
+
+    def start(self, kind: str, title: str, function: Callable[[JobContext], Any]) -> JobStatus:
+        """Run `function(context)` now with the machine to itself; BusyError if any job runs or waits."""
+        with self._lock:
+            blocking = self._running() or [self._statuses[job_id] for job_id in self._waiting]
+            if blocking:
+                first = blocking[0]
+                waiting = f" and {len(self._waiting)} requests are waiting" if self._waiting else ""
+                raise BusyError(
+                    f"Busy: {first.title} is {'running' if first.running else 'waiting'} (asked "
+                    f"{time.time() - first.submitted:.0f} s ago){waiting}. Wait for the machine to be free "
+                    "or stop what runs first."
+                )
+            status = self._enqueue(kind, title, function, None, None, None, exclusive=True)
         return status
 
     def status(self, job_id: int) -> JobStatus | None:
         with self._lock:
             return self._statuses.get(job_id)
 
-    def current(self) -> JobStatus | None:
-        """The running job, or the last one that ran (so a page can show how it ended)."""
+    def running(self) -> list[JobStatus]:
+        """The jobs running now, oldest first."""
         with self._lock:
-            return self._statuses.get(self._current) if self._current is not None else None
+            return self._running()
 
-    def latest(self, kind: str) -> JobStatus | None:
-        """The most recent job of a kind."""
+    def queue(self) -> list[JobStatus]:
+        """The requests waiting, in the order they will start."""
         with self._lock:
-            matching = [s for s in self._statuses.values() if s.kind == kind]
-        return max(matching, key=lambda s: s.job_id) if matching else None
+            return [self._statuses[job_id] for job_id in self._waiting]
+
+    def current(self) -> JobStatus | None:
+        """The newest running job, or else the last one that ran (so a page can show how it ended)."""
+        with self._lock:
+            running = self._running()
+            if running:
+                return running[-1]
+            ran = [status for status in self._statuses.values() if status.started is not None]
+            return max(ran, key=lambda status: status.job_id) if ran else None
+
+    def latest(self, kind: str, owner: str | None = None) -> JobStatus | None:
+        """The most recent job of a kind (asked for by `owner`, when given)."""
+        with self._lock:
+            matching = [
+                status
+                for status in self._statuses.values()
+                if status.kind == kind and (owner is None or status.owner == owner)
+            ]
+        return max(matching, key=lambda status: status.job_id) if matching else None
 
     def busy(self) -> bool:
-        current = self.current()
-        return current is not None and current.running
+        """True while any job runs."""
+        with self._lock:
+            return bool(self._running())
+
+    def position(self, job_id: int) -> int | None:
+        """1 for the next request to start, 2 for the one after...; None when the job is not waiting."""
+        with self._lock:
+            return self._waiting.index(job_id) + 1 if job_id in self._waiting else None
+
+    def seconds_until_start(self, job_id: int) -> float | None:
+        """When a waiting job should start, from the running jobs' progress and the estimates of those ahead.
+
+        0 for a job that already runs; None when the job is over or some job ahead has no estimate yet.
+        """
+        with self._lock:
+            status = self._statuses.get(job_id)
+            if status is None or not status.active:
+                return None
+            if status.running:
+                return 0.0
+            running = self._running()
+            remaining = [job.remaining_seconds for job in running]
+            if None in remaining:
+                return None
+            if any(job.exclusive for job in running):
+                free = [max(remaining)] * self.workers
+            else:
+                free = sorted(remaining) + [0.0] * (self.workers - len(running))
+            for waiting_id in self._waiting:
+                waiting = self._statuses[waiting_id]
+                start = max(free) if waiting.exclusive else min(free)
+                if waiting_id == job_id:
+                    return start
+                if waiting.estimate_seconds is None:
+                    return None
+                if waiting.exclusive:
+                    free = [start + waiting.estimate_seconds] * self.workers
+                else:
+                    free[free.index(start)] = start + waiting.estimate_seconds
+        return None  # Not reached: a waiting job is in the queue.
 
     def cancel(self, job_id: int | None = None) -> bool:
-        """Ask a job (default: the current one) to stop; it stops at its next check."""
+        """Withdraw a waiting request, or ask a running job (default: the newest) to stop at its next check."""
         with self._lock:
-            job_id = job_id if job_id is not None else self._current
-            context = self._contexts.get(job_id) if job_id is not None else None
-            running = job_id is not None and self._statuses[job_id].running
-        if context is None or not running:
-            return False
+            if job_id is None:
+                running = self._running()
+                job_id = running[-1].job_id if running else None
+            status = self._statuses.get(job_id) if job_id is not None else None
+            if status is None or not status.active:
+                return False
+            if status.queued:
+                self._waiting.remove(job_id)
+                del self._functions[job_id]
+                self._statuses[job_id] = replace(
+                    status, state=CANCELLED, finished=time.time(), message="Cancelled before it started."
+                )
+                self._write_marker()
+                return True
+            context = self._contexts[job_id]
         context.stop_event.set()
         self._update(job_id, None, "Stopping…", {})
         return True
 
-    def wait(self, job_id: int, timeout: float | None = None) -> JobStatus:
-        """Block until the job ends (for the CLI and tests)."""
+    def wait(self, job_id: int, timeout: float | None = None) -> JobStatus | None:
+        """Block until the job has ended (or the timeout passed): for the CLI and tests."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             status = self.status(job_id)
-            if status is None or not status.running:
+            if status is None or not status.active:
                 return status
             if deadline is not None and time.monotonic() > deadline:
                 return status
             time.sleep(0.05)
 
-    # Internals --------------------------------------------------------------------------------------
+    # Queue internals (called with the lock held) -----------------------------------------------------
+
+    def _running(self) -> list[JobStatus]:
+        return sorted((s for s in self._statuses.values() if s.running), key=lambda status: status.started)
+
+    def _active_of(self, owner: str | None) -> JobStatus | None:
+        if owner is None:
+            return None
+        return next((s for s in self._statuses.values() if s.owner == owner and s.active), None)
+
+    def _enqueue(self, kind, title, function, owner, estimate_seconds, details, *, exclusive: bool) -> JobStatus:
+        job_id = next(self._ids)
+        status = JobStatus(
+            job_id,
+            kind,
+            title,
+            owner,
+            estimate_seconds=estimate_seconds,
+            exclusive=exclusive,
+            message="Waiting…",
+            details=dict(details or {}),
+        )
+        self._statuses[job_id], self._functions[job_id] = status, function
+        self._waiting.append(job_id)
+        self._dispatch()
+        self._write_marker()
+        return self._statuses[job_id]
+
+    def _has_free_worker(self) -> bool:
+        running = self._running()
+        return len(running) < self.workers and not any(job.exclusive for job in running)
+
+    def _dispatch(self) -> None:
+        """Start waiting jobs in order while there is room: first come, first served, nobody overtakes."""
+        while self._waiting:
+            head = self._statuses[self._waiting[0]]
+            if not self._has_free_worker() or (head.exclusive and self._running()):
+                return
+            job_id = self._waiting.popleft()
+            context = JobContext(self, job_id)
+            self._contexts[job_id] = context
+            self._statuses[job_id] = replace(head, state=RUNNING, started=time.time(), message="Starting…")
+            threading.Thread(
+                target=self._run,
+                args=(job_id, self._functions.pop(job_id), context),
+                name=f"job-{job_id}-{head.kind}",
+                daemon=True,
+            ).start()
+
+    def _forget_old(self) -> None:
+        finished = sorted(job_id for job_id, status in self._statuses.items() if not status.active)
+        for job_id in finished[: max(len(finished) - KEPT_FINISHED_JOBS, 0)]:
+            del self._statuses[job_id]
+            self._contexts.pop(job_id, None)
+
+    # Marker files -----------------------------------------------------------------------------------
+
+    def _marker(self, pid: int) -> Path:
+        return self._marker_dir / f"{MARKER_PREFIX}{pid}.json"
+
+    def _write_marker(self) -> None:
+        """Record this server's waiting and running jobs (the lock is held, so writes happen in order)."""
+        if self._marker_dir is None:
+            return
+        active = [status for status in self._statuses.values() if status.active]
+        marker = self._marker(os.getpid())
+        try:
+            if not active:
+                marker.unlink(missing_ok=True)
+                return
+            self._marker_dir.mkdir(parents=True, exist_ok=True)
+            jobs = [
+                {"kind": s.kind, "title": s.title, "owner": s.owner, "state": s.state, "submitted": s.submitted}
+                for s in active
+            ]
+            # Written beside and renamed over: a crash mid-write leaves the previous marker, never half of one.
+            partial = marker.with_suffix(".partial")
+            partial.write_text(json.dumps({"pid": os.getpid(), "jobs": jobs}), encoding="utf-8")
+            os.replace(partial, marker)
+        except OSError:
+            pass  # Crash detection is a convenience; never block a job on it.
+
+    def _adopt_dead_markers(self) -> tuple[JobStatus, ...]:
+        """Markers left by servers that are gone: their jobs never finished. Each becomes an interrupted status."""
+        if self._marker_dir is None or not self._marker_dir.is_dir():
+            return ()
+        interrupted = []
+        for path in sorted(self._marker_dir.glob(f"{MARKER_PREFIX}*.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                pid, jobs = int(record["pid"]), list(record["jobs"])
+            except (OSError, ValueError, TypeError, KeyError):
+                pid, jobs = -1, [{"title": "unknown job"}]
+            if pid != os.getpid() and process_alive(pid):
+                continue  # Another live server owns it.
+            path.unlink(missing_ok=True)
+            path.with_suffix(".partial").unlink(missing_ok=True)
+            for job in jobs:
+                job = job if isinstance(job, dict) else {}
+                owner = job.get("owner")
+                status = JobStatus(
+                    next(self._ids),
+                    str(job.get("kind", "unknown")),
+                    str(job.get("title", "unknown job")),
+                    owner if isinstance(owner, str) else None,
+                    state=INTERRUPTED,
+                    finished=time.time(),
+                    message="Did not finish: the server stopped while it was "
+                    + ("running." if job.get("state") == RUNNING else "waiting."),
+                )
+                self._statuses[status.job_id] = status
+                interrupted.append(status)
+        return tuple(interrupted)
+
+    # Running a job ----------------------------------------------------------------------------------
 
     def _update(self, job_id: int, fraction: float | None, message: str | None, details: dict) -> None:
         with self._lock:
@@ -198,7 +419,9 @@ class JobManager:
     def _finish(self, job_id: int, **changes) -> None:
         with self._lock:
             self._statuses[job_id] = replace(self._statuses[job_id], finished=time.time(), **changes)
-        self._clear_marker()
+            self._forget_old()
+            self._dispatch()
+            self._write_marker()
 
     def _run(self, job_id: int, function: Callable[[JobContext], Any], context: JobContext) -> None:
         try:

@@ -15,6 +15,7 @@ from fmnist_core.models import ModelSpec, forward_flops, get_spec, inference_cop
 from fmnist_core.paths import writable_cache_folder
 from fmnist_core.record import ModelRecord
 from fmnist_core.training import Progress, ProgressCallback, StopCheck, train
+from fmnist_core.training_time import estimate_training_seconds
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,15 @@ def train_and_cache(
     data=None,
     retrain: bool = False,
     command: str | None = None,
+    owner: str | None = None,
 ) -> Outcome:
     """Return the cached model for (name, config), training and evaluating it first if needed.
 
-    retrain: train again even when a valid entry exists; the new model and its figures replace that entry.
+    retrain: train again even when a valid entry exists; the new model and its figures replace that entry
+    only once saved, so until then (and for good, if the run is stopped or fails) the old entry stays usable.
+    A shipped entry is never replaced: the new model goes to the user's cache and answers in its place.
     command: the CLI command that asked, kept in the record (None from the app).
+    owner: the app visitor who asked, kept in the record (classroom mode lets only them replace it); None for the CLI.
     should_stop: checked between training batches (TrainingCancelled: nothing is saved). Once the last batch is
     done the model is tested and saved even if Stop is pressed meanwhile: testing takes seconds after minutes
     of training, and every record holds its evaluation, so finishing it is the way to keep the weights.
@@ -87,23 +92,48 @@ def train_and_cache(
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         recipe_version=RECIPE_VERSION,
         command=command,
+        owner=owner,
     )
     entry = cache.save(model, record, replace=retrain)
     return Outcome(entry, reused=False, stopped_after_training=should_stop is not None and should_stop())
 
 
+def expected_training_seconds(manager: JobManager, name: str, config: TrainConfig, cache: ModelCache) -> float | None:
+    """How long training `name` with `config` should take here: from the cache's trainings of that model on this
+    machine, else from a training of it running now; None when this machine has measured neither."""
+    live_speed = next(
+        (
+            job.details.get("images_per_second")
+            for job in manager.running()
+            if job.kind == "train" and job.details.get("model") == name
+        ),
+        None,
+    )
+    return estimate_training_seconds(name, config, cache.list(), live_speed)
+
+
 def start_training_job(
-    manager: JobManager, name: str, config: TrainConfig, cache: ModelCache | None = None, *, retrain: bool = False
+    manager: JobManager,
+    name: str | ModelSpec,
+    config: TrainConfig,
+    cache: ModelCache | None = None,
+    *,
+    owner: str | None = None,
+    retrain: bool = False,
 ) -> JobStatus:
-    """Start `train_and_cache` as a background job whose details feed the live training view.
+    """Queue `train_and_cache` as a background job whose details feed the live training view.
 
-    retrain: train even when the entry exists (as the CLI's --retrain); a shipped entry stays as it is.
-
+    owner: the visitor asking (one request each; they see their place in the queue and may cancel it).
+    retrain: train although the entry exists, through the same atomic replace as the CLI's --retrain: the old
+    entry stays usable until the new model is saved, and a stopped, refused or failed run leaves it untouched
+    (a shipped entry stays as it is: the new model goes to the user's cache).
     details: model and config (the request, as `to_dict`), then epoch, epochs, batch, batches, images_per_second,
     metrics (latest batch), history (one dict per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
-    Raises BusyError when another job is running.
+    Raises BusyError when the owner already has a request waiting or running, or when the queue is full.
     """
-    spec = get_spec(name)
+    spec = name if isinstance(name, ModelSpec) else get_spec(name)
+    cache = cache or ModelCache()
+    estimate = expected_training_seconds(manager, spec.name, config, cache)
 
     def work(context: JobContext) -> Outcome:
         history: list[dict] = []
@@ -128,11 +158,20 @@ def start_training_job(
                 history=list(history),
             )
 
-        # What was asked, kept with the job: a page shows the outcome only beside the settings it ran with.
-        context.report(0.0, "Loading data…", model=spec.name, config=config.to_dict())
+        context.report(0.0, "Loading data…")
         return train_and_cache(
-            spec, config, progress=progress, should_stop=context.should_stop, cache=cache, retrain=retrain
+            spec, config, progress=progress, should_stop=context.should_stop, cache=cache, retrain=retrain, owner=owner
         )
 
     preset = next((label for label, preset in PRESETS.items() if preset == config), "custom")
-    return manager.start("train", f"Training {spec.title} ({preset})", work)
+    verb = "Retraining" if retrain else "Training"
+    # What was asked, kept with the job from the start (a request cancelled while it waits included): a page shows
+    # the outcome only beside the settings it ran with.
+    return manager.submit(
+        "train",
+        f"{verb} {spec.title} ({preset})",
+        work,
+        owner=owner,
+        estimate_seconds=estimate,
+        details={"model": spec.name, "config": config.to_dict()},
+    )

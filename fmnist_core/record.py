@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from fmnist_core import json_checks as check
+from fmnist_core.classroom import VISITOR_PATTERN
 from fmnist_core.config import RECIPE_VERSION, TrainConfig
 from fmnist_core.errors import ConfigError, RecordError
 from fmnist_core.evaluation import Evaluation
@@ -50,6 +51,7 @@ class ModelRecord:
     created: str  # ISO time the record was made, e.g. "2026-11-25T19:40:12".
     recipe_version: int = RECIPE_VERSION  # The training recipe (fmnist_core.config.RECIPE_VERSION) it ran.
     command: str | None = None  # The CLI command that trained it; None when trained from the app.
+    owner: str | None = None  # The app visitor who asked for it (classroom mode: only they may replace it); else None.
     entry_id: str = ""  # Cache folder name; set by ModelCache.save.
     model_sha256: str = ""  # SHA-256 of model.keras; set by ModelCache.save.
     format: int = RECORD_FORMAT  # meta.json layout.
@@ -126,6 +128,14 @@ class ModelRecord:
             recipe_version=check.integer(field("recipe_version"), "recipe_version", minimum=1),
             # Optional: records written before the command was kept have none.
             command=check.optional(check.text, values.get("command"), "command"),
+            # Optional too: records written before the training queue have no owner (nor do CLI or shipped ones).
+            owner=check.optional(
+                check.text,
+                values.get("owner"),
+                "owner",
+                pattern=VISITOR_PATTERN.pattern,
+                meaning="a visitor id (32 hexadecimal digits)",
+            ),
             entry_id=check.text(
                 field("entry_id"),
                 "entry_id",

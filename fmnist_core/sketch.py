@@ -26,6 +26,7 @@ MIN_IMAGE_SIDE = 8
 MAX_ASPECT_RATIO = 20
 WORKING_SIZE = 1024
 MIN_CONTRAST = 16.0
+WHITE_INK_CONTRAST = 2 * MIN_CONTRAST  # Strokes this close to white would all but vanish on a white backdrop.
 OBJECT_THRESHOLD = 0.03
 NOISE_FLOOR = 4.0
 NOISE_SPREAD = 5.0
@@ -325,13 +326,16 @@ def _scale_to_eight_bits(values: numpy.ndarray) -> numpy.ndarray:
 
 
 def _composite(rgba: Image.Image) -> Image.Image:
-    """Put a transparent picture on the backdrop that contrasts with its visible strokes."""
-    alpha = numpy.asarray(rgba.getchannel("A"), dtype=numpy.float64)
-    luminance = numpy.asarray(rgba.convert("L"), dtype=numpy.float64)
-    weight = float(alpha.sum())
-    # White strokes on a transparent canvas would vanish on white, so light strokes get a black backdrop.
-    light_strokes = weight > 0 and float((luminance * alpha).sum()) / weight > 127.5
-    backdrop = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if light_strokes else (255, 255, 255, 255))
+    """Put a transparent picture on white, as Fashion-MNIST's products were, unless its strokes are white ink."""
+    alpha = numpy.asarray(rgba.getchannel("A"), dtype=numpy.float32) / 255.0
+    luminance = numpy.asarray(rgba.convert("L"), dtype=numpy.float32)
+    # How much darker than white each pixel would make a white backdrop: all that can stand out there.
+    on_white = (255.0 - luminance) * alpha
+    visible = alpha >= 0.5
+    # Judged on the visible pixels' 90th percentile, not their mean: a light garment with mid-tone shading
+    # (mean above mid-grey) still shows on white, and only ink that is white nearly everywhere would vanish.
+    white_ink = bool(visible.any()) and float(numpy.percentile(on_white[visible], 90)) < WHITE_INK_CONTRAST
+    backdrop = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if white_ink else (255, 255, 255, 255))
     return Image.alpha_composite(backdrop, rgba).convert("RGB")
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.classroom import ClassroomSettings, load_settings, may_delete_in_app
 from fmnist_core.display import format_duration
-from fmnist_core.errors import CacheError, DataError, FmnistError
+from fmnist_core.errors import CacheError, ConfigError, DataError, FmnistError
 from fmnist_core.jobs import JobManager, JobStatus
 from fmnist_core.paths import cache_root
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 # Links that open a page on something (st.query_params): Evaluate on a cache entry, the Race page on a race file.
 ENTRY_PARAMETER = "entry"
 RACE_PARAMETER = "race"
-MY_JOBS_KEY = "my_job_ids"  # Session state: the ids of the jobs this browser session started or stopped.
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
 LAST_SKETCH = "last_sketch"  # Session key: the 28×28 picture Predict prepared last, for Inside the model.
 # How the race summary's columns are shown (their labels come from fmnist_core.race_summary).
@@ -79,9 +79,22 @@ def _keep_keras_state_between_runs() -> None:
 _keep_keras_state_between_runs()
 
 
+def classroom_settings() -> ClassroomSettings:
+    """.streamlit/classroom.toml with its FMNIST_* overrides (a small file, read each run); invalid: say why, stop."""
+    try:
+        return load_settings()
+    except ConfigError as error:
+        st.error(str(error), icon="⚙️")
+        st.stop()
+
+
 @st.cache_resource(show_spinner=False)
 def _job_manager(root: str) -> JobManager:
-    return JobManager(marker_dir=Path(root) / ".jobs")
+    # The workers and the queue's length are fixed when the server's manager is made: one queue per server.
+    settings = classroom_settings()
+    return JobManager(
+        marker_dir=Path(root) / ".jobs", workers=settings.training_workers, queue_limit=settings.queue_limit
+    )
 
 
 def cache_root_or_stop() -> Path:
@@ -94,7 +107,7 @@ def cache_root_or_stop() -> Path:
 
 
 def job_manager() -> JobManager:
-    """The one job manager every session shares (one heavy job at a time on a small machine)."""
+    """The one job manager every session shares: its queue, and the training workers the settings allow."""
     return _job_manager(str(cache_root_or_stop()))
 
 
@@ -151,24 +164,6 @@ def load_model(entry: CacheEntry):
     except CacheError as error:
         st.error(str(error), icon="🗄️")
         return None
-
-
-def remember_my_job(job_id: int) -> None:
-    """Mark a job as this browser session's (it started or stopped it): its outcome is reported here, and only here."""
-    mine = st.session_state.setdefault(MY_JOBS_KEY, [])
-    if job_id not in mine:
-        mine.append(job_id)
-
-
-def my_latest_job(manager: JobManager, kind: str = "train") -> JobStatus | None:
-    """The latest job of `kind` this session started or stopped, or None.
-
-    Outcomes belong to the session that asked: a fresh session (another visitor, or this one after a reload, which
-    Streamlit makes a new session) never reads another's "finished" or "stopped, nothing was saved".
-    """
-    statuses = [manager.status(job_id) for job_id in st.session_state.get(MY_JOBS_KEY, [])]
-    matching = [status for status in statuses if status is not None and status.kind == kind]
-    return max(matching, key=lambda status: status.job_id) if matching else None
 
 
 def plain_text(text: str, limit: int = 80) -> str:
@@ -268,18 +263,28 @@ def usable_entries_or_stop() -> dict[str, CacheEntry]:
 
 
 def damaged_entries(entries: list[CacheEntry]) -> None:
-    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded); a shipped
-    one, which the app never deletes, with how to restore it."""
+    """Each damaged cache entry with its problem and a Delete button (a damaged entry is never loaded).
+
+    A shipped one, which the app never deletes, comes with how to restore it; in classroom mode nothing is deleted
+    from the app, so the message names the command the teacher runs instead.
+    """
+    deletable = may_delete_in_app(classroom_settings())
     for entry in entries:
         if entry.ok:
             continue
+        problem = f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded."
         if entry.shipped:
+            st.warning(f"{problem} {entry.repair}", icon="🩹")
+            continue
+        if not deletable:
             st.warning(
-                f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded. {entry.repair}", icon="🩹"
+                f"{problem} Classroom mode: only the teacher deletes models, with "
+                f"`python -m fmnist_core cache delete {entry.entry_id}`.",
+                icon="🩹",
             )
             continue
         message, action = st.columns([4, 1], vertical_alignment="center")
-        message.warning(f"**{entry.entry_id}** is damaged ({entry.problem}); it is never loaded.", icon="🩹")
+        message.warning(problem, icon="🩹")
         if action.button("Delete", key=f"delete-{entry.entry_id}", help="Remove the damaged folder from the cache"):
             try:
                 ModelCache().delete(entry.entry_id)

@@ -9,10 +9,8 @@ import streamlit as st
 
 from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
-from fmnist_core.errors import BusyError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.models import MODEL_SPECS, get_spec
-from fmnist_core.pipeline import start_training_job
 from fmnist_core.race_file import list_races
 from pages.common import (
     ENTRY_PARAMETER,
@@ -22,11 +20,8 @@ from pages.common import (
     job_manager,
     link_to_page,
     model_cache,
-    my_latest_job,
-    remember_my_job,
-    show_error,
-    show_job_progress,
 )
+from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
 
 PAGE_MAP = (
     (
@@ -43,7 +38,6 @@ PAGE_MAP = (
     ("pages/predict.py", "Predict a sketch", "✏️", "draw or upload a garment and see what a model thinks it is"),
 )
 QUICK_MODEL = "model1"
-LIVE_REFRESH_SECONDS = 1.0
 
 
 def introduction() -> None:
@@ -68,9 +62,9 @@ def page_map() -> None:
 def interrupted_notice() -> None:
     manager = job_manager()
     if manager.interrupted and manager.current() is None:
-        title = manager.interrupted.get("title", "unknown job")
+        titles = ", ".join(status.title for status in manager.interrupted)
         st.warning(
-            f"The last run ({title}) did not finish — the server stopped while it was running; "
+            f"The last run ({titles}) did not finish — the server stopped while it was running or waiting; "
             "nothing half-written was kept.",
             icon="⚠️",
         )
@@ -86,18 +80,6 @@ def cached_models() -> None:
         if entry.ok:
             st.markdown(f"✅ {entry.label} — {entry.provenance}")
     damaged_entries(entries)
-
-
-@st.fragment(run_every=LIVE_REFRESH_SECONDS)
-def live_job() -> None:
-    status = job_manager().current()
-    if status is None or not status.running:
-        st.rerun()  # The whole page, so the model list and the quick-train offer show the result.
-    show_job_progress(status)
-    if status.kind == "train":
-        link_to_page("pages/train.py", label="Watch the curves on the Train page", icon="🏋️")
-    else:
-        link_to_page("pages/race.py", label="Watch it on the race page", icon="🏁")
 
 
 def quick_start() -> bool:
@@ -147,12 +129,14 @@ def quick_start() -> bool:
 def quick_train(heading: str) -> None:
     st.subheader(heading)
     manager = job_manager()
-    if manager.busy():
-        live_job()
+    mine = my_request(manager)
+    if something_to_show(manager):
+        training_status_box()
+    if mine is not None and mine.active:
         return
-    last = my_latest_job(manager)  # Only this session's: another visitor's failure is not news here.
-    if last is not None and last.error:
-        st.error(f"{last.title} failed: {last.error}", icon="⚠️")
+    # Only this visitor's: another visitor's failure is not news here.
+    if mine is not None and mine.error:
+        st.error(f"{mine.title} failed: {mine.error}", icon="⚠️")
     cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
     existing = cache.find(spec, quick)
     if existing is not None:
@@ -168,13 +152,7 @@ def quick_train(heading: str) -> None:
         "is, and watch it learn; the time left is shown as it goes. It keeps running if you open other pages."
     )
     if st.button(f"Quick-train {spec.title}", type="primary", icon="🚀"):
-        try:
-            status = start_training_job(manager, QUICK_MODEL, quick, cache=cache)
-        except BusyError as error:
-            show_error(error)
-            return
-        remember_my_job(status.job_id)
-        st.rerun()
+        ask_to_train(QUICK_MODEL, quick, cache)
 
 
 st.title("👕 Fashion-MNIST CNN Explorer")

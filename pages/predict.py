@@ -13,10 +13,8 @@ from streamlit_drawable_canvas import st_canvas
 from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
 from fmnist_core.display import format_size
-from fmnist_core.errors import BusyError
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.jobs import FAILED
-from fmnist_core.pipeline import start_training_job
 from fmnist_core.predict import (
     Classification,
     ModelPrediction,
@@ -33,11 +31,9 @@ from pages.common import (
     job_manager,
     link_to_page,
     load_model,
-    my_latest_job,
     plain_text,
-    remember_my_job,
-    show_job_progress,
 )
+from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]  # The formats prepare_sketch decodes.
 CANVAS_SIZE = 280  # Ten canvas pixels per model pixel, like the enlarged 28 × 28 shown beside it.
@@ -49,7 +45,6 @@ INKS = {
     "White ink on black, like Fashion-MNIST": ("#FFFFFF", "#000000"),
 }
 ANY_CLASS = "Any class"
-TRAINING_REFRESH_SECONDS = 2.0
 OTHER_GUESS_COLOUR = "#a0a0a0"
 
 
@@ -76,37 +71,24 @@ def loaded_models() -> dict[str, object]:
     return models
 
 
-@st.fragment(run_every=TRAINING_REFRESH_SECONDS)
-def training_progress() -> None:
-    """Live progress of the running job; the whole page reruns when it ends, so a new model appears."""
-    status = job_manager().current()
-    if status is None or not status.running:
-        st.rerun()
-    show_job_progress(status)
-
-
 def offer_quick_training() -> None:
-    """No model yet: offer the quick training and point at the Train page."""
+    """No model yet: offer the quick training (it joins the queue) and point at the Train page."""
     manager = job_manager()
-    status = manager.current()
+    mine = my_request(manager)
     with st.container(border=True):
         st.markdown(
             "**No trained model yet.** Train Model 1 with the quick preset (the shortest run; the time "
             "left is shown as it goes), or choose your own settings on the Train page. Meanwhile the page "
             "still shows how your picture is prepared."
         )
-        if status is not None and status.running:
-            training_progress()
-        elif (mine := my_latest_job(manager)) is not None and mine.state == FAILED:
+        if something_to_show(manager):
+            training_status_box()
+        if mine is not None and mine.state == FAILED:
             st.error(f"Your last training did not finish: {mine.error}", icon="⚠️")
-        if st.button("Train Model 1 now (quick preset)", type="primary", icon="🏋️"):
-            try:
-                started = start_training_job(manager, "model1", PRESETS["quick"])
-            except BusyError as error:
-                st.info(f"{error} The models will appear here as soon as training ends.", icon="⏳")
-            else:
-                remember_my_job(started.job_id)
-                st.rerun()
+        if not (mine is not None and mine.active) and st.button(
+            "Train Model 1 now (quick preset)", type="primary", icon="🏋️"
+        ):
+            ask_to_train("model1", PRESETS["quick"])
         link_to_page("pages/train.py", "Train page: all models, your settings", icon="🏋️")
 
 

@@ -13,6 +13,7 @@ import time
 import streamlit as st
 
 from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND
+from fmnist_core.classroom import may_stop
 from fmnist_core.display import format_duration
 from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
@@ -31,7 +32,8 @@ from fmnist_core.race import (
 from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
 from fmnist_core.race_lane import LANE_KINDS, Workload
 from fmnist_core.race_plan import plan_lanes
-from pages.common import RACE_PARAMETER, job_manager, race_summary, show_error, show_job_progress
+from pages.common import RACE_PARAMETER, classroom_settings, job_manager, race_summary, show_error, show_job_progress
+from pages.visitor import stop_for_another, visitor_id
 
 REFRESH_SECONDS = 0.5
 REPLAY_TAB = "Replay a recorded race"
@@ -192,7 +194,8 @@ def other_job_notice() -> bool:
         icon="⏳",
     )
     show_job_progress(current)
-    st.button("Stop it", icon="⏹️", key="stop-other-job", on_click=manager.cancel, args=(current.job_id,))
+    if may_stop(current.owner, visitor_id(), classroom_settings()):
+        st.button("Stop it", icon="⏹️", key="stop-other-job", on_click=stop_for_another, args=(current.job_id,))
     return True
 
 

@@ -1,36 +1,44 @@
-"""Train: pick a model and settings, train in the background, watch progress and curves live.
+"""Train: pick a model and settings, ask for a training, watch its progress and curves live when its turn comes.
 
-Training runs in the shared job manager's worker thread, not in this script: clicking widgets or opening
-other pages never stops it, and coming back shows it still running.
+Training runs in the shared job manager's worker thread, not in this script: clicking widgets, opening other
+pages or reloading never stops it, and coming back shows it still running. Requests from every visitor wait in
+one queue; each visitor sees their own place, when it should start, and what keeps the machine busy.
 """
 
 import streamlit as st
 
 from fmnist_core.cache import CacheEntry, ModelCache
+from fmnist_core.classroom import may_replace
 from fmnist_core.commentary import mirror_note
 from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig
 from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
-from fmnist_core.errors import BusyError, CacheError, ConfigError
+from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
-from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobStatus
+from fmnist_core.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
-from fmnist_core.pipeline import start_training_job
+from fmnist_core.pipeline import expected_training_seconds
 from fmnist_core.training import split_indices
 from pages.common import (
+    classroom_settings,
     job_manager,
     learning_curves_chart,
     link_to_page,
     model_cache,
-    my_latest_job,
-    remember_my_job,
     show_error,
-    show_job_progress,
 )
+from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box, visitor_id
 
 LIVE_REFRESH_SECONDS = 0.75
 # What the custom settings' validation split (the quick preset's) leaves of the training set: 54,000.
 ALL_TRAINING_IMAGES = len(split_indices(TRAIN_SET_IMAGES, PRESETS["quick"].replace(train_limit=None))[0])
-SETTING_CHOICES = {"quick": "Quick preset", "full": "Full preset", "custom": "Custom settings"}
+# The class demo first: the default, a run a class can watch from start to end.
+SETTING_CHOICES = {
+    "class": "Class demo",
+    "quick": "Quick preset",
+    "full": "Full preset",
+    "custom": "Custom settings",
+}
+MODEL_KEY, SETTINGS_KEY, RESTORED_KEY = "train_model", "train_settings", "train_restored"
 
 
 def describe(config: TrainConfig) -> str:
@@ -51,7 +59,9 @@ def choose_model() -> str:
     """The model radio, with each model's size; returns the registry name."""
     with st.spinner("Measuring the three models (loads TensorFlow the first time)…"):
         sizes = {name: model_size(name) for name in MODEL_NAMES}
-    name = st.radio("Model", MODEL_NAMES, horizontal=True, format_func=lambda key: MODEL_SPECS[key].title)
+    name = st.radio(
+        "Model", MODEL_NAMES, horizontal=True, format_func=lambda key: MODEL_SPECS[key].title, key=MODEL_KEY
+    )
     st.dataframe(
         [
             {
@@ -72,29 +82,43 @@ def choose_model() -> str:
     return name
 
 
+def custom_values(config: TrainConfig) -> dict:
+    """The custom-setting widgets' values (by widget key) that stand for `config`."""
+    return {
+        "custom_epochs": config.epochs,
+        "custom_batch_size": config.batch_size,
+        "custom_learning_rate": config.learning_rate,
+        "custom_images": config.train_limit or 0,
+        "custom_seed": config.seed,
+        "custom_augment": config.augment,
+    }
+
+
 def custom_settings() -> TrainConfig | None:
     """Widgets for every custom setting; the validated TrainConfig, or None after showing why it is invalid."""
     base = PRESETS["quick"]
+    for key, value in custom_values(base).items():
+        st.session_state.setdefault(key, value)  # The widgets' first values (a restored request's, if set).
     left, middle, right = st.columns(3)
-    epochs = left.number_input("Epochs", min_value=1, max_value=100, value=base.epochs)
-    batch_size = left.number_input("Batch size", min_value=1, max_value=8192, value=base.batch_size, step=32)
+    epochs = left.number_input("Epochs", min_value=1, max_value=100, key="custom_epochs")
+    batch_size = left.number_input("Batch size", min_value=1, max_value=8192, step=32, key="custom_batch_size")
     learning_rate = middle.number_input(
         "Learning rate",
         min_value=0.0,
         max_value=1.0,
-        value=base.learning_rate,
         step=0.0005,
         format=LEARNING_RATE_FORMAT,
+        key="custom_learning_rate",
     )
     subset = middle.number_input(
         f"Training images (0 = all {ALL_TRAINING_IMAGES:,})",
         min_value=0,
         max_value=ALL_TRAINING_IMAGES,
-        value=base.train_limit,
         step=1000,
+        key="custom_images",
     )
-    seed = right.number_input("Seed", min_value=0, max_value=SEED_MAX, value=base.seed)
-    augment = right.checkbox("Augmentation (random shifts and flips)", value=base.augment)
+    seed = right.number_input("Seed", min_value=0, max_value=SEED_MAX, key="custom_seed")
+    augment = right.checkbox("Augmentation (random shifts and flips)", key="custom_augment")
     try:
         return base.replace(
             epochs=int(epochs),
@@ -109,8 +133,28 @@ def custom_settings() -> TrainConfig | None:
         return None
 
 
+def restore_my_request(mine: JobStatus | None) -> None:
+    """Once per browser session, put the model and settings of this visitor's latest request back in the widgets.
+
+    A reload starts a new Streamlit session whose widgets hold their defaults; the request survives it (the
+    address carries the visitor id), so the page picks its settings again and shows its run and outcome beside them.
+    """
+    if st.session_state.get(RESTORED_KEY):
+        return
+    st.session_state[RESTORED_KEY] = True
+    asked = mine.details.get("config") if mine is not None else None
+    if not asked or mine.details.get("model") not in MODEL_SPECS:
+        return
+    config = TrainConfig.from_dict(asked)
+    st.session_state[MODEL_KEY] = mine.details["model"]
+    preset = next((key for key in SETTING_CHOICES if PRESETS.get(key) == config), "custom")
+    st.session_state[SETTINGS_KEY] = preset
+    if preset == "custom":
+        st.session_state.update(custom_values(config))
+
+
 def choose_settings() -> TrainConfig | None:
-    choice = st.radio("Settings", SETTING_CHOICES, horizontal=True, format_func=SETTING_CHOICES.get)
+    choice = st.radio("Settings", SETTING_CHOICES, horizontal=True, format_func=SETTING_CHOICES.get, key=SETTINGS_KEY)
     if choice == "custom":
         return custom_settings()
     config = PRESETS[choice]
@@ -119,35 +163,21 @@ def choose_settings() -> TrainConfig | None:
 
 
 @st.fragment(run_every=LIVE_REFRESH_SECONDS)
-def running_job_view() -> None:
-    """Live view of whatever job runs now: training progress and curves, or what blocks training."""
+def my_running_training(job_id: int) -> None:
+    """This visitor's training, live: progress, speed and the curves as they grow; Stop."""
     manager = job_manager()
-    status = manager.current()
+    status = manager.status(job_id)
     if status is None or not status.running:
-        st.rerun()  # The whole page, so it shows how the job ended.
-    if status.kind == "train":
-        training_progress(status)
-    else:
-        st.info(
-            f"{status.title} is running, and only one heavy job runs at a time. Wait here (this updates by "
-            "itself) or stop it to train now.",
-            icon="⏳",
-        )
-        show_job_progress(status)
+        st.rerun()  # The whole page, so it shows how the run ended.
+    training_progress(status)
     st.button(
         "Stop",
         icon="⏹️",
         key="stop-job",
-        on_click=stop,
-        args=(status.job_id,),
-        help="Stops after the current batch; nothing half-trained is saved.",
+        on_click=manager.cancel,
+        args=(job_id,),
+        help="Stops after the current batch; nothing half-trained is saved (a model trained before is kept).",
     )
-
-
-def stop(job_id: int) -> None:
-    """Stop a job; the session that stopped it is told how it ended."""
-    job_manager().cancel(job_id)
-    remember_my_job(job_id)
 
 
 def training_progress(status: JobStatus) -> None:
@@ -191,15 +221,20 @@ def ran_with(status: JobStatus, name: str, config: TrainConfig) -> bool:
 
 
 def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, name: str, config: TrainConfig) -> bool:
-    """How this session's latest training ended; True when its model is `shown_entry` (shown in full below).
+    """How this visitor's latest training request ended; True when its model is `shown_entry` (shown in full below).
 
     Beside other settings than it ran with, the outcome is one line naming its settings, never a message that
     would pass for the chosen settings' result (after a reload Streamlit puts the settings back to the preset).
     """
-    if status is None or status.running:
+    if status is None or status.active:
         return False
     if not ran_with(status, name, config):
-        ended = {DONE: f"finished in {format_duration(status.elapsed)}", CANCELLED: "was stopped", FAILED: "failed"}
+        ended = {
+            DONE: f"finished in {format_duration(status.elapsed)}",
+            CANCELLED: "was stopped" if status.started is not None else "was cancelled before it started",
+            FAILED: "failed",
+            INTERRUPTED: "did not finish (the server stopped)",
+        }
         model, asked = status.details.get("model"), status.details.get("config")
         title = MODEL_SPECS[model].title if model in MODEL_SPECS else status.title
         settings = f" with {describe(TrainConfig.from_dict(asked))}" if asked else ""
@@ -208,10 +243,15 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, n
             "Choose those settings above to see it here."
         )
         return False
+    kept = " The model trained before is still there, unchanged." if status.title.startswith("Retraining") else ""
     if status.state == FAILED:
-        st.error(f"{status.title} failed: {status.error}", icon="⚠️")
+        st.error(f"{status.title} failed: {status.error}{kept}", icon="⚠️")
+    elif status.state == CANCELLED and status.started is None:
+        st.info(f"You cancelled {status.title} before it started.", icon="✖️")
     elif status.state == CANCELLED:
-        st.info(f"{status.title}: stopped, nothing was saved.", icon="⏹️")
+        st.info(f"{status.title}: stopped, nothing was saved.{kept}", icon="⏹️")
+    elif status.state == INTERRUPTED:
+        st.warning(f"{status.title}: {status.message} Ask again below.{kept}", icon="⚠️")
     elif status.state == DONE:
         outcome = status.result
         how = "was already cached, reused" if outcome.reused else f"finished in {format_duration(status.elapsed)}"
@@ -224,19 +264,20 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, n
     return False
 
 
-def start(name: str, config: TrainConfig, cache: ModelCache, replace: CacheEntry | None = None) -> None:
-    """Start training (after deleting `replace`, the user's cached entry it would otherwise collide with; a shipped
-    one is never deleted: the new model goes to the user's cache and answers in its place)."""
-    shipped = replace is not None and replace.shipped
-    try:
-        if replace is not None and not shipped:
-            cache.delete(replace.entry_id)
-        status = start_training_job(job_manager(), name, config, cache=cache, retrain=shipped)
-    except (BusyError, CacheError) as error:
-        show_error(error)
-        return
-    remember_my_job(status.job_id)
-    st.rerun()
+def expected_time(name: str, config: TrainConfig, cache: ModelCache) -> None:
+    """How long this training should take here, from the speed this machine measured (or that it has not)."""
+    title = get_spec(name).title
+    seconds = expected_training_seconds(job_manager(), name, config, cache)
+    if seconds is None:
+        st.caption(
+            f"Expected time: not known yet. This machine has not trained {title} before with this precision; "
+            "after its first training it can tell."
+        )
+    else:
+        st.caption(
+            f"Expected time on this machine: about {format_duration(seconds)} of training (from the images per "
+            f"second measured in its earlier trainings of {title}), plus the final test."
+        )
 
 
 def offer_training(
@@ -252,8 +293,9 @@ def offer_training(
         )
         existing = None
     if existing is None:
+        expected_time(spec.name, config, cache)
         if st.button(f"Train {spec.title}", type="primary", icon="🏋️"):
-            start(name, config, cache)
+            ask_to_train(name, config, cache)
         return
     if not just_trained:
         st.success(
@@ -263,6 +305,13 @@ def offer_training(
         )
     show_entry(existing)
     with st.expander("Train again anyway"):
+        if not may_replace(existing.owner, visitor_id(), classroom_settings()):
+            st.write(
+                "Classroom mode: this model was trained by the teacher or by another visitor, so it is read-only "
+                "here; everyone can use it. The teacher can train it again with the command line "
+                f"(`python -m fmnist_core train --model {name} … --retrain`)."
+            )
+            return
         if existing.shipped:
             st.write(
                 "This model ships with the app and stays as it is. Training again writes your own model to your "
@@ -272,25 +321,30 @@ def offer_training(
             label, icon = "Train my own copy", "🏋️"
         else:
             st.write(
-                "The same model and settings always map to the same cache entry, so training again means "
-                "deleting this one first. Training is seeded, so expect nearly the same result."
+                "Training again replaces this model only once the new one is saved: until then everyone keeps "
+                "using this one, and if the new run is stopped or fails, this one stays. Training is seeded, so "
+                "expect nearly the same result."
             )
-            label, icon = "Delete the cached model and train again", "🗑️"
+            label, icon = "Train again", "🔁"
         if st.button(label, icon=icon):
-            start(name, config, cache, replace=existing)
+            ask_to_train(name, config, cache, retrain=True)
 
 
 st.title("🏋️ Train a model")
 st.write("Pick a model and how long to train it, then watch it learn — it keeps training while you explore.")
 cache = model_cache()
+manager = job_manager()
+mine = my_request(manager)
+restore_my_request(mine)
 model_name = choose_model()
 train_config = choose_settings()
-manager = job_manager()
 st.divider()
-if manager.busy():
-    running_job_view()
-elif train_config is not None:
+if mine is not None and mine.running:
+    my_running_training(mine.job_id)
+elif something_to_show(manager):
+    training_status_box(live_page=True)
+if train_config is not None and not (mine is not None and mine.active):
     cached = cache.lookup(get_spec(model_name), train_config)
     usable = cached if cached is not None and cached.ok else None
-    announced = last_run_outcome(my_latest_job(manager), usable, model_name, train_config)
+    announced = last_run_outcome(mine, usable, model_name, train_config)
     offer_training(model_name, train_config, cache, cached, just_trained=announced)

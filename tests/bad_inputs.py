@@ -47,6 +47,36 @@ def dark_on_white(image: numpy.ndarray, scale: int = 12, offset: tuple[int, int]
     return canvas
 
 
+def light_garment(size: int = 28) -> numpy.ndarray:
+    """A garment whose product photo is light with mid-tone shading: dark-ish in Fashion-MNIST's negated terms."""
+    shape = garment(size) > 0
+    shaded = garment(size).astype(numpy.float32) * 0.5 - 35  # The 90..250 texture becomes 10..90.
+    return numpy.where(shape, shaded.clip(10, 255), 0).astype(numpy.uint8)
+
+
+def product_cutout(image: numpy.ndarray, tint=(1.0, 1.0, 1.0), scale: int = 12) -> Image.Image:
+    """Render a Fashion-MNIST-style image as the product photo it was made from, cut out on transparency.
+
+    Fashion-MNIST put each product on white and negated it, so the product's pixels are 255 - image; the
+    background is fully transparent (stored as transparent black, as most editors export it) and the outline
+    soft, as a cut-out tool leaves it. `tint` multiplies the colour channels, for a coloured product.
+    """
+    product = numpy.repeat((255 - image)[:, :, None].astype(numpy.float32), 3, axis=2) * numpy.asarray(tint)
+    alpha = Image.fromarray(numpy.where(image > 0, 255, 0).astype(numpy.uint8))
+    size = (image.shape[1] * scale, image.shape[0] * scale)
+    colour = Image.fromarray(product.clip(0, 255).astype(numpy.uint8)).resize(size, Image.Resampling.NEAREST)
+    picture = Image.merge("RGBA", [*colour.split(), alpha.resize(size, Image.Resampling.BILINEAR)])
+    canvas = Image.new("RGBA", (size[0] + 150, size[1] + 120), (0, 0, 0, 0))
+    canvas.paste(picture, (31, 77))
+    return canvas
+
+
+def white_ink_drawing() -> Image.Image:
+    """Near-white strokes with soft edges on a transparent canvas, as a drawing app exports light ink."""
+    strokes = Image.fromarray(garment(28)).resize((280, 280), Image.Resampling.BILINEAR)
+    return Image.merge("RGBA", [Image.new("L", strokes.size, 250)] * 3 + [strokes])
+
+
 def encode(image: Image.Image, image_format: str, **options) -> bytes:
     """Encode a PIL image in memory and return the file's bytes."""
     buffer = io.BytesIO()
@@ -181,6 +211,13 @@ BUILDERS: list[tuple[CorpusCase, Callable[[], bytes]]] = [
     (CorpusCase("LA mode PNG", "gray_alpha.png", "ok"), lambda: encode(_garment_picture("LA"), "PNG")),
     (CorpusCase("GIF transparency", "transparent_index.gif", "ok"), _transparent_gif),
     (CorpusCase("BMP", "garment.bmp", "ok"), lambda: encode(_garment_picture("RGB"), "BMP")),
+    # A light product cut out on transparency: its mid-tone shading must not be inverted (issue 16).
+    (CorpusCase("light product cut-out", "cutout.png", "ok"), lambda: encode(product_cutout(light_garment()), "PNG")),
+    (
+        CorpusCase("beige product cut-out", "cutout_beige.png", "ok"),
+        lambda: encode(product_cutout(light_garment(), tint=(1.0, 0.9, 0.75)), "PNG"),
+    ),
+    (CorpusCase("white ink on transparency", "white_ink.png", "ok"), lambda: encode(white_ink_drawing(), "PNG")),
     (CorpusCase("1x1 PNG", "dot.png", "too small"), _plain("L", (1, 1), 0)),
     (CorpusCase("5x5 PNG", "tiny.png", "too small"), _plain("L", (5, 5), 255)),
     (CorpusCase("all white", "white.png", "no object"), _plain("L", (300, 300), 255)),

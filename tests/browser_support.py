@@ -113,13 +113,23 @@ class StreamlitServer:
                 self.kill()
 
 
-def start_server(cache_dir: Path, log_path: Path) -> StreamlitServer:
-    """Start the app on a free localhost port with `cache_dir` as its model cache and wait until it answers.
+def start_server(
+    cache_dir: Path, log_path: Path, *, address: str | None = "127.0.0.1", environment: dict[str, str] | None = None
+) -> StreamlitServer:
+    """Start the app on a free port with `cache_dir` as its model cache and wait until it answers.
 
+    address: the interface to listen on; None leaves it to .streamlit/config.toml and STREAMLIT_SERVER_ADDRESS.
+    environment: variables added to this process's (FMNIST_CLASSROOM=1, for example).
     The server gets its own process group, so `stop` and `kill` reach every process it starts.
     """
     port = free_port()
-    environment = {**os.environ, "FMNIST_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    environment = {
+        **os.environ,
+        **(environment or {}),
+        "FMNIST_CACHE_DIR": str(cache_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    where = ["--server.address", address] if address else []
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -133,8 +143,7 @@ def start_server(cache_dir: Path, log_path: Path) -> StreamlitServer:
                 "true",
                 "--server.port",
                 str(port),
-                "--server.address",
-                "127.0.0.1",
+                *where,
             ],
             cwd=PROJECT_ROOT,
             env=environment,
@@ -229,6 +238,13 @@ def assert_no_exception(page) -> None:
 
 def start_custom_training(page, server, settings: dict[str, str]) -> None:
     """On the Train page, start Model 1 with custom settings (field label → value); wait for its progress bar."""
+    ask_for_custom_training(page, server, settings)
+    page.get_by_text("Training Model 1 (custom)").first.wait_for(timeout=PAGE_RUN_SECONDS * 1000)
+    page.locator(PROGRESS_BAR).first.wait_for(timeout=PAGE_RUN_SECONDS * 1000)
+
+
+def ask_for_custom_training(page, server, settings: dict[str, str]) -> None:
+    """On the Train page, fill in custom settings (field label → value) and press Train Model 1."""
     open_page(page, server, "train")
     page.get_by_text("Custom settings").click()
     wait_for_app(page)
@@ -239,8 +255,6 @@ def start_custom_training(page, server, settings: dict[str, str]) -> None:
         wait_for_app(page)
     assert {label: page.get_by_label(label).input_value() for label in settings} == settings
     page.get_by_role("button", name="Train Model 1").click()
-    page.get_by_text("Training Model 1 (custom)").first.wait_for(timeout=PAGE_RUN_SECONDS * 1000)
-    page.locator(PROGRESS_BAR).first.wait_for(timeout=PAGE_RUN_SECONDS * 1000)
 
 
 def draw_stroke(page, points: list[tuple[float, float]]) -> None:

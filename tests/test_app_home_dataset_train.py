@@ -7,6 +7,7 @@ but the repository lacks makes these tests fail, as it would break the app.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -25,6 +26,8 @@ from tests.records import make_record
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
+VISITOR_PARAMETER = "visitor"
+ALICE, BOB = "a" * 32, "b" * 32
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +45,22 @@ def router(tmp_path_factory) -> Path:
     return folder / "streamlit_app.py"
 
 
-def open_page(router: Path, page: str | None = None) -> AppTest:
-    app = AppTest.from_file(str(router), default_timeout=TIMEOUT).run()
+def open_page(router: Path, page: str | None = None, visitor: str | None = None) -> AppTest:
+    """Run the app (then switch to `page`); `visitor` opens it as a reloaded page whose address names that visitor."""
+    app = AppTest.from_file(str(router), default_timeout=TIMEOUT)
+    if visitor is not None:
+        app.query_params[VISITOR_PARAMETER] = visitor
+    app.run()
     if page is not None:
         app.switch_page(f"pages/{page}").run()
+    assert not app.exception, [error.value for error in app.exception]
+    return app
+
+
+def open_quick_training(router: Path, visitor: str | None = None) -> AppTest:
+    """The Train page with the quick preset chosen (the page opens on the class demo)."""
+    app = open_page(router, "train.py", visitor=visitor)
+    app.radio[1].set_value("quick").run()
     assert not app.exception, [error.value for error in app.exception]
     return app
 
@@ -130,11 +145,18 @@ def test_home_flags_a_damaged_entry_and_deletes_it(router, trained_cache):
 
 def test_home_reports_a_run_the_server_did_not_finish(router, cache_dir):
     gone = 2**22 + 12345  # Above Linux's largest process id: a server that no longer runs.
-    marker = cache_dir / ".jobs" / "running-job.json"
+    marker = cache_dir / ".jobs" / f"active-jobs-{gone}.json"
     marker.parent.mkdir(parents=True)
-    marker.write_text(json.dumps({"pid": gone, "kind": "train", "title": "Training Model 2 (full)"}))
+    job = {"kind": "train", "title": "Training Model 2 (full)", "owner": ALICE, "state": "running", "submitted": 1}
+    marker.write_text(json.dumps({"pid": gone, "jobs": [job]}))
     warnings = texts(open_page(router), "warning")
     assert any("The last run (Training Model 2 (full)) did not finish" in warning for warning in warnings)
+    # The visitor who asked finds it on the Train page after the restart, with a way to ask again.
+    train = open_page(router, "train.py", visitor=ALICE)
+    assert "Training Model 2 (full): Did not finish: the server stopped while it was running. Ask again below." in (
+        texts(train, "warning")
+    )
+    assert button(train, "Train Model 1")
 
 
 @pytest.mark.slow
@@ -184,7 +206,7 @@ def test_home_says_when_the_quick_model_is_ready(router, quick_model1_cached):
 
 
 def test_train_page_offers_cached_settings_instead_of_retraining(router, quick_model1_cached):
-    app = open_page(router, "train.py")
+    app = open_quick_training(router)
     assert any("already trained" in message for message in texts(app, "success"))
     assert app.metric[0].value == "87.30%" and charts(app)
     assert not [element for element in app.button if element.label.startswith("Train Model")]
@@ -247,6 +269,7 @@ def test_train_page_offers_models_and_settings(router, any_cache):
     app = open_page(router, "train.py")
     assert [radio.label for radio in app.radio] == ["Model", "Settings"]
     assert list(app.radio[0].options) == ["Model 1", "Model 2", "Model 3"]
+    assert app.radio[1].value == "class", "the class demo is the default"
     sizes = app.dataframe[0].value
     assert list(sizes["First-layer filters"]) == [64, 128, 256]
     assert sizes["Parameters"].is_monotonic_increasing
@@ -288,40 +311,27 @@ def test_train_flow_runs_in_the_background_then_offers_the_cached_model(router, 
         assert "evaluate" in [link.proto.page for link in app.page_link]
         [entry] = ModelCache(cache_dir).list()
 
-        # The same settings are now cached: training again deletes the entry first, and Stop saves nothing.
+        # The same settings are now cached: training again keeps the entry until the new one is saved, and
+        # Stop keeps it for good.
         assert [expander.label for expander in app.expander] == ["Train again anyway"]
-        button(app, "Delete the cached model and train again").click().run()
-        assert job_manager().busy() and not entry.path.exists()
+        button(app, "Train again").click().run()
+        assert job_manager().busy() and "Retraining Model 1 (custom)" in all_text(app)
+        assert ModelCache(cache_dir).inspect(entry.entry_id).record == entry.record, "usable while the new run trains"
         button(app, "Stop").click().run()
         finish_job()
         app.run()
-        assert any("stopped, nothing was saved" in info for info in texts(app, "info"))
-        assert ModelCache(cache_dir).list() == []
+        assert any(
+            "stopped, nothing was saved. The model trained before is still there" in info for info in texts(app, "info")
+        )
+        assert [found.record for found in ModelCache(cache_dir).list()] == [entry.record]
     finally:
         stop_any_job()
 
 
-def test_train_page_waits_for_or_stops_another_job(router, cache_dir):
-    def race(context):
-        while not context.should_stop():
-            context.report(0.5, "Lane 2/3 running")
-            time.sleep(0.02)
+def blocking_job(owner: str | None = None, kind: str = "train", title: str = "Training Model 2 (quick)"):
+    """Start a job that keeps the machine busy until stopped, reporting live training details meanwhile."""
 
-    job_manager().start("race", "GPU vs CPU race", race)
-    try:
-        app = open_page(router, "train.py")
-        assert any("GPU vs CPU race is running" in info for info in texts(app, "info"))
-        assert not [element for element in app.button if element.label.startswith("Train Model")]
-        button(app, "Stop").click().run()
-        finish_job(timeout=10)
-        app.run()
-        assert not app.exception and button(app, "Train Model 1")
-    finally:
-        stop_any_job()
-
-
-def test_train_page_shows_live_progress_and_curves_of_a_running_training(router, cache_dir):
-    def training(context):
+    def work(context):
         history = [{"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 0.8, "val_accuracy": 0.72}]
         while not context.should_stop():
             context.report(
@@ -338,9 +348,35 @@ def test_train_page_shows_live_progress_and_curves_of_a_running_training(router,
             time.sleep(0.02)
         raise TrainingCancelled("Training was stopped; nothing was saved.")  # As train_and_cache does.
 
-    job_manager().start("train", "Training Model 2 (quick)", training)
+    if kind == "race":
+        return job_manager().start(kind, title, work)
+    return job_manager().submit(kind, title, work, owner=owner)
+
+
+def stop_everything():
+    for waiting in job_manager().queue():
+        job_manager().cancel(waiting.job_id)
+    stop_any_job()
+
+
+def test_train_page_shows_what_else_runs_and_lets_a_laptop_user_stop_it(router, cache_dir):
+    blocking_job(kind="race", title="GPU vs CPU race")
     try:
         app = open_page(router, "train.py")
+        assert any(bar.proto.text.startswith("**GPU vs CPU race** — Epoch 2/3") for bar in app.get("progress"))
+        button(app, "Stop it").click().run()
+        finish_job(timeout=10)
+        app.run()
+        assert not app.exception and button(app, "Train Model 1")
+        assert not app.get("progress")
+    finally:
+        stop_everything()
+
+
+def test_train_page_shows_live_progress_and_curves_of_the_visitors_own_training(router, cache_dir):
+    blocking_job(owner=ALICE)
+    try:
+        app = open_page(router, "train.py", visitor=ALICE)
         assert "Training Model 2 (quick)" in all_text(app)
         assert app.get("progress")[0].proto.text == "Epoch 2/3 · batch 5/10"
         shown = {metric.label: metric.value for metric in app.metric}
@@ -352,7 +388,120 @@ def test_train_page_shows_live_progress_and_curves_of_a_running_training(router,
         app.run()
         assert any("stopped, nothing was saved" in info for info in texts(app, "info"))
     finally:
-        stop_any_job()
+        stop_everything()
+
+
+def test_a_visitor_queues_sees_the_place_after_a_reload_and_cancels(router, cache_dir):
+    running = blocking_job(owner=ALICE)
+    try:
+        bob = open_quick_training(router, visitor=BOB)
+        # Bob sees what keeps the machine busy, not Alice's curves, and may not stop it... on a laptop he may.
+        assert any(bar.proto.text.startswith("**Training Model 2 (quick)** —") for bar in bob.get("progress"))
+        assert not charts(bob)
+        button(bob, "Train Model 1").click().run()
+        assert not bob.exception
+        [waiting] = job_manager().queue()
+        assert (waiting.owner, waiting.title) == (BOB, "Training Model 1 (quick)")
+        place = "**Training Model 1 (quick)** is number 1 in the queue"
+        assert any(info.startswith(place) for info in texts(bob, "info")), texts(bob, "info")
+        assert not [element for element in bob.button if element.label.startswith("Train Model")], "one each"
+
+        reloaded = open_page(router, "train.py", visitor=BOB)  # A reload: a new session, the same address.
+        assert any(info.startswith(place) for info in texts(reloaded, "info"))
+        assert [element.label for element in reloaded.button if element.label == "Cancel my request"]
+        button(reloaded, "Cancel my request").click().run()
+        assert job_manager().queue() == [] and job_manager().status(running.job_id).running
+        assert "You cancelled Training Model 1 (quick) before it started." in texts(reloaded, "info")
+        assert button(reloaded, "Train Model 1")
+    finally:
+        stop_everything()
+
+
+def test_a_full_queue_is_refused_with_a_message(router, cache_dir, monkeypatch):
+    monkeypatch.setenv("FMNIST_QUEUE_LIMIT", "0")
+    blocking_job(owner=ALICE)
+    try:
+        bob = open_page(router, "train.py", visitor=BOB)
+        button(bob, "Train Model 1").click().run()
+        assert any(error.startswith("The queue is full") for error in texts(bob, "error")), texts(bob, "error")
+        assert job_manager().queue() == []
+    finally:
+        stop_everything()
+
+
+def test_train_again_keeps_the_cached_model_while_the_request_waits_and_after_cancel(router, quick_model1_cached):
+    [entry] = ModelCache(quick_model1_cached).list()
+    blocking_job(owner=ALICE)
+    try:
+        bob = open_quick_training(router, visitor=BOB)
+        button(bob, "Train again").click().run()
+        [waiting] = job_manager().queue()
+        assert waiting.title == "Retraining Model 1 (quick)"
+        assert ModelCache(quick_model1_cached).inspect(entry.entry_id).record == entry.record, "kept while it waits"
+        button(bob, "Cancel my request").click().run()
+        assert [found.record for found in ModelCache(quick_model1_cached).list()] == [entry.record]
+    finally:
+        stop_everything()
+
+
+# Classroom mode ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def classroom(monkeypatch):
+    monkeypatch.setenv("FMNIST_CLASSROOM", "1")
+
+
+def test_classroom_mode_offers_no_delete_in_the_app(router, trained_cache, classroom):
+    entry = ModelCache(trained_cache).list()[0]
+    (entry.path / "model.keras").write_bytes(b"damaged")
+    app = open_page(router)
+    assert not [element for element in app.button if element.label == "Delete"]
+    assert any(
+        entry.entry_id in warning and f"python -m fmnist_core cache delete {entry.entry_id}" in warning
+        for warning in texts(app, "warning")
+    )
+    assert entry.path.exists()
+
+
+def test_classroom_mode_keeps_the_teachers_and_other_visitors_models_read_only(router, quick_model1_cached, classroom):
+    app = open_quick_training(router, visitor=BOB)
+    assert not [element for element in app.button if element.label == "Train again"]
+    assert any("read-only" in text and "--retrain" in text for text in texts(app, "markdown"))
+
+
+def test_classroom_mode_lets_a_visitor_retrain_their_own_model(router, cache_dir, classroom):
+    from fmnist_core.config import PRESETS
+    from fmnist_core.models import get_spec
+
+    record = dataclasses.replace(make_record(get_spec("model1"), PRESETS["quick"]), owner=ALICE)
+    assert ModelCache(cache_dir).save(StandInModel(), record).owner == ALICE
+    assert [
+        element.label for element in open_quick_training(router, visitor=ALICE).button if element.label == "Train again"
+    ]
+    assert not [
+        element for element in open_quick_training(router, visitor=BOB).button if element.label == "Train again"
+    ]
+
+
+def test_classroom_mode_lets_only_the_owner_stop_a_training(router, cache_dir, classroom):
+    blocking_job(owner=ALICE)
+    try:
+        bob = open_page(router, "train.py", visitor=BOB)
+        assert any(bar.proto.text.startswith("**Training Model 2 (quick)**") for bar in bob.get("progress"))
+        assert not [element for element in bob.button if element.label.startswith("Stop")]
+        alice = open_page(router, "train.py", visitor=ALICE)
+        assert button(alice, "Stop")
+    finally:
+        stop_everything()
+
+
+def test_a_hostile_visitor_id_in_the_address_is_replaced(router, cache_dir):
+    app = open_page(router, visitor="../../etc/passwd")
+    from fmnist_core.classroom import is_visitor_id
+
+    assert is_visitor_id(app.query_params[VISITOR_PARAMETER]), "a fresh id, not the text from the address"
+    assert app.session_state["visitor_id"] == app.query_params[VISITOR_PARAMETER]
 
 
 def test_home_page_also_runs_on_its_own(cache_dir):

@@ -93,3 +93,40 @@ def test_the_link_opens_the_replay_tab_on_the_recorded_race_listed_as_recorded(f
     assert any("Recorded race: recorded on gpu-box" in info.value for info in app.info)
     next(button for button in app.button if button.label == "Jump to the finish").click().run()
     assert not app.exception and [header.value for header in app.subheader] == ["Finish order"]
+
+
+def test_training_a_shipped_model_again_queues_the_visitors_own_copy_and_leaves_the_shipped_one(
+    router,  # noqa: F811
+    fresh_clone,
+    tmp_path,
+):
+    from fmnist_core.cache import ModelCache
+    from tests.test_app_home_dataset_train import ALICE, BOB, blocking_job, job_manager, stop_everything
+
+    shipped = tmp_path / "repository" / "cached_models" / fresh_clone["model1"]
+    before = sorted((path.name, path.stat().st_mtime_ns) for path in shipped.iterdir())
+    blocking_job(owner=ALICE)  # The request waits in the queue, so nothing trains in this test.
+    try:
+        app = open_page(router, "train.py", visitor=BOB)
+        app.radio[1].set_value("full").run()
+        assert any("already trained" in message and SHIPPED_BY in message for message in (m.value for m in app.success))
+        assert not [element for element in app.button if element.label == "Delete the cached model and train again"]
+        button(app, "Train my own copy").click().run()
+        assert not app.exception
+        [waiting] = job_manager().queue()
+        assert (waiting.owner, waiting.title) == (BOB, "Retraining Model 1 (full)")
+        assert waiting.details == {"model": "model1", "config": PRESETS["full"].to_dict()}
+        button(app, "Cancel my request").click().run()
+        assert "You cancelled Retraining Model 1 (full) before it started." in [info.value for info in app.info]
+    finally:
+        stop_everything()
+    assert sorted((path.name, path.stat().st_mtime_ns) for path in shipped.iterdir()) == before
+    assert [entry.shipped for entry in ModelCache().list()] == [True, True, True], "nothing of the user's yet"
+
+
+def test_in_classroom_mode_a_shipped_model_is_read_only(router, fresh_clone, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("FMNIST_CLASSROOM", "1")
+    app = open_page(router, "train.py")
+    app.radio[1].set_value("full").run()
+    assert not [element for element in app.button if element.label in ("Train my own copy", "Train again")]
+    assert any("read-only" in text.value and "--retrain" in text.value for text in app.markdown)

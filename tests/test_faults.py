@@ -156,14 +156,14 @@ def test_a_damaged_dataset_file_is_named_with_the_fix(damaged_data, cache_dir):
 def test_the_app_survives_its_server_being_killed_mid_training(cache_dir):
     require_real_data()
     cache_dir.mkdir()
-    marker = cache_dir / ".jobs" / "running-job.json"
     killed = start_server(cache_dir, ARTIFACTS / "faults-killed-server.log")
+    marker = cache_dir / ".jobs" / f"active-jobs-{killed.process.pid}.json"
     try:
         with chromium() as browser:
             page = browser.new_page(viewport=VIEWPORT)
             start_custom_training(page, killed, LONG_TRAINING)
             page.get_by_text(re.compile(r"Epoch 1/30 · batch [1-9]")).wait_for(timeout=300_000)
-            assert json.loads(marker.read_text())["title"] == "Training Model 1 (custom)"
+            assert [job["title"] for job in json.loads(marker.read_text())["jobs"]] == ["Training Model 1 (custom)"]
             killed.kill()
             # What a kill during saving leaves behind: a temporary folder owned by the dead server.
             half_saved = cache_dir / f".tmp-model1-0123456789ab-{killed.process.pid}-k1ll3d"
@@ -217,7 +217,7 @@ def messages(app: AppTest) -> list[str]:
     ]
 
 
-def test_sessions_share_one_training_and_nobody_starts_a_second_job(cache_dir, tiny_data, monkeypatch):
+def test_sessions_share_one_training_queue_and_nobody_starts_a_second_job(cache_dir, tiny_data, monkeypatch):
     import pages.common
 
     monkeypatch.setattr("fmnist_core.pipeline.train_and_cache", training_until_stopped)
@@ -228,20 +228,24 @@ def test_sessions_share_one_training_and_nobody_starts_a_second_job(cache_dir, t
     try:
         assert manager.busy() and manager.current().title == "Training Model 1 (quick)"
 
-        # Predict offers quick training while no model exists; pressing it now meets the running job.
+        # Predict offers quick training while no model exists; pressing it now queues behind the running job.
         predictor = click(page("predict.py"), "Train Model 1 now")
-        assert any(text.startswith("Busy: Training Model 1 (quick) is running") for text in messages(predictor))
+        assert any(
+            text.startswith("**Training Model 1 (quick)** is number 1 in the queue") for text in messages(predictor)
+        )
+        assert [status.title for status in manager.running()] == ["Training Model 1 (quick)"], "still one at a time"
 
         click(racer, "Start the race")
         assert any("Training Model 1 (quick) is running, and only one heavy job" in text for text in messages(racer))
         assert manager.latest("race") is None
 
         watcher = page("train.py")
-        assert "**Training Model 1 (quick)**" in messages(watcher)
-        assert not [button for button in watcher.button if button.label.startswith("Train Model")]
-        assert not [button for button in page("home.py").button if button.label.startswith("Quick-train")]
-        assert manager.current().title == "Training Model 1 (quick)" and manager.busy()
+        assert any(bar.proto.text.startswith("**Training Model 1 (quick)** —") for bar in watcher.get("progress"))
+        assert any("1 training request waiting" in caption for caption in watcher.caption.values)
+        assert [status.title for status in manager.running()] == ["Training Model 1 (quick)"]
     finally:
+        for waiting in manager.queue():
+            manager.cancel(waiting.job_id)
         manager.cancel()
         manager.wait(manager.current().job_id, timeout=30)
     trainer.run()

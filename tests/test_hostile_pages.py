@@ -9,14 +9,19 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.config import PRESETS
+from fmnist_core.display import format_learning_rate
 from tests.test_predict import garment_png
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 TIMEOUT = 120
 
 
-def run_page(name: str) -> AppTest:
-    page = AppTest.from_file(str(PAGES / name), default_timeout=TIMEOUT).run()
+def run_page(name: str, visitor: str | None = None) -> AppTest:
+    """Run a page; `visitor` opens it as a reloaded page whose address names that visitor (pages/visitor.py)."""
+    page = AppTest.from_file(str(PAGES / name), default_timeout=TIMEOUT)
+    if visitor is not None:
+        page.query_params["visitor"] = visitor
+    page.run()
     assert not page.exception, [error.value for error in page.exception]
     return page
 
@@ -86,7 +91,7 @@ def test_a_race_that_could_not_be_kept_is_refused_before_it_starts(cache_dir, mo
     assert job_manager().current() is None or not job_manager().current().running
 
 
-# The Train page's outcomes belong to the session that asked and to the settings they ran with (issue 19.7).
+# The Train page's outcomes belong to the visitor who asked and to the settings they ran with (issue 19.7).
 
 
 @pytest.fixture
@@ -136,12 +141,11 @@ def said(page: AppTest) -> str:
     return "\n".join(str(element.value) for elements in kinds for element in elements)
 
 
-CUSTOM_BASE = PRESETS["quick"]  # What the custom settings start from.
 TINY_CUSTOM = {"Epochs": 1, "Batch size": 64, "Training images (0 = all 54,000)": 256}
 
 
 @pytest.mark.slow
-def test_a_stopped_run_is_told_to_the_session_that_stopped_it_only(cache_dir, tiny_training_data):
+def test_a_stopped_run_is_told_to_the_visitor_who_asked_only(cache_dir, tiny_training_data):
     page = choose(run_page("train.py"), "custom", **TINY_CUSTOM)
     tiny_training_data.clear()  # The run waits in "Loading data…" until Stop has been pressed.
     next(button for button in page.button if button.label == "Train Model 1").click().run()
@@ -150,7 +154,7 @@ def test_a_stopped_run_is_told_to_the_session_that_stopped_it_only(cache_dir, ti
     page = finish_training(page)
     assert "Training Model 1 (custom): stopped, nothing was saved." in said(page)
 
-    fresh = run_page("train.py")  # Another visitor, or this one after a reload (a new Streamlit session).
+    fresh = run_page("train.py")  # Another visitor (a new session with no visitor id in its address).
     assert "stopped, nothing was saved" not in said(choose(fresh, "custom", **TINY_CUSTOM))
     assert "Your last training" not in said(fresh)
 
@@ -167,15 +171,24 @@ def test_a_finished_run_is_shown_only_beside_the_settings_it_ran_with(cache_dir,
     shown = said(page)
     assert "finished in" not in [element.value for element in page.success], "no outcome under the quick preset"
     assert not any("Training Model 1 (custom)" in element.value for element in page.success)
-    assert (
-        f"Your last training, Model 1 with 1 epoch × 256 images, batch 64, learning rate {CUSTOM_BASE.learning_rate:g}"
-        in shown
-    )
+    # The custom settings start from the quick preset's learning rate.
+    rate = format_learning_rate(PRESETS["quick"].learning_rate)
+    assert f"Your last training, Model 1 with 1 epoch × 256 images, batch 64, learning rate {rate}" in shown
     assert "Choose those settings above to see it here." in shown
     assert any(button.label == "Train Model 1" for button in page.button), "the quick preset is not trained"
 
     choose(page, "custom", **TINY_CUSTOM)
     assert "Training Model 1 (custom) finished in" in said(page)
 
-    reloaded = run_page("train.py")  # A reload: a new session, settings back to the quick preset.
-    assert "Training Model 1 (custom)" not in said(reloaded) and "Your last training" not in said(reloaded)
+    # A reload: a new Streamlit session, the same visitor (the address keeps the id). The page puts the settings
+    # of their request back, so its outcome shows beside the settings it ran with.
+    reloaded = run_page("train.py", visitor=page.session_state["visitor_id"])
+    assert reloaded.radio[1].value == "custom"
+    shown_settings = {element.label: element.value for element in reloaded.number_input}
+    assert {label: shown_settings[label] for label in TINY_CUSTOM} == TINY_CUSTOM
+    assert "Training Model 1 (custom) finished in" in said(reloaded)
+    # Choosing other settings after that is theirs to do: the outcome is then named in one line.
+    assert "Your last training, Model 1 with 1 epoch × 256 images" in said(choose(reloaded, "quick"))
+
+    another = run_page("train.py")  # Another visitor: nothing of it.
+    assert "Training Model 1 (custom)" not in said(another) and "Your last training" not in said(another)

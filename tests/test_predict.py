@@ -16,11 +16,11 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
 from fmnist_core.cache import CacheEntry, best_entries
+from fmnist_core.classroom import is_visitor_id
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import BusyError
 from fmnist_core.evaluation import predict_one
 from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
-from fmnist_core.jobs import JobStatus
 from fmnist_core.predict import (
     BOX_COLOUR,
     ModelPrediction,
@@ -362,29 +362,28 @@ def test_without_models_the_page_offers_quick_training_and_still_prepares_upload
     assert charts(upload) == 0
 
 
-def test_the_quick_training_button_starts_model_1_with_the_quick_preset(cache_dir, tiny_dataset, monkeypatch):
+def test_the_quick_training_button_asks_for_model_1_with_the_quick_preset(cache_dir, tiny_dataset, monkeypatch):
     requests = []
 
-    def start(manager, name, config):
-        requests.append((name, config))
-        return JobStatus(len(requests), "train", f"Training {name} (quick)")
+    def ask(manager, name, config, cache=None, *, owner, retrain):
+        requests.append((name, config, is_visitor_id(owner), retrain))
 
-    monkeypatch.setattr("fmnist_core.pipeline.start_training_job", start)
+    monkeypatch.setattr("pages.visitor.start_training_job", ask)
     page = run_page()
     next(button for button in page.button if "Train Model 1 now" in button.label).click().run()
     assert not page.exception, page.exception
-    assert requests == [("model1", PRESETS["quick"])]
+    assert requests == [("model1", PRESETS["quick"], True, False)], "queued for this visitor, nothing replaced"
 
 
-def test_a_busy_machine_is_explained_politely(cache_dir, tiny_dataset, monkeypatch):
-    def busy(manager, name, config):
-        raise BusyError("Busy: Training Model 3 (full) is running (started 5 s ago). Wait for it to finish.")
+def test_a_full_queue_is_explained_politely(cache_dir, tiny_dataset, monkeypatch):
+    def full(*arguments, **keywords):
+        raise BusyError("The queue is full: 30 requests are waiting, the most this server takes (30).")
 
-    monkeypatch.setattr("fmnist_core.pipeline.start_training_job", busy)
+    monkeypatch.setattr("pages.visitor.start_training_job", full)
     page = run_page()
     next(button for button in page.button if "Train Model 1 now" in button.label).click().run()
     assert not page.exception, page.exception
-    assert [info.value for info in page.info if info.value.startswith("Busy: Training Model 3")]
+    assert [error.value for error in page.error if error.value.startswith("The queue is full")]
 
 
 def test_a_running_training_shows_its_progress(cache_dir, tiny_dataset):

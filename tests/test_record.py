@@ -64,6 +64,18 @@ def test_the_command_that_trained_a_model_is_kept_and_older_records_have_none():
     assert ModelRecord.from_dict(written_before).command is None
 
 
+def test_the_visitor_who_asked_is_kept_and_records_without_one_have_none():
+    visitor = "0123456789abcdef0123456789abcdef"
+    record = stamped(dataclasses.replace(make_record(), owner=visitor))
+    values = json.loads(json.dumps(record.to_dict()))
+    assert values["owner"] == visitor
+    assert ModelRecord.from_dict(values) == record and ModelRecord.from_dict(values).owner == visitor
+    # Written before the training queue (and by the CLI, and shipped): no owner.
+    written_before = {key: value for key, value in valid_values().items() if key != "owner"}
+    assert ModelRecord.from_dict(written_before).owner is None
+    assert ModelRecord.from_dict(json.loads(OLD_LAYOUT.read_text(encoding="utf-8"))).owner is None
+
+
 def edited(change) -> dict:
     values = valid_values()
     change(values)
@@ -119,6 +131,7 @@ BAD_EDITS = {
     "spec name odd": (lambda v: v["spec"].update(name="Model One"), "`spec.name` should be a model name"),
     "single view as text": (lambda v: v.update(single_view_accuracy="high"), "`single_view_accuracy` should be"),
     "command as a list": (lambda v: v.update(command=["python"]), "`command` should be text"),
+    "owner not a visitor id": (lambda v: v.update(owner="../teacher"), "`owner` should be a visitor id"),
     "not an object": (lambda v: v.clear() or v.update(format=[1]), "`format` should be a whole number"),
 }
 

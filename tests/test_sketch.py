@@ -14,7 +14,16 @@ from hypothesis.extra import numpy as numpy_strategies
 from PIL import Image, ImageDraw
 
 from fmnist_core.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_image, prepare_sketch
-from tests.bad_inputs import CASE_NAMES, dark_on_white, encode, garment, make_corpus
+from tests.bad_inputs import (
+    CASE_NAMES,
+    dark_on_white,
+    encode,
+    garment,
+    light_garment,
+    make_corpus,
+    product_cutout,
+    white_ink_drawing,
+)
 
 REAL_DATA = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 MAX_ERROR = 0.08
@@ -167,6 +176,44 @@ def test_light_strokes_on_transparent_canvas_are_put_on_black():
     sketch = prepare_sketch(canvas)
     assert not sketch.inverted
     assert_similar(sketch.image, prepare_image(shirt(size=200).crop((0, 0, 280, 280))))
+
+
+def shading_correlation(result: numpy.ndarray, original: numpy.ndarray) -> float:
+    """Pearson correlation over the garment's own pixels only: whether its shading runs the right way."""
+    inside = original > 0
+    return float(numpy.corrcoef(result[inside], original[inside])[0, 1])
+
+
+@pytest.mark.parametrize("tint", [(1.0, 1.0, 1.0), (1.0, 0.9, 0.75)], ids=["grey", "beige"])
+def test_a_light_product_cut_out_on_transparency_is_put_on_white_then_negated(tint):
+    """A product photo cut out on transparency, light with mid-tone shading (its visible pixels average above
+    mid-grey), comes back as the Fashion-MNIST image it was made from: on white, then negated.
+
+    Measured: error 0.017 / 0.064 (grey / beige), shading correlation 0.98 / 0.97. The old rule (a black
+    backdrop for light pictures) inverted the shading: error 0.24, shading correlation -0.91.
+    """
+    original = light_garment()
+    cutout = product_cutout(original, tint)
+    assert numpy.asarray(cutout.convert("L"))[numpy.asarray(cutout.getchannel("A")) == 255].mean() > 127.5
+    sketch = prepare_sketch(encode(cutout, "PNG"))
+    assert_output_contract(sketch.image)
+    assert sketch.inverted, "composited on white, so negated like the dataset"
+    error, correlation = similarity(sketch.image, original / original.max())
+    assert error < MAX_ERROR and correlation > MIN_CORRELATION, (error, correlation)
+    assert shading_correlation(sketch.image, original) > MIN_CORRELATION
+    # The measure can tell: the same cut-out on black has its shading the wrong way round.
+    on_black = prepare_image(Image.alpha_composite(Image.new("RGBA", cutout.size, (0, 0, 0, 255)), cutout))
+    assert similarity(on_black, original / original.max())[0] > MAX_ERROR
+    assert shading_correlation(on_black, original) < 0
+
+
+def test_near_white_ink_with_soft_edges_goes_on_black():
+    """Near-white strokes (250) on transparency would vanish on white: they get the black backdrop."""
+    sketch = prepare_sketch(encode(white_ink_drawing(), "PNG"))
+    assert_output_contract(sketch.image)
+    assert not sketch.inverted
+    error, correlation = similarity(sketch.image, garment() / garment().max())
+    assert error < MAX_ERROR and correlation > MIN_CORRELATION, (error, correlation)
 
 
 def test_opaque_canvas_array_with_black_strokes():

@@ -1,0 +1,334 @@
+"""A class on one server: N browser sessions browse, upload a sketch and ask to train while one training runs.
+
+For each N, starts the app in classroom mode on a free localhost port over a copy of the model cache without
+its full-preset entries (Model 1 quick answers the sketches; the other records give the queue its speeds), then
+a "teacher" session starts Model 3 on the full preset on the Train page (minutes long: it runs all through).
+Then N student sessions (Debian Chromium through Playwright, one browser context each, so N separate Streamlit
+sessions) start together; each, once:
+
+  1. opens Home, then Dataset through the sidebar, then Predict, uploads a garment picture and waits for the
+     models' answer (timed: from handing over the file to the answer on screen);
+  2. opens Train, picks the full preset and asks to train Model 1; reads its place in the queue and start time;
+  3. when every session has queued, reloads the page and checks its place is still shown; then cancels.
+
+Reported per N: errors (a step that failed or timed out, or a Streamlit exception box: must be 0), time to the
+sketch answer (median, worst), the places the queue gave (each of 1..N once) and how many sessions were shown
+a start time, and the server's memory (resident set) at the start, at the peak and after the sessions closed.
+The teacher's training is stopped at the end, so nothing is saved.
+
+Usage: .venv/bin/python benchmarks/classroom_load.py --sessions 10 20 30 [--cache-dir <your model cache>]
+Run it alone on the machine (`flock -x /work/cpu.lock ...`): it uses every core, and the answer times are the
+point. Needs one valid Model 1 entry in the cache (`python -m fmnist_core train --model model1 --preset quick`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests` importable for the shared browser settings.
+
+from playwright.async_api import async_playwright  # noqa: E402
+
+from fmnist_core.cache import ModelCache  # noqa: E402
+from fmnist_core.config import PRESETS  # noqa: E402
+from tests.bad_inputs import dark_on_white, encode, garment  # noqa: E402
+from tests.browser_support import (  # noqa: E402
+    APP_IDLE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EXCEPTION,
+    STATUS_WIDGET,
+    VIEWPORT,
+    start_server,
+)
+
+STEP_SECONDS = 240  # Default for --step-seconds.
+SETTLE_SECONDS = 150  # Memory "after" is read this long after the sessions close: Streamlit drops a closed
+# session's state 120 s after its connection ends (server.disconnectedSessionTTL).
+SAMPLE_SECONDS = 0.5
+ANSWER = re.compile(r"Model 1 says \S+")
+PLACE = re.compile(r"Training Model 1 \(full\) is number (\d+) in the queue; (.*)")
+
+
+@dataclass
+class SessionResult:
+    """What one student session saw."""
+
+    answer_seconds: float | None = None
+    place: int | None = None
+    start_estimate_shown: bool = False
+    kept_after_reload: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """One N: the sessions' results and the server's memory samples (seconds since start, bytes)."""
+
+    sessions: int
+    results: list[SessionResult]
+    memory: list[tuple[float, int]]
+    memory_start: int
+    memory_after: int
+    wall_seconds: float
+
+    def summary(self) -> dict:
+        answers = [r.answer_seconds for r in self.results if r.answer_seconds is not None]
+        places = sorted(r.place for r in self.results if r.place is not None)
+        return {
+            "sessions": self.sessions,
+            "errors": sum(len(r.errors) for r in self.results),
+            "error_examples": [error for r in self.results for error in r.errors][:5],
+            "answers": len(answers),
+            "answer_median_s": round(statistics.median(answers), 2) if answers else None,
+            "answer_worst_s": round(max(answers), 2) if answers else None,
+            "queue_places_1_to_n": places == list(range(1, self.sessions + 1)),
+            "start_estimates_shown": sum(r.start_estimate_shown for r in self.results),
+            "places_kept_after_reload": sum(r.kept_after_reload for r in self.results),
+            "memory_start_gb": round(self.memory_start / 1e9, 2),
+            "memory_peak_gb": round(max(rss for _, rss in self.memory) / 1e9, 2),
+            "memory_after_gb": round(self.memory_after / 1e9, 2),
+            "wall_seconds": round(self.wall_seconds, 1),
+        }
+
+
+def resident_bytes(pid: int) -> int:
+    """The process's resident set size (VmRSS) in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where the sessions go and how long any one step may take."""
+
+    url: str
+    picture: Path  # The garment picture every student uploads.
+    step_seconds: float  # A step (a page, an answer, a queue place) that takes longer counts as an error.
+
+    @property
+    def timeout_ms(self) -> float:
+        return self.step_seconds * 1000
+
+
+async def wait_idle(page, timeout: float) -> None:
+    """Until Streamlit has finished the script run for what the page shows (three calm checks in a row)."""
+    deadline, calm = time.monotonic() + timeout, 0
+    while calm < 3:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{page.url} still running after {timeout:.0f} s")
+        idle = await page.locator(APP_IDLE).count() == 1 and await page.locator(STATUS_WIDGET).count() == 0
+        calm = calm + 1 if idle else 0
+        await page.wait_for_timeout(500)
+
+
+async def go(page, site: Site, path: str, heading: str, idle: bool = True) -> None:
+    """Open a page through the sidebar (as a student clicks it; the visitor id stays) and wait for its script.
+
+    idle: wait until the script has finished; not on a page that redraws a running job every few seconds.
+    """
+    await page.locator(f'[data-testid="stSidebarNav"] a[href="{site.url}/{path}"]').click(timeout=site.timeout_ms)
+    await page.locator("h1", has_text=heading).first.wait_for(timeout=site.timeout_ms)
+    if idle:
+        await wait_idle(page, site.step_seconds)
+
+
+async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None:
+    """Step 1 (Home, Dataset, a timed sketch answer) and step 2 (ask for Model 1 full, read the queue place)."""
+    await page.goto(site.url, timeout=site.timeout_ms)
+    await page.locator("h1", has_text="Fashion-MNIST CNN Explorer").wait_for(timeout=site.timeout_ms)
+    await wait_idle(page, site.step_seconds)
+    await go(page, site, "dataset", "The dataset")
+    await go(page, site, "predict", "Predict a sketch")
+    started = time.perf_counter()
+    await page.locator('input[type="file"]').first.set_input_files(str(site.picture))
+    await page.get_by_text(ANSWER).first.wait_for(timeout=site.timeout_ms)
+    result.answer_seconds = time.perf_counter() - started
+    await go(page, site, "train", "Train a model", idle=False)
+    await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
+    await page.get_by_role("button", name="Train Model 1").click(timeout=site.timeout_ms)
+    text = await page.get_by_text(PLACE).first.inner_text(timeout=site.timeout_ms)
+    place, when = PLACE.search(text).groups()
+    result.place, result.start_estimate_shown = int(place), when.startswith("it should start in about")
+
+
+async def reload_and_find_the_place(page, site: Site, result: SessionResult) -> None:
+    """Step 3a: a reload shows the same place (the address carries the visitor id)."""
+    await page.reload(timeout=site.timeout_ms)
+    placed = page.get_by_text(re.compile(rf"Training Model 1 \(full\) is number {result.place} in the queue"))
+    await placed.first.wait_for(timeout=site.timeout_ms)
+    result.kept_after_reload = True
+
+
+async def cancel(page, site: Site, result: SessionResult) -> None:
+    """Step 3b: withdraw the request; then look for any exception box on the page."""
+    await page.get_by_role("button", name="Cancel my request").click(timeout=site.timeout_ms)
+    await page.get_by_text("You cancelled Training Model 1 (full)").wait_for(timeout=site.timeout_ms)
+    result.errors += [f"exception shown: {text[:200]}" for text in await exceptions_shown(page)]
+
+
+async def exceptions_shown(page) -> list[str]:
+    return [await box.inner_text() for box in await page.locator(EXCEPTION).all()]
+
+
+async def student(browser, site: Site, queued: asyncio.Barrier, reloaded: asyncio.Barrier) -> SessionResult:
+    """One student's visit (steps 1-3 of the module docstring); never raises: failures become errors.
+
+    Every session waits at the two barriers whatever happened to it, so one failure cannot stall the others.
+    """
+    result, context = SessionResult(), None
+
+    async def attempt(name: str, step) -> None:
+        try:
+            await step()
+        except Exception as error:  # A benchmark records every failure and carries on with the other sessions.
+            result.errors.append(f"{name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+
+    async def visit() -> None:
+        nonlocal context
+        context = await browser.new_context(viewport=VIEWPORT)
+        await browse_answer_and_ask(await context.new_page(), site, result)
+
+    await attempt("browse, answer a sketch, ask to train", visit)
+    await queued.wait()  # Every session holds its request until all have asked: the queue is N long.
+    if result.place is not None:
+        await attempt("reload", lambda: reload_and_find_the_place(context.pages[0], site, result))
+    await reloaded.wait()
+    if result.place is not None:
+        await attempt("cancel", lambda: cancel(context.pages[0], site, result))
+    if context is not None:
+        await attempt("close", context.close)
+    return result
+
+
+async def teacher_starts_training(browser, site: Site):
+    """The teacher asks for Model 3 on the full preset (minutes long) and waits until it runs."""
+    context = await browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+    await page.goto(f"{site.url}/train", timeout=site.timeout_ms)
+    await page.locator("h1", has_text="Train a model").wait_for(timeout=site.timeout_ms)
+    await wait_idle(page, site.step_seconds)
+    await (
+        page.locator('[data-testid="stRadio"]').first.get_by_text("Model 3", exact=True).click(timeout=site.timeout_ms)
+    )
+    await wait_idle(page, site.step_seconds)
+    await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
+    await wait_idle(page, site.step_seconds)
+    await page.get_by_role("button", name="Train Model 3").click(timeout=site.timeout_ms)
+    await page.get_by_text(re.compile(r"Epoch 1/\d+ · batch \d+")).first.wait_for(timeout=site.timeout_ms)
+    return context, page
+
+
+async def sample_memory(pid: int, started: float, samples: list, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        samples.append((time.monotonic() - started, resident_bytes(pid)))
+        await asyncio.sleep(SAMPLE_SECONDS)
+
+
+def prepare_cache(source: Path, target: Path) -> None:
+    """Copy the valid entries trained on any preset but the full one: Model 1 quick answers the sketches, every
+    entry's record gives the queue its speeds, and the full-preset runs everyone asks for are not cached."""
+    entries = [entry for entry in ModelCache(source).list() if entry.ok and entry.record.config != PRESETS["full"]]
+    if not any(entry.model_name == "model1" for entry in entries):
+        sys.exit(
+            f"No valid Model 1 in {source}: train one first (python -m fmnist_core train --model model1 "
+            "--preset quick) or pass --cache-dir."
+        )
+    for entry in entries:
+        shutil.copytree(entry.path, target / entry.entry_id)
+
+
+async def run_one(sessions: int, source: Path, picture: Path, work: Path, step_seconds: float) -> RunResult:
+    cache = work / f"cache-{sessions}"
+    cache.mkdir()
+    prepare_cache(source, cache)
+    server = start_server(
+        cache,
+        work / f"server-{sessions}.log",
+        # No shipped models: they are full-preset runs, which would answer the requests this benchmark queues.
+        environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100", "FMNIST_SHIPPED_DIR": str(work)},
+    )
+    site = Site(server.url, picture, step_seconds)
+    samples: list[tuple[float, int]] = []
+    stop_sampling = asyncio.Event()
+    clock = time.monotonic()
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                teacher_context, teacher = await teacher_starts_training(browser, site)
+                memory_start = resident_bytes(server.process.pid)
+                sampler = asyncio.create_task(sample_memory(server.process.pid, clock, samples, stop_sampling))
+                queued, reloaded = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
+                started = time.monotonic()
+                results = await asyncio.gather(*(student(browser, site, queued, reloaded) for _ in range(sessions)))
+                wall = time.monotonic() - started
+                await asyncio.sleep(SETTLE_SECONDS)
+                memory_after = resident_bytes(server.process.pid)
+                stop_sampling.set()
+                await sampler
+                await teacher.get_by_role("button", name="Stop", exact=True).click(timeout=site.timeout_ms)
+                await teacher.get_by_text("stopped, nothing was saved").wait_for(timeout=site.timeout_ms)
+                await teacher_context.close()
+            finally:
+                await browser.close()
+    finally:
+        server.stop()
+    return RunResult(sessions, list(results), samples, memory_start, memory_after, wall)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[10, 20, 30], help="class sizes to try")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="where the Model 1 entry is copied from (default: your cache)"
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure and sample to this file")
+    parser.add_argument(
+        "--step-seconds", type=float, default=STEP_SECONDS, help="a step that takes longer is an error (default 240)"
+    )
+    arguments = parser.parse_args()
+    if any(count < 1 for count in arguments.sessions):
+        parser.error("--sessions takes whole numbers ≥ 1")
+    summaries, runs = [], []
+    with tempfile.TemporaryDirectory(prefix="classroom-load-") as folder:
+        work = Path(folder)
+        picture = work / "trousers.png"
+        picture.write_bytes(encode(dark_on_white(garment()), "PNG"))
+        for sessions in arguments.sessions:
+            run = asyncio.run(run_one(sessions, arguments.cache_dir, picture, work, arguments.step_seconds))
+            runs.append(run)
+            summaries.append(run.summary())
+            print(json.dumps(summaries[-1]), flush=True)
+    print()
+    print(
+        "| Sessions | Errors | Sketch answer, median | worst | Queue places 1..N | Start time shown "
+        "| Place kept on reload | Server memory: start | peak | after |"
+    )
+    print("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for s in summaries:
+        print(
+            f"| {s['sessions']} | {s['errors']} | {s['answer_median_s']} s | {s['answer_worst_s']} s | "
+            f"{'yes' if s['queue_places_1_to_n'] else 'no'} | {s['start_estimates_shown']}/{s['sessions']} | "
+            f"{s['places_kept_after_reload']}/{s['sessions']} | {s['memory_start_gb']} GB | "
+            f"{s['memory_peak_gb']} GB | {s['memory_after_gb']} GB |"
+        )
+    if arguments.json:
+        arguments.json.write_text(json.dumps([asdict(run) | {"summary": run.summary()} for run in runs], indent=1))
+
+
+if __name__ == "__main__":
+    main()
