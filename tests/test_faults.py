@@ -224,25 +224,25 @@ def test_sessions_share_one_training_queue_and_nobody_starts_a_second_job(cache_
     monkeypatch.setattr(pages.common, "dataset_or_stop", lambda: tiny_data)
     manager = pages.common.job_manager()
     racer = page("race.py")  # Opened while the machine is idle: its Start button is live.
-    trainer = click(page("train.py"), "Train Model 1")
+    trainer = click(page("train.py"), "Train Model 1")  # The Train page's default: the class demo.
     try:
-        assert manager.busy() and manager.current().title == "Training Model 1 (quick)"
+        assert manager.busy() and manager.current().title == "Training Model 1 (class)"
 
         # Predict offers quick training while no model exists; pressing it now queues behind the running job.
         predictor = click(page("predict.py"), "Train Model 1 now")
         assert any(
             text.startswith("**Training Model 1 (quick)** is number 1 in the queue") for text in messages(predictor)
         )
-        assert [status.title for status in manager.running()] == ["Training Model 1 (quick)"], "still one at a time"
+        assert [status.title for status in manager.running()] == ["Training Model 1 (class)"], "still one at a time"
 
         click(racer, "Start the race")
-        assert any("Training Model 1 (quick) is running, and only one heavy job" in text for text in messages(racer))
+        assert any("Training Model 1 (class) is running, and only one heavy job" in text for text in messages(racer))
         assert manager.latest("race") is None
 
         watcher = page("train.py")
-        assert any(bar.proto.text.startswith("**Training Model 1 (quick)** —") for bar in watcher.get("progress"))
+        assert any(bar.proto.text.startswith("**Training Model 1 (class)** —") for bar in watcher.get("progress"))
         assert any("1 training request waiting" in caption for caption in watcher.caption.values)
-        assert [status.title for status in manager.running()] == ["Training Model 1 (quick)"]
+        assert [status.title for status in manager.running()] == ["Training Model 1 (class)"]
     finally:
         for waiting in manager.queue():
             manager.cancel(waiting.job_id)
