@@ -4,10 +4,10 @@ A Streamlit rerun stops the script thread, so long work (training, races) runs i
 by a `JobManager` that outlives reruns and is shared by every session (the app keeps it in
 `st.cache_resource`). Pages only read immutable `JobStatus` snapshots and call `submit` and `cancel`.
 
-Requests wait in one first-come queue; `workers` of them run at once (one by default: on a 2-core machine
-a second training only slows both down, see `benchmarks/training_workers.py`). Each request carries its
-owner, the visitor that asked (pages/visitor.py), so a page can show them their place in the queue, let
-them cancel their own request, and tell only them how it ended. A race is started with `start` instead: it
+Requests wait in one first-come queue; `workers` of them run at once (one by default: on a 2-core machine a
+second training halves the speed of each and gains nothing, see `benchmarks/training_workers.py`). Each request
+carries its owner, the visitor that asked (pages/visitor.py), so a page can show them their place in the queue,
+let them cancel their own request, and tell only them how it ended. A race is started with `start` instead: it
 needs the machine to itself (its timings are the point), so it runs now, alone, or is refused.
 
 Marker files record the queued and running jobs; if the server dies, the next manager finds the marker of
