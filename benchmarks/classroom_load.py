@@ -59,6 +59,9 @@ SETTLE_SECONDS = 150  # Memory "after" is read this long after the sessions clos
 SAMPLE_SECONDS = 0.5
 ANSWER = re.compile(r"Model 1 says \S+")
 PLACE = re.compile(r"Training Model 1 \(full\) is number (\d+) in the queue; (.*)")
+# The full preset's line under the Settings choice: once it shows, the page has rerun with the full preset chosen
+# (the Train page opens on the class demo; a click on Train before that rerun would ask for the class demo).
+FULL_CHOSEN = re.compile(rf"^{PRESETS['full'].epochs} epochs × all training images")
 
 
 @dataclass
@@ -154,11 +157,12 @@ async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None
     await go(page, site, "dataset", "The dataset")
     await go(page, site, "predict", "Predict a sketch")
     started = time.perf_counter()
-    await page.locator('input[type="file"]').first.set_input_files(str(site.picture))
+    await page.locator('input[type="file"]').first.set_input_files(str(site.picture), timeout=site.timeout_ms)
     await page.get_by_text(ANSWER).first.wait_for(timeout=site.timeout_ms)
     result.answer_seconds = time.perf_counter() - started
     await go(page, site, "train", "Train a model", idle=False)
     await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
+    await page.get_by_text(FULL_CHOSEN).first.wait_for(timeout=site.timeout_ms)
     await page.get_by_role("button", name="Train Model 1").click(timeout=site.timeout_ms)
     text = await page.get_by_text(PLACE).first.inner_text(timeout=site.timeout_ms)
     place, when = PLACE.search(text).groups()
@@ -226,6 +230,7 @@ async def teacher_starts_training(browser, site: Site):
     )
     await wait_idle(page, site.step_seconds)
     await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
+    await page.get_by_text(FULL_CHOSEN).first.wait_for(timeout=site.timeout_ms)
     await wait_idle(page, site.step_seconds)
     await page.get_by_role("button", name="Train Model 3").click(timeout=site.timeout_ms)
     await page.get_by_text(re.compile(r"Epoch 1/\d+ · batch \d+")).first.wait_for(timeout=site.timeout_ms)
