@@ -38,6 +38,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests` importable for the shared browser settings.
 
+from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.async_api import async_playwright  # noqa: E402
 
 from fmnist_core.cache import ModelCache  # noqa: E402
@@ -149,6 +150,20 @@ async def go(page, site: Site, path: str, heading: str, idle: bool = True) -> No
         await wait_idle(page, site.step_seconds)
 
 
+async def choose_full_preset(page, site: Site) -> None:
+    """Click "Full preset" until the page shows it chosen: a click that lands while the page is still drawing its
+    previous run can be lost, and pressing Train then would ask for the class demo."""
+    deadline = time.monotonic() + site.step_seconds
+    while True:
+        await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
+        try:
+            await page.get_by_text(FULL_CHOSEN).first.wait_for(timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+
+
 async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None:
     """Step 1 (Home, Dataset, a timed sketch answer) and step 2 (ask for Model 1 full, read the queue place)."""
     await page.goto(site.url, timeout=site.timeout_ms)
@@ -161,8 +176,7 @@ async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None
     await page.get_by_text(ANSWER).first.wait_for(timeout=site.timeout_ms)
     result.answer_seconds = time.perf_counter() - started
     await go(page, site, "train", "Train a model", idle=False)
-    await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
-    await page.get_by_text(FULL_CHOSEN).first.wait_for(timeout=site.timeout_ms)
+    await choose_full_preset(page, site)
     await page.get_by_role("button", name="Train Model 1").click(timeout=site.timeout_ms)
     text = await page.get_by_text(PLACE).first.inner_text(timeout=site.timeout_ms)
     place, when = PLACE.search(text).groups()
@@ -229,8 +243,7 @@ async def teacher_starts_training(browser, site: Site):
         page.locator('[data-testid="stRadio"]').first.get_by_text("Model 3", exact=True).click(timeout=site.timeout_ms)
     )
     await wait_idle(page, site.step_seconds)
-    await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
-    await page.get_by_text(FULL_CHOSEN).first.wait_for(timeout=site.timeout_ms)
+    await choose_full_preset(page, site)
     await wait_idle(page, site.step_seconds)
     await page.get_by_role("button", name="Train Model 3").click(timeout=site.timeout_ms)
     await page.get_by_text(re.compile(r"Epoch 1/\d+ · batch \d+")).first.wait_for(timeout=site.timeout_ms)
