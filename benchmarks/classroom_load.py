@@ -122,6 +122,7 @@ class Site:
     url: str
     picture: Path  # The garment picture every student uploads.
     step_seconds: float  # A step (a page, an answer, a queue place) that takes longer counts as an error.
+    shots: Path | None = None  # Where a session's page is photographed when one of its steps fails.
 
     @property
     def timeout_ms(self) -> float:
@@ -214,6 +215,13 @@ async def student(browser, site: Site, queued: asyncio.Barrier, reloaded: asynci
             await step()
         except Exception as error:  # A benchmark records every failure and carries on with the other sessions.
             result.errors.append(f"{name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+            if site.shots is not None and context is not None and context.pages:
+                site.shots.mkdir(parents=True, exist_ok=True)
+                shot = site.shots / f"session-{id(result)}-{name.split(',')[0].replace(' ', '-')}.png"
+                try:
+                    await context.pages[0].screenshot(path=str(shot), full_page=True)
+                except Exception as problem:  # The photograph is a help; its failure is only noted, not counted.
+                    print(f"no screenshot of {shot.name}: {type(problem).__name__}", file=sys.stderr)
 
     async def visit() -> None:
         nonlocal context
@@ -269,7 +277,9 @@ def prepare_cache(source: Path, target: Path) -> None:
         shutil.copytree(entry.path, target / entry.entry_id)
 
 
-async def run_one(sessions: int, source: Path, picture: Path, work: Path, step_seconds: float) -> RunResult:
+async def run_one(
+    sessions: int, source: Path, picture: Path, work: Path, step_seconds: float, shots: Path | None = None
+) -> RunResult:
     cache = work / f"cache-{sessions}"
     cache.mkdir()
     prepare_cache(source, cache)
@@ -279,7 +289,7 @@ async def run_one(sessions: int, source: Path, picture: Path, work: Path, step_s
         # No shipped models: they are full-preset runs, which would answer the requests this benchmark queues.
         environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100", "FMNIST_SHIPPED_DIR": str(work)},
     )
-    site = Site(server.url, picture, step_seconds)
+    site = Site(server.url, picture, step_seconds, shots)
     samples: list[tuple[float, int]] = []
     stop_sampling = asyncio.Event()
     clock = time.monotonic()
@@ -318,6 +328,7 @@ def main() -> None:
     parser.add_argument(
         "--step-seconds", type=float, default=STEP_SECONDS, help="a step that takes longer is an error (default 240)"
     )
+    parser.add_argument("--shots", type=Path, help="photograph a session's page here when one of its steps fails")
     arguments = parser.parse_args()
     if any(count < 1 for count in arguments.sessions):
         parser.error("--sessions takes whole numbers ≥ 1")
@@ -327,7 +338,9 @@ def main() -> None:
         picture = work / "trousers.png"
         picture.write_bytes(encode(dark_on_white(garment()), "PNG"))
         for sessions in arguments.sessions:
-            run = asyncio.run(run_one(sessions, arguments.cache_dir, picture, work, arguments.step_seconds))
+            run = asyncio.run(
+                run_one(sessions, arguments.cache_dir, picture, work, arguments.step_seconds, arguments.shots)
+            )
             runs.append(run)
             summaries.append(run.summary())
             print(json.dumps(summaries[-1]), flush=True)
