@@ -219,7 +219,10 @@ async def student(browser, site: Site, queued: asyncio.Barrier, reloaded: asynci
                 site.shots.mkdir(parents=True, exist_ok=True)
                 shot = site.shots / f"session-{id(result)}-{name.split(',')[0].replace(' ', '-')}.png"
                 try:
-                    await context.pages[0].screenshot(path=str(shot), full_page=True)
+                    page = context.pages[0]
+                    await page.screenshot(path=str(shot), full_page=True)
+                    text = await page.locator("body").inner_text(timeout=10_000)
+                    shot.with_suffix(".txt").write_text(f"{page.url}\n\n{text}")
                 except Exception as problem:  # The photograph is a help; its failure is only noted, not counted.
                     print(f"no screenshot of {shot.name}: {type(problem).__name__}", file=sys.stderr)
 
@@ -285,7 +288,7 @@ async def run_one(
     prepare_cache(source, cache)
     server = start_server(
         cache,
-        work / f"server-{sessions}.log",
+        (shots or work) / f"server-{sessions}.log",  # Kept beside the photographs, when there are any.
         # No shipped models: they are full-preset runs, which would answer the requests this benchmark queues.
         environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100", "FMNIST_SHIPPED_DIR": str(work)},
     )
@@ -328,7 +331,9 @@ def main() -> None:
     parser.add_argument(
         "--step-seconds", type=float, default=STEP_SECONDS, help="a step that takes longer is an error (default 240)"
     )
-    parser.add_argument("--shots", type=Path, help="photograph a session's page here when one of its steps fails")
+    parser.add_argument(
+        "--shots", type=Path, help="photograph a session's page (and keep its text, the server log) here on a failure"
+    )
     arguments = parser.parse_args()
     if any(count < 1 for count in arguments.sessions):
         parser.error("--sessions takes whole numbers ≥ 1")

@@ -342,7 +342,7 @@ st.divider()
 if mine is not None and mine.running:
     my_running_training(mine.job_id)
 elif something_to_show(manager):
-    training_status_box(live_page=True)
+    training_status_box()
 if train_config is not None and not (mine is not None and mine.active):
     cached = cache.lookup(get_spec(model_name), train_config)
     usable = cached if cached is not None and cached.ok else None

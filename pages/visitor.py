@@ -68,18 +68,10 @@ def wait_text(manager: JobManager, status: JobStatus) -> str:
 
 
 def waiting_request(manager: JobManager, status: JobStatus) -> None:
-    """A visitor's waiting request: its place, when it should start, what runs now, and a Cancel button."""
+    """A visitor's waiting request: its place, when it should start, and what runs now."""
     st.info(wait_text(manager, status), icon="⏳")
     for running in manager.running():
         show_job_progress(running)
-    st.button(
-        "Cancel my request",
-        icon="✖️",
-        key=f"cancel-{status.job_id}",
-        on_click=manager.cancel,
-        args=(status.job_id,),
-        help="Leaves the queue; nothing runs and nothing changes in the cache.",
-    )
 
 
 def machine_activity(manager: JobManager) -> None:
@@ -108,22 +100,36 @@ def something_to_show(manager: JobManager) -> bool:
     return bool((mine is not None and mine.active) or manager.running() or manager.queue())
 
 
-def training_status_box(live_page: bool = False) -> None:
+def training_status_box() -> None:
     """Shown while `something_to_show`: this visitor's request, or what keeps the machine busy (updates itself).
-
-    live_page: the Train page, which draws a visitor's own run live, so the box hands over once that run starts.
+    When the request starts, the page reruns: the Train page then draws the run live, other pages its progress.
     """
-    mine = my_request(job_manager())
-    _status_box(mine.job_id if mine is not None and mine.active else None, live_page)
+    manager = job_manager()
+    mine = my_request(manager)
+    if mine is None or not mine.active:
+        _status_box(None, None)
+        return
+    _status_box(mine.job_id, mine.state)
+    if mine.queued:
+        # Outside the self-refreshing box: a click reruns the whole page, which then shows the request cancelled.
+        # (Inside it, the click reran the box, whose own rerun of the page could be lost on a loaded server.)
+        st.button(
+            "Cancel my request",
+            icon="✖️",
+            key=f"cancel-{mine.job_id}",
+            on_click=manager.cancel,
+            args=(mine.job_id,),
+            help="Leaves the queue; nothing runs and nothing changes in the cache.",
+        )
 
 
 @st.fragment(run_every=QUEUE_REFRESH_SECONDS)
-def _status_box(mine_id: int | None, live_page: bool) -> None:
-    # The whole page reruns when what it drew around this box is out of date: the visitor's request ended (done,
-    # cancelled here: the button sits in this fragment) or, on a live page, started; or the machine fell quiet.
+def _status_box(mine_id: int | None, drawn_state: str | None) -> None:
+    # The whole page reruns when what it drew around this box is out of date: this visitor's request changed state
+    # (it started, so Cancel gives way to the live run; or it ended) or the machine fell quiet.
     manager = job_manager()
     mine = manager.status(mine_id) if mine_id is not None else None
-    if mine is not None and (not mine.active or (live_page and mine.running)):
+    if mine is not None and mine.state != drawn_state:
         st.rerun()
     if mine is None and not (manager.running() or manager.queue()):
         st.rerun()
