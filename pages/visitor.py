@@ -111,8 +111,8 @@ def training_status_box() -> None:
         return
     _status_box(mine.job_id, mine.state)
     if mine.queued:
-        # Outside the self-refreshing box: a click reruns the whole page, which then shows the request cancelled.
-        # (Inside it, the click reran the box, whose own rerun of the page could be lost on a loaded server.)
+        # Outside the self-refreshing box: a click is one plain rerun of the page, which shows the request cancelled
+        # (inside it, the click reran the box, which then had to rerun the page).
         st.button(
             "Cancel my request",
             icon="✖️",
