@@ -223,6 +223,7 @@ async def student(browser, site: Site, queued: asyncio.Barrier, reloaded: asynci
                     await page.screenshot(path=str(shot), full_page=True)
                     text = await page.locator("body").inner_text(timeout=10_000)
                     shot.with_suffix(".txt").write_text(f"{page.url}\n\n{text}")
+                    shot.with_suffix(".html").write_text(await page.content())
                 except Exception as problem:  # The photograph is a help; its failure is only noted, not counted.
                     print(f"no screenshot of {shot.name}: {type(problem).__name__}", file=sys.stderr)
 

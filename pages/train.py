@@ -26,7 +26,15 @@ from pages.common import (
     model_cache,
     show_error,
 )
-from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box, visitor_id
+from pages.visitor import (
+    ask_to_train,
+    my_request,
+    say_withdrawn,
+    something_to_show,
+    training_status_box,
+    visitor_id,
+    withdrawn,
+)
 
 LIVE_REFRESH_SECONDS = 0.75
 # What the custom settings' validation split (the quick preset's) leaves of the training set: 54,000.
@@ -220,13 +228,16 @@ def ran_with(status: JobStatus, name: str, config: TrainConfig) -> bool:
     return details.get("model", name) == name and details.get("config", config.to_dict()) == config.to_dict()
 
 
-def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, name: str, config: TrainConfig) -> bool:
+def last_run_outcome(
+    status: JobStatus | None, shown_entry: CacheEntry | None, name: str, config: TrainConfig, box_shown: bool
+) -> bool:
     """How this visitor's latest training request ended; True when its model is `shown_entry` (shown in full below).
 
     Beside other settings than it ran with, the outcome is one line naming its settings, never a message that
     would pass for the chosen settings' result (after a reload Streamlit puts the settings back to the preset).
+    A request withdrawn before it started is the status box's to report while the box is shown (`box_shown`).
     """
-    if status is None or status.active:
+    if status is None or status.active or (box_shown and withdrawn(status)):
         return False
     if not ran_with(status, name, config):
         ended = {
@@ -246,8 +257,8 @@ def last_run_outcome(status: JobStatus | None, shown_entry: CacheEntry | None, n
     kept = " The model trained before is still there, unchanged." if status.title.startswith("Retraining") else ""
     if status.state == FAILED:
         st.error(f"{status.title} failed: {status.error}{kept}", icon="⚠️")
-    elif status.state == CANCELLED and status.started is None:
-        st.info(f"You cancelled {status.title} before it started.", icon="✖️")
+    elif withdrawn(status):
+        say_withdrawn(status)
     elif status.state == CANCELLED:
         st.info(f"{status.title}: stopped, nothing was saved.{kept}", icon="⏹️")
     elif status.state == INTERRUPTED:
@@ -339,12 +350,14 @@ restore_my_request(mine)
 model_name = choose_model()
 train_config = choose_settings()
 st.divider()
+box_shown = False
 if mine is not None and mine.running:
     my_running_training(mine.job_id)
 elif something_to_show(manager):
-    training_status_box()
+    training_status_box(report_withdrawn=True)
+    box_shown = True
 if train_config is not None and not (mine is not None and mine.active):
     cached = cache.lookup(get_spec(model_name), train_config)
     usable = cached if cached is not None and cached.ok else None
-    announced = last_run_outcome(mine, usable, model_name, train_config)
+    announced = last_run_outcome(mine, usable, model_name, train_config, box_shown)
     offer_training(model_name, train_config, cache, cached, just_trained=announced)

@@ -19,7 +19,7 @@ from fmnist_core.classroom import is_visitor_id, may_stop, new_visitor_id
 from fmnist_core.config import TrainConfig
 from fmnist_core.display import format_duration
 from fmnist_core.errors import BusyError, CacheError
-from fmnist_core.jobs import JobManager, JobStatus
+from fmnist_core.jobs import CANCELLED, JobManager, JobStatus
 from fmnist_core.pipeline import start_training_job
 from pages.common import classroom_settings, job_manager, link_to_page, show_error, show_job_progress
 
@@ -100,13 +100,27 @@ def something_to_show(manager: JobManager) -> bool:
     return bool((mine is not None and mine.active) or manager.running() or manager.queue())
 
 
-def training_status_box() -> None:
+def withdrawn(status: JobStatus | None) -> bool:
+    """True for a request its visitor cancelled before it started."""
+    return status is not None and status.state == CANCELLED and status.started is None
+
+
+def say_withdrawn(status: JobStatus) -> None:
+    st.info(f"You cancelled {status.title} before it started.", icon="✖️")
+
+
+def training_status_box(report_withdrawn: bool = False) -> None:
     """Shown while `something_to_show`: this visitor's request, or what keeps the machine busy (updates itself).
     When the request starts, the page reruns: the Train page then draws the run live, other pages its progress.
+
+    `report_withdrawn` (the Train page): the box also says when this visitor's latest request was cancelled
+    before it started. That line lives in the box, which redraws itself every few seconds, because a line drawn
+    beside it went missing in the browser for up to 7 of 10 loaded sessions (benchmarks/classroom_load.py: the
+    server sent it, the page's HTML no longer held it); inside the box, a lost line comes back at the next redraw.
     """
     manager = job_manager()
     mine = my_request(manager)
-    if mine is None or not mine.active:
+    if mine is None or not (mine.active or (report_withdrawn and withdrawn(mine))):
         _status_box(None, None)
         return
     _status_box(mine.job_id, mine.state)
@@ -131,12 +145,14 @@ def _status_box(mine_id: int | None, drawn_state: str | None) -> None:
     mine = manager.status(mine_id) if mine_id is not None else None
     if mine is not None and mine.state != drawn_state:
         st.rerun()
-    if mine is None and not (manager.running() or manager.queue()):
+    if (mine is None or not mine.active) and not (manager.running() or manager.queue()):
         st.rerun()
     if mine is not None and mine.queued:
         waiting_request(manager, mine)
-    elif mine is not None:
+    elif mine is not None and mine.running:
         show_job_progress(mine)
         link_to_page("pages/train.py", label="Watch your curves on the Train page", icon="🏋️")
     else:
+        if withdrawn(mine):
+            say_withdrawn(mine)
         machine_activity(manager)
