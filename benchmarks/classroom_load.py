@@ -208,7 +208,7 @@ async def student(browser, site: Site, queued: asyncio.Barrier, reloaded: asynci
 
     Every session waits at the two barriers whatever happened to it, so one failure cannot stall the others.
     """
-    result, context = SessionResult(), None
+    result, context, console = SessionResult(), None, []
 
     async def attempt(name: str, step) -> None:
         try:
@@ -224,13 +224,19 @@ async def student(browser, site: Site, queued: asyncio.Barrier, reloaded: asynci
                     text = await page.locator("body").inner_text(timeout=10_000)
                     shot.with_suffix(".txt").write_text(f"{page.url}\n\n{text}")
                     shot.with_suffix(".html").write_text(await page.content())
+                    shot.with_suffix(".console.txt").write_text("\n".join(console))
                 except Exception as problem:  # The photograph is a help; its failure is only noted, not counted.
                     print(f"no screenshot of {shot.name}: {type(problem).__name__}", file=sys.stderr)
 
     async def visit() -> None:
         nonlocal context
         context = await browser.new_context(viewport=VIEWPORT)
-        await browse_answer_and_ask(await context.new_page(), site, result)
+        page = await context.new_page()
+        # The browser's console (Streamlit's front end logs lost connections there), kept for a failure's record.
+        page.on(
+            "console", lambda message: console.append(f"{time.strftime('%H:%M:%S')} {message.type}: {message.text}")
+        )
+        await browse_answer_and_ask(page, site, result)
 
     await attempt("browse, answer a sketch, ask to train", visit)
     await queued.wait()  # Every session holds its request until all have asked: the queue is N long.
@@ -333,7 +339,9 @@ def main() -> None:
         "--step-seconds", type=float, default=STEP_SECONDS, help="a step that takes longer is an error (default 240)"
     )
     parser.add_argument(
-        "--shots", type=Path, help="photograph a session's page (and keep its text, the server log) here on a failure"
+        "--shots",
+        type=Path,
+        help="on a failure, keep the page's photograph, text, HTML and browser console here (and the server log)",
     )
     arguments = parser.parse_args()
     if any(count < 1 for count in arguments.sessions):
