@@ -14,7 +14,8 @@ sessions) start together; each, once:
 Reported per N: errors (a step that failed or timed out, or a Streamlit exception box: must be 0), time to the
 sketch answer (median, worst), the places the queue gave (each of 1..N once) and how many sessions were shown
 a start time, and the server's memory (resident set) at the start, at the peak and after the sessions closed.
-The teacher's training is stopped at the end, so nothing is saved.
+The teacher's training is stopped at the end, so nothing is saved. `--uploads-only`: step 1 alone, with no
+training running (how the first round measured the app under a class, before there was a queue).
 
 Usage: .venv/bin/python benchmarks/classroom_load.py --sessions 10 20 30 [--cache-dir <your model cache>]
 Run it alone on the machine (`flock -x /work/cpu.lock ...`): it uses every core, and the answer times are the
@@ -86,12 +87,14 @@ class RunResult:
     memory_start: int
     memory_after: int
     wall_seconds: float
+    uploads_only: bool = False
 
     def summary(self) -> dict:
         answers = [r.answer_seconds for r in self.results if r.answer_seconds is not None]
         places = sorted(r.place for r in self.results if r.place is not None)
         return {
             "sessions": self.sessions,
+            "uploads_only": self.uploads_only,
             "errors": sum(len(r.errors) for r in self.results),
             "error_examples": [error for r in self.results for error in r.errors][:5],
             "answers": len(answers),
@@ -123,6 +126,7 @@ class Site:
     picture: Path  # The garment picture every student uploads.
     step_seconds: float  # A step (a page, an answer, a queue place) that takes longer counts as an error.
     shots: Path | None = None  # Where a session's page is photographed when one of its steps fails.
+    uploads_only: bool = False  # Step 1 only, and no training runs: the first round's measurement.
 
     @property
     def timeout_ms(self) -> float:
@@ -176,6 +180,8 @@ async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None
     await page.locator('input[type="file"]').first.set_input_files(str(site.picture), timeout=site.timeout_ms)
     await page.get_by_text(ANSWER).first.wait_for(timeout=site.timeout_ms)
     result.answer_seconds = time.perf_counter() - started
+    if site.uploads_only:
+        return
     await go(page, site, "train", "Train a model", idle=False)
     await choose_full_preset(page, site)
     await page.get_by_role("button", name="Train Model 1").click(timeout=site.timeout_ms)
@@ -288,7 +294,13 @@ def prepare_cache(source: Path, target: Path) -> None:
 
 
 async def run_one(
-    sessions: int, source: Path, picture: Path, work: Path, step_seconds: float, shots: Path | None = None
+    sessions: int,
+    source: Path,
+    picture: Path,
+    work: Path,
+    step_seconds: float,
+    shots: Path | None = None,
+    uploads_only: bool = False,
 ) -> RunResult:
     cache = work / f"cache-{sessions}"
     cache.mkdir()
@@ -299,7 +311,7 @@ async def run_one(
         # No shipped models: they are full-preset runs, which would answer the requests this benchmark queues.
         environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100", "FMNIST_SHIPPED_DIR": str(work)},
     )
-    site = Site(server.url, picture, step_seconds, shots)
+    site = Site(server.url, picture, step_seconds, shots, uploads_only)
     samples: list[tuple[float, int]] = []
     stop_sampling = asyncio.Event()
     clock = time.monotonic()
@@ -307,7 +319,9 @@ async def run_one(
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
-                teacher_context, teacher = await teacher_starts_training(browser, site)
+                teacher_context, teacher = (
+                    (None, None) if uploads_only else await teacher_starts_training(browser, site)
+                )
                 memory_start = resident_bytes(server.process.pid)
                 sampler = asyncio.create_task(sample_memory(server.process.pid, clock, samples, stop_sampling))
                 queued, reloaded = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
@@ -318,14 +332,15 @@ async def run_one(
                 memory_after = resident_bytes(server.process.pid)
                 stop_sampling.set()
                 await sampler
-                await teacher.get_by_role("button", name="Stop", exact=True).click(timeout=site.timeout_ms)
-                await teacher.get_by_text("stopped, nothing was saved").wait_for(timeout=site.timeout_ms)
-                await teacher_context.close()
+                if teacher is not None:
+                    await teacher.get_by_role("button", name="Stop", exact=True).click(timeout=site.timeout_ms)
+                    await teacher.get_by_text("stopped, nothing was saved").wait_for(timeout=site.timeout_ms)
+                    await teacher_context.close()
             finally:
                 await browser.close()
     finally:
         server.stop()
-    return RunResult(sessions, list(results), samples, memory_start, memory_after, wall)
+    return RunResult(sessions, list(results), samples, memory_start, memory_after, wall, uploads_only)
 
 
 def main() -> None:
@@ -337,6 +352,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure and sample to this file")
     parser.add_argument(
         "--step-seconds", type=float, default=STEP_SECONDS, help="a step that takes longer is an error (default 240)"
+    )
+    parser.add_argument(
+        "--uploads-only",
+        action="store_true",
+        help="each session browses and answers a sketch only, and no training runs (the first round's measurement)",
     )
     parser.add_argument(
         "--shots",
@@ -353,7 +373,15 @@ def main() -> None:
         picture.write_bytes(encode(dark_on_white(garment()), "PNG"))
         for sessions in arguments.sessions:
             run = asyncio.run(
-                run_one(sessions, arguments.cache_dir, picture, work, arguments.step_seconds, arguments.shots)
+                run_one(
+                    sessions,
+                    arguments.cache_dir,
+                    picture,
+                    work,
+                    arguments.step_seconds,
+                    arguments.shots,
+                    arguments.uploads_only,
+                )
             )
             runs.append(run)
             summaries.append(run.summary())
@@ -367,8 +395,13 @@ def main() -> None:
     for s in summaries:
         print(
             f"| {s['sessions']} | {s['errors']} | {s['answer_median_s']} s | {s['answer_worst_s']} s | "
-            f"{'yes' if s['queue_places_1_to_n'] else 'no'} | {s['start_estimates_shown']}/{s['sessions']} | "
-            f"{s['places_kept_after_reload']}/{s['sessions']} | {s['memory_start_gb']} GB | "
+            + (
+                "— (uploads only) | — | — | "
+                if s["uploads_only"]
+                else f"{'yes' if s['queue_places_1_to_n'] else 'no'} | {s['start_estimates_shown']}/{s['sessions']} | "
+                f"{s['places_kept_after_reload']}/{s['sessions']} | "
+            )
+            + f"{s['memory_start_gb']} GB | "
             f"{s['memory_peak_gb']} GB | {s['memory_after_gb']} GB |"
         )
     if arguments.json:

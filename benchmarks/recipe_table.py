@@ -72,13 +72,18 @@ def seconds_to_reach(val_accuracy: list[float], epoch_seconds: list[float], thre
 def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_dir: Path) -> dict:
     """Train one row through the command line into `cache_dir` and read its figures back from the cache entry."""
     command = [sys.executable, "-m", "fmnist_core", *train_arguments(model, config), "--json"]
-    environment = {**os.environ, "FMNIST_CACHE_DIR": str(cache_dir)}
+    # No shipped models: the shipped full-preset entries would answer the new full rows without training them.
+    no_shipped = cache_dir / "no-shipped-models"
+    no_shipped.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "FMNIST_CACHE_DIR": str(cache_dir), "FMNIST_SHIPPED_DIR": str(no_shipped)}
     started = time.perf_counter()
     finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False)
     command_seconds = time.perf_counter() - started
     if finished.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
     output = json.loads(finished.stdout)
+    if output.get("reused"):
+        raise SystemExit(f"{' '.join(command)} reused cache entry {output['entry_id']} instead of training it.")
     record = ModelCache(cache_dir).inspect(output["entry_id"]).record
     val_accuracy, epoch_seconds = list(record.history.get("val_accuracy", ())), list(record.epoch_seconds)
     return {
