@@ -2,28 +2,42 @@
 
 import streamlit as st
 
-from pages.visitor import visitor_id
+from pages.first_imports import import_first
+
+import_first("pages.visitor")  # One session at a time the first time: see pages/first_imports.py.
+from pages.visitor import visitor_id  # noqa: E402
 
 st.set_page_config(page_title="Fashion-MNIST CNN Explorer", page_icon="👕", layout="wide")
 # On every run, because page links drop it: the address carries this browser's visitor id, so a reload still
 # finds its training request in the queue.
 visitor_id()
 
+SCRIPTS: dict[str, str] = {}  # Page address → its script, for import_first.
+
+
+def page(script: str, title: str, icon: str, **options):
+    chosen = st.Page(script, title=title, icon=icon, **options)
+    SCRIPTS[chosen.url_path] = script
+    return chosen
+
+
 PAGES = {
     "Explore": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/dataset.py", title="Dataset", icon="🖼️"),
+        page("pages/home.py", title="Home", icon="🏠", default=True),
+        page("pages/dataset.py", title="Dataset", icon="🖼️"),
     ],
     "Models": [
-        st.Page("pages/train.py", title="Train", icon="🏋️"),
-        st.Page("pages/evaluate.py", title="Evaluate", icon="🔍"),
-        st.Page("pages/compare.py", title="Compare & report", icon="📊"),
-        st.Page("pages/inside.py", title="Inside the model", icon="🔬"),
+        page("pages/train.py", title="Train", icon="🏋️"),
+        page("pages/evaluate.py", title="Evaluate", icon="🔍"),
+        page("pages/compare.py", title="Compare & report", icon="📊"),
+        page("pages/inside.py", title="Inside the model", icon="🔬"),
     ],
     "Try it": [
-        st.Page("pages/race.py", title="GPU vs CPU race", icon="🏁"),
-        st.Page("pages/predict.py", title="Predict a sketch", icon="✏️"),
+        page("pages/race.py", title="GPU vs CPU race", icon="🏁"),
+        page("pages/predict.py", title="Predict a sketch", icon="✏️"),
     ],
 }
 
-st.navigation(PAGES).run()
+current = st.navigation(PAGES)
+import_first(SCRIPTS[current.url_path])
+current.run()

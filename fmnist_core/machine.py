@@ -6,7 +6,11 @@ import importlib.metadata
 import os
 import platform
 import sys
+import threading
 from functools import lru_cache
+
+# Held while TensorFlow or Keras is imported (re-entrant: import_keras imports TensorFlow first).
+_IMPORT_LOCK = threading.RLock()
 
 
 def _import_silently():
@@ -27,10 +31,15 @@ def _import_silently():
 
 
 def import_tensorflow(threads: int | None = None):
-    """Import TensorFlow quietly; `threads` caps its thread pools (only before TF first runs anything)."""
-    if "tensorflow" not in sys.modules:
-        _import_silently()
-    import tensorflow as tf
+    """Import TensorFlow quietly; `threads` caps its thread pools (only before TF first runs anything).
+
+    One thread at a time: the app's sessions run in threads, and two first imports at once could hand one of them
+    a half-imported TensorFlow or leave stderr pointing at /dev/null (`_import_silently` swaps the process's fd 2).
+    """
+    with _IMPORT_LOCK:
+        if "tensorflow" not in sys.modules:
+            _import_silently()
+        import tensorflow as tf
 
     if threads:
         try:
@@ -52,9 +61,10 @@ def import_keras():
     Under another backend (a JAX or PyTorch race lane) TensorFlow is never imported: nothing on that path
     needs it, and the machines those lanes are for often do not have it.
     """
-    if keras_backend() == "tensorflow":
-        import_tensorflow()
-    import keras
+    with _IMPORT_LOCK:
+        if keras_backend() == "tensorflow":
+            import_tensorflow()
+        import keras
 
     return keras
 

@@ -40,7 +40,7 @@ def router(tmp_path_factory) -> Path:
     pages.mkdir()
     for page in (PROJECT_ROOT / "pages").glob("*.py"):
         (pages / page.name).symlink_to(page)
-    listed = re.findall(r'st\.Page\("pages/(\w+\.py)"', source)
+    listed = re.findall(r'page\("pages/(\w+\.py)"', source)
     assert listed and all((pages / name).exists() for name in listed), f"the router lists a missing page: {listed}"
     return folder / "streamlit_app.py"
 
