@@ -1,10 +1,11 @@
 """The modules a page imports at its top, imported the first time by one session at a time.
 
 A class opening a freshly started server sends every browser's first script run at once, and each session's thread
-then imports the same modules for the first time together. CPython's per-module import locks do not make that safe
-for libraries whose modules import each other: a thread can be handed a module that another thread's import left
-half-done, and its page shows an ImportError. Measured: `benchmarks/classroom_load.py --uploads-only --sessions 20`
-on a cold server, 4 of 20 Home pages said "cannot import name 'visitor_id' from 'pages.visitor'". So the router
+then imports the same modules for the first time together. CPython makes the others wait for the first importer,
+but when that import stops midway (an exception; Streamlit stopping that session's run) it hands them what was left
+of the module, and their pages show an ImportError (tests/test_first_imports.py shows it in plain Python). Measured:
+`benchmarks/classroom_load.py --uploads-only --sessions 20` on a cold server, 4 of 20 Home pages said "cannot
+import name 'visitor_id' from 'pages.visitor'". So the router
 imports what the chosen page imports, under one lock, before running it; sessions arriving meanwhile wait for it,
 then find every module whole. After the first time it costs a set lookup. (TensorFlow, imported later by the pages
 that need it, has its own lock: `fmnist_core.machine.import_tensorflow`.)
