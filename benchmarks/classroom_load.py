@@ -393,17 +393,18 @@ def main() -> None:
     )
     print("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for s in summaries:
-        print(
-            f"| {s['sessions']} | {s['errors']} | {s['answer_median_s']} s | {s['answer_worst_s']} s | "
-            + (
-                "— (uploads only) | — | — | "
-                if s["uploads_only"]
-                else f"{'yes' if s['queue_places_1_to_n'] else 'no'} | {s['start_estimates_shown']}/{s['sessions']} | "
-                f"{s['places_kept_after_reload']}/{s['sessions']} | "
-            )
-            + f"{s['memory_start_gb']} GB | "
-            f"{s['memory_peak_gb']} GB | {s['memory_after_gb']} GB |"
+        queue = (
+            ["— (uploads only)", "—", "—"]
+            if s["uploads_only"]
+            else [
+                "yes" if s["queue_places_1_to_n"] else "no",
+                f"{s['start_estimates_shown']}/{s['sessions']}",
+                f"{s['places_kept_after_reload']}/{s['sessions']}",
+            ]
         )
+        cells = [s["sessions"], s["errors"], f"{s['answer_median_s']} s", f"{s['answer_worst_s']} s", *queue]
+        cells += [f"{s[key]} GB" for key in ("memory_start_gb", "memory_peak_gb", "memory_after_gb")]
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
     if arguments.json:
         arguments.json.write_text(json.dumps([asdict(run) | {"summary": run.summary()} for run in runs], indent=1))
 
