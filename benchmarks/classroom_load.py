@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -127,6 +128,7 @@ class Site:
     step_seconds: float  # A step (a page, an answer, a queue place) that takes longer counts as an error.
     shots: Path | None = None  # Where a session's page is photographed when one of its steps fails.
     uploads_only: bool = False  # Step 1 only, and no training runs: the first round's measurement.
+    dump_threads: Callable[[], None] | None = None  # With shots: writes the server's thread stacks into its log.
 
     @property
     def timeout_ms(self) -> float:
@@ -223,6 +225,9 @@ async def student(browser, site: Site, queued: asyncio.Barrier, reloaded: asynci
             result.errors.append(f"{name}: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
             if site.shots is not None and context is not None and context.pages:
                 site.shots.mkdir(parents=True, exist_ok=True)
+                if site.dump_threads is not None:  # What the server is doing for (or instead of) this page.
+                    print(f"{time.strftime('%H:%M:%S')} {name} failed: server threads dumped", file=sys.stderr)
+                    site.dump_threads()
                 shot = site.shots / f"session-{id(result)}-{name.split(',')[0].replace(' ', '-')}.png"
                 try:
                     page = context.pages[0]
@@ -310,8 +315,9 @@ async def run_one(
         (shots or work) / f"server-{sessions}.log",  # Kept beside the photographs, when there are any.
         # No shipped models: they are full-preset runs, which would answer the requests this benchmark queues.
         environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100", "FMNIST_SHIPPED_DIR": str(work)},
+        thread_dumps=shots is not None,
     )
-    site = Site(server.url, picture, step_seconds, shots, uploads_only)
+    site = Site(server.url, picture, step_seconds, shots, uploads_only, server.dump_threads)
     samples: list[tuple[float, int]] = []
     stop_sampling = asyncio.Event()
     clock = time.monotonic()
@@ -361,7 +367,8 @@ def main() -> None:
     parser.add_argument(
         "--shots",
         type=Path,
-        help="on a failure, keep the page's photograph, text, HTML and browser console here (and the server log)",
+        help="on a failure, keep the page's photograph, text, HTML and browser console here, and the server log "
+        "with every server thread's stack at that moment",
     )
     arguments = parser.parse_args()
     if any(count < 1 for count in arguments.sessions):

@@ -10,6 +10,12 @@ they finish, so a long table resumes where it stopped. Run it with the machine t
     python benchmarks/recipe_table.py [--rows model1,model3] [--presets quick,class,full] [--cache DIR]
     python benchmarks/recipe_table.py --presets class --rows model1 --seeds 1,2,3,7 --results FILE   # other seeds
     python benchmarks/recipe_table.py --summary     # print the table from the results file
+    python benchmarks/recipe_table.py --throughput 3  # full preset's speed: old and new recipe, alternating
+
+`--throughput ROUNDS` answers one question only: does the new full recipe train slower per image than the old
+one? One run each, hours apart, cannot tell a 7 % difference from a shared machine's drift, so it trains Model 1
+for THROUGHPUT_EPOCHS epochs with each recipe, old, new, old, new…, each into its own empty cache, and prints
+every run's training images/s (validation excluded) and the median of the per-round ratios new/old.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +40,8 @@ from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
 from fmnist_core.models import MODEL_NAMES  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "recipe_table.jsonl"
+THROUGHPUT_RESULTS = ROOT / "benchmarks" / "results" / "recipe_throughput.jsonl"
+THROUGHPUT_EPOCHS = 3  # The first epoch carries the graph's warm-up in both recipes alike.
 THRESHOLDS = (0.90, 0.92, 0.93)
 
 # What each preset was before issue 13; `class` had no preset, so its "old" is the floor the issue measured
@@ -150,6 +160,25 @@ def summary(path: Path) -> None:
         )
 
 
+def throughput(rounds: int, path: Path) -> None:
+    """Old and new full recipe (Model 1, THROUGHPUT_EPOCHS epochs), alternating; rows appended to `path`."""
+    ratios = []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for round_number in range(1, rounds + 1):
+        speeds = {}
+        for recipe, config in (("old", OLD_RECIPES["full"]), ("new", PRESETS["full"])):
+            with tempfile.TemporaryDirectory(prefix="recipe-throughput-") as folder:  # Nothing to reuse.
+                row = train_row("full", recipe, "model1", config.replace(epochs=THROUGHPUT_EPOCHS), Path(folder))
+            row["round"] = round_number
+            with path.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            speeds[recipe] = row["images_per_second"]
+            print(f"round {round_number}, {recipe} recipe: {speeds[recipe]:,.0f} img/s", flush=True)
+        ratios.append(speeds["new"] / speeds["old"])
+    print(f"new/old images per second, per round: {', '.join(f'{ratio:.3f}' for ratio in ratios)}")
+    print(f"median {statistics.median(ratios):.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", default=",".join(MODEL_NAMES), help="models, comma-separated, in order")
@@ -158,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--seeds", default="42", help="comma-separated seeds (default 42, the presets' own)")
     parser.add_argument("--summary", action="store_true")
+    parser.add_argument("--throughput", type=int, metavar="ROUNDS", help="old against new full recipe, speed only")
     args = parser.parse_args(argv)
+    if args.throughput:
+        throughput(args.throughput, THROUGHPUT_RESULTS)
+        return 0
     if not args.summary:
         done = {(row["preset"], row["recipe"], row["model"], row["seed"]) for row in read_rows(args.results)}
         seeds = [int(seed) for seed in args.seeds.split(",")]

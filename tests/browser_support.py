@@ -39,6 +39,15 @@ APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 STATUS_WIDGET = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
 PROGRESS_BAR = '[data-testid="stProgress"]'
+THREAD_DUMP_SIGNAL = signal.SIGUSR1
+# `streamlit run`, with every thread's stack written to stderr when the process gets THREAD_DUMP_SIGNAL.
+STREAMLIT_WITH_THREAD_DUMPS = (
+    "import faulthandler, signal, sys; "
+    f"faulthandler.register(signal.{THREAD_DUMP_SIGNAL.name}, all_threads=True); "
+    "from streamlit.web.cli import main; "
+    "sys.argv[0] = 'streamlit'; "
+    "sys.exit(main())"
+)
 # A T-shirt in one pen stroke (fractions of the canvas): the outline, then zig-zags filling the body. Garments
 # in Fashion-MNIST are solid; a bare outline looks like a bag to the models.
 TSHIRT_STROKE = [
@@ -97,6 +106,12 @@ class StreamlitServer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def dump_threads(self) -> None:
+        """Write every server thread's Python stack into its log (a server started with `thread_dumps=True`):
+        what a page that stopped answering is waiting for."""
+        if self.alive():
+            os.kill(self.process.pid, THREAD_DUMP_SIGNAL)
+
     def kill(self) -> None:
         """SIGKILL the server: no shutdown handler runs, as when a machine loses power."""
         if self.alive():
@@ -114,12 +129,18 @@ class StreamlitServer:
 
 
 def start_server(
-    cache_dir: Path, log_path: Path, *, address: str | None = "127.0.0.1", environment: dict[str, str] | None = None
+    cache_dir: Path,
+    log_path: Path,
+    *,
+    address: str | None = "127.0.0.1",
+    environment: dict[str, str] | None = None,
+    thread_dumps: bool = False,
 ) -> StreamlitServer:
     """Start the app on a free port with `cache_dir` as its model cache and wait until it answers.
 
     address: the interface to listen on; None leaves it to .streamlit/config.toml and STREAMLIT_SERVER_ADDRESS.
     environment: variables added to this process's (FMNIST_CLASSROOM=1, for example).
+    thread_dumps: let `server.dump_threads()` write every thread's stack into the log.
     The server gets its own process group, so `stop` and `kill` reach every process it starts.
     """
     port = free_port()
@@ -135,8 +156,7 @@ def start_server(
         process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "streamlit",
+                *(["-c", STREAMLIT_WITH_THREAD_DUMPS] if thread_dumps else ["-m", "streamlit"]),
                 "run",
                 "streamlit_app.py",
                 "--server.headless",
