@@ -177,6 +177,32 @@ def test_time_to_accuracy_counts_whole_epochs_up_to_the_first_one_that_reaches_i
     assert seconds_to_reach(accuracies, seconds, 0.95) is None
 
 
+def test_the_throughput_comparison_alternates_the_recipes_each_into_an_empty_cache(tmp_path, monkeypatch, capsys):
+    import benchmarks.recipe_table as table
+
+    calls = []
+
+    def fake_train_row(preset, recipe, model, config, cache_dir):
+        assert list(cache_dir.iterdir()) == [], "each run starts from an empty cache, so nothing is reused"
+        calls.append((recipe, config, cache_dir))
+        return {"recipe": recipe, "images_per_second": {"old": 2000.0, "new": 1900.0 + 100 * len(calls)}[recipe]}
+
+    monkeypatch.setattr(table, "train_row", fake_train_row)
+    results = tmp_path / "throughput.jsonl"
+    table.throughput(2, results)
+
+    assert [recipe for recipe, _, _ in calls] == ["old", "new", "old", "new"]
+    assert [config for _, config, _ in calls[:2]] == [
+        table.OLD_RECIPES["full"].replace(epochs=table.THROUGHPUT_EPOCHS),
+        table.PRESETS["full"].replace(epochs=table.THROUGHPUT_EPOCHS),
+    ]
+    assert len({cache for _, _, cache in calls}) == 4
+    assert [row["round"] for row in table.read_rows(results)] == [1, 1, 2, 2]
+    printed = capsys.readouterr().out
+    assert "per round: 1.050, 1.150" in printed  # 2,100/2,000 and 2,300/2,000.
+    assert "median 1.100" in printed
+
+
 @pytest.mark.slow  # Trains a tiny model and loads it in a fresh Python.
 def test_a_model_trained_with_every_recipe_option_loads_in_a_fresh_process(tmp_path, tiny_data, tiny_spec, tiny_config):
     # The saved network carries its schedule and loss; a fresh process (the app after a restart) must rebuild them.
