@@ -33,7 +33,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from fmnist_core.config import RECIPE_VERSION, TrainConfig
+from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine
 from fmnist_core.display import format_timestamp
 from fmnist_core.errors import CacheError, RecordError
 from fmnist_core.fashion_mnist import data_fingerprint
@@ -261,6 +261,12 @@ class ModelCache:
         when there is none."""
         entry_id = self.entry_id(spec, config)
         return self.inspect(entry_id) if self._located(entry_id) is not None else None
+
+    def lookup_either_precision(self, spec: ModelSpec, config: TrainConfig) -> CacheEntry | None:
+        """`lookup` for settings whose precision nobody chose (`train` without --precision): the entry for `config`
+        as given, else the one for the precision this machine trains it in (`config.for_this_machine`)."""
+        entry = self.lookup(spec, config)
+        return entry if entry is not None else self.lookup(spec, for_this_machine(config))
 
     def find(self, spec: ModelSpec, config: TrainConfig) -> CacheEntry | None:
         """The usable entry for (spec, config), or None (a damaged one counts as absent)."""

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from fmnist_core.cache import CacheEntry, ModelCache
-from fmnist_core.config import PRESETS, RECIPE_VERSION, TrainConfig
+from fmnist_core.config import PRESETS, RECIPE_VERSION, TrainConfig, for_this_machine
 from fmnist_core.data import load_fashion_mnist
 from fmnist_core.evaluation import evaluate
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
@@ -26,6 +26,14 @@ class Outcome:
     reused: bool
     # Stop was pressed after the last training batch, while the model was being tested: it was kept anyway.
     stopped_after_training: bool = False
+
+
+def preset_here(name: str | ModelSpec, preset: TrainConfig, cache: ModelCache) -> TrainConfig:
+    """The settings to train for `preset` when nobody chose the precision: the preset itself where its model is
+    cached already (a shipped bfloat16 model beats training it again), else the precision this machine trains fast
+    in (`config.for_this_machine`). `ModelCache.lookup_either_precision` finds what this trained."""
+    spec = get_spec(name) if isinstance(name, str) else name
+    return preset if cache.find(spec, preset) is not None else for_this_machine(preset)
 
 
 def train_and_cache(

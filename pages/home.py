@@ -11,6 +11,7 @@ from fmnist_core.cache import best_entries
 from fmnist_core.config import PRESETS
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.models import MODEL_SPECS, get_spec
+from fmnist_core.pipeline import preset_here
 from fmnist_core.race_file import list_races
 from pages.common import (
     ENTRY_PARAMETER,
@@ -137,7 +138,8 @@ def quick_train(heading: str) -> None:
     # Only this visitor's: another visitor's failure is not news here.
     if mine is not None and mine.error:
         st.error(f"{mine.title} failed: {mine.error}", icon="⚠️")
-    cache, spec, quick = model_cache(), get_spec(QUICK_MODEL), PRESETS["quick"]
+    cache, spec = model_cache(), get_spec(QUICK_MODEL)
+    quick = preset_here(spec, PRESETS["quick"], cache)
     existing = cache.find(spec, quick)
     if existing is not None:
         st.success(

@@ -15,6 +15,7 @@ from fmnist_core.config import PRESETS
 from fmnist_core.display import format_size
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.jobs import FAILED
+from fmnist_core.pipeline import preset_here
 from fmnist_core.predict import (
     Classification,
     ModelPrediction,
@@ -31,6 +32,7 @@ from pages.common import (
     job_manager,
     link_to_page,
     load_model,
+    model_cache,
     plain_text,
 )
 from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
@@ -88,7 +90,8 @@ def offer_quick_training() -> None:
         if not (mine is not None and mine.active) and st.button(
             "Train Model 1 now (quick preset)", type="primary", icon="🏋️"
         ):
-            ask_to_train("model1", PRESETS["quick"])
+            cache = model_cache()
+            ask_to_train("model1", preset_here("model1", PRESETS["quick"], cache), cache)
         link_to_page("pages/train.py", "Train page: all models, your settings", icon="🏋️")
 
 

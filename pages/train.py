@@ -10,13 +10,13 @@ import streamlit as st
 from fmnist_core.cache import CacheEntry, ModelCache
 from fmnist_core.classroom import may_replace
 from fmnist_core.commentary import mirror_note
-from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig
+from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig, for_this_machine, precision_note
 from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
 from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
 from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
-from fmnist_core.pipeline import expected_training_seconds
+from fmnist_core.pipeline import expected_training_seconds, preset_here
 from fmnist_core.training import split_indices
 from pages.common import (
     classroom_settings,
@@ -59,6 +59,8 @@ def describe(config: TrainConfig) -> str:
         extras.append(f"{config.schedule} schedule")
     if config.early_stopping_patience:
         extras.append(f"early stopping after {config.early_stopping_patience} flat epochs")
+    if config.precision != "mixed_bfloat16":
+        extras.append(config.precision)
     epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
     return f"{epochs} × {images}, " + ", ".join(extras) + f", seed {config.seed}"
 
@@ -104,7 +106,7 @@ def custom_values(config: TrainConfig) -> dict:
 
 def custom_settings() -> TrainConfig | None:
     """Widgets for every custom setting; the validated TrainConfig, or None after showing why it is invalid."""
-    base = PRESETS["quick"]
+    base = for_this_machine(PRESETS["quick"])
     for key, value in custom_values(base).items():
         st.session_state.setdefault(key, value)  # The widgets' first values (a restored request's, if set).
     left, middle, right = st.columns(3)
@@ -155,18 +157,21 @@ def restore_my_request(mine: JobStatus | None) -> None:
         return
     config = TrainConfig.from_dict(asked)
     st.session_state[MODEL_KEY] = mine.details["model"]
-    preset = next((key for key in SETTING_CHOICES if PRESETS.get(key) == config), "custom")
+    presets = {key: PRESETS[key] for key in SETTING_CHOICES if key in PRESETS}
+    preset = next((key for key, it in presets.items() if config in (it, for_this_machine(it))), "custom")
     st.session_state[SETTINGS_KEY] = preset
     if preset == "custom":
         st.session_state.update(custom_values(config))
 
 
-def choose_settings() -> TrainConfig | None:
+def choose_settings(name: str, cache: ModelCache) -> TrainConfig | None:
+    """The chosen preset as this machine trains it (`preset_here`), or the custom settings."""
     choice = st.radio("Settings", SETTING_CHOICES, horizontal=True, format_func=SETTING_CHOICES.get, key=SETTINGS_KEY)
     if choice == "custom":
         return custom_settings()
-    config = PRESETS[choice]
-    st.caption(describe(config))
+    config = preset_here(name, PRESETS[choice], cache)
+    note = precision_note(PRESETS[choice]) if config != PRESETS[choice] else None
+    st.caption(describe(config) + (f". {note}" if note else ""))
     return config
 
 
@@ -348,7 +353,7 @@ manager = job_manager()
 mine = my_request(manager)
 restore_my_request(mine)
 model_name = choose_model()
-train_config = choose_settings()
+train_config = choose_settings(model_name, cache)
 st.divider()
 box_shown = False
 if mine is not None and mine.running:

@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from fmnist_core.cache import ModelCache
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.training import TrainingCancelled
-from tests.records import make_record
+from tests.records import StandInModel, make_record
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
@@ -175,13 +175,6 @@ def test_home_page_does_not_import_tensorflow(router, cache_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     heavy = json.loads(result.stdout.strip().splitlines()[-1])
     assert "tensorflow" not in heavy and "keras" not in heavy, heavy
-
-
-class StandInModel:
-    """Saves like a Keras model; enough for pages that only read a cache entry's metadata."""
-
-    def save(self, path) -> None:
-        Path(path).write_bytes(b"stand-in for model.keras")
 
 
 @pytest.fixture

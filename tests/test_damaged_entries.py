@@ -22,16 +22,9 @@ from fmnist_core.cache import ModelCache
 from fmnist_core.cli import main
 from fmnist_core.cli.train_command import command_line
 from fmnist_core.record import ModelRecord
-from tests.records import make_record
+from tests.records import StandInModel, make_record
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
-
-
-class StandInModel:
-    """Saves like a Keras model: enough for everything that reads only the record."""
-
-    def save(self, path) -> None:
-        Path(path).write_bytes(b"stand-in for model.keras")
 
 
 def stand_in_cache(folder: Path) -> tuple[str, str]:

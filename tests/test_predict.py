@@ -362,7 +362,11 @@ def test_without_models_the_page_offers_quick_training_and_still_prepares_upload
     assert charts(upload) == 0
 
 
-def test_the_quick_training_button_asks_for_model_1_with_the_quick_preset(cache_dir, tiny_dataset, monkeypatch):
+@pytest.mark.parametrize("bfloat16_fast", [True, False])
+def test_the_quick_training_button_asks_for_model_1_with_the_quick_preset(
+    cache_dir, tiny_dataset, monkeypatch, bfloat16_fast
+):
+    monkeypatch.setattr("fmnist_core.machine.bfloat16_is_fast", lambda: bfloat16_fast)
     requests = []
 
     def ask(manager, name, config, cache=None, *, owner, retrain):
@@ -372,7 +376,9 @@ def test_the_quick_training_button_asks_for_model_1_with_the_quick_preset(cache_
     page = run_page()
     next(button for button in page.button if "Train Model 1 now" in button.label).click().run()
     assert not page.exception, page.exception
-    assert requests == [("model1", PRESETS["quick"], True, False)], "queued for this visitor, nothing replaced"
+    # In the precision this machine trains fast in (config.for_this_machine).
+    quick = PRESETS["quick"] if bfloat16_fast else PRESETS["quick"].replace(precision="float32")
+    assert requests == [("model1", quick, True, False)], "queued for this visitor, nothing replaced"
 
 
 def test_a_full_queue_is_explained_politely(cache_dir, tiny_dataset, monkeypatch):

@@ -21,8 +21,7 @@ from fmnist_core.config import PRESETS
 from fmnist_core.errors import CacheError
 from fmnist_core.models import get_spec
 from fmnist_core.shipping import SHIPPED_MODELS, install_shipped, train_command
-from tests.records import make_record
-from tests.test_damaged_entries import StandInModel
+from tests.records import StandInModel, make_record
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = PRESETS["full"]

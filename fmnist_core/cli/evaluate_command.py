@@ -43,7 +43,8 @@ def run(arguments: argparse.Namespace) -> int:
         entry = cache.inspect(arguments.entry)
     else:
         spec, config = get_spec(arguments.model), config_from_arguments(arguments)
-        entry = cache.lookup(spec, config)
+        # Without --precision, `train` may have trained this machine's precision (config.for_this_machine).
+        entry = cache.lookup(spec, config) if arguments.precision else cache.lookup_either_precision(spec, config)
         if entry is None:
             raise CacheError(
                 f"{spec.title} with these settings is not cached. Train it first: {command_line(spec.name, config)}"

@@ -53,7 +53,7 @@ def chosen_entry(arguments: argparse.Namespace):
     else:
         spec, preset = get_spec(arguments.model), arguments.preset
         if preset:
-            entry = cache.lookup(spec, PRESETS[preset])
+            entry = cache.lookup_either_precision(spec, PRESETS[preset])
         else:
             entries = cache.list()
             damaged = (entry for entry in entries if entry.model_name == spec.name and not entry.ok)

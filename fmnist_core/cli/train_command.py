@@ -7,7 +7,7 @@ import dataclasses
 import sys
 
 from fmnist_core.cli.output import ProgressBar, print_json
-from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig, get_preset
+from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig, get_preset, precision_note
 from fmnist_core.display import format_duration
 from fmnist_core.models import MODEL_NAMES, get_spec
 
@@ -99,11 +99,17 @@ def register(subparsers) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     # The pipeline (jobs, training, data) is imported here, not when the parser is built for every command.
+    from fmnist_core.cache import ModelCache
     from fmnist_core.data import last_load_report
-    from fmnist_core.pipeline import train_and_cache
+    from fmnist_core.pipeline import preset_here, train_and_cache
 
     config = config_from_arguments(arguments)
     spec = get_spec(arguments.model)
+    if arguments.precision is None and not arguments.retrain:
+        chosen = preset_here(spec, config, ModelCache())
+        if chosen != config:
+            print(f"note: {precision_note(config)} (--precision mixed_bfloat16 keeps bfloat16)", file=sys.stderr)
+        config = chosen
     bar = ProgressBar()
 
     def progress(event) -> None:
