@@ -44,7 +44,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # Decoupled weight decay (AdamW) when > 0, scaled by the learning rate.
     adam_beta_2: float = 0.999  # Decay of Adam's squared-gradient average (lower adapts faster).
     early_stopping_patience: int | None = None  # Stop after this many epochs without val_accuracy gain.
-    precision: str = "mixed_bfloat16"  # "mixed_bfloat16" is 1.5–2× faster than float32 on this CPU.
+    precision: str = "mixed_bfloat16"  # 1.5–2× faster than float32 with native bfloat16; see for_this_machine.
     jit_compile: bool = False  # XLA: slower on the team's 2-core CPU, so off unless asked for.
 
     def __post_init__(self) -> None:

@@ -90,9 +90,9 @@ def cpu_model() -> str:
 
 
 # CPU flags (Linux /proc/cpuinfo) that compute bfloat16 natively. Without them TensorFlow's bfloat16 convolution
-# gradients fall back to a slow path: measured on a 2-core AMD EPYC VM with AVX but no AVX-512, one conv gradient
-# (128×28×28×64, 3×3×64) took 5.17 s in bfloat16 and 0.36 s in float32, and Model 1 trained at 50 img/s in
-# bfloat16 against 316 img/s in float32 (`benchmarks/precision_speed.py`).
+# gradients fall back to a slow path: on a 2-core AMD EPYC VM with AVX but no AVX2 or AVX-512, one conv gradient
+# (128×28×28×64, 3×3×64) took 3.92 s in bfloat16 and 0.20 s in float32, and Model 1 trained at 51 img/s in
+# bfloat16 against 376 in float32 (medians of 2, `benchmarks/precision_speed.py`, 2026-12-01).
 NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
