@@ -133,6 +133,14 @@ def get_preset(name: str) -> TrainConfig:
         raise ConfigError(f"Unknown preset {name!r}. Valid presets: {', '.join(PRESETS)}.") from None
 
 
+def preset_name(config: TrainConfig) -> str | None:
+    """The name of the preset `config` is, in whichever precision (`for_this_machine` may train one in float32),
+    or None for custom settings."""
+    return next(
+        (name for name, preset in PRESETS.items() if config.replace(precision=preset.precision) == preset), None
+    )
+
+
 def for_this_machine(config: TrainConfig) -> TrainConfig:
     """`config` as this machine trains it when nobody chose the precision: the presets' bfloat16 where it is fast
     (a CPU with native bfloat16, or a GPU), float32 elsewhere (`machine.bfloat16_is_fast`). The presets themselves

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from fmnist_core.cache import CacheEntry, ModelCache
-from fmnist_core.config import PRESETS, RECIPE_VERSION, TrainConfig, for_this_machine
+from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine, preset_name
 from fmnist_core.data import load_fashion_mnist
 from fmnist_core.evaluation import evaluate
 from fmnist_core.jobs import JobContext, JobManager, JobStatus
@@ -171,7 +171,7 @@ def start_training_job(
             spec, config, progress=progress, should_stop=context.should_stop, cache=cache, retrain=retrain, owner=owner
         )
 
-    preset = next((label for label, preset in PRESETS.items() if preset == config), "custom")
+    preset = preset_name(config) or "custom"
     verb = "Retraining" if retrain else "Training"
     # What was asked, kept with the job from the start (a request cancelled while it waits included): a page shows
     # the outcome only beside the settings it ran with.

@@ -10,7 +10,7 @@ import streamlit as st
 from fmnist_core.cache import CacheEntry, ModelCache
 from fmnist_core.classroom import may_replace
 from fmnist_core.commentary import mirror_note
-from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig, for_this_machine, precision_note
+from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig, for_this_machine, precision_note, preset_name
 from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
 from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
@@ -157,8 +157,7 @@ def restore_my_request(mine: JobStatus | None) -> None:
         return
     config = TrainConfig.from_dict(asked)
     st.session_state[MODEL_KEY] = mine.details["model"]
-    presets = {key: PRESETS[key] for key in SETTING_CHOICES if key in PRESETS}
-    preset = next((key for key, it in presets.items() if config in (it, for_this_machine(it))), "custom")
+    preset = preset_name(config) or "custom"
     st.session_state[SETTINGS_KEY] = preset
     if preset == "custom":
         st.session_state.update(custom_values(config))

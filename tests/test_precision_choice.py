@@ -78,19 +78,24 @@ def test_lookup_without_a_chosen_precision_finds_what_train_trained_here(cache_d
     assert cache.lookup_either_precision(spec, quick).record.config.precision == "float32"
 
 
-@pytest.mark.parametrize("given", [None, "mixed_bfloat16"])
-def test_train_without_precision_trains_this_machines_and_says_so(cache_dir, bfloat16_fast, monkeypatch, capsys, given):
+@pytest.mark.parametrize(("given", "json"), [(None, False), (None, True), ("mixed_bfloat16", False)])
+def test_train_without_precision_trains_this_machines_and_says_so(
+    cache_dir, bfloat16_fast, monkeypatch, capsys, given, json
+):
     from fmnist_core.cli import main
+    from fmnist_core.training import Progress
 
     bfloat16_fast(False)
     trained = []
 
-    def fake_train_and_cache(spec, config, **unused):
+    def fake_train_and_cache(spec, config, progress=None, **unused):
         trained.append(config)
+        if progress is not None:
+            progress(Progress("start", 1, config.epochs, 0, 10, 0.0, 0.0))
         return Outcome(ModelCache().save(StandInModel(), make_record(spec, config)), reused=False)
 
     monkeypatch.setattr("fmnist_core.pipeline.train_and_cache", fake_train_and_cache)
-    arguments = ["train", "--model", "model1", "--preset", "class"]
+    arguments = ["train", "--model", "model1", "--preset", "class"] + (["--json"] if json else [])
     assert main(arguments + (["--precision", given] if given else [])) == 0
     note = capsys.readouterr().err
     if given is None:
@@ -154,3 +159,12 @@ def test_the_train_page_offers_the_class_demo_in_the_precision_this_machine_trai
         assert again.radio[1].value == "class"
     finally:
         stop_everything()
+
+
+def test_a_preset_trained_in_another_precision_is_still_that_preset():
+    from fmnist_core.config import preset_name
+
+    for name, preset in PRESETS.items():
+        assert preset_name(preset) == name
+        assert preset_name(preset.replace(precision="float32")) == name
+    assert preset_name(PRESETS["quick"].replace(epochs=4)) is None

@@ -105,14 +105,17 @@ def run(arguments: argparse.Namespace) -> int:
 
     config = config_from_arguments(arguments)
     spec = get_spec(arguments.model)
+    note = None  # Said when the training starts (with --json: once it is done), never before an error or on reuse.
     if arguments.precision is None and not arguments.retrain:
         chosen = preset_here(spec, config, ModelCache())
         if chosen != config:
-            print(f"note: {precision_note(config)} (--precision mixed_bfloat16 keeps bfloat16)", file=sys.stderr)
+            note = f"note: {precision_note(config)} (--precision mixed_bfloat16 keeps bfloat16)"
         config = chosen
     bar = ProgressBar()
 
     def progress(event) -> None:
+        if event.kind == "start" and note:
+            print(note, file=sys.stderr)
         shown = {k: v for k, v in event.metrics.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
         rate = f"{event.images_per_second:,.0f} img/s"
         if event.kind == "start":
@@ -132,10 +135,12 @@ def run(arguments: argparse.Namespace) -> int:
     outcome = train_and_cache(
         spec,
         config,
-        progress=None if arguments.json else progress,
+        progress=None if arguments.json else progress,  # Per-batch reports cost a little speed: none for --json.
         retrain=arguments.retrain,
         command=command_line(spec.name, config),
     )
+    if arguments.json and note and not outcome.reused:
+        print(note, file=sys.stderr)
     loaded = last_load_report()  # None when the model came from the cache and no data was read.
     if loaded is not None and loaded.note:
         print(f"note: {loaded.note}", file=sys.stderr)
