@@ -123,7 +123,7 @@ def nvidia_gpu_present() -> bool:
 def bfloat16_is_fast() -> bool:
     """Whether bfloat16 mixed precision trains fast here: a CPU with native bfloat16, or an NVIDIA GPU.
 
-    Where the CPU's flags are unknown it answers False: float32 is never much slower, bfloat16 can be 6× slower.
+    Where the CPU's flags are unknown it answers False: float32 is never much slower, bfloat16 can be 7× slower.
     """
     flags = cpu_flags() or frozenset()
     return any(flag in flags for flag in NATIVE_BFLOAT16_FLAGS) or nvidia_gpu_present()

@@ -106,7 +106,7 @@ def run(arguments: argparse.Namespace) -> int:
     config = config_from_arguments(arguments)
     spec = get_spec(arguments.model)
     note = None  # Said when the training starts (with --json: once it is done), never before an error or on reuse.
-    if arguments.precision is None and not arguments.retrain:
+    if arguments.precision is None:  # --retrain too: a cached bfloat16 model is retrained as it is.
         chosen = preset_here(spec, config, ModelCache())
         if chosen != config:
             note = f"note: {precision_note(config)} (--precision mixed_bfloat16 keeps bfloat16)"
