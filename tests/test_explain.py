@@ -311,13 +311,13 @@ def test_a_model_that_is_not_ours_is_refused_clearly(model, words, pictures):
 def test_on_real_pictures_hiding_the_top_pixels_hurts_more_than_hiding_random_ones(cache_dir):
     """The deletion test on 40 real test images with a quick-preset Model 1."""
     from fmnist_core.cache import ModelCache
-    from fmnist_core.config import PRESETS
+    from fmnist_core.config import PRESETS, for_this_machine
     from fmnist_core.data import load_fashion_mnist
     from fmnist_core.faithfulness import RANDOM, RANDOM_GARMENT, deletion_test
     from fmnist_core.pipeline import train_and_cache
 
     require_real_data()
-    entry = train_and_cache("model1", PRESETS["quick"]).entry
+    entry = train_and_cache("model1", for_this_machine(PRESETS["quick"])).entry  # As `train --preset quick` does.
     model = ModelCache().load_model(entry.entry_id)
     (_, _), (images, _) = load_fashion_mnist()
     picked = np.random.default_rng(0).choice(len(images), 40, replace=False)
