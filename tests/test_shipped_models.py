@@ -1,7 +1,7 @@
 """The models shipped in the repository's cached_models/, checked as the app will use them: each loads through the
-cache (checksum, safe mode) and scores on the 10,000 real test images exactly what its meta.json says, to the image,
-so no stale figure can ship; the set is the one `make models` trains. A repository without its shipped models
-fails here, by name (never a skip).
+cache (checksum, safe mode) and scores on the 10,000 real test images exactly what its meta.json says, to the image
+(within EMULATED_BFLOAT16_IMAGES on a CPU without native bfloat16), so no stale figure can ship; the set is the
+one `make models` trains. A repository without its shipped models fails here, by name (never a skip).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 from fmnist_core.cache import ENTRY_PATTERN, ModelCache
 from fmnist_core.config import get_preset
+from fmnist_core.machine import NATIVE_BFLOAT16_FLAGS, cpu_flags
 from fmnist_core.models import get_spec
 from fmnist_core.paths import PROJECT_ROOT, SHIPPED_MODELS_FOLDER
 from fmnist_core.shipping import SHIPPED_MODELS, SHIPPED_PRESET
@@ -21,6 +22,11 @@ pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 # The repository's own folder, asked for by name: everywhere else the tests see nothing shipped (conftest.py).
 SHIPPED = PROJECT_ROOT / SHIPPED_MODELS_FOLDER
 NOTHING_SHIPPED = "(no model in cached_models/)"
+# Test images a CPU without native bfloat16 may answer differently: it emulates the shipped bfloat16 models'
+# arithmetic and rounds a little differently. Seen on a 2-core AVX-only VM (2026-12-01): Model 1 exact, Model 2 one
+# image moved between two wrong classes, Model 3 one more right (9,401 against 9,400). Where bfloat16 is native the
+# check is exact, to the image.
+EMULATED_BFLOAT16_IMAGES = 5
 INSTALL_HINT = "train and install them with `make models` (or scripts/ship_models.py --from a cache that holds them)"
 
 
@@ -69,8 +75,16 @@ def test_a_shipped_model_scores_on_the_test_set_what_its_record_says(entry_id, s
     recorded_right = int(np.trace(record.evaluation.confusion_matrix))
     measured_right = int(np.trace(measured.confusion_matrix))
     assert measured.test_images == record.evaluation.test_images == len(y_test)
-    assert measured_right == recorded_right == round(record.test_accuracy * len(y_test)), (
+    assert recorded_right == round(record.test_accuracy * len(y_test))
+    allowed = 0 if native_bfloat16() else EMULATED_BFLOAT16_IMAGES
+    assert abs(measured_right - recorded_right) <= allowed, (
         f"{entry_id} gets {measured_right:,} of {len(y_test):,} test images right here; its record says "
         f"{recorded_right:,} ({record.test_accuracy:.2%}). Ship it again: {INSTALL_HINT}"
     )
-    assert measured.confusion_matrix == record.evaluation.confusion_matrix
+    moved = np.abs(np.subtract(measured.confusion_matrix, record.evaluation.confusion_matrix)).sum() // 2
+    assert moved <= allowed, f"{moved} test images answered differently here (allowed: {allowed})"
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively, as the machine that trained and recorded the shipped models did."""
+    return any(flag in (cpu_flags() or ()) for flag in NATIVE_BFLOAT16_FLAGS)
