@@ -162,7 +162,7 @@ async def choose_full_preset(page, site: Site) -> None:
     previous run can be lost, and pressing Train then would ask for the class demo."""
     deadline = time.monotonic() + site.step_seconds
     while True:
-        await page.get_by_text("Full preset").click(timeout=site.timeout_ms)
+        await page.get_by_text("Full preset", exact=True).click(timeout=site.timeout_ms)
         try:
             await page.get_by_text(FULL_CHOSEN).first.wait_for(timeout=15_000)
             return
