@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fmnist_core.machine import NATIVE_BFLOAT16_FLAGS, bfloat16_is_fast, cpu_flags, machine_info  # noqa: E402
+from fmnist_core.machine import bfloat16_is_fast, machine_info, native_bfloat16_flags  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "precision_speed.jsonl"
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the two precisions (default 2)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     arguments = parser.parse_args(argv)
-    flags = cpu_flags() or frozenset()
-    native = sorted(flag for flag in NATIVE_BFLOAT16_FLAGS if flag in flags)
+    native = list(native_bfloat16_flags())
     print(f"native bfloat16 flags: {', '.join(native) or 'none'}; bfloat16_is_fast: {bfloat16_is_fast()}")
     measured = {precision: {"conv_gradient_seconds": [], "training_images_per_second": []} for precision in PRECISIONS}
     for round_number in range(1, arguments.rounds + 1):

@@ -119,14 +119,19 @@ def nvidia_gpu_present() -> bool:
         return False
 
 
+def native_bfloat16_flags() -> tuple[str, ...]:
+    """The NATIVE_BFLOAT16_FLAGS this CPU has (none where its flags are unknown)."""
+    flags = cpu_flags() or frozenset()
+    return tuple(flag for flag in NATIVE_BFLOAT16_FLAGS if flag in flags)
+
+
 @lru_cache(maxsize=1)
 def bfloat16_is_fast() -> bool:
     """Whether bfloat16 mixed precision trains fast here: a CPU with native bfloat16, or an NVIDIA GPU.
 
     Where the CPU's flags are unknown it answers False: float32 is never much slower, bfloat16 can be 7× slower.
     """
-    flags = cpu_flags() or frozenset()
-    return any(flag in flags for flag in NATIVE_BFLOAT16_FLAGS) or nvidia_gpu_present()
+    return bool(native_bfloat16_flags()) or nvidia_gpu_present()
 
 
 def usable_cores() -> int:

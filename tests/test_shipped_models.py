@@ -11,7 +11,7 @@ import pytest
 
 from fmnist_core.cache import ENTRY_PATTERN, ModelCache
 from fmnist_core.config import get_preset
-from fmnist_core.machine import NATIVE_BFLOAT16_FLAGS, cpu_flags
+from fmnist_core.machine import native_bfloat16_flags
 from fmnist_core.models import get_spec
 from fmnist_core.paths import PROJECT_ROOT, SHIPPED_MODELS_FOLDER
 from fmnist_core.shipping import SHIPPED_MODELS, SHIPPED_PRESET
@@ -76,15 +76,11 @@ def test_a_shipped_model_scores_on_the_test_set_what_its_record_says(entry_id, s
     measured_right = int(np.trace(measured.confusion_matrix))
     assert measured.test_images == record.evaluation.test_images == len(y_test)
     assert recorded_right == round(record.test_accuracy * len(y_test))
-    allowed = 0 if native_bfloat16() else EMULATED_BFLOAT16_IMAGES
+    # Exact where this CPU computes bfloat16 natively, as the machine that trained and recorded the models did.
+    allowed = 0 if native_bfloat16_flags() else EMULATED_BFLOAT16_IMAGES
     assert abs(measured_right - recorded_right) <= allowed, (
         f"{entry_id} gets {measured_right:,} of {len(y_test):,} test images right here; its record says "
         f"{recorded_right:,} ({record.test_accuracy:.2%}). Ship it again: {INSTALL_HINT}"
     )
     moved = np.abs(np.subtract(measured.confusion_matrix, record.evaluation.confusion_matrix)).sum() // 2
     assert moved <= allowed, f"{moved} test images answered differently here (allowed: {allowed})"
-
-
-def native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively, as the machine that trained and recorded the shipped models did."""
-    return any(flag in (cpu_flags() or ()) for flag in NATIVE_BFLOAT16_FLAGS)
