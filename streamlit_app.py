@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from pages import streamlit_fixes
 from pages.first_imports import import_first
 
+streamlit_fixes.apply()  # Once per server: a page run finished under load reaches the browser (see the module).
 import_first("pages.visitor")  # One session at a time the first time: see pages/first_imports.py.
 from pages.visitor import visitor_id  # noqa: E402
 

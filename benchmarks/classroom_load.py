@@ -128,7 +128,7 @@ class Site:
     step_seconds: float  # A step (a page, an answer, a queue place) that takes longer counts as an error.
     shots: Path | None = None  # Where a session's page is photographed when one of its steps fails.
     uploads_only: bool = False  # Step 1 only, and no training runs: the first round's measurement.
-    dump_threads: Callable[[], None] | None = None  # With shots: writes the server's thread stacks into its log.
+    dump_threads: Callable[[], None] | None = None  # With --thread-dumps: the server's thread stacks into its log.
 
     @property
     def timeout_ms(self) -> float:
@@ -306,6 +306,7 @@ async def run_one(
     step_seconds: float,
     shots: Path | None = None,
     uploads_only: bool = False,
+    thread_dumps: bool = False,
 ) -> RunResult:
     cache = work / f"cache-{sessions}"
     cache.mkdir()
@@ -315,9 +316,10 @@ async def run_one(
         (shots or work) / f"server-{sessions}.log",  # Kept beside the photographs, when there are any.
         # No shipped models: they are full-preset runs, which would answer the requests this benchmark queues.
         environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100", "FMNIST_SHIPPED_DIR": str(work)},
-        thread_dumps=shots is not None,
+        trace=shots is not None,
+        thread_dumps=thread_dumps,
     )
-    site = Site(server.url, picture, step_seconds, shots, uploads_only, server.dump_threads)
+    site = Site(server.url, picture, step_seconds, shots, uploads_only, server.dump_threads if thread_dumps else None)
     samples: list[tuple[float, int]] = []
     stop_sampling = asyncio.Event()
     clock = time.monotonic()
@@ -368,7 +370,13 @@ def main() -> None:
         "--shots",
         type=Path,
         help="on a failure, keep the page's photograph, text, HTML and browser console here, and the server log "
-        "with every server thread's stack at that moment",
+        "with every rerun, script run and message Streamlit dropped traced (tests/server_trace.py)",
+    )
+    parser.add_argument(
+        "--thread-dumps",
+        action="store_true",
+        help="with --shots: also write every server thread's stack into its log when a step fails (a dump on a "
+        "loaded server once stopped it midway, failing every later step)",
     )
     arguments = parser.parse_args()
     if any(count < 1 for count in arguments.sessions):
@@ -388,6 +396,7 @@ def main() -> None:
                     arguments.step_seconds,
                     arguments.shots,
                     arguments.uploads_only,
+                    arguments.thread_dumps,
                 )
             )
             runs.append(run)

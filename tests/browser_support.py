@@ -40,14 +40,7 @@ STATUS_WIDGET = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
 PROGRESS_BAR = '[data-testid="stProgress"]'
 THREAD_DUMP_SIGNAL = signal.SIGUSR1
-# `streamlit run`, with every thread's stack written to stderr when the process gets THREAD_DUMP_SIGNAL.
-STREAMLIT_WITH_THREAD_DUMPS = (
-    "import faulthandler, signal, sys; "
-    f"faulthandler.register(signal.{THREAD_DUMP_SIGNAL.name}, all_threads=True); "
-    "from streamlit.web.cli import main; "
-    "sys.argv[0] = 'streamlit'; "
-    "sys.exit(main())"
-)
+
 # A T-shirt in one pen stroke (fractions of the canvas): the outline, then zig-zags filling the body. Garments
 # in Fashion-MNIST are solid; a bare outline looks like a bag to the models.
 TSHIRT_STROKE = [
@@ -128,6 +121,22 @@ class StreamlitServer:
                 self.kill()
 
 
+def streamlit_command(trace: bool = False, thread_dumps: bool = False) -> list[str]:
+    """The arguments after `python` that start `streamlit run`: plainly, or with each rerun, script run and dropped
+    message traced on stderr (tests/server_trace.py), and/or every thread's stack written to stderr when the
+    process gets THREAD_DUMP_SIGNAL."""
+    if not (trace or thread_dumps):
+        return ["-m", "streamlit"]
+    code = "import sys; "
+    if thread_dumps:
+        code += (
+            f"import faulthandler, signal; faulthandler.register(signal.{THREAD_DUMP_SIGNAL.name}, all_threads=True); "
+        )
+    if trace:
+        code += "import tests.server_trace; "
+    return ["-c", code + "from streamlit.web.cli import main; sys.argv[0] = 'streamlit'; sys.exit(main())"]
+
+
 def start_server(
     cache_dir: Path,
     log_path: Path,
@@ -135,12 +144,15 @@ def start_server(
     address: str | None = "127.0.0.1",
     environment: dict[str, str] | None = None,
     thread_dumps: bool = False,
+    trace: bool = False,
 ) -> StreamlitServer:
     """Start the app on a free port with `cache_dir` as its model cache and wait until it answers.
 
     address: the interface to listen on; None leaves it to .streamlit/config.toml and STREAMLIT_SERVER_ADDRESS.
     environment: variables added to this process's (FMNIST_CLASSROOM=1, for example).
-    thread_dumps: let `server.dump_threads()` write every thread's stack into the log.
+    thread_dumps: let `server.dump_threads()` write every thread's stack into the log (on a loaded server, a dump
+    once stopped the process midway: for a diagnosis, not for figures).
+    trace: write each rerun asked for, each script run and each message Streamlit drops into the log.
     The server gets its own process group, so `stop` and `kill` reach every process it starts.
     """
     port = free_port()
@@ -156,7 +168,7 @@ def start_server(
         process = subprocess.Popen(
             [
                 sys.executable,
-                *(["-c", STREAMLIT_WITH_THREAD_DUMPS] if thread_dumps else ["-m", "streamlit"]),
+                *streamlit_command(trace, thread_dumps),
                 "run",
                 "streamlit_app.py",
                 "--server.headless",

@@ -1,0 +1,103 @@
+"""Diagnostics for a Streamlit server under load: one `TRACE` line on stderr for each rerun a browser asks for and
+each script run that starts or ends, and one for every message Streamlit throws away because the script runner
+that produced it is no longer the session's current one (`AppSession` ignores such events), and one for every
+check of pages/streamlit_fixes.py that holds a fragment rerun back (every 50 ms while it waits).
+
+Installed by `start_server(trace=True)` (the load benchmark's `--shots`), before `streamlit run` starts; it
+changes no behaviour, it only prints. A line names the session (8 characters of its id), the visitor (from the
+page address), and for a rerun the fragment it is for (or `full`), whether the browser's timer sent it, and the
+Train page's settings radio as the widget values it carries say.
+"""
+
+import sys
+import time
+from urllib.parse import parse_qs
+
+from streamlit.runtime.app_session import AppSession
+from streamlit.runtime.scriptrunner import ScriptRunnerEvent
+
+from pages import streamlit_fixes
+
+SETTINGS_WIDGET_SUFFIX = "-train_settings"  # pages/train.py's SETTINGS_KEY, as it ends a keyed widget's id.
+_runner_numbers: dict[int, int] = {}
+
+
+def _runner(runner) -> str:
+    if runner is None:
+        return "none"
+    return f"r{_runner_numbers.setdefault(id(runner), len(_runner_numbers) + 1)}"
+
+
+def _say(session: AppSession, what: str) -> None:
+    print(
+        f"TRACE {time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {session.id[:8]} {what}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _settings_index(client_state) -> str:
+    for widget in client_state.widget_states.widgets:
+        if widget.id.endswith(SETTINGS_WIDGET_SUFFIX):
+            return repr(getattr(widget, widget.WhichOneof("value") or "id", "-"))
+    return "-"
+
+
+def _message(forward_msg) -> str:
+    if forward_msg is None:
+        return "-"
+    kind = forward_msg.WhichOneof("type")
+    if kind != "delta" or forward_msg.delta.WhichOneof("type") != "new_element":
+        return kind or "-"
+    element = forward_msg.delta.new_element
+    name = element.WhichOneof("type")
+    body = getattr(getattr(element, name, None), "body", "") if name else ""
+    return f"delta:{name}:{str(body)[:60]!r}"
+
+
+_request_rerun = AppSession.request_rerun
+_handle_event = AppSession._handle_scriptrunner_event_on_event_loop
+
+
+def request_rerun(self, client_state) -> None:
+    if client_state is not None:
+        visitor = parse_qs(client_state.query_string).get("visitor", ["-"])[0][:8]
+        fragment = client_state.fragment_id[:8] if client_state.fragment_id else "full"
+        _say(
+            self,
+            f"rerun-asked visitor={visitor} run={fragment} timer={client_state.is_auto_rerun} "
+            f"settings={_settings_index(client_state)} runner={_runner(self._scriptrunner)}",
+        )
+    _request_rerun(self, client_state)
+    _say(self, f"rerun-handled runner={_runner(self._scriptrunner)}")
+
+
+def handle_event(self, sender, event, forward_msg=None, *args, **kwargs):
+    fragments = kwargs.get("fragment_ids_this_run", args[3] if len(args) > 3 else None)
+    if sender is not self._scriptrunner:
+        _say(
+            self,
+            f"dropped from={_runner(sender)} current={_runner(self._scriptrunner)} {event.name} "
+            f"{_message(forward_msg)}",
+        )
+    elif event != ScriptRunnerEvent.ENQUEUE_FORWARD_MSG:
+        _say(self, f"{event.name} runner={_runner(sender)} fragments={len(fragments) if fragments else 0}")
+    return _handle_event(self, sender, event, forward_msg, *args, **kwargs)
+
+
+_must_wait = streamlit_fixes.fragment_rerun_must_wait
+
+
+def fragment_rerun_must_wait(session, client_state) -> bool:
+    waits = _must_wait(session, client_state)
+    if waits:
+        _say(
+            session,
+            f"held-back run={client_state.fragment_id[:8]} until runner={_runner(session._scriptrunner)} is delivered",
+        )
+    return waits
+
+
+AppSession.request_rerun = request_rerun
+streamlit_fixes.fragment_rerun_must_wait = fragment_rerun_must_wait
+AppSession._handle_scriptrunner_event_on_event_loop = handle_event
