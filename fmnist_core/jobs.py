@@ -80,11 +80,15 @@ class JobStatus:
 
     @property
     def remaining_seconds(self) -> float | None:
-        """Seconds left: from progress once there is enough of it, else from the estimate; None when unknown."""
+        """Seconds left: the job's own figure when it reports one (`details["seconds_left"]`, a training's pace:
+        training.Progress.seconds_left), else from progress once there is enough of it, else from the estimate;
+        None when unknown."""
         if self.queued:
             return self.estimate_seconds
         if not self.running:
             return None
+        if self.details.get("seconds_left") is not None:
+            return float(self.details["seconds_left"])
         if self.fraction >= 0.02:
             return self.elapsed * (1 - self.fraction) / self.fraction
         if self.estimate_seconds is not None and self.elapsed < self.estimate_seconds:

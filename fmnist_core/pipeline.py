@@ -136,6 +136,7 @@ def start_training_job(
     entry stays usable until the new model is saved, and a stopped, refused or failed run leaves it untouched
     (a shipped entry stays as it is: the new model goes to the user's cache).
     details: model and config (the request, as `to_dict`), then epoch, epochs, batch, batches, images_per_second,
+    seconds_left (training still to go at its own pace, once it has one),
     metrics (latest batch), history (one dict per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
     Raises BusyError when the owner already has a request waiting or running, or when the queue is full.
     """
@@ -162,6 +163,7 @@ def start_training_job(
                 batch=event.batch,
                 batches=event.batches,
                 images_per_second=event.images_per_second,
+                seconds_left=event.seconds_left,
                 metrics=event.metrics,
                 history=list(history),
             )

@@ -27,6 +27,9 @@ class TrainingCancelled(FmnistError):
     exit_code = 130
 
 
+PACE_BATCHES = 30  # Batches before a training's own pace gives its time left (Progress.seconds_left).
+
+
 @dataclass(frozen=True)
 class Progress:
     """One progress report, sent after every batch and every epoch."""
@@ -46,6 +49,15 @@ class Progress:
         if self.epochs * self.batches == 0:
             return 0.0
         return ((self.epoch - 1) * self.batches + self.batch) / (self.epochs * self.batches)
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Training seconds still to go at the pace so far (validation included, data loading not); None until
+        PACE_BATCHES batches have run, so the first batch's one-off tracing cannot inflate it much."""
+        done = (self.epoch - 1) * self.batches + self.batch
+        if self.kind == "start" or done < min(PACE_BATCHES, self.epochs * self.batches):
+            return None
+        return self.elapsed_seconds * (1 - self.fraction) / self.fraction
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -349,3 +349,22 @@ def test_a_killed_server_leaves_its_running_and_waiting_jobs_as_did_not_finish(t
     ]
     assert restarted.latest("train", owner="a" * 32).message.endswith("while it was running.")
     assert restarted.queue() == [] and not restarted.busy()
+
+
+def test_a_jobs_own_time_left_comes_first_and_feeds_the_queue():
+    """A job that reports `seconds_left` (a training's pace) is believed before its progress fraction is large
+    enough for the generic estimate; the request behind it then gets a start time."""
+    manager = JobManager()
+    _, gate = gates("a", "b")
+    running = manager.submit("train", "A", gate["a"], owner="a")  # Nothing measured: no estimate.
+    waiting = manager.submit("train", "B", gate["b"], owner="b", estimate_seconds=50)
+    try:
+        assert gate["a"].started.wait(TIMEOUT)
+        assert manager.status(running.job_id).remaining_seconds is None
+        assert manager.seconds_until_start(waiting.job_id) is None
+        gate["a"].context.report(0.01, "Epoch 1/15 · batch 32/211", seconds_left=1234.0)
+        assert manager.status(running.job_id).remaining_seconds == 1234.0
+        assert manager.seconds_until_start(waiting.job_id) == 1234.0
+    finally:
+        for name in "ab":
+            gate[name].release.set()

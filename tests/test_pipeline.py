@@ -3,12 +3,14 @@ last batch is done (while the model is tested) the trained model is kept."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from fmnist_core.cache import ModelCache
 from fmnist_core.jobs import DONE, JobManager
 from fmnist_core.models import build_from_spec
-from fmnist_core.pipeline import train_and_cache
+from fmnist_core.pipeline import start_training_job, train_and_cache
 from fmnist_core.training import Progress, TrainingCancelled, TrainResult
 
 
@@ -77,3 +79,31 @@ def test_stop_after_the_last_batch_keeps_a_really_trained_model_and_stop_before_
     with pytest.raises(TrainingCancelled, match="nothing was saved"):
         train_and_cache(tiny_spec, other, should_stop=lambda: True, cache=cache, data=tiny_data)
     assert cache.find(tiny_spec, other) is None and cache.list() == [outcome.entry]
+
+
+def test_a_running_training_reports_its_time_left_from_its_own_pace(
+    cache_dir, tiny_data, tiny_spec, tiny_config, monkeypatch
+):
+    """Before any training of the model was measured here, the queue and the live view still get a time left:
+    the running job's own pace once PACE_BATCHES batches have run (20 s for 40 of 100 batches: 30 s to go)."""
+    reported, release = threading.Event(), threading.Event()
+
+    def paced(spec, config, progress=None, should_stop=None, data=None):
+        progress(Progress("batch", 1, 1, 40, 100, 20.0, 200.0, {"loss": 2.0}))
+        reported.set()
+        release.wait(60)
+        return trained_without_fitting(spec, config, progress, should_stop, data)
+
+    monkeypatch.setattr("fmnist_core.pipeline.train", paced)
+    monkeypatch.setattr("fmnist_core.pipeline.load_fashion_mnist", lambda *arguments, **keywords: tiny_data)
+    manager = JobManager()
+    status = start_training_job(manager, tiny_spec, tiny_config, ModelCache(cache_dir))
+    try:
+        assert status.estimate_seconds is None  # Nothing measured in this cache.
+        assert reported.wait(60)
+        running = manager.status(status.job_id)
+        assert running.fraction == pytest.approx(0.4)
+        assert running.remaining_seconds == pytest.approx(30.0)
+    finally:
+        release.set()
+    assert manager.wait(status.job_id, timeout=120).state == DONE

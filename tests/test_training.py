@@ -8,7 +8,16 @@ import pytest
 from fmnist_core.config import PRESETS, TrainConfig, get_preset
 from fmnist_core.errors import ConfigError
 from fmnist_core.machine import import_tensorflow
-from fmnist_core.training import Augmentation, TrainingCancelled, augment_batch, make_dataset, split_indices, train
+from fmnist_core.training import (
+    PACE_BATCHES,
+    Augmentation,
+    Progress,
+    TrainingCancelled,
+    augment_batch,
+    make_dataset,
+    split_indices,
+    train,
+)
 
 
 @pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
@@ -120,3 +129,16 @@ def test_the_pipeline_runs_without_the_tf_data_autotuner(augment):
         for _, batch_labels in make_dataset(images, labels, 4, shuffle_seed=3, augment=augment).as_numpy_iterator()
     ]
     assert again == [batch_labels.tolist() for _, batch_labels in batches]
+
+
+def test_a_trainings_time_left_comes_from_its_pace_once_enough_batches_ran():
+    # 2 epochs of 100 batches; 60 s so far.
+    def at(epoch: int, batch: int, kind: str = "batch") -> Progress:
+        return Progress(kind, epoch, 2, batch, 100, 60.0, 500.0)
+
+    assert at(1, 0, "start").seconds_left is None
+    assert at(1, PACE_BATCHES - 1).seconds_left is None  # The first batch's tracing would still weigh too much.
+    assert at(1, 50).seconds_left == pytest.approx(60.0 * 150 / 50)  # A quarter done in 60 s: 180 s to go.
+    assert at(2, 100, "epoch").seconds_left == 0.0
+    short = Progress("batch", 1, 1, 10, 10, 5.0, 500.0)  # A run shorter than PACE_BATCHES: known at its end.
+    assert short.seconds_left == 0.0
