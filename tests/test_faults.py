@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fmnist_core.config import PRESETS
 from fmnist_core.fashion_mnist import FILES
 from fmnist_core.training import TrainingCancelled
 from tests.browser_support import (
@@ -208,6 +209,30 @@ def test_a_server_started_for_thread_dumps_writes_every_threads_stack_into_its_l
     finally:
         server.stop()
     assert complete(dump), dump[-3000:]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_traced_server_logs_each_rerun_a_browser_asks_for_with_its_visitor_and_each_script_run(cache_dir):
+    """What benchmarks/classroom_load.py --shots keeps in the server log (tests/server_trace.py): the lines that
+    showed a finished page run being dropped for a fragment rerun, and that pages/streamlit_fixes.py holds back."""
+    cache_dir.mkdir()
+    server = start_server(cache_dir, ARTIFACTS / "faults-traced-server.log", trace=True)
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport=VIEWPORT)
+            open_page(page, server, "train")
+            visitor = re.search(r"visitor=([0-9a-f]{8})", page.url).group(1)
+            page.get_by_text("Full preset", exact=True).click()
+            page.get_by_text(re.compile(rf"^{PRESETS['full'].epochs} epochs × all training images")).first.wait_for(
+                timeout=PAGE_TIMEOUT * 1000
+            )
+        log = server.log()
+    finally:
+        server.stop()
+    asked = re.findall(rf"TRACE \S+ \w+ rerun-asked visitor={visitor} run=full timer=False settings='([^']+)'", log)
+    assert asked and asked[-1] == "Full preset", log[-3000:]
+    assert re.search(r"TRACE \S+ \w+ SCRIPT_STOPPED_WITH_SUCCESS runner=r\d+", log), log[-3000:]
 
 
 # Several sessions, through AppTest ----------------------------------------------------------------------------
