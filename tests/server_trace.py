@@ -23,20 +23,22 @@ _runner_numbers: dict[int, int] = {}
 
 
 def _runner(runner) -> str:
+    """A short label for a script runner, from its id(): a label may come back once its runner is gone."""
     if runner is None:
         return "none"
     return f"r{_runner_numbers.setdefault(id(runner), len(_runner_numbers) + 1)}"
 
 
 def _say(session: AppSession, what: str) -> None:
+    now = time.time()
     print(
-        f"TRACE {time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {session.id[:8]} {what}",
+        f"TRACE {time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d} {session.id[:8]} {what}",
         file=sys.stderr,
         flush=True,
     )
 
 
-def _settings_index(client_state) -> str:
+def _settings_value(client_state) -> str:
     for widget in client_state.widget_states.widgets:
         if widget.id.endswith(SETTINGS_WIDGET_SUFFIX):
             return repr(getattr(widget, widget.WhichOneof("value") or "id", "-"))
@@ -66,7 +68,7 @@ def request_rerun(self, client_state) -> None:
         _say(
             self,
             f"rerun-asked visitor={visitor} run={fragment} timer={client_state.is_auto_rerun} "
-            f"settings={_settings_index(client_state)} runner={_runner(self._scriptrunner)}",
+            f"settings={_settings_value(client_state)} runner={_runner(self._scriptrunner)}",
         )
     _request_rerun(self, client_state)
     _say(self, f"rerun-handled runner={_runner(self._scriptrunner)}")
