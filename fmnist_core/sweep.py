@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -135,17 +137,35 @@ def open_engine(scheduler: str | None, workers: int, connect_timeout: float) -> 
         raise ConfigError(f"A local sweep needs at least one worker (got {workers}).")
     # No dashboard (nothing would look at it, and a second sweep would fight for its port); worker logs only
     # for errors, so the terminal shows the sweep's own progress.
-    with (
-        LocalCluster(
+    with _started_deaf_to_ctrl_c():
+        cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+        )
+    with cluster, Client(cluster) as client:
         yield client
+
+
+@contextmanager
+def _started_deaf_to_ctrl_c() -> Iterator[None]:
+    """Processes started inside ignore SIGINT (a spawned Python keeps an ignored SIGINT ignored).
+
+    A terminal's Ctrl-C reaches the whole process group. The sweep's own process handles it and closes the local
+    cluster in order; a worker that got it too could close itself mid-way and log a traceback (seen 1 time in 5).
+    A Ctrl-C pressed while the workers start is ignored. Only the main thread may change signal handlers; a sweep
+    started from another thread has no terminal to press Ctrl-C in anyway.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_sweep(

@@ -20,7 +20,7 @@ import pytest
 from fmnist_core.cache import ModelCache
 from fmnist_core.cli import main
 from fmnist_core.errors import ClusterError
-from fmnist_core.sweep import SweepEvent, _WorkerWatcher, sweep_seeds
+from fmnist_core.sweep import SweepEvent, _WorkerWatcher, open_engine, sweep_seeds
 from fmnist_core.sweep_result import load_sweeps
 from tests.conftest import require_real_data
 from tests.sweep_support import TINY_CONFIG, TINY_SEEDS, TINY_SPECS, run_tiny_sweep
@@ -415,3 +415,25 @@ def test_ctrl_c_stops_the_cli_sweep_and_its_workers(tmp_path):
     time.sleep(2)
     with pytest.raises(ProcessLookupError):
         os.killpg(sweep.pid, 0)  # No worker process of its local cluster is left behind.
+
+
+def sigint_ignored() -> bool:
+    """In the calling process: whether SIGINT is ignored (the SigIgn mask in /proc/self/status)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    raise AssertionError("no SigIgn line in /proc/self/status")
+
+
+@pytest.mark.slow  # Starts a local Dask cluster.
+def test_a_local_clusters_workers_ignore_ctrl_c_and_the_sweep_keeps_it():
+    """Ctrl-C reaches the whole process group; only the sweep's own process acts on it (the test above)."""
+    # As in a terminal, whatever this test runner inherited (a background job's SIGINT is ignored).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with open_engine(None, 1, 10.0) as client:
+            assert client.submit(sigint_ignored, pure=False).result(timeout=120)
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert not sigint_ignored()
+    finally:
+        signal.signal(signal.SIGINT, inherited)
