@@ -38,6 +38,11 @@ KEPT_FINISHED_JOBS = 200  # Finished snapshots kept for their owners to read; ol
 MARKER_PREFIX = "active-jobs-"
 
 
+def seconds_to_go(elapsed_seconds: float, fraction: float) -> float:
+    """Seconds still to go for work `fraction` (0..1] done in `elapsed_seconds`, at the same pace."""
+    return elapsed_seconds * (1 - fraction) / fraction
+
+
 @dataclass(frozen=True)
 class JobStatus:
     """An immutable snapshot of one job, safe to read from any thread."""
@@ -90,7 +95,7 @@ class JobStatus:
         if self.details.get("seconds_left") is not None:
             return float(self.details["seconds_left"])
         if self.fraction >= 0.02:
-            return self.elapsed * (1 - self.fraction) / self.fraction
+            return seconds_to_go(self.elapsed, self.fraction)
         if self.estimate_seconds is not None and self.elapsed < self.estimate_seconds:
             return self.estimate_seconds - self.elapsed
         return None

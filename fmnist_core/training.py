@@ -17,6 +17,7 @@ import numpy as np
 
 from fmnist_core.config import TrainConfig
 from fmnist_core.errors import FmnistError
+from fmnist_core.jobs import seconds_to_go
 from fmnist_core.machine import import_tensorflow, usable_cores
 from fmnist_core.models import ModelSpec, build_from_spec, get_spec
 
@@ -44,20 +45,23 @@ class Progress:
     metrics: dict = field(default_factory=dict)  # Latest loss/accuracy (and val_* at epoch end).
 
     @property
+    def batches_done(self) -> int:
+        return (self.epoch - 1) * self.batches + self.batch
+
+    @property
     def fraction(self) -> float:
         """Share of all planned batches done, 0..1."""
         if self.epochs * self.batches == 0:
             return 0.0
-        return ((self.epoch - 1) * self.batches + self.batch) / (self.epochs * self.batches)
+        return self.batches_done / (self.epochs * self.batches)
 
     @property
     def seconds_left(self) -> float | None:
         """Training seconds still to go at the pace so far (validation included, data loading not); None until
         PACE_BATCHES batches have run, so the first batch's one-off tracing cannot inflate it much."""
-        done = (self.epoch - 1) * self.batches + self.batch
-        if self.kind == "start" or done < min(PACE_BATCHES, self.epochs * self.batches):
+        if self.kind == "start" or self.batches_done < min(PACE_BATCHES, self.epochs * self.batches):
             return None
-        return self.elapsed_seconds * (1 - self.fraction) / self.fraction
+        return seconds_to_go(self.elapsed_seconds, self.fraction)
 
 
 ProgressCallback = Callable[[Progress], None]
