@@ -341,7 +341,7 @@ async def run_one(
     shots: Path | None = None,
     uploads_only: bool = False,
     thread_dumps: bool = False,
-    browser: Path = CHROMIUM,
+    chromium: Path = CHROMIUM,
 ) -> RunResult:
     cache = work / f"cache-{sessions}"
     cache.mkdir()
@@ -360,7 +360,7 @@ async def run_one(
     clock = time.monotonic()
     try:
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=str(browser), args=CHROMIUM_ARGS)
+            browser = await playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
             try:
                 teacher_context, teacher = (
                     (None, None) if uploads_only else await teacher_starts_training(browser, site)
@@ -418,8 +418,8 @@ def main() -> None:
     parser.add_argument(
         "--raised-browser-priority",
         action="store_true",
-        help="let Chromium, run as root, raise its threads' priority above the server's, as every run before "
-        "2026-12-01 17:30 did (see plain_user_chromium)",
+        help="let Chromium, run as root, raise its threads' priority above the server's, as every run before this "
+        "option did (see plain_user_chromium)",
     )
     arguments = parser.parse_args()
     if any(count < 1 for count in arguments.sessions):
