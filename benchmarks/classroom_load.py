@@ -69,6 +69,7 @@ PLACE = re.compile(r"Training Model 1 \(full\) is number (\d+) in the queue; (.*
 # The full preset's line under the Settings choice: once it shows, the page has rerun with the full preset chosen
 # (the Train page opens on the class demo; a click on Train before that rerun would ask for the class demo).
 FULL_CHOSEN = re.compile(rf"^{PRESETS['full'].epochs} epochs × all training images")
+# The running training's progress line (pipeline.start_training_job's message), on the teacher's Train page.
 TEACHER_PROGRESS = re.compile(r"Epoch (\d+)/\d+ · batch (\d+)/(\d+)")
 
 
@@ -285,7 +286,7 @@ async def teacher_starts_training(browser, site: Site):
     await choose_full_preset(page, site)
     await wait_idle(page, site.step_seconds)
     await page.get_by_role("button", name="Train Model 3").click(timeout=site.timeout_ms)
-    await page.get_by_text(re.compile(r"Epoch 1/\d+ · batch \d+")).first.wait_for(timeout=site.timeout_ms)
+    await page.get_by_text(TEACHER_PROGRESS).first.wait_for(timeout=site.timeout_ms)
     return context, page
 
 

@@ -13,20 +13,16 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING
+from tests.proc_support import NICENESS, parents, stat_fields
 
 pytestmark = pytest.mark.browser
 
 
 def descendants(pid: int) -> list[int]:
-    """Every process started (directly or not) by process `pid`, from /proc."""
+    """Every process started (directly or not) by process `pid`."""
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue  # It ended while being read.
-            children.setdefault(parent, []).append(int(entry.name))
+    for child, parent in parents().items():
+        children.setdefault(parent, []).append(child)
     found, todo = [], [pid]
     while todo:
         started = children.get(todo.pop(), [])
@@ -43,14 +39,8 @@ def command_name(pid: int) -> str:
 
 
 def thread_niceness(pids: list[int]) -> list[int]:
-    values = []
-    for pid in pids:
-        for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                values.append(int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
-            except (OSError, IndexError, ValueError):
-                continue
-    return values
+    fields = (stat_fields(task / "stat") for pid in pids for task in Path(f"/proc/{pid}/task").glob("*"))
+    return [int(values[NICENESS]) for values in fields if values is not None]
 
 
 def test_the_benchmarks_chromium_cannot_raise_its_threads_priority(tmp_path):

@@ -46,6 +46,7 @@ from fmnist_core.race_file import (
 )
 from fmnist_core.race_lane import LANE_KINDS, LaneError, RaceCancelled, Workload
 from fmnist_core.race_plan import lane_label, no_gpu_reason, plan_lanes
+from tests.proc_support import parents
 from tests.race_support import NO_GPU_MACHINE, PAUSE, TINY, make_result
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -67,13 +68,12 @@ BACKEND_PARAMS = [
 def lane_processes() -> list[int]:
     """Pids of this process's children that run a race lane."""
     found = []
-    for entry in Path("/proc").iterdir():
+    for pid, parent in parents().items():
         try:
-            stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
-        except (OSError, NotADirectoryError):
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"race-lane" in command:
-            found.append(int(entry.name))
+            if parent == os.getpid() and b"race-lane" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            continue  # It ended meanwhile.
     return found
 
 
