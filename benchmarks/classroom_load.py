@@ -13,7 +13,8 @@ sessions) start together; each, once:
 
 Reported per N: errors (a step that failed or timed out, or a Streamlit exception box: must be 0), time to the
 sketch answer (median, worst), the places the queue gave (each of 1..N once) and how many sessions were shown
-a start time, and the server's memory (resident set) at the start, at the peak and after the sessions closed.
+a start time, the server's memory (resident set) at the start, at the peak and after the sessions closed, and
+the CPU time the server and the browsers used while the sessions ran (where the machine's cores went).
 The teacher's training is stopped at the end, so nothing is saved, and how many batches it ran while the
 students worked is reported (what the class's load cost the demo). `--uploads-only`: step 1 alone, with no
 training running (how the first round measured the app under a class, before there was a queue). Chromium starts
@@ -59,6 +60,7 @@ from tests.browser_support import (  # noqa: E402
     VIEWPORT,
     start_server,
 )
+from tests.proc_support import cpu_seconds, processes_named  # noqa: E402
 
 STEP_SECONDS = 240  # Default for --step-seconds.
 SETTLE_SECONDS = 150  # Memory "after" is read this long after the sessions close: Streamlit drops a closed
@@ -96,6 +98,8 @@ class RunResult:
     wall_seconds: float
     uploads_only: bool = False
     teacher_batches: int | None = None  # Batches the teacher's training ran while the students worked.
+    server_cpu_seconds: float | None = None  # CPU time the server used while the sessions ran (all its threads).
+    browsers_cpu_seconds: float | None = None  # The same for every Chromium process (sampled: see CpuMeter).
 
     def summary(self) -> dict:
         answers = [r.answer_seconds for r in self.results if r.answer_seconds is not None]
@@ -115,6 +119,8 @@ class RunResult:
             "memory_peak_gb": round(max(rss for _, rss in self.memory) / 1e9, 2),
             "memory_after_gb": round(self.memory_after / 1e9, 2),
             "wall_seconds": round(self.wall_seconds, 1),
+            "server_cpu_s": self.server_cpu_seconds,
+            "browsers_cpu_s": self.browsers_cpu_seconds,
             "teacher_batches": self.teacher_batches,
             "teacher_batches_per_minute": (
                 round(self.teacher_batches * 60 / self.wall_seconds, 1) if self.teacher_batches is not None else None
@@ -314,9 +320,37 @@ def plain_user_chromium(work: Path) -> Path:
     return wrapper
 
 
-async def sample_memory(pid: int, started: float, samples: list, stop: asyncio.Event) -> None:
+class CpuMeter:
+    """CPU seconds the server and the Chromium processes use from `start` on. A browser process's time is read each
+    time `sample` runs (every SAMPLE_SECONDS), so a renderer that ends between two samples loses at most that last
+    half second; one that starts meanwhile counts from zero."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.server_start = cpu_seconds(server_pid) or 0.0
+        self.browser_start = self._browsers()
+        self.browser_last: dict[int, float] = dict(self.browser_start)
+
+    @staticmethod
+    def _browsers() -> dict[int, float]:
+        found = {pid: cpu_seconds(pid) for pid in processes_named("chrom")}
+        return {pid: seconds for pid, seconds in found.items() if seconds is not None}
+
+    def sample(self) -> None:
+        self.browser_last.update(self._browsers())
+
+    def server_seconds(self) -> float:
+        return round((cpu_seconds(self.server_pid) or 0.0) - self.server_start, 1)
+
+    def browser_seconds(self) -> float:
+        self.sample()
+        return round(sum(last - self.browser_start.get(pid, 0.0) for pid, last in self.browser_last.items()), 1)
+
+
+async def sample_memory(pid: int, started: float, samples: list, stop: asyncio.Event, meter: CpuMeter) -> None:
     while not stop.is_set():
         samples.append((time.monotonic() - started, resident_bytes(pid)))
+        meter.sample()
         await asyncio.sleep(SAMPLE_SECONDS)
 
 
@@ -368,11 +402,13 @@ async def run_one(
                 )
                 memory_start = resident_bytes(server.process.pid)
                 batches_before = None if teacher is None else await batches_done(teacher)
-                sampler = asyncio.create_task(sample_memory(server.process.pid, clock, samples, stop_sampling))
+                meter = CpuMeter(server.process.pid)
+                sampler = asyncio.create_task(sample_memory(server.process.pid, clock, samples, stop_sampling, meter))
                 queued, reloaded = asyncio.Barrier(sessions), asyncio.Barrier(sessions)
                 started = time.monotonic()
                 results = await asyncio.gather(*(student(browser, site, queued, reloaded) for _ in range(sessions)))
                 wall = time.monotonic() - started
+                server_cpu, browsers_cpu = meter.server_seconds(), meter.browser_seconds()
                 teacher_batches = None if teacher is None else await batches_done(teacher) - batches_before
                 await asyncio.sleep(SETTLE_SECONDS)
                 memory_after = resident_bytes(server.process.pid)
@@ -386,7 +422,18 @@ async def run_one(
                 await browser.close()
     finally:
         server.stop()
-    return RunResult(sessions, list(results), samples, memory_start, memory_after, wall, uploads_only, teacher_batches)
+    return RunResult(
+        sessions,
+        list(results),
+        samples,
+        memory_start,
+        memory_after,
+        wall,
+        uploads_only,
+        teacher_batches,
+        server_cpu,
+        browsers_cpu,
+    )
 
 
 def main() -> None:
@@ -452,9 +499,10 @@ def main() -> None:
     print()
     print(
         "| Sessions | Errors | Sketch answer, median | worst | Queue places 1..N | Start time shown "
-        "| Place kept on reload | Server memory: start | peak | after | Teacher's batches per minute |"
+        "| Place kept on reload | Server memory: start | peak | after | Teacher's batches per minute "
+        "| CPU: server | browsers | wall |"
     )
-    print("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in summaries:
         queue = (
             ["— (uploads only)", "—", "—"]
@@ -468,6 +516,7 @@ def main() -> None:
         cells = [s["sessions"], s["errors"], f"{s['answer_median_s']} s", f"{s['answer_worst_s']} s", *queue]
         cells += [f"{s[key]} GB" for key in ("memory_start_gb", "memory_peak_gb", "memory_after_gb")]
         cells.append("—" if s["teacher_batches_per_minute"] is None else s["teacher_batches_per_minute"])
+        cells += [f"{s['server_cpu_s']} s", f"{s['browsers_cpu_s']} s", f"{s['wall_seconds']} s"]
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
     if arguments.json:
         arguments.json.write_text(json.dumps([asdict(run) | {"summary": run.summary()} for run in runs], indent=1))

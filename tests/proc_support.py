@@ -1,10 +1,14 @@
-"""Reading Linux's /proc for tests that check processes the code started (race lanes, the benchmark's browser)."""
+"""Reading Linux's /proc for tests and benchmarks: processes the code started (race lanes, the benchmark's browser),
+and the CPU time processes use (the load benchmark)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-PARENT, NICENESS = 1, 16  # Indexes in `stat_fields`: stat(5)'s fields 4 (ppid) and 19 (nice).
+# Indexes in `stat_fields`: stat(5)'s fields 4 (ppid), 14 and 15 (user and system CPU time, in clock ticks), 19 (nice).
+PARENT, USER_TIME, SYSTEM_TIME, NICENESS = 1, 11, 12, 16
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def stat_fields(stat: Path) -> list[str] | None:
@@ -21,4 +25,22 @@ def parents() -> dict[int, int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (fields := stat_fields(entry / "stat")) is not None:
             found[int(entry.name)] = int(fields[PARENT])
+    return found
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) the process has used so far, all its threads together; None once it has ended."""
+    fields = stat_fields(Path(f"/proc/{pid}/stat"))
+    return None if fields is None else (int(fields[USER_TIME]) + int(fields[SYSTEM_TIME])) / CLOCK_TICKS
+
+
+def processes_named(prefix: str) -> list[int]:
+    """The pids of the running processes whose command name (/proc/PID/comm) starts with `prefix`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().startswith(prefix):
+                found.append(int(entry.name))
+        except OSError:  # Ended meanwhile.
+            continue
     return found
