@@ -166,6 +166,22 @@ def load_model(entry: CacheEntry):
         return None
 
 
+def lazy_tabs(labels: list[str], key: str):
+    """`st.tabs` that say which tab is open (`tab.open`), so a page can leave out what a closed tab would show;
+    opening another tab reruns the page. With Streamlit's plain tabs every tab's content runs on the server and is
+    drawn by the browser on every run: each visitor of the Dataset page paid for three charts, the mean images and
+    the map whether they opened them or not (benchmarks/classroom_load.py, README "Running it for a class")."""
+    return st.tabs(labels, key=key, on_change="rerun")
+
+
+def keep_widget_values(defaults: dict[str, object]) -> None:
+    """Keep the values of widgets that a closed tab does not draw, so a student finds their choices when they come
+    back: Streamlit forgets a widget's value on a run that does not draw it, but keeps a value stored through
+    `st.session_state`. Called at the top of the page; the widgets then take their value from their key alone."""
+    for key, default in defaults.items():
+        st.session_state[key] = st.session_state.get(key, default)
+
+
 def plain_text(text: str, limit: int = 80) -> str:
     """Text a user chose (a file name) made safe to put inside Markdown: shown as typed, never as a link, emphasis,
     colour or formula. Every ASCII punctuation mark is backslash-escaped (CommonMark lets any be), line breaks and

@@ -8,12 +8,15 @@ from fmnist_core import explore
 from fmnist_core.display import format_duration
 from fmnist_core.errors import ConfigError
 from fmnist_core.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES, TEST_SET_IMAGES, TRAIN_SET_IMAGES
-from pages.common import dataset_or_stop, show_error
+from pages.common import dataset_or_stop, keep_widget_values, lazy_tabs, show_error
 
 IMAGES_PER_PAGE = 40
 DISPLAY_SCALE = 3  # 28 px pictures drawn at 84 px, square pixels kept sharp.
 MEAN_SCALE = 5  # Ten mean images fit a row at 140 px.
 MAP_SEED = 0
+TABS = ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map"]
+# Widgets inside the tabs, with their first values: kept while their tab is closed (keep_widget_values).
+TAB_WIDGETS = {"grid_page": 1, "skip_background": True, "map_size": 1000, "map_tsne": False}
 SPLITS = {"train": f"Training set ({TRAIN_SET_IMAGES:,})", "test": f"Test set ({TEST_SET_IMAGES:,})"}
 CLASS_COLORS = alt.Scale(domain=list(CLASS_NAMES), scheme="tableau10")
 
@@ -131,7 +134,7 @@ def mean_images(split: str, images: np.ndarray, labels: np.ndarray, classes: tup
 def pixel_histogram(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
     skip_background = st.checkbox(
         "Leave out the black background (pixel value 0)",
-        value=True,
+        key="skip_background",
         help="About half of every picture is pure black; it dwarfs everything else.",
     )
     table = cached_histogram(split, classes, skip_background, images, labels)
@@ -157,9 +160,10 @@ def pixel_histogram(split: str, images: np.ndarray, labels: np.ndarray, classes:
 
 def embedding_map(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
     size_column, method_column = st.columns(2)
-    size = size_column.slider("Pictures on the map", min_value=200, max_value=2000, value=1000, step=100)
+    size = size_column.slider("Pictures on the map", min_value=200, max_value=2000, step=100, key="map_size")
     use_tsne = method_column.toggle(
         "Use t-SNE instead of PCA",
+        key="map_tsne",
         help="PCA is a straight projection (instant); t-SNE keeps neighbours together "
         "and separates the classes better, but takes a while.",
     )
@@ -218,19 +222,24 @@ st.write(
     f"{TRAIN_SET_IMAGES + TEST_SET_IMAGES:,} greyscale pictures of clothes, {IMAGE_SIZE}×{IMAGE_SIZE} pixels, in "
     f"{NUM_CLASSES} classes: look at them before training on them."
 )
+keep_widget_values(TAB_WIDGETS)
 (train_images, train_labels), (test_images, test_labels) = dataset_or_stop()
 data_split, picked_classes = choose_data()
 split_images, split_labels = (train_images, train_labels) if data_split == "train" else (test_images, test_labels)
-pictures_tab, balance_tab, means_tab, histogram_tab, map_tab = st.tabs(
-    ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map"]
-)
-with pictures_tab:
-    picture_grid(split_images, split_labels, picked_classes)
-with balance_tab:
-    class_balance(data_split, split_labels, picked_classes)
-with means_tab:
-    mean_images(data_split, split_images, split_labels, picked_classes)
-with histogram_tab:
-    pixel_histogram(data_split, split_images, split_labels, picked_classes)
-with map_tab:
-    embedding_map(data_split, split_images, split_labels, picked_classes)
+# Only the open tab is drawn: a class opening this page gets the pictures, and each chart only when asked for.
+pictures_tab, balance_tab, means_tab, histogram_tab, map_tab = lazy_tabs(TABS, key="dataset_tab")
+if pictures_tab.open:
+    with pictures_tab:
+        picture_grid(split_images, split_labels, picked_classes)
+if balance_tab.open:
+    with balance_tab:
+        class_balance(data_split, split_labels, picked_classes)
+if means_tab.open:
+    with means_tab:
+        mean_images(data_split, split_images, split_labels, picked_classes)
+if histogram_tab.open:
+    with histogram_tab:
+        pixel_histogram(data_split, split_images, split_labels, picked_classes)
+if map_tab.open:
+    with map_tab:
+        embedding_map(data_split, split_images, split_labels, picked_classes)

@@ -30,6 +30,8 @@ from pages.common import (
     cache_entries,
     dataset_or_stop,
     job_manager,
+    keep_widget_values,
+    lazy_tabs,
     link_to_page,
     load_model,
     model_cache,
@@ -47,6 +49,7 @@ INKS = {
     "White ink on black, like Fashion-MNIST": ("#FFFFFF", "#000000"),
 }
 ANY_CLASS = "Any class"
+TABS = ["📤 Upload", "✏️ Draw", "🎲 Try a test image"]
 OTHER_GUESS_COLOUR = "#a0a0a0"
 
 
@@ -301,7 +304,11 @@ trained_models = loaded_models()
 if not trained_models:
     offer_quick_training()
 
-upload_tab, draw_tab, test_tab = st.tabs(["📤 Upload", "✏️ Draw", "🎲 Try a test image"])
+# The test-image tab's widgets, with their first values: kept while the tab is closed.
+keep_widget_values({"test_class": ANY_CLASS, "test_index": 0})
+# The upload and the drawing are drawn whatever tab is open, so switching tabs keeps them (Streamlit cannot give a
+# file uploader or a canvas back its content); the test image, its answer and its chart only while its tab is open.
+upload_tab, draw_tab, test_tab = lazy_tabs(TABS, key="predict_tab")
 with upload_tab:
     uploaded = uploaded_picture()
     if uploaded is not None:
@@ -312,5 +319,6 @@ with draw_tab:
     if drawn is not None:
         show_picture_prediction(drawn, trained_models)
 # Last, because when the dataset is missing, dataset_or_stop explains how to get it and stops the script.
-with test_tab:
-    show_test_image_prediction(trained_models)
+if test_tab.open:
+    with test_tab:
+        show_test_image_prediction(trained_models)

@@ -22,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 from fmnist_core.cache import ModelCache
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.training import TrainingCancelled
+from tests.app_tabs import DATASET_TABS, open_tab
 from tests.records import StandInModel, make_record
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -214,14 +215,39 @@ def charts(app: AppTest) -> list:
 
 
 @pytest.mark.realdata
-def test_dataset_draws_grid_charts_and_map(router, any_cache):
+def test_dataset_draws_only_the_open_tab(router, any_cache):
     app = open_page(router, "dataset.py")
     assert [tab.label for tab in app.tabs] == ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map"]
-    grid, means = app.image[:2]
-    assert len(grid.value) == 40 and means.captions == list(CLASS_NAMES)
-    assert len(charts(app)) == 3  # Class balance, pixel histogram, PCA map.
-    assert "Pictures 1–40 of 60,000" in texts(app, "caption")
+    [grid] = app.image
+    assert len(grid.value) == 40 and "Pictures 1–40 of 60,000" in texts(app, "caption")
+    assert not charts(app), "the closed tabs' charts are not drawn"
+
+    open_tab(app, DATASET_TABS, "Class balance")
+    assert len(charts(app)) == 1 and not app.image
+    open_tab(app, DATASET_TABS, "Mean images")
+    [means] = app.image
+    assert means.captions == list(CLASS_NAMES) and not charts(app)
+    open_tab(app, DATASET_TABS, "Pixel histogram")
+    assert len(charts(app)) == 1
+    open_tab(app, DATASET_TABS, "2-D map")
+    assert len(charts(app)) == 1
     assert any("Each dot is one picture" in caption for caption in texts(app, "caption"))
+
+
+@pytest.mark.realdata
+def test_dataset_keeps_choices_made_in_a_tab_when_it_is_closed(router, cache_dir):
+    app = open_page(router, "dataset.py")
+    button(app, "Next").click().run()
+    open_tab(app, DATASET_TABS, "Pixel histogram")
+    app.checkbox(key="skip_background").uncheck().run()
+    open_tab(app, DATASET_TABS, "2-D map")
+    app.slider(key="map_size").set_value(300).run()
+    open_tab(app, DATASET_TABS, "Pictures")
+    assert app.number_input(key="grid_page").value == 2
+    open_tab(app, DATASET_TABS, "Pixel histogram")
+    assert app.checkbox(key="skip_background").value is False
+    open_tab(app, DATASET_TABS, "2-D map")
+    assert app.slider(key="map_size").value == 300
 
 
 @pytest.mark.realdata
@@ -244,7 +270,7 @@ def test_dataset_pages_filters_and_switches_split(router, cache_dir):
 
 @pytest.mark.realdata
 def test_dataset_map_switches_to_tsne_with_a_time_note(router, cache_dir):
-    app = open_page(router, "dataset.py")
+    app = open_tab(open_page(router, "dataset.py"), DATASET_TABS, "2-D map")
     app.radio[0].set_value("test")
     app.multiselect[0].set_value([5, 7, 9])
     app.slider[0].set_value(200)

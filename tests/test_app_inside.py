@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from fmnist_core.fashion_mnist import CLASS_NAMES
 from pages.common import LAST_SKETCH
+from tests.app_tabs import PREDICT_TABS, open_tab
 from tests.conftest import require_real_data
 from tests.test_app_home_dataset_train import router  # noqa: F401  (the router fixture: pages as the app runs them)
 from tests.test_predict import garment_png
@@ -162,7 +163,7 @@ def test_predict_and_evaluate_link_here_with_the_picture(router, cached_model): 
     require_real_data()
     app = AppTest.from_file(str(router), default_timeout=TIMEOUT).run()
     app.switch_page("pages/predict.py").run()
-    assert not app.exception, [error.value for error in app.exception]
+    open_tab(app, PREDICT_TABS, "test image")
     index = app.number_input(key="test_index").value
     links = [link.proto for link in app.get("page_link") if link.proto.label == "See what the model looked at"]
     assert [(link.page, link.query_string) for link in links] == [("inside", "image=sketch")] * 0 + [

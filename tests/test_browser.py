@@ -121,6 +121,24 @@ def test_sidebar_navigation_reaches_every_page(server, new_page):
         shoot(page, f"sidebar-{path or 'home'}")
 
 
+def test_the_dataset_page_draws_a_tab_when_it_is_opened(server, new_page):
+    page = new_page()
+    open_page(page, server, "dataset")
+    charts, pictures = page.locator('[data-testid="stVegaLiteChart"]'), page.locator('[data-testid="stImage"] img')
+    assert pictures.count() == 40 and charts.count() == 0, "only the open tab, Pictures, is drawn"
+    page.get_by_role("tab", name="2-D map").click()
+    visible_tab(page).get_by_text("Each dot is one picture").wait_for(timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    assert charts.count() == 1 and pictures.count() == 0
+    assert_no_exception(page)
+    shoot(page, "dataset-map")
+    page.get_by_role("tab", name="Pictures").click()
+    visible_tab(page).get_by_text("Pictures 1–40 of 60,000").wait_for(timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    assert pictures.count() == 40 and charts.count() == 0
+    assert_no_exception(page)
+
+
 def test_predict_answers_a_drawing_and_uploads_and_explains_a_bad_file(server, new_page, tmp_path):
     page = new_page()
     open_page(page, server, "predict")
@@ -152,6 +170,15 @@ def test_predict_answers_a_drawing_and_uploads_and_explains_a_bad_file(server, n
     assert visible_tab(page).get_by_text(re.compile(r"Model 1 says")).count() == 0
     assert_no_exception(page)
     shoot(page, "predict-bad-upload")
+
+    # The test-image tab is drawn when opened; the upload's message is still there when the student comes back.
+    page.get_by_role("tab", name="Try a test image").click()
+    visible_tab(page).get_by_text(re.compile(r"^Test image #\d+ · true label")).wait_for(timeout=STEP_MILLISECONDS)
+    visible_tab(page).get_by_text(re.compile(r"Model 1 says \S+")).wait_for(timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    page.get_by_role("tab", name="Upload").click()
+    visible_tab(page).get_by_text("This file is not an image").wait_for(timeout=STEP_MILLISECONDS)
+    assert_no_exception(page)
 
 
 def test_a_small_training_run_shows_live_progress_then_its_result(server, new_page):

@@ -32,6 +32,7 @@ from fmnist_core.predict import (
     top_k,
 )
 from fmnist_core.sketch import MAX_UPLOAD_BYTES, prepare_sketch
+from tests.app_tabs import PREDICT_TABS, open_tab
 from tests.conftest import require_real_data
 from tests.records import make_entry, make_record
 
@@ -275,6 +276,8 @@ def test_page_renders_and_answers_for_a_test_image(trained_cache, tiny_dataset):
     page = run_page()
     assert page.title[0].value.endswith("Predict a sketch")
     assert any("light on a black background" in text for text in texts(page.main))
+    assert not image_captions(page.main) and charts(page.main) == 0, "the closed test-image tab is not drawn"
+    open_tab(page, PREDICT_TABS, "test image")
     shown = texts(tab(page, "test image"))
     true_class = int(tiny_dataset[1][1][0])
     assert image_captions(tab(page, "test image")) == [f"Test image #0 · true label: {CLASS_NAMES[true_class]}"]
@@ -310,7 +313,9 @@ def test_a_bad_upload_shows_the_reason_and_the_other_tabs_keep_working(trained_c
     assert not page.exception, page.exception
     assert [error.value for error in page.error if message in error.value]
     assert charts(tab(page, "Upload")) == 0
+    open_tab(page, PREDICT_TABS, "test image")
     assert charts(tab(page, "test image")) == 1
+    assert [error.value for error in page.error if message in error.value], "the upload and its message stay"
 
 
 def canvas_state(picture: Image.Image | None) -> dict:
@@ -343,12 +348,15 @@ def test_a_drawing_is_predicted_and_an_empty_canvas_asks_for_one(trained_cache, 
 
 
 def test_choosing_a_class_shows_a_test_image_of_that_class(trained_cache, tiny_dataset):
-    page = run_page()
+    page = open_tab(run_page(), PREDICT_TABS, "test image")
     page.selectbox(key="test_class").set_value("Sneaker").run()
     assert not page.exception, page.exception
     index = page.number_input(key="test_index").value
     assert tiny_dataset[1][1][index] == CLASS_NAMES.index("Sneaker")
     assert image_captions(tab(page, "test image")) == [f"Test image #{index} · true label: Sneaker"]
+    open_tab(page, PREDICT_TABS, "Draw")
+    open_tab(page, PREDICT_TABS, "test image")
+    assert page.number_input(key="test_index").value == index, "the choice is kept while the tab is closed"
 
 
 def test_without_models_the_page_offers_quick_training_and_still_prepares_uploads(cache_dir, tiny_dataset):
@@ -409,7 +417,7 @@ def test_a_running_training_shows_its_progress(cache_dir, tiny_dataset):
 @pytest.mark.realdata
 def test_the_test_image_tab_uses_the_real_test_set(trained_cache, monkeypatch):
     monkeypatch.setenv("FMNIST_DATA_DIR", str(require_real_data()))
-    page = run_page()
+    page = open_tab(run_page(), PREDICT_TABS, "test image")
     page.selectbox(key="test_class").set_value("Bag").run()
     assert not page.exception, page.exception
     assert image_captions(tab(page, "test image"))[0].endswith("true label: Bag")

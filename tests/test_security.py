@@ -28,6 +28,7 @@ from fmnist_core.cli import main
 from fmnist_core.errors import CacheError
 from fmnist_core.race_file import RaceFileError, parse_race
 from fmnist_core.sketch import MAX_PIXELS, SketchError, prepare_image
+from tests.app_tabs import PREDICT_TABS, open_tab
 from tests.bad_inputs import BUILDERS
 from tests.records import make_record
 from tests.test_race import make_result
@@ -279,7 +280,10 @@ def test_a_data_dir_pointing_nowhere_gives_every_page_a_clear_message(name, trai
     nowhere = tmp_path / "nowhere"
     monkeypatch.setenv("FMNIST_DATA_DIR", str(nowhere))
     app = run_page(name)
-    # The pages that show real images.
+    # The pages that show real images (Predict in its test-image tab: uploads and drawings need no dataset).
+    if name == "predict.py":
+        assert not app.code, "the closed test-image tab does not load the dataset"
+        open_tab(app, PREDICT_TABS, "test image")
     if name in ("dataset.py", "evaluate.py", "compare.py", "predict.py", "inside.py"):
         assert any(f"FMNIST_DATA_DIR={nowhere} is not a folder" in code.value for code in app.code)
 
