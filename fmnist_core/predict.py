@@ -16,7 +16,7 @@ from fmnist_core.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
 from fmnist_core.pixels import enlarge, to_uint8
 from fmnist_core.sketch import PreparedSketch
 
-TOP_K = 3  # Three guesses show the typical near-miss (Shirt vs T-shirt/top) without cluttering the chart.
+TOP_K = 3  # Three guesses show the typical near-miss (Shirt vs T-shirt/top) without cluttering the answer.
 DISPLAY_SIZE = 280  # 28 × 10: each model pixel becomes a 10 × 10 square, big enough to see on a projector.
 BOX_COLOUR = (255, 140, 0)  # Orange stands out on black drawings, white paper and most photos alike.
 

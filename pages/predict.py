@@ -4,9 +4,9 @@ The page shows each step between the picture and the model: the crop, the 28 × 
 preparation changed, because a model trained on Fashion-MNIST only understands pictures prepared like it.
 """
 
-import altair as alt
+from dataclasses import dataclass
+
 import numpy as np
-import pandas as pd
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -50,7 +50,8 @@ INKS = {
 }
 ANY_CLASS = "Any class"
 TABS = ["📤 Upload", "✏️ Draw", "🎲 Try a test image"]
-OTHER_GUESS_COLOUR = "#a0a0a0"
+# Session keys: the last drawing, and the one the canvas was opened with (kept while the Draw tab stays open).
+LAST_DRAWING, OPENED_WITH = "last_drawing", "canvas_opened_with"
 
 
 # Models ---------------------------------------------------------------------------------------------------
@@ -114,8 +115,21 @@ def uploaded_picture() -> tuple[bytes, str] | None:
     return upload.getvalue(), f"**{plain_text(upload.name)}** ({format_size(upload.size)})"
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """What the canvas held when the models last answered: enough to put it back when the Draw tab reopens."""
+
+    paper: str  # Paper colour: each ink has its own canvas.
+    canvas_json: dict  # The canvas's objects (Fabric.js JSON), given back to it as its initial drawing.
+    pixels: np.ndarray  # What the canvas looked like (RGBA), answered again until the student draws on.
+
+
 def drawing() -> np.ndarray | None:
-    """The canvas as RGBA pixels, or None (with a nudge) while it is empty."""
+    """The canvas as RGBA pixels, or None (with a nudge) while it is empty.
+
+    The Draw tab is drawn only while it is open (the canvas costs each browser a lot: README "Running it for a
+    class"), and a canvas drawn anew starts empty. So the last drawing is kept, and when the tab reopens the canvas
+    starts from it and the models answer it again, until the student draws on."""
     ink_column, width_column = st.columns(2)
     ink = ink_column.radio(
         "Ink",
@@ -125,8 +139,12 @@ def drawing() -> np.ndarray | None:
         help="Switching clears the canvas. Either way the model gets light on black: "
         "dark-on-light drawings are inverted first.",
     )
-    stroke_width = width_column.slider("Stroke width", min_value=4, max_value=40, value=18, key="stroke_width")
+    stroke_width = width_column.slider("Stroke width", min_value=4, max_value=40, key="stroke_width")
     stroke_colour, paper_colour = INKS[ink]
+    # The drawing the canvas was opened with stays its initial drawing while the tab is open: a changed one would
+    # redraw the canvas under the student's pen.
+    opened_with = st.session_state.setdefault(OPENED_WITH, st.session_state.get(LAST_DRAWING))
+    restored = opened_with if opened_with is not None and opened_with.paper == paper_colour else None
     st.write("")  # Room for the canvas toolbar, which floats above the canvas and would cover the radio.
     canvas = st_canvas(
         stroke_width=stroke_width,
@@ -136,15 +154,19 @@ def drawing() -> np.ndarray | None:
         height=CANVAS_SIZE,
         drawing_mode="freedraw",
         update_streamlit=True,
+        initial_drawing=None if restored is None else restored.canvas_json,
         return_image_data=True,
         key=f"canvas-{paper_colour}",
     )
-    if canvas.image_data is None or not (canvas.json_data or {}).get("objects"):
-        st.info(
-            "Draw something: a T-shirt, a trouser, a shoe, a bag… The models answer when you lift the pen.", icon="✏️"
-        )
-        return None
-    return canvas.image_data
+    objects = (canvas.json_data or {}).get("objects")
+    if objects and canvas.image_data is not None:
+        st.session_state[LAST_DRAWING] = Drawing(paper_colour, canvas.json_data, canvas.image_data)
+        return canvas.image_data
+    if objects and restored is not None and objects == restored.canvas_json.get("objects"):
+        return restored.pixels  # Reopened on the last drawing, not drawn on since.
+    st.session_state[LAST_DRAWING] = None  # Cleared, or never drawn on.
+    st.info("Draw something: a T-shirt, a trouser, a shoe, a bag… The models answer when you lift the pen.", icon="✏️")
+    return None
 
 
 def chosen_test_index(labels: np.ndarray) -> int:
@@ -167,41 +189,16 @@ def chosen_test_index(labels: np.ndarray) -> int:
 # Results ----------------------------------------------------------------------------------------------------
 
 
-def top_guesses_chart(prediction: ModelPrediction) -> alt.LayerChart:
-    """Horizontal bars of one model's top guesses, the first one highlighted, with percentages."""
-    table = pd.DataFrame(
-        {
-            "class": [
-                score.name + (" (true)" if score.class_index == prediction.true_class else "")
-                for score in prediction.top
-            ],
-            "probability": [score.probability for score in prediction.top],
-            "top": [rank == 0 for rank in range(len(prediction.top))],
-        }
-    )
-    bars = (
-        alt.Chart(table)
-        .mark_bar()
-        .encode(
-            # The domain runs past 100% to leave room for the percentage printed after the longest bar.
-            x=alt.X(
-                "probability:Q",
-                title=None,
-                scale=alt.Scale(domain=[0, 1.25]),
-                axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1]),
-            ),
-            y=alt.Y("class:N", title=None, sort=None, axis=alt.Axis(labelLimit=200)),
-            # The top guess takes the theme's accent colour (.streamlit/config.toml), so the page stays one palette.
-            color=alt.condition(
-                alt.datum.top,
-                alt.value(st.get_option("theme.primaryColor") or "#1f5fbf"),
-                alt.value(OTHER_GUESS_COLOUR),
-            ),
-            tooltip=["class:N", alt.Tooltip("probability:Q", format=".2%")],
-        )
-    )
-    labels = bars.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".1%"))
-    return (bars + labels).properties(height=130)
+def top_guesses(prediction: ModelPrediction) -> None:
+    """One model's top guesses as bars with their percentage, the first in bold; the true class marked.
+
+    Streamlit's own progress bars, not a chart: an Altair chart made the browser load and start Vega for every
+    answer, and on a classroom server, where the class's browsers share the cores, that slowed every answer
+    (benchmarks/classroom_load.py, README "Running it for a class")."""
+    for rank, score in enumerate(prediction.top):
+        name = score.name + (" (true)" if score.class_index == prediction.true_class else "")
+        label = f"{name} · {score.probability:.1%}"
+        st.progress(score.probability, text=f"**{label}**" if rank == 0 else label)
 
 
 def verdict(prediction: ModelPrediction) -> str:
@@ -211,7 +208,7 @@ def verdict(prediction: ModelPrediction) -> str:
 
 
 def show_classification(result: Classification) -> None:
-    """Agreement badge, one top-3 chart per model, and the measured latency."""
+    """Agreement badge, each model's top guesses, and the measured latency."""
     if not result.predictions:
         return
     consensus = result.consensus
@@ -230,7 +227,7 @@ def show_classification(result: Classification) -> None:
     for column, prediction in zip(st.columns(len(result.predictions)), result.predictions, strict=True):
         with column:
             st.markdown(verdict(prediction))
-            st.altair_chart(top_guesses_chart(prediction), width="stretch")
+            top_guesses(prediction)
     st.caption(
         "⏱️ Prediction time for this image (warm model, one call): "
         + " · ".join(f"{prediction.title} {prediction.seconds * 1000:.1f} ms" for prediction in result.predictions)
@@ -304,20 +301,24 @@ trained_models = loaded_models()
 if not trained_models:
     offer_quick_training()
 
-# The test-image tab's widgets, with their first values: kept while the tab is closed.
-keep_widget_values({"test_class": ANY_CLASS, "test_index": 0})
-# The upload and the drawing are drawn whatever tab is open, so switching tabs keeps them (Streamlit cannot give a
-# file uploader or a canvas back its content); the test image, its answer and its chart only while its tab is open.
+# The widgets of the Draw and test-image tabs, with their first values: kept while their tab is closed.
+keep_widget_values({"ink": next(iter(INKS)), "stroke_width": 18, "test_class": ANY_CLASS, "test_index": 0})
+# The upload is drawn whatever tab is open, so switching tabs keeps it (Streamlit cannot give a file uploader its
+# file back). The canvas only while the Draw tab is open (it keeps its drawing: see `drawing`), and the test image,
+# its answer and its bars only while theirs is.
 upload_tab, draw_tab, test_tab = lazy_tabs(TABS, key="predict_tab")
 with upload_tab:
     uploaded = uploaded_picture()
     if uploaded is not None:
         picture, source = uploaded
         show_picture_prediction(picture, trained_models, source)
-with draw_tab:
-    drawn = drawing()
-    if drawn is not None:
-        show_picture_prediction(drawn, trained_models)
+if draw_tab.open:
+    with draw_tab:
+        drawn = drawing()
+        if drawn is not None:
+            show_picture_prediction(drawn, trained_models)
+else:
+    st.session_state.pop(OPENED_WITH, None)  # Reopening starts the canvas from the last drawing.
 # Last, because when the dataset is missing, dataset_or_stop explains how to get it and stops the script.
 if test_tab.open:
     with test_tab:

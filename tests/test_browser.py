@@ -148,9 +148,28 @@ def test_predict_answers_a_drawing_and_uploads_and_explains_a_bad_file(server, n
     drawn.get_by_text(re.compile(r"Model 1 says \S+")).wait_for(timeout=STEP_MILLISECONDS)
     wait_for_app(page)
     assert drawn.get_by_text("What the models see (28 × 28, enlarged)").count() == 1
-    assert drawn.locator('[data-testid="stVegaLiteChart"]').count() == 1, "the top-3 chart"
+    assert drawn.locator(PROGRESS_BAR).count() == 3, "the top three guesses"
     assert_no_exception(page)
     shoot(page, "predict-drawing")
+
+    # The Draw tab is drawn only while open; coming back to it brings the drawing and its answer back.
+    page.get_by_role("tab", name="Upload").click()
+    visible_tab(page).locator('input[type="file"]').wait_for(state="attached", timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    assert page.locator("canvas.upper-canvas").count() == 0, "the closed tab's canvas is not drawn"
+    page.get_by_role("tab", name="Draw").click()
+    visible_tab(page).get_by_text(re.compile(r"Model 1 says \S+")).wait_for(timeout=STEP_MILLISECONDS)
+    wait_for_app(page)
+    inked = page.locator("canvas.lower-canvas").first.evaluate(
+        """canvas => {
+            const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            let dark = 0;
+            for (let i = 0; i < pixels.length; i += 4) if (pixels[i] < 128) dark++;
+            return dark;
+        }"""
+    )
+    assert inked > 100, "the canvas shows the stroke again"
+    assert_no_exception(page)
 
     page.get_by_role("tab", name="Upload").click()
     good, bad = tmp_path / "trousers.png", tmp_path / "notes.png"

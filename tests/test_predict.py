@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import threading
 import tomllib
 from pathlib import Path
@@ -23,6 +24,7 @@ from fmnist_core.evaluation import predict_one
 from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.predict import (
     BOX_COLOUR,
+    TOP_K,
     ModelPrediction,
     classify,
     find_consensus,
@@ -264,8 +266,12 @@ def image_captions(node) -> list[str]:
     return [caption for image in node.image for caption in image.captions]
 
 
-def charts(node) -> int:
-    return sum((child.type == "vega_lite_chart") + charts(child) for child in getattr(node, "children", {}).values())
+def guess_bars(node) -> list[str]:
+    """The labels of the top-guess bars under `node`, in page order."""
+    found = []
+    for child in getattr(node, "children", {}).values():
+        found += [child.proto.text] if child.type == "progress" else guess_bars(child)
+    return found
 
 
 def tab(page, label: str):
@@ -276,14 +282,15 @@ def test_page_renders_and_answers_for_a_test_image(trained_cache, tiny_dataset):
     page = run_page()
     assert page.title[0].value.endswith("Predict a sketch")
     assert any("light on a black background" in text for text in texts(page.main))
-    assert not image_captions(page.main) and charts(page.main) == 0, "the closed test-image tab is not drawn"
+    assert not image_captions(page.main) and not guess_bars(page.main), "the closed test-image tab is not drawn"
     open_tab(page, PREDICT_TABS, "test image")
     shown = texts(tab(page, "test image"))
     true_class = int(tiny_dataset[1][1][0])
     assert image_captions(tab(page, "test image")) == [f"Test image #0 · true label: {CLASS_NAMES[true_class]}"]
     assert any(text.startswith("**Model 1** says") and text.endswith(("✅", "❌")) for text in shown)
     assert any("Prediction time" in text and " ms" in text for text in shown)
-    assert charts(tab(page, "test image")) == 1
+    bars = guess_bars(tab(page, "test image"))
+    assert len(bars) == TOP_K and bars[0].startswith("**") and " · " in bars[0], "the top guess in bold"
     assert not any("Train Model 1 now" in button.label for button in page.button)
 
 
@@ -296,7 +303,7 @@ def test_an_upload_is_prepared_shown_and_predicted(trained_cache, tiny_dataset):
     shown = texts(upload)
     assert any(text.startswith("Preparation: inverted") for text in shown)
     assert any(text.startswith("**Model 1** says") and not text.endswith(("✅", "❌")) for text in shown)
-    assert charts(upload) == 1
+    assert len(guess_bars(upload)) == TOP_K
     assert image_captions(upload) == ["As given", "What the models see (28 × 28, enlarged)"]
 
 
@@ -312,9 +319,9 @@ def test_a_bad_upload_shows_the_reason_and_the_other_tabs_keep_working(trained_c
     page.file_uploader[0].set_value(("garment.png", content, "image/png")).run()
     assert not page.exception, page.exception
     assert [error.value for error in page.error if message in error.value]
-    assert charts(tab(page, "Upload")) == 0
+    assert not guess_bars(tab(page, "Upload"))
     open_tab(page, PREDICT_TABS, "test image")
-    assert charts(tab(page, "test image")) == 1
+    assert len(guess_bars(tab(page, "test image"))) == TOP_K
     assert [error.value for error in page.error if message in error.value], "the upload and its message stay"
 
 
@@ -334,6 +341,8 @@ def canvas_state(picture: Image.Image | None) -> dict:
 def test_a_drawing_is_predicted_and_an_empty_canvas_asks_for_one(trained_cache, tiny_dataset):
     # AppTest cannot draw, so the canvas's reply is set directly; a browser test draws for real.
     page = run_page()
+    assert not texts(tab(page, "Draw")), "the closed Draw tab is not drawn"
+    open_tab(page, PREDICT_TABS, "Draw")
     assert any("Draw something" in text for text in texts(tab(page, "Draw")))
     canvas = next(element for element in tab(page, "Draw").children.values() if element.type == "bidi_component")
     drawing = Image.new("RGBA", (280, 280), "white")
@@ -345,6 +354,23 @@ def test_a_drawing_is_predicted_and_an_empty_canvas_asks_for_one(trained_cache, 
     assert not any("Draw something" in text for text in shown)
     assert any(text.startswith("Preparation: inverted") for text in shown)
     assert any(text.startswith("**Model 1** says") for text in shown)
+
+    # Away and back: the canvas is drawn anew, starting from the drawing, and the models answer it again.
+    open_tab(page, PREDICT_TABS, "Upload")
+    assert not texts(tab(page, "Draw"))
+    open_tab(page, PREDICT_TABS, "Draw")
+    untimed = [text for text in shown if not text.startswith("⏱️")]
+    assert [text for text in texts(tab(page, "Draw")) if not text.startswith("⏱️")] == untimed
+    canvas = next(element for element in tab(page, "Draw").children.values() if element.type == "bidi_component")
+    arguments = json.loads(canvas.proto.json)
+    assert arguments["initialDrawing"]["objects"] == [{"type": "path"}], "the canvas starts from the drawing"
+
+    page.session_state[canvas.key] = canvas_state(None)  # The student clears the canvas.
+    page.run()
+    assert any("Draw something" in text for text in texts(tab(page, "Draw")))
+    open_tab(page, PREDICT_TABS, "Upload")
+    open_tab(page, PREDICT_TABS, "Draw")
+    assert any("Draw something" in text for text in texts(tab(page, "Draw"))), "a cleared canvas stays cleared"
 
 
 def test_choosing_a_class_shows_a_test_image_of_that_class(trained_cache, tiny_dataset):
@@ -367,7 +393,7 @@ def test_without_models_the_page_offers_quick_training_and_still_prepares_upload
     assert not page.exception, page.exception
     upload = tab(page, "Upload")
     assert any(text.startswith("Preparation: inverted") for text in texts(upload))
-    assert charts(upload) == 0
+    assert not guess_bars(upload)
 
 
 @pytest.mark.parametrize("bfloat16_fast", [True, False])
