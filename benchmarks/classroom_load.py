@@ -98,7 +98,8 @@ class RunResult:
     wall_seconds: float
     uploads_only: bool = False
     teacher_batches: int | None = None  # Batches the teacher's training ran while the students worked.
-    server_cpu_seconds: float | None = None  # CPU time the server used while the sessions ran (all its threads).
+    server_cpu_seconds: float | None = None  # CPU time the server used while the sessions ran (all its threads,
+    # the teacher's training among them when one runs).
     browsers_cpu_seconds: float | None = None  # The same for every Chromium process (sampled: see CpuMeter).
 
     def summary(self) -> dict:
@@ -321,9 +322,9 @@ def plain_user_chromium(work: Path) -> Path:
 
 
 class CpuMeter:
-    """CPU seconds the server and the Chromium processes use from `start` on. A browser process's time is read each
-    time `sample` runs (every SAMPLE_SECONDS), so a renderer that ends between two samples loses at most that last
-    half second; one that starts meanwhile counts from zero."""
+    """CPU seconds the server and the Chromium processes use from the meter's creation on. A browser process's time
+    is read each time `sample` runs (every SAMPLE_SECONDS), so a renderer that ends between two samples loses at most
+    that last half second; one that starts meanwhile counts from zero."""
 
     def __init__(self, server_pid: int):
         self.server_pid = server_pid

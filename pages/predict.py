@@ -192,9 +192,8 @@ def chosen_test_index(labels: np.ndarray) -> int:
 def top_guesses(prediction: ModelPrediction) -> None:
     """One model's top guesses as bars with their percentage, the first in bold; the true class marked.
 
-    Streamlit's own progress bars, not a chart: an Altair chart made the browser load and start Vega for every
-    answer, and on a classroom server, where the class's browsers share the cores, that slowed every answer
-    (benchmarks/classroom_load.py, README "Running it for a class")."""
+    Streamlit's own progress bars, not an Altair chart: no Vega to load and start in the browser for each answer,
+    and no chart spec to build on the server (benchmarks/classroom_load.py, README "Running it for a class")."""
     for rank, score in enumerate(prediction.top):
         name = score.name + (" (true)" if score.class_index == prediction.true_class else "")
         label = f"{name} · {score.probability:.1%}"
