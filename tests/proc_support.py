@@ -34,13 +34,15 @@ def cpu_seconds(pid: int) -> float | None:
     return None if fields is None else (int(fields[USER_TIME]) + int(fields[SYSTEM_TIME])) / CLOCK_TICKS
 
 
+def command_name(pid: int) -> str:
+    """The process's command name (/proc/PID/comm); "" once it has ended."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""  # It ended meanwhile.
+
+
 def processes_named(prefix: str) -> list[int]:
-    """The pids of the running processes whose command name (/proc/PID/comm) starts with `prefix`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "comm").read_text().startswith(prefix):
-                found.append(int(entry.name))
-        except OSError:  # Ended meanwhile.
-            continue
-    return found
+    """The pids of the running processes whose command name starts with `prefix`."""
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [pid for pid in pids if command_name(pid).startswith(prefix)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING
-from tests.proc_support import NICENESS, parents, stat_fields
+from tests.proc_support import NICENESS, command_name, parents, stat_fields
 
 pytestmark = pytest.mark.browser
 
@@ -29,13 +29,6 @@ def descendants(pid: int) -> list[int]:
         found += started
         todo += started
     return found
-
-
-def command_name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""  # It ended meanwhile.
 
 
 def thread_niceness(pids: list[int]) -> list[int]:
