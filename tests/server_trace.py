@@ -1,7 +1,7 @@
 """Diagnostics for a Streamlit server under load: one `TRACE` line on stderr for each rerun a browser asks for and
 each script run that starts or ends, and one for every message Streamlit throws away because the script runner
 that produced it is no longer the session's current one (`AppSession` ignores such events), and one for every
-check of pages/streamlit_fixes.py that holds a fragment rerun back (every 50 ms while it waits).
+check of pages/streamlit_fixes.py that holds a rerun back (every 50 ms while it waits).
 
 Installed by `start_server(trace=True)` (the load benchmark's `--shots`), before `streamlit run` starts; it
 changes no behaviour, it only prints. A line names the session (8 characters of its id), the visitor (from the
@@ -87,19 +87,17 @@ def handle_event(self, sender, event, forward_msg=None, *args, **kwargs):
     return _handle_event(self, sender, event, forward_msg, *args, **kwargs)
 
 
-_must_wait = streamlit_fixes.fragment_rerun_must_wait
+_must_wait = streamlit_fixes.rerun_must_wait
 
 
-def fragment_rerun_must_wait(session, client_state) -> bool:
+def rerun_must_wait(session, client_state) -> bool:
     waits = _must_wait(session, client_state)
     if waits:
-        _say(
-            session,
-            f"held-back run={client_state.fragment_id[:8]} until runner={_runner(session._scriptrunner)} is delivered",
-        )
+        asked = client_state.fragment_id[:8] if client_state is not None and client_state.fragment_id else "full"
+        _say(session, f"held-back run={asked} until runner={_runner(session._scriptrunner)} is delivered")
     return waits
 
 
 AppSession.request_rerun = request_rerun
-streamlit_fixes.fragment_rerun_must_wait = fragment_rerun_must_wait
+streamlit_fixes.rerun_must_wait = rerun_must_wait
 AppSession._handle_scriptrunner_event_on_event_loop = handle_event

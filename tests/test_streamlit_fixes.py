@@ -1,4 +1,5 @@
-"""pages/streamlit_fixes.py: a fragment rerun waits until a finished page run's messages are delivered."""
+"""pages/streamlit_fixes.py: a rerun waits until the messages it would make Streamlit drop are delivered, and reruns
+reach Streamlit in the order they came."""
 
 import asyncio
 from pathlib import Path
@@ -9,6 +10,11 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.scriptrunner import ScriptRunner
 from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+from streamlit.runtime.scriptrunner_utils.script_run_context import (
+    SCRIPT_RUN_CONTEXT_ATTR_NAME,
+    ScriptRunContext,
+    get_script_run_ctx,
+)
 
 from pages import streamlit_fixes
 from pages.streamlit_fixes import MAX_WAIT_SECONDS, RETRY_SECONDS, deliver_finished_runs_first
@@ -21,13 +27,17 @@ def client_state(fragment_id: str = ""):
     return message.rerun_script
 
 
-def runner(stopped: bool):
-    """A stand-in for a ScriptRunner holding Streamlit's own request queue, finished (stopped) or running."""
+def runner(stopped: bool, fragment: bool = False):
+    """A stand-in for a ScriptRunner holding Streamlit's own request queue, finished (stopped) or running, whose
+    thread's script run context says whether its run is a fragment's (the status box) or the whole page's."""
     requests = ScriptRequests()
     requests.request_rerun(RerunData())
     if stopped:
         requests.request_stop()
-    return SimpleNamespace(_requests=requests)
+    context = SimpleNamespace(fragment_ids_this_run=["status-box"] if fragment else None)
+    return SimpleNamespace(
+        _requests=requests, _script_thread=SimpleNamespace(**{SCRIPT_RUN_CONTEXT_ATTR_NAME: context})
+    )
 
 
 class Session:
@@ -64,12 +74,44 @@ def test_a_fragment_rerun_waits_while_the_finished_runs_messages_are_on_their_wa
     assert calls == [(session, asked)]
 
 
+@pytest.mark.parametrize("fragment_running", [True, False], ids=["running", "finished"])
+def test_a_full_rerun_waits_while_a_fragment_run_is_under_way_or_undelivered_then_goes_ahead(loop, fragment_running):
+    """A click during the status box's fragment run: Streamlit would stop that runner and drop its messages."""
+    calls, request_rerun = fixed_request_rerun()
+    session, asked = Session(loop, runner(stopped=not fragment_running, fragment=True)), client_state()
+    request_rerun(session, asked)
+    run_for(loop, 5 * RETRY_SECONDS)
+    assert calls == []
+    session._scriptrunner = None  # The fragment run ended and its runner's last event was delivered.
+    run_for(loop, 3 * RETRY_SECONDS)
+    assert calls == [(session, asked)]
+
+
+def test_reruns_behind_a_waiting_one_wait_with_it_and_go_in_the_order_they_came(loop):
+    """The status box's timer, firing while a click waits, neither overtakes the click nor keeps it waiting."""
+    calls, request_rerun = fixed_request_rerun()
+    session = Session(loop, runner(stopped=False, fragment=True))
+    click, tick, later_click = client_state(), client_state("status-box"), client_state()
+    request_rerun(session, click)
+    request_rerun(session, tick)  # Alone, a running runner would take it into its queue at once.
+    run_for(loop, 5 * RETRY_SECONDS)
+    assert calls == []
+    session._scriptrunner = None
+    run_for(loop, 3 * RETRY_SECONDS)
+    assert calls == [(session, click), (session, tick)]
+    request_rerun(session, later_click)  # Nothing waits any more: straight through.
+    assert calls[-1] == (session, later_click)
+
+
 @pytest.mark.parametrize(
     ("current", "asked"),
     [
         (None, client_state("status-box")),  # Nothing in flight.
+        (None, client_state()),
         (runner(stopped=False), client_state("status-box")),  # A running runner queues the fragment itself.
-        (runner(stopped=True), client_state()),  # A full-page rerun replaces the page anyway.
+        (runner(stopped=False, fragment=True), client_state("status-box")),
+        (runner(stopped=True), client_state()),  # A full-page rerun replaces a full page run anyway.
+        (runner(stopped=False), client_state()),
         (runner(stopped=True), None),  # Streamlit's own rerun with the previous client state.
     ],
 )
@@ -80,12 +122,16 @@ def test_other_reruns_go_ahead_at_once(loop, current, asked):
     assert calls == [(session, asked)]
 
 
-def test_a_fragment_rerun_is_never_held_back_for_good(loop):
+def test_a_rerun_is_never_held_back_for_good(loop):
     calls, request_rerun = fixed_request_rerun()
-    session, asked = Session(loop, runner(stopped=True)), client_state("status-box")
-    request_rerun(session, asked)
+    session = Session(loop, runner(stopped=True, fragment=True))
+    tick, click = client_state("status-box"), client_state()
+    request_rerun(session, tick)
+    request_rerun(session, click)
     run_for(loop, MAX_WAIT_SECONDS + 1)  # The finished runner's last event never comes.
-    assert calls == [(session, asked)]
+    assert calls == [(session, tick)]  # The click now waits its own turn, again at most MAX_WAIT_SECONDS.
+    run_for(loop, MAX_WAIT_SECONDS)
+    assert calls == [(session, tick), (session, click)]
 
 
 def test_the_fix_reads_what_this_streamlit_has_and_the_router_installs_it():
@@ -94,8 +140,13 @@ def test_the_fix_reads_what_this_streamlit_has_and_the_router_installs_it():
     assert "_scriptrunner" in AppSession.__init__.__code__.co_names
     assert "_event_loop" in AppSession.__init__.__code__.co_names
     assert "_requests" in ScriptRunner.__init__.__code__.co_names
+    assert "_script_thread" in ScriptRunner.__init__.__code__.co_names
+    assert "SCRIPT_RUN_CONTEXT_ATTR_NAME" in get_script_run_ctx.__code__.co_names  # The thread attribute read here.
+    assert "fragment_ids_this_run" in ScriptRunContext.__dataclass_fields__
     assert streamlit_fixes._has_finished(runner(stopped=True))
     assert not streamlit_fixes._has_finished(runner(stopped=False))
+    assert streamlit_fixes._runs_a_fragment(runner(stopped=False, fragment=True))
+    assert not streamlit_fixes._runs_a_fragment(runner(stopped=False))
     original = AppSession.request_rerun  # Fixed already where an in-process app test ran the router.
     unfixed = getattr(original, "__wrapped__", original)
     try:
