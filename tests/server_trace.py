@@ -1,7 +1,10 @@
 """Diagnostics for a Streamlit server under load: one `TRACE` line on stderr for each rerun a browser asks for and
 each script run that starts or ends, and one for every message Streamlit throws away because the script runner
 that produced it is no longer the session's current one (`AppSession` ignores such events), and one for every
-check of pages/streamlit_fixes.py that holds a rerun back (every 50 ms while it waits).
+check of pages/streamlit_fixes.py that holds a rerun back (every 50 ms while it waits); and every THREADS_EVERY
+seconds one `THREADS` line: how many of the server's threads stand where, by thread name and innermost frame (a
+pool whose threads all stand in one place is a pool that is stuck), and the static-file requests (the page's
+scripts) still unanswered after SLOW_SECONDS, with one `SLOW` line for each that took longer.
 
 Installed by `start_server(trace=True)` (the load benchmark's `--shots`), before `streamlit run` starts; it
 changes no behaviour, it only prints. A line names the session (8 characters of its id), the visitor (from the
@@ -9,10 +12,14 @@ page address), and for a rerun the fragment it is for (or `full`), whether the b
 Train page's settings radio as the widget values it carries say.
 """
 
+import collections
+import os
 import sys
+import threading
 import time
 from urllib.parse import parse_qs
 
+from starlette.staticfiles import StaticFiles
 from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.scriptrunner import ScriptRunnerEvent
 
@@ -20,6 +27,9 @@ from pages import streamlit_fixes
 
 SETTINGS_WIDGET_SUFFIX = "-train_settings"  # pages/train.py's SETTINGS_KEY, as it ends a keyed widget's id.
 _runner_numbers: dict[int, int] = {}
+THREADS_EVERY = 5.0
+SLOW_SECONDS = 5.0
+_static_requests: dict[int, tuple[float, str]] = {}  # id(scope) -> (started, path), while unanswered.
 
 
 def _runner(runner) -> str:
@@ -98,6 +108,47 @@ def rerun_must_wait(session, client_state) -> bool:
     return waits
 
 
+def _where(thread: threading.Thread, frame) -> str:
+    name = thread.name.rstrip("0123456789-_ ").split(" (")[0] or "?"
+    return f"{name} @ {os.path.basename(frame.f_code.co_filename)}:{frame.f_code.co_name}:{frame.f_lineno}"
+
+
+def _report_threads() -> None:
+    while True:
+        time.sleep(THREADS_EVERY)
+        frames = sys._current_frames()
+        places = collections.Counter(
+            _where(thread, frames[thread.ident]) for thread in threading.enumerate() if thread.ident in frames
+        )
+        now = time.time()
+        listing = "; ".join(f"{count}x {place}" for place, count in places.most_common(12))
+        ages = sorted((time.monotonic() - started, path) for started, path in list(_static_requests.values()))
+        late = [f"{path} {age:.0f}s" for age, path in reversed(ages) if age > SLOW_SECONDS]
+        print(
+            f"THREADS {time.strftime('%H:%M:%S', time.localtime(now))} {sum(places.values())} threads: {listing}"
+            f" | static files unanswered after {SLOW_SECONDS:.0f} s: {len(late)} {late[:3]}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+_serve_static = StaticFiles.__call__
+
+
+async def serve_static(self, scope, receive, send) -> None:
+    started, path = time.monotonic(), scope.get("path", "?")
+    _static_requests[id(scope)] = (started, path)
+    try:
+        await _serve_static(self, scope, receive, send)
+    finally:
+        del _static_requests[id(scope)]
+        took = time.monotonic() - started
+        if took > SLOW_SECONDS:
+            print(f"SLOW {time.strftime('%H:%M:%S')} {path} took {took:.1f} s", file=sys.stderr, flush=True)
+
+
+StaticFiles.__call__ = serve_static
+threading.Thread(target=_report_threads, name="trace-threads", daemon=True).start()
 AppSession.request_rerun = request_rerun
 streamlit_fixes.rerun_must_wait = rerun_must_wait
 AppSession._handle_scriptrunner_event_on_event_loop = handle_event
