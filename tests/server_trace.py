@@ -12,6 +12,7 @@ page address), and for a rerun the fragment it is for (or `full`), whether the b
 Train page's settings radio as the widget values it carries say.
 """
 
+import asyncio
 import collections
 import os
 import sys
@@ -30,6 +31,7 @@ _runner_numbers: dict[int, int] = {}
 THREADS_EVERY = 5.0
 SLOW_SECONDS = 5.0
 _static_requests: dict[int, tuple[float, str]] = {}  # id(scope) -> (started, path), while unanswered.
+_server_loop: list = []  # The server's event loop, once a static file was asked for.
 
 
 def _runner(runner) -> str:
@@ -130,12 +132,44 @@ def _report_threads() -> None:
             file=sys.stderr,
             flush=True,
         )
+        if late and _server_loop:
+            _server_loop[0].call_soon_threadsafe(_report_tasks)
 
 
 _serve_static = StaticFiles.__call__
 
 
+def _awaiting(coroutine) -> list[str]:
+    """Where a coroutine chain stands: file:function:line of each level, then what the innermost one awaits."""
+    chain = []
+    while coroutine is not None:
+        frame = getattr(coroutine, "cr_frame", None) or getattr(coroutine, "ag_frame", None)
+        if frame is None:
+            chain.append(type(coroutine).__name__)
+            break
+        chain.append(f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_code.co_name}:{frame.f_lineno}")
+        coroutine = getattr(coroutine, "cr_await", None) or getattr(coroutine, "ag_await", None)
+    return chain
+
+
+def _report_tasks() -> None:
+    """On the event loop: where its tasks wait (the innermost three levels), and the thread limiter's state."""
+    import anyio.to_thread
+
+    places = collections.Counter(" < ".join(_awaiting(task.get_coro())[-3:]) for task in asyncio.all_tasks())
+    limiter = anyio.to_thread.current_default_thread_limiter().statistics()
+    listing = "; ".join(f"{count}x {place}" for place, count in places.most_common(6))
+    print(
+        f"TASKS {time.strftime('%H:%M:%S')} {sum(places.values())} tasks; thread tokens {limiter.borrowed_tokens}/"
+        f"{limiter.total_tokens}, {limiter.tasks_waiting} waiting: {listing}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 async def serve_static(self, scope, receive, send) -> None:
+    if not _server_loop:
+        _server_loop.append(asyncio.get_running_loop())
     started, path = time.monotonic(), scope.get("path", "?")
     _static_requests[id(scope)] = (started, path)
     try:
