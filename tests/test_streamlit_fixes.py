@@ -147,13 +147,127 @@ def test_the_fix_reads_what_this_streamlit_has_and_the_router_installs_it():
     assert not streamlit_fixes._has_finished(runner(stopped=False))
     assert streamlit_fixes._runs_a_fragment(runner(stopped=False, fragment=True))
     assert not streamlit_fixes._runs_a_fragment(runner(stopped=False))
-    original = AppSession.request_rerun  # Fixed already where an in-process app test ran the router.
-    unfixed = getattr(original, "__wrapped__", original)
+    from starlette.staticfiles import StaticFiles
+
+    patched = {  # Fixed already where an in-process app test ran the router.
+        (AppSession, "request_rerun"): AppSession.request_rerun,
+        (StaticFiles, "get_response"): StaticFiles.get_response,
+        (StaticFiles, "file_response"): StaticFiles.file_response,
+    }
+    unfixed = {place: getattr(method, "__wrapped__", method) for place, method in patched.items()}
     try:
-        AppSession.request_rerun = unfixed
+        for (owner, name), method in unfixed.items():
+            setattr(owner, name, method)
         assert streamlit_fixes.apply() and streamlit_fixes.apply()
         assert AppSession.request_rerun.delivers_finished_runs_first
-        assert AppSession.request_rerun.__wrapped__ is unfixed
+        assert StaticFiles.get_response.serves_from_memory
+        for (owner, name), method in unfixed.items():
+            assert getattr(owner, name).__wrapped__ is method  # Wrapped once.
     finally:
-        AppSession.request_rerun = original
+        for (owner, name), method in patched.items():
+            setattr(owner, name, method)
     assert "\nstreamlit_fixes.apply()" in (Path(__file__).parents[1] / "streamlit_app.py").read_text()
+
+
+# Static files from memory -------------------------------------------------------------------------------------------
+
+
+def static_files_class(in_memory: bool):
+    from starlette.responses import FileResponse, Response
+    from starlette.staticfiles import StaticFiles
+
+    class Files(StaticFiles):
+        """A StaticFiles of this test's own, so the fix is tried without touching Starlette's class (which the
+        router's fixes have patched already where an in-process app test ran first)."""
+
+        get_response = getattr(StaticFiles.get_response, "__wrapped__", StaticFiles.get_response)
+        file_response = getattr(StaticFiles.file_response, "__wrapped__", StaticFiles.file_response)
+
+    if in_memory:
+        Files.get_response, Files.file_response = streamlit_fixes.serve_from_memory(Files, Response, FileResponse)
+    return Files
+
+
+def fetch(app, path: str, method: str = "GET", headers: dict | None = None):
+    """One request through the ASGI app: (status, headers, body)."""
+    scope = {
+        "type": "http",
+        "asgi": {"spec_version": "2.4"},
+        "method": method,
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(key.encode(), value.encode()) for key, value in (headers or {}).items()],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("testserver", 80),
+    }
+    sent = []
+
+    async def receive():
+        await asyncio.Future()  # The client never disconnects.
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    return start["status"], dict(start["headers"]), b"".join(message.get("body", b"") for message in sent[1:])
+
+
+@pytest.fixture
+def thread_hops(monkeypatch):
+    """The calls that went through AnyIO's thread pool (Starlette's file I/O goes there), by function name."""
+    from anyio._backends._asyncio import AsyncIOBackend
+
+    hops, run_sync = [], AsyncIOBackend.run_sync_in_worker_thread
+
+    async def counted(function, args, *rest, **kwargs):
+        hops.append(getattr(function, "__name__", repr(function)))
+        return await run_sync(function, args, *rest, **kwargs)
+
+    monkeypatch.setattr(AsyncIOBackend, "run_sync_in_worker_thread", counted)
+    return hops
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    monkeypatch.setattr(streamlit_fixes, "_found", {})
+    monkeypatch.setattr(streamlit_fixes, "_held", {})
+    (tmp_path / "table.js").write_bytes(bytes(range(256)) * 1000)  # 256 KB: four 64 KB reads when streamed.
+    (tmp_path / "style.css").write_text("body { color: #1a1a1a }")
+    return tmp_path
+
+
+def test_a_static_file_found_before_is_answered_from_memory_with_the_same_bytes_and_headers(site, thread_hops):
+    plain, held = static_files_class(False)(directory=site), static_files_class(True)(directory=site)
+    expected = fetch(plain, "/table.js")
+    hops_streamed = len(thread_hops)
+    first = fetch(held, "/table.js")
+    del thread_hops[:]
+    again = fetch(held, "/table.js")
+    assert expected[0] == first[0] == again[0] == 200
+    assert expected[2] == first[2] == again[2] == (site / "table.js").read_bytes()
+    without_ranges = {key: value for key, value in expected[1].items() if key != b"accept-ranges"}
+    assert first[1] == again[1] == without_ranges  # Type, length, ETag, last-modified: Starlette's own.
+    assert hops_streamed >= 6  # Find, open, four reads and more, close: each a trip through the thread pool.
+    assert thread_hops == []  # Found before: no trip at all.
+
+
+def test_what_memory_does_not_serve_goes_the_old_way(site, thread_hops, monkeypatch):
+    held = static_files_class(True)(directory=site)
+    status, headers, _ = fetch(held, "/style.css")
+    etag = headers[b"etag"].decode()
+    assert fetch(held, "/style.css", headers={"if-none-match": etag})[0] == 304
+    head = fetch(held, "/style.css", method="HEAD")
+    assert head[0] == 200 and head[2] == b"" and head[1][b"content-length"] == b"23"
+    ranged = fetch(held, "/table.js", headers={"range": "bytes=0-9"})
+    assert ranged[0] == 206 and ranged[2] == bytes(range(10))
+    with pytest.raises(Exception, match="404"):
+        asyncio.run(held.get_response("missing.js", {"method": "GET", "headers": []}))
+    monkeypatch.setattr(streamlit_fixes, "MAX_FILE_BYTES", 1000)
+    streamlit_fixes._held.clear()
+    del thread_hops[:]
+    big = fetch(held, "/table.js")
+    assert big[2] == (site / "table.js").read_bytes() and len(thread_hops) >= 5  # Too large to hold: streamed.
+    assert streamlit_fixes._held == {}
