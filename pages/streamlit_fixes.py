@@ -12,8 +12,8 @@ runs a browser was waiting for:
   settings below the radio, with nothing to make the page catch up until the next full run.
 - A full rerun (a click on "Train Model 1") arriving while the runner ran the status box's fragment: with
   `runner.fastReruns` (the default) the session stopped that runner and started another for the page, and the
-  fragment run's messages were dropped half-way. At 30 sessions with a training running, every such browser stopped
-  updating: none of the 30 ever showed its place in the queue.
+  fragment run's messages were dropped half-way (traced at 30 sessions with a training running, where every page
+  froze; holding such clicks back did not end the freezes, which came from the page's own files: see below).
 
 The fix: rerun requests reach Streamlit one at a time, in the order they came, and one that would make it drop a
 run's messages waits on the event loop (re-checking every RETRY_SECONDS) until they are delivered — the runner's
@@ -24,7 +24,8 @@ replaces the page anyway. If Streamlit changes the attributes read here, the che
 Streamlit behaves as it does unfixed; tests/test_streamlit_fixes.py fails on such a Streamlit, so an upgrade cannot
 drop the fix silently.
 
-The page's own files (Streamlit's scripts, styles and fonts) are served from memory: see `serve_from_memory`.
+The page's own files (Streamlit's scripts, styles and fonts) are served from memory, once served from disk: under
+that load Starlette's way of serving them left a page's scripts unanswered for minutes (see `serve_from_memory`).
 """
 
 import functools
@@ -101,7 +102,7 @@ def serve_from_memory(static_files_class, response_class, file_response_class):
     which on a loaded 2-core server shares Python's lock with 30 pages' script runs and a training. In the
     30-session benchmark the 28 threads' tokens were all taken with up to 83 requests waiting, and the page scripts
     of the Train page and of every reload went unanswered for minutes (tests/server_trace.py's THREADS and TASKS
-    lines): the browser kept the last page it could draw, so clicks seemed to do nothing. Held in memory, a file
+    lines), and those pages drew nothing new while they waited, so clicks seemed to do nothing. Held in memory, a file
     found before is answered without a hop; the first request for each file reads it once, on the loop (the
     installed package's files are a few hundred KB each, read from the page cache). Headers (type, length, ETag,
     last-modified, and Streamlit's cache-control) are the ones Starlette gives the file; "304 Not Modified" answers
@@ -145,8 +146,11 @@ def _bytes_of(full_path: str, stat_result) -> bytes | None:
             or sum(map(len, _held.values())) + stat_result.st_size > MAX_MEMORY_BYTES
         ):
             return None
-        with open(full_path, "rb") as file:
-            body = file.read()
+        try:
+            with open(full_path, "rb") as file:
+                body = file.read()
+        except OSError:  # Gone since it was looked up: Starlette's own response says so, as before.
+            return None
         if len(body) != stat_result.st_size:  # Changed since it was looked up: stream it as before.
             return None
         _held[key] = body

@@ -4,7 +4,9 @@ that produced it is no longer the session's current one (`AppSession` ignores su
 check of pages/streamlit_fixes.py that holds a rerun back (every 50 ms while it waits); and every THREADS_EVERY
 seconds one `THREADS` line: how many of the server's threads stand where, by thread name and innermost frame (a
 pool whose threads all stand in one place is a pool that is stuck), and the static-file requests (the page's
-scripts) still unanswered after SLOW_SECONDS, with one `SLOW` line for each that took longer.
+scripts) still unanswered after SLOW_SECONDS, with one `SLOW` line for each that took longer; while any are
+unanswered, a `TASKS` line: where the event loop's tasks wait and how many of the file-serving thread pool's tokens
+are taken.
 
 Installed by `start_server(trace=True)` (the load benchmark's `--shots`), before `streamlit run` starts; it
 changes no behaviour, it only prints. A line names the session (8 characters of its id), the visitor (from the
@@ -41,13 +43,15 @@ def _runner(runner) -> str:
     return f"r{_runner_numbers.setdefault(id(runner), len(_runner_numbers) + 1)}"
 
 
-def _say(session: AppSession, what: str) -> None:
+def _print(kind: str, what: str) -> None:
+    """One line on stderr: its kind, the time to the millisecond, and what."""
     now = time.time()
-    print(
-        f"TRACE {time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d} {session.id[:8]} {what}",
-        file=sys.stderr,
-        flush=True,
-    )
+    stamp = f"{time.strftime('%H:%M:%S', time.localtime(now))}.{int(now * 1000) % 1000:03d}"
+    print(f"{kind} {stamp} {what}", file=sys.stderr, flush=True)
+
+
+def _say(session: AppSession, what: str) -> None:
+    _print("TRACE", f"{session.id[:8]} {what}")
 
 
 def _settings_value(client_state) -> str:
@@ -122,21 +126,16 @@ def _report_threads() -> None:
         places = collections.Counter(
             _where(thread, frames[thread.ident]) for thread in threading.enumerate() if thread.ident in frames
         )
-        now = time.time()
         listing = "; ".join(f"{count}x {place}" for place, count in places.most_common(12))
         ages = sorted((time.monotonic() - started, path) for started, path in list(_static_requests.values()))
         late = [f"{path} {age:.0f}s" for age, path in reversed(ages) if age > SLOW_SECONDS]
-        print(
-            f"THREADS {time.strftime('%H:%M:%S', time.localtime(now))} {sum(places.values())} threads: {listing}"
+        _print(
+            "THREADS",
+            f"{sum(places.values())} threads: {listing}"
             f" | static files unanswered after {SLOW_SECONDS:.0f} s: {len(late)} {late[:3]}",
-            file=sys.stderr,
-            flush=True,
         )
         if late and _server_loop:
             _server_loop[0].call_soon_threadsafe(_report_tasks)
-
-
-_serve_static = StaticFiles.__call__
 
 
 def _awaiting(coroutine) -> list[str]:
@@ -159,12 +158,14 @@ def _report_tasks() -> None:
     places = collections.Counter(" < ".join(_awaiting(task.get_coro())[-3:]) for task in asyncio.all_tasks())
     limiter = anyio.to_thread.current_default_thread_limiter().statistics()
     listing = "; ".join(f"{count}x {place}" for place, count in places.most_common(6))
-    print(
-        f"TASKS {time.strftime('%H:%M:%S')} {sum(places.values())} tasks; thread tokens {limiter.borrowed_tokens}/"
-        f"{limiter.total_tokens}, {limiter.tasks_waiting} waiting: {listing}",
-        file=sys.stderr,
-        flush=True,
+    _print(
+        "TASKS",
+        f"{sum(places.values())} tasks; thread tokens {limiter.borrowed_tokens}/{limiter.total_tokens}, "
+        f"{limiter.tasks_waiting} waiting: {listing}",
     )
+
+
+_serve_static = StaticFiles.__call__
 
 
 async def serve_static(self, scope, receive, send) -> None:
@@ -178,7 +179,7 @@ async def serve_static(self, scope, receive, send) -> None:
         del _static_requests[id(scope)]
         took = time.monotonic() - started
         if took > SLOW_SECONDS:
-            print(f"SLOW {time.strftime('%H:%M:%S')} {path} took {took:.1f} s", file=sys.stderr, flush=True)
+            _print("SLOW", f"{path} took {took:.1f} s")
 
 
 StaticFiles.__call__ = serve_static

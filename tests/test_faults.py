@@ -215,7 +215,8 @@ def test_a_server_started_for_thread_dumps_writes_every_threads_stack_into_its_l
 @pytest.mark.slow
 def test_a_traced_server_logs_each_rerun_a_browser_asks_for_with_its_visitor_and_each_script_run(cache_dir):
     """What benchmarks/classroom_load.py --shots keeps in the server log (tests/server_trace.py): the lines that
-    showed a finished page run being dropped for a fragment rerun, and that pages/streamlit_fixes.py holds back."""
+    showed a finished page run being dropped for a fragment rerun, and that pages/streamlit_fixes.py holds back; and
+    the THREADS lines that showed the page's own files going unanswered."""
     cache_dir.mkdir()
     server = start_server(cache_dir, ARTIFACTS / "faults-traced-server.log", trace=True)
     try:
@@ -233,6 +234,7 @@ def test_a_traced_server_logs_each_rerun_a_browser_asks_for_with_its_visitor_and
     asked = re.findall(rf"TRACE \S+ \w+ rerun-asked visitor={visitor} run=full timer=False settings='([^']+)'", log)
     assert asked and asked[-1] == "Full preset", log[-3000:]
     assert re.search(r"TRACE \S+ \w+ SCRIPT_STOPPED_WITH_SUCCESS runner=r\d+", log), log[-3000:]
+    assert re.search(r"^THREADS \S+ \d+ threads: .*MainThread @ .* \| static files unanswered", log, re.M), log[-3000:]
 
 
 # Several sessions, through AppTest ----------------------------------------------------------------------------
