@@ -287,8 +287,9 @@ def _train_on(client, to_train, cache, threads, load_data, on_event, worker_wait
                     )
                 )
             for future in done:
-                spec, run_config = pending.pop(future)
-                _collect(future, spec, run_config, finished, on_event)
+                spec, run_config = pending[future]
+                if _collect(future, spec, run_config, finished, on_event, worker_wait_seconds):
+                    del pending[future]
             if pending:
                 watcher.check(finished_count=len(finished), pending_count=len(pending))
     except BaseException:
@@ -299,11 +300,19 @@ def _train_on(client, to_train, cache, threads, load_data, on_event, worker_wait
     return finished
 
 
-def _collect(future, spec: ModelSpec, run_config: TrainConfig, finished: dict, on_event: EventCallback) -> None:
+def _collect(
+    future, spec: ModelSpec, run_config: TrainConfig, finished: dict, on_event: EventCallback, wait_seconds: float
+) -> bool:
+    """Take a finished run's result (or its failure) into `finished` and the events; False when the result could not
+    be had within `wait_seconds`: it went with its worker after the run finished (the sweep's own events can kill
+    workers, a machine can go away), so the scheduler runs it again and the run stays pending, where the worker
+    watcher stops the sweep if no worker comes back. Without the limit the sweep waited for that result forever."""
     from distributed import KilledWorker
 
     try:
-        run = future.result()
+        run = future.result(timeout=wait_seconds)
+    except TimeoutError:
+        return False
     except KilledWorker:
         reason = "the workers that ran it died each time (out of memory, killed, or their machine went away)"
     except FmnistError as error:
@@ -313,8 +322,9 @@ def _collect(future, spec: ModelSpec, run_config: TrainConfig, finished: dict, o
     else:
         finished[(spec.name, run_config.seed)] = run
         on_event(SweepEvent("finished", "trained", run.title, run.seed, 1.0, run))
-        return
+        return True
     on_event(SweepEvent("failed", reason, spec.title, run_config.seed))
+    return True
 
 
 class _WorkerWatcher:

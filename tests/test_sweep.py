@@ -20,7 +20,7 @@ import pytest
 from fmnist_core.cache import ModelCache
 from fmnist_core.cli import main
 from fmnist_core.errors import ClusterError
-from fmnist_core.sweep import SweepEvent, _WorkerWatcher, open_engine, sweep_seeds
+from fmnist_core.sweep import SweepEvent, _collect, _WorkerWatcher, open_engine, sweep_seeds
 from fmnist_core.sweep_result import load_sweeps
 from tests.conftest import require_real_data
 from tests.sweep_support import TINY_CONFIG, TINY_SEEDS, TINY_SPECS, run_tiny_sweep
@@ -437,3 +437,20 @@ def test_a_local_clusters_workers_ignore_ctrl_c_and_the_sweep_keeps_it():
         assert not sigint_ignored()
     finally:
         signal.signal(signal.SIGINT, inherited)
+
+
+def test_a_result_lost_with_its_worker_leaves_the_run_pending_instead_of_waiting_forever():
+    """A run that finished on a worker killed before its result was fetched (the sweep's own test kills workers on
+    the first "finished" event) is computed again by the scheduler; with no worker left, fetching it waited forever
+    and hung CI. `_collect` now gives up after the wait it is given and says the run is still pending."""
+    asked = []
+
+    class LostResult:
+        def result(self, timeout=None):
+            asked.append(timeout)
+            raise TimeoutError(f"timed out after {timeout} s.")
+
+    finished, events = {}, []
+    collected = _collect(LostResult(), TINY_SPECS[0], TINY_CONFIG, finished, events.append, 5)
+    assert collected is False and asked == [5]
+    assert finished == {} and events == []
