@@ -120,8 +120,8 @@ def _where(thread: threading.Thread, frame) -> str:
 
 
 def _report_threads() -> None:
+    # One line at once, then every THREADS_EVERY seconds: a short run (a test) still gets one.
     while True:
-        time.sleep(THREADS_EVERY)
         frames = sys._current_frames()
         places = collections.Counter(
             _where(thread, frames[thread.ident]) for thread in threading.enumerate() if thread.ident in frames
@@ -136,6 +136,7 @@ def _report_threads() -> None:
         )
         if late and _server_loop:
             _server_loop[0].call_soon_threadsafe(_report_tasks)
+        time.sleep(THREADS_EVERY)
 
 
 def _awaiting(coroutine) -> list[str]:
