@@ -19,7 +19,9 @@ The teacher's training is stopped at the end, so nothing is saved, and how many 
 students worked is reported (what the class's load cost the demo). `--uploads-only`: step 1 alone, with no
 training running (how the first round measured the app under a class, before there was a queue). Chromium starts
 as a plain user's would, unable to raise its threads' priority above the server's (`plain_user_chromium`;
-`--raised-browser-priority` for the earlier way).
+`--raised-browser-priority` for the earlier way). `--app-dir <checkout>` (with --uploads-only) serves another
+checkout's app instead, over a copy of --cache-dir as it is (that app's own cache format): an earlier commit's
+server measured on the same machine, by the same sessions (its pages must have the same headings and answer line).
 
 Usage: .venv/bin/python benchmarks/classroom_load.py --sessions 10 20 30 [--cache-dir <your model cache>]
 Run it alone on the machine (`flock -x /work/cpu.lock ...`): it uses every core, and the answer times are the
@@ -35,6 +37,7 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -101,12 +104,14 @@ class RunResult:
     server_cpu_seconds: float | None = None  # CPU time the server used while the sessions ran (all its threads,
     # the teacher's training among them when one runs).
     browsers_cpu_seconds: float | None = None  # The same for every Chromium process (sampled: see CpuMeter).
+    app: str = ""  # The served checkout's commit (git describe --always --dirty).
 
     def summary(self) -> dict:
         answers = [r.answer_seconds for r in self.results if r.answer_seconds is not None]
         places = sorted(r.place for r in self.results if r.place is not None)
         return {
             "sessions": self.sessions,
+            "app": self.app,
             "uploads_only": self.uploads_only,
             "errors": sum(len(r.errors) for r in self.results),
             "error_examples": [error for r in self.results for error in r.errors][:5],
@@ -378,10 +383,14 @@ async def run_one(
     uploads_only: bool = False,
     thread_dumps: bool = False,
     chromium: Path = CHROMIUM,
+    app_dir: Path = PROJECT_ROOT,
 ) -> RunResult:
     cache = work / f"cache-{sessions}"
-    cache.mkdir()
-    prepare_cache(source, cache)
+    if app_dir == PROJECT_ROOT:
+        cache.mkdir()
+        prepare_cache(source, cache)
+    else:  # Another commit's app reads its own cache format: its entries are copied as they are.
+        shutil.copytree(source, cache)
     server = start_server(
         cache,
         (shots or work) / f"server-{sessions}.log",  # Kept beside the photographs, when there are any.
@@ -389,6 +398,7 @@ async def run_one(
         environment={"FMNIST_CLASSROOM": "1", "FMNIST_QUEUE_LIMIT": "100", "FMNIST_SHIPPED_DIR": str(work)},
         trace=shots is not None,
         thread_dumps=thread_dumps,
+        app_dir=app_dir,
     )
     site = Site(server.url, picture, step_seconds, shots, uploads_only, server.dump_threads if thread_dumps else None)
     samples: list[tuple[float, int]] = []
@@ -434,7 +444,19 @@ async def run_one(
         teacher_batches,
         server_cpu,
         browsers_cpu,
+        commit_of(app_dir),
     )
+
+
+def commit_of(checkout: Path) -> str:
+    """The checkout's commit, marked -dirty when it has uncommitted changes; "" where git cannot tell."""
+    try:
+        described = subprocess.run(
+            ["git", "-C", str(checkout), "describe", "--always", "--dirty"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return described.stdout.strip() if described.returncode == 0 else ""
 
 
 def main() -> None:
@@ -470,11 +492,24 @@ def main() -> None:
         help="let Chromium, run as root, raise its threads' priority above the server's, as every run before this "
         "option did (see plain_user_chromium)",
     )
+    parser.add_argument(
+        "--app-dir",
+        type=Path,
+        default=PROJECT_ROOT,
+        help="with --uploads-only: serve the app of this checkout (e.g. a git worktree of an earlier commit) over a "
+        "copy of --cache-dir as it is, to compare its server with this one on the same machine",
+    )
     arguments = parser.parse_args()
     if any(count < 1 for count in arguments.sessions):
         parser.error("--sessions takes whole numbers ≥ 1")
     if arguments.thread_dumps and arguments.shots is None:
         parser.error("--thread-dumps needs --shots: the dumps go into the server log kept there")
+    arguments.app_dir = arguments.app_dir.resolve()
+    if arguments.app_dir != PROJECT_ROOT:
+        if not arguments.uploads_only:
+            parser.error("--app-dir needs --uploads-only: an earlier app has no training queue to measure")
+        if arguments.cache_dir is None or not (arguments.app_dir / "streamlit_app.py").is_file():
+            parser.error("--app-dir needs a checkout with streamlit_app.py, and --cache-dir with that app's models")
     summaries, runs = [], []
     with tempfile.TemporaryDirectory(prefix="classroom-load-") as folder:
         work = Path(folder)
@@ -492,6 +527,7 @@ def main() -> None:
                     arguments.uploads_only,
                     arguments.thread_dumps,
                     CHROMIUM if arguments.raised_browser_priority else plain_user_chromium(work),
+                    arguments.app_dir,
                 )
             )
             runs.append(run)

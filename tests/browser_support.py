@@ -145,6 +145,7 @@ def start_server(
     environment: dict[str, str] | None = None,
     thread_dumps: bool = False,
     trace: bool = False,
+    app_dir: Path = PROJECT_ROOT,
 ) -> StreamlitServer:
     """Start the app on a free port with `cache_dir` as its model cache and wait until it answers.
 
@@ -153,6 +154,8 @@ def start_server(
     thread_dumps: let `server.dump_threads()` write every thread's stack into the log (on a loaded server, a dump
     once stopped the process midway: for a diagnosis, not for figures).
     trace: write each rerun asked for, each script run and each message Streamlit drops into the log.
+    app_dir: the checkout whose streamlit_app.py is served (benchmarks/classroom_load.py --app-dir: an earlier
+    commit's app, measured on the same machine).
     The server gets its own process group, so `stop` and `kill` reach every process it starts.
     """
     port = free_port()
@@ -177,7 +180,7 @@ def start_server(
                 str(port),
                 *where,
             ],
-            cwd=PROJECT_ROOT,
+            cwd=app_dir,
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,

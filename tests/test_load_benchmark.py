@@ -1,4 +1,5 @@
-"""benchmarks/classroom_load.py starts its browsers the way a student's runs: unable to outrank the server.
+"""benchmarks/classroom_load.py starts its browsers the way a student's runs: unable to outrank the server; and
+with --app-dir it names the checkout it measured and refuses what that checkout cannot be measured by.
 
 Run as root (as on the team's VMs), Chromium gives its main, I/O and compositor threads niceness -8; the
 benchmark's browsers then took the shared cores ahead of the server it measures (20 sessions, uploads only:
@@ -55,3 +56,44 @@ def test_the_benchmarks_chromium_cannot_raise_its_threads_priority(tmp_path):
             browser.close()
     assert browser_processes and niceness, "no Chromium process was found under this test"
     assert min(niceness) >= 0, f"a Chromium thread raised its priority: niceness {min(niceness)}"
+
+
+def test_the_served_checkout_is_named_by_its_commit_and_marked_when_changed(tmp_path):
+    """--app-dir: each figure names the commit whose app it measured, and -dirty when that checkout had changes."""
+    import subprocess
+
+    from benchmarks.classroom_load import commit_of
+
+    assert commit_of(tmp_path) == ""  # Not a checkout: nothing is claimed.
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "streamlit_app.py").write_text("print('an app')\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "an app"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert commit_of(tmp_path) == head
+    (tmp_path / "streamlit_app.py").write_text("print('changed')\n")
+    assert commit_of(tmp_path) == f"{head}-dirty"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--app-dir", "benchmarks"], "--app-dir needs --uploads-only"),
+        (["--app-dir", "benchmarks", "--uploads-only", "--cache-dir", "."], "a checkout with streamlit_app.py"),
+    ],
+)
+def test_another_checkout_is_only_measured_with_uploads_and_its_own_cache(arguments, message):
+    import subprocess
+    import sys
+
+    from tests.browser_support import PROJECT_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "benchmarks/classroom_load.py", *arguments],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and message in done.stderr, done.stderr
