@@ -510,6 +510,8 @@ def main() -> None:
             parser.error("--app-dir needs --uploads-only: an earlier app has no training queue to measure")
         if arguments.cache_dir is None or not (arguments.app_dir / "streamlit_app.py").is_file():
             parser.error("--app-dir needs a checkout with streamlit_app.py, and --cache-dir with that app's models")
+        if arguments.shots is not None:
+            parser.error("--app-dir cannot take --shots: the server trace patches this checkout's pages")
     summaries, runs = [], []
     with tempfile.TemporaryDirectory(prefix="classroom-load-") as folder:
         work = Path(folder)

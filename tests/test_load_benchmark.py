@@ -81,16 +81,18 @@ def test_the_served_checkout_is_named_by_its_commit_and_marked_when_changed(tmp_
     [
         (["--app-dir", "benchmarks"], "--app-dir needs --uploads-only"),
         (["--app-dir", "benchmarks", "--uploads-only", "--cache-dir", "."], "a checkout with streamlit_app.py"),
+        (["--app-dir", "{app}", "--uploads-only", "--cache-dir", ".", "--shots", "x"], "--app-dir cannot take --shots"),
     ],
 )
-def test_another_checkout_is_only_measured_with_uploads_and_its_own_cache(arguments, message):
+def test_another_checkout_is_only_measured_with_uploads_and_its_own_cache(arguments, message, tmp_path):
     import subprocess
     import sys
 
     from tests.browser_support import PROJECT_ROOT
 
+    (tmp_path / "streamlit_app.py").write_text("print('another app')\n")
     done = subprocess.run(
-        [sys.executable, "benchmarks/classroom_load.py", *arguments],
+        [sys.executable, "benchmarks/classroom_load.py", *(a.replace("{app}", str(tmp_path)) for a in arguments)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
