@@ -4,7 +4,8 @@
 
 Starts `streamlit run` on a free port over the models shipped in cached_models/ and the user cache DIR (default: a
 new empty one, so the pages show what a fresh clone shows), and drives Debian's
-Chromium (apt-get install chromium chromium-driver). On Predict a T-shirt is drawn, so the shot shows a
+Chromium (apt-get install chromium chromium-driver; and fonts-noto-color-emoji, without which the page icons show as
+boxes). On Predict a T-shirt is drawn, so the shot shows a
 prediction; Evaluate shows the confusion matrix of the newest model. With no trained model, those two pages
 show their "train one first" state: train one first with `python -m fmnist_core train --model model1`.
 """
