@@ -9,11 +9,13 @@ benchmark's browsers then took the shared cores ahead of the server it measures 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING, PROJECT_ROOT
 from tests.proc_support import NICENESS, command_name, parents, stat_fields
 
 pytestmark = pytest.mark.browser
@@ -60,8 +62,6 @@ def test_the_benchmarks_chromium_cannot_raise_its_threads_priority(tmp_path):
 
 def test_the_served_checkout_is_named_by_its_commit_and_marked_when_changed(tmp_path):
     """--app-dir: each figure names the commit whose app it measured, and -dirty when that checkout had changes."""
-    import subprocess
-
     from benchmarks.classroom_load import commit_of
 
     assert commit_of(tmp_path) == ""  # Not a checkout: nothing is claimed.
@@ -85,11 +85,6 @@ def test_the_served_checkout_is_named_by_its_commit_and_marked_when_changed(tmp_
     ],
 )
 def test_another_checkout_is_only_measured_with_uploads_and_its_own_cache(arguments, message, tmp_path):
-    import subprocess
-    import sys
-
-    from tests.browser_support import PROJECT_ROOT
-
     (tmp_path / "streamlit_app.py").write_text("print('another app')\n")
     done = subprocess.run(
         [sys.executable, "benchmarks/classroom_load.py", *(a.replace("{app}", str(tmp_path)) for a in arguments)],
