@@ -18,8 +18,6 @@ import pytest
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING, PROJECT_ROOT
 from tests.proc_support import NICENESS, command_name, parents, stat_fields
 
-pytestmark = pytest.mark.browser
-
 
 def descendants(pid: int) -> list[int]:
     """Every process started (directly or not) by process `pid`."""
@@ -39,6 +37,7 @@ def thread_niceness(pids: list[int]) -> list[int]:
     return [int(values[NICENESS]) for values in fields if values is not None]
 
 
+@pytest.mark.browser
 def test_the_benchmarks_chromium_cannot_raise_its_threads_priority(tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -76,6 +75,7 @@ def test_the_served_checkout_is_named_by_its_commit_and_marked_when_changed(tmp_
     assert commit_of(tmp_path) == f"{head}-dirty"
 
 
+@pytest.mark.slow  # Starts the benchmark's own process.
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
