@@ -13,11 +13,26 @@ from functools import lru_cache
 _IMPORT_LOCK = threading.RLock()
 
 
+# TensorFlow's CPU tensors come from malloc by default, and glibc serves every block over 32 MB (Model 3's 28×28×256
+# maps are 205 MB a batch) with a fresh mmap that is page-faulted in on each use and unmapped after: on a 2-core VM
+# an elementwise op over one such map took 182 ms this way and 118 ms from TensorFlow's own pooling BFC allocator,
+# and Model 3 trained in float32 at 170 img/s against 208 (identical losses: only where the memory comes from
+# changes; `python benchmarks/allocator_speed.py`, README). Set before TensorFlow's import; a user's own setting
+# (TF_CPU_ALLOCATOR_USE_BFC=false) wins. The pool keeps its peak instead of handing memory back.
+CPU_ALLOCATOR_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
+
+
+def cpu_allocator() -> str:
+    """Where TensorFlow's CPU tensors come from in this process: "bfc" (TensorFlow's pool) or "malloc"."""
+    return "bfc" if os.environ.get(CPU_ALLOCATOR_VARIABLE, "").strip().lower() in ("true", "1") else "malloc"
+
+
 def _import_silently():
     # TensorFlow's C++ start-up lines ("oneDNN custom operations are on", "failed call to cuInit" on a machine
     # without a GPU) are written before its log level applies, so they are dropped at the file-descriptor
     # level. Python exceptions are unaffected: a failed import still raises.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault(CPU_ALLOCATOR_VARIABLE, "true")
     saved = os.dup(2)
     try:
         with open(os.devnull, "wb") as devnull:

@@ -18,7 +18,7 @@ import numpy as np
 from fmnist_core.config import TrainConfig
 from fmnist_core.errors import FmnistError
 from fmnist_core.jobs import seconds_to_go
-from fmnist_core.machine import import_tensorflow, usable_cores
+from fmnist_core.machine import cpu_allocator, import_tensorflow, usable_cores
 from fmnist_core.models import ModelSpec, build_from_spec, get_spec
 
 
@@ -415,6 +415,7 @@ def train(
             "threads": tf.config.threading.get_intra_op_parallelism_threads() or usable_cores(),
             "batch_size": config.batch_size,
             "device": device_name(),
+            "cpu_allocator": cpu_allocator(),
         },
         best_epoch=best_epoch,
     )

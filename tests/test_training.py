@@ -7,7 +7,7 @@ import pytest
 
 from fmnist_core.config import PRESETS, TrainConfig, get_preset
 from fmnist_core.errors import ConfigError
-from fmnist_core.machine import import_tensorflow
+from fmnist_core.machine import cpu_allocator, import_tensorflow
 from fmnist_core.training import (
     PACE_BATCHES,
     Augmentation,
@@ -33,6 +33,7 @@ def test_training_learns_and_reports_progress(tiny_data, tiny_spec, tiny_config)
     # Keras trains on the first GPU when TensorFlow sees one (a CI machine may have one), else on the CPU.
     gpus = import_tensorflow().config.list_physical_devices("GPU")
     assert result.speed_settings["device"] == ("GPU:0" if gpus else "CPU")
+    assert result.speed_settings["cpu_allocator"] == cpu_allocator()
     kinds = [event.kind for event in events]
     assert kinds[0] == "start" and kinds.count("epoch") == tiny_config.epochs
     batches = [event for event in events if event.kind == "batch"]
