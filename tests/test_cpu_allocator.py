@@ -8,15 +8,13 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from benchmarks import allocator_speed
 from fmnist_core.machine import CPU_ALLOCATOR_VARIABLE, cpu_allocator
+from tests.browser_support import PROJECT_ROOT
 from tests.conftest import require_real_data
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
