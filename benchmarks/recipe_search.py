@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fmnist_core.config import TrainConfig  # noqa: E402
+from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_search.jsonl"
 
@@ -120,6 +120,21 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
             "peak 6e-3": {"learning_rate": 6e-3},
             "peak 1e-2": {"learning_rate": 1e-2},
             "peak 6e-3, shifts of ±1 px": {"learning_rate": 6e-3, "shift_pixels": 1},
+        },
+    ),
+    # Model 3 alone, from the full preset (searched on Model 1): the lever that the width suggests (Adam's step
+    # moves a 4× wider sum into block 2, so a lower peak), the one decay lever that paid alone on Model 1, and the
+    # stronger shifts a wider network might use; then twice the steps (batch 128) and softer targets.
+    "full-model3": (
+        PRESETS["full"],
+        {
+            "full preset": {},
+            "peak lr 3e-3": {"learning_rate": 3e-3},
+            "peak lr 4e-3": {"learning_rate": 4e-3},
+            "AdamW 5e-2": {"weight_decay": 5e-2},
+            "shifts of ±2 px": {"shift_pixels": 2},
+            "batch 128": {"batch_size": 128},
+            "label smoothing 0.1": {"label_smoothing": 0.1},
         },
     ),
     # The full preset's levers, one at a time, from the earlier full recipe cut to 15 epochs (one seed: ~10 min each).

@@ -1,0 +1,92 @@
+"""benchmarks/recipe_search.py: each candidate is its stage's start with exactly its named changes, results are
+found again by their settings whichever stage trained them, and the summary measures gains against the first
+candidate of the stage. No training here: the rows are written by the tests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import recipe_search
+from fmnist_core.config import PRESETS, TrainConfig
+
+
+@pytest.mark.parametrize("stage", list(recipe_search.STAGES))
+def test_every_candidate_is_its_start_with_only_its_changes(stage):
+    start, candidates = recipe_search.STAGES[stage]
+    for name, changes in candidates.items():
+        config = recipe_search.candidate_config(stage, name, seed=7)
+        assert config.seed == 7
+        differing = {key for key, value in config.to_dict().items() if start.to_dict()[key] != value} - {"seed"}
+        assert differing == {key for key, value in changes.items() if start.to_dict()[key] != value}, name
+
+
+def test_the_model3_stage_starts_from_the_full_preset_it_tries_to_improve():
+    start, candidates = recipe_search.STAGES["full-model3"]
+    assert start == PRESETS["full"]
+    assert candidates["full preset"] == {}, "the reference row is the preset itself"
+    assert list(candidates)[0] == "full preset", "gains are measured against the first candidate"
+
+
+def row(stage: str, name: str, model: str, seed: int, accuracy: float) -> dict:
+    config = recipe_search.candidate_config(stage, name, seed)
+    return {
+        "stage": stage,
+        "candidate": name,
+        "model": model,
+        "seed": seed,
+        "validation_accuracy": accuracy,
+        "validation_accuracy_alone": accuracy,
+        "images_per_second": 1000.0,
+        "config": config.to_dict(),
+    }
+
+
+def test_a_result_is_found_by_its_settings_and_model_only():
+    rows = [row("full-model3", "peak lr 3e-3", "model3", 42, 0.9452)]
+    same = recipe_search.candidate_config("full-model3", "peak lr 3e-3", 42)
+    assert recipe_search.find_row(rows, "model3", same) is rows[0]
+    assert recipe_search.find_row(rows, "model1", same) is None
+    assert recipe_search.find_row(rows, "model3", same.replace(seed=7)) is None
+    # The same settings reached from another stage's start are the same run.
+    assert recipe_search.find_row(rows, "model3", PRESETS["full"].replace(learning_rate=3e-3)) is rows[0]
+
+
+def test_a_row_written_before_a_setting_existed_reads_it_as_its_default():
+    old = row("full-model3", "full preset", "model3", 42, 0.9458)
+    del old["config"]["label_smoothing"]
+    assert recipe_search.find_row([old], "model3", PRESETS["full"]) is old
+    assert TrainConfig.from_dict(old["config"]).label_smoothing == 0.0
+
+
+def test_the_summary_gives_each_candidate_its_gain_over_the_first(tmp_path, capsys):
+    results = tmp_path / "results.jsonl"
+    rows = [
+        row("full-model3", "full preset", "model3", 42, 0.9458),
+        row("full-model3", "peak lr 3e-3", "model3", 42, 0.9452),
+        row("full-model3", "AdamW 5e-2", "model3", 42, 0.9443),
+    ]
+    results.write_text("".join(json.dumps(line) + "\n" for line in rows))
+    recipe_search.summary("full-model3", "model3", [42], results)
+    printed = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "+0.00" in printed["full preset"]
+    assert "94.52%" in printed["peak lr 3e-3"] and "-0.06" in printed["peak lr 3e-3"]
+    assert "-0.15" in printed["AdamW 5e-2"]
+    assert "not run for every seed" in printed["peak lr 4e-3"]
+
+
+def test_a_search_does_not_train_what_it_has_measured(tmp_path, monkeypatch):
+    """Every candidate of the stage already has its row: nothing is loaded or trained, nothing is appended."""
+    results = tmp_path / "results.jsonl"
+    names = list(recipe_search.STAGES["full-model3"][1])
+    results.write_text("".join(json.dumps(row("full-model3", name, "model3", 42, 0.94)) + "\n" for name in names))
+    before = results.read_text()
+
+    def refuse(*arguments, **keywords):
+        raise AssertionError("trained or loaded data for a candidate already measured")
+
+    monkeypatch.setattr("fmnist_core.training.train", refuse)
+    monkeypatch.setattr("fmnist_core.data.load_fashion_mnist", lambda: None)
+    recipe_search.run_stage("full-model3", "model3", [42], None, results)
+    assert results.read_text() == before
