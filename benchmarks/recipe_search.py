@@ -124,7 +124,8 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
     ),
     # Model 3 alone, from the full preset (searched on Model 1): the lever that the width suggests (Adam's step
     # moves a 4× wider sum into block 2, so a lower peak), the one decay lever that paid alone on Model 1, and the
-    # stronger shifts a wider network might use; then twice the steps (batch 128) and softer targets.
+    # stronger shifts a wider network might use; then twice the steps (batch 128) and softer targets. The one that
+    # paid (label smoothing) was then run on Models 1 and 2 too (`--model model1 --only 'full preset,label ...'`).
     "full-model3": (
         PRESETS["full"],
         {
