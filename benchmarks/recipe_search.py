@@ -10,7 +10,8 @@ search resumes where it stopped and every figure in the README can be traced to 
     python benchmarks/recipe_search.py --stage class-levers --summary    # print the table from the file
 
 Stages: `class-*` start from the floor of issue 13 (2 epochs, batch 256, Adam 2e-3, cosine, no augmentation);
-`full-*` from the earlier full preset cut to 15 epochs (flips, ±2 px shifts, cosine, AdamW 1e-4, early stopping).
+`full-levers` and `full-stack` from the earlier full preset cut to 15 epochs (flips, ±2 px shifts, cosine, AdamW
+1e-4, early stopping); `full-model3` from today's full preset.
 """
 
 from __future__ import annotations
@@ -197,45 +198,43 @@ def validation_accuracy(result, data) -> tuple[float, float]:
 
 
 def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, path: Path) -> None:
+    rows = read_rows(path)
+    asked = [(name, seed, candidate_config(stage, name, seed)) for name in only or STAGES[stage][1] for seed in seeds]
+    pending = [(name, seed, config) for name, seed, config in asked if find_row(rows, model, config) is None]
+    if not pending:
+        return  # Everything asked for is measured: no data loaded, no TensorFlow started.
     import keras
 
     from fmnist_core.data import load_fashion_mnist
     from fmnist_core.training import train
 
     data = load_fashion_mnist()
-    rows = read_rows(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for name in STAGES[stage][1]:
-        if only and name not in only:
-            continue
-        for seed in seeds:
-            config = candidate_config(stage, name, seed)
-            if find_row(rows, model, config) is not None:
-                continue
-            started = time.perf_counter()
-            result = train(model, config, data=data)
-            saved_rule, alone = validation_accuracy(result, data)
-            row = {
-                "stage": stage,
-                "candidate": name,
-                "model": model,
-                "seed": seed,
-                "validation_accuracy": saved_rule,
-                "validation_accuracy_alone": alone,
-                "val_accuracy_by_epoch": result.history.get("val_accuracy"),
-                "epoch_seconds": result.epoch_seconds,
-                "images_per_second": result.images_per_second,
-                "command_seconds": time.perf_counter() - started,
-                "config": config.to_dict(),
-            }
-            with path.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            print(
-                f"{stage:14} {name:28} {model} seed {seed:>3}: validation {saved_rule:.2%} "
-                f"(alone {alone:.2%}), {result.images_per_second:,.0f} img/s",
-                flush=True,
-            )
-            keras.backend.clear_session()
+    for name, seed, config in pending:
+        started = time.perf_counter()
+        result = train(model, config, data=data)
+        saved_rule, alone = validation_accuracy(result, data)
+        row = {
+            "stage": stage,
+            "candidate": name,
+            "model": model,
+            "seed": seed,
+            "validation_accuracy": saved_rule,
+            "validation_accuracy_alone": alone,
+            "val_accuracy_by_epoch": result.history.get("val_accuracy"),
+            "epoch_seconds": result.epoch_seconds,
+            "images_per_second": result.images_per_second,
+            "command_seconds": time.perf_counter() - started,
+            "config": config.to_dict(),
+        }
+        with path.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        print(
+            f"{stage:14} {name:28} {model} seed {seed:>3}: validation {saved_rule:.2%} "
+            f"(alone {alone:.2%}), {result.images_per_second:,.0f} img/s",
+            flush=True,
+        )
+        keras.backend.clear_session()
 
 
 def summary(stage: str, model: str, seeds: list[int], path: Path) -> None:
@@ -268,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(seed) for seed in args.seeds.split(",")]
     if not args.summary:
         only = args.only.split(",") if args.only else None
+        unknown = [name for name in only or [] if name not in STAGES[args.stage][1]]
+        if unknown:
+            valid = ", ".join(STAGES[args.stage][1])
+            parser.error(f"no candidate {', '.join(map(repr, unknown))} in stage {args.stage}: {valid}")
         run_stage(args.stage, args.model, seeds, only, args.results)
     summary(args.stage, args.model, seeds, args.results)
     return 0

@@ -77,7 +77,7 @@ def test_the_summary_gives_each_candidate_its_gain_over_the_first(tmp_path, caps
 
 
 def test_a_search_does_not_train_what_it_has_measured(tmp_path, monkeypatch):
-    """Every candidate of the stage already has its row: nothing is loaded or trained, nothing is appended."""
+    """Every candidate of the stage already has its row: no data is loaded, nothing is trained or appended."""
     results = tmp_path / "results.jsonl"
     names = list(recipe_search.STAGES["full-model3"][1])
     results.write_text("".join(json.dumps(row("full-model3", name, "model3", 42, 0.94)) + "\n" for name in names))
@@ -87,6 +87,21 @@ def test_a_search_does_not_train_what_it_has_measured(tmp_path, monkeypatch):
         raise AssertionError("trained or loaded data for a candidate already measured")
 
     monkeypatch.setattr("fmnist_core.training.train", refuse)
-    monkeypatch.setattr("fmnist_core.data.load_fashion_mnist", lambda: None)
+    monkeypatch.setattr("fmnist_core.data.load_fashion_mnist", refuse)
     recipe_search.run_stage("full-model3", "model3", [42], None, results)
+    recipe_search.run_stage("full-model3", "model3", [42], ["label smoothing 0.1"], results)
     assert results.read_text() == before
+
+
+def test_a_candidate_name_the_stage_lacks_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(recipe_search, "run_stage", lambda *arguments: pytest.fail("ran a stage for a wrong name"))
+    results = tmp_path / "results.jsonl"
+    with pytest.raises(SystemExit) as stopped:
+        recipe_search.main(
+            ["--stage", "full-model3", "--only", "full preset,label smoothing", "--results", str(results)]
+        )
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert "no candidate 'label smoothing' in stage full-model3" in error
+    assert "label smoothing 0.1" in error, "the valid names are listed"
+    assert not results.exists()
