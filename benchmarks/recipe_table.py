@@ -15,7 +15,9 @@ they finish, so a long table resumes where it stopped. Run it with the machine t
 `--throughput ROUNDS` answers one question only: does the new full recipe train slower per image than the old
 one? One run each, hours apart, cannot tell a 7 % difference from a shared machine's drift, so it trains Model 1
 for THROUGHPUT_EPOCHS epochs with each recipe, old, new, old, new…, each into its own empty cache, and prints
-every run's training images/s (validation excluded) and the median of the per-round ratios new/old.
+every run's training images/s (validation excluded) and the median of the per-round ratios new/old. With
+`--variants` each round also trains the new recipe with one of the settings that differ put back to the old
+recipe's (peak learning rate, shifts, schedule), to see whether any of them carries the difference.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from fmnist_core.models import MODEL_NAMES  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "recipe_table.jsonl"
 THROUGHPUT_RESULTS = ROOT / "benchmarks" / "results" / "recipe_throughput.jsonl"
+THROUGHPUT_VARIANT_RESULTS = ROOT / "benchmarks" / "results" / "recipe_throughput_variants.jsonl"
 THROUGHPUT_EPOCHS = 3  # The first epoch carries the graph's warm-up in both recipes alike.
 THRESHOLDS = (0.90, 0.92, 0.93)
 
@@ -160,13 +163,29 @@ def summary(path: Path) -> None:
         )
 
 
-def throughput(rounds: int, path: Path) -> None:
+def throughput_recipes(variants: bool) -> dict[str, TrainConfig]:
+    """What each round of --throughput trains: old and new full recipe, and with `variants` the new one with one of
+    the settings that differ set as the old recipe has it."""
+    old, new = OLD_RECIPES["full"], PRESETS["full"]
+    recipes = {"old": old, "new": new}
+    if variants:
+        recipes |= {
+            "new, peak lr as old": new.replace(learning_rate=old.learning_rate),
+            "new, shifts as old": new.replace(shift_pixels=old.shift_pixels),
+            "new, schedule and beta 2 as old": new.replace(
+                schedule=old.schedule, warmup_fraction=old.warmup_fraction, adam_beta_2=old.adam_beta_2
+            ),
+        }
+    return recipes
+
+
+def throughput(rounds: int, path: Path, variants: bool = False) -> None:
     """Old and new full recipe (Model 1, THROUGHPUT_EPOCHS epochs), alternating; rows appended to `path`."""
     ratios = []
     path.parent.mkdir(parents=True, exist_ok=True)
     for round_number in range(1, rounds + 1):
         speeds = {}
-        for recipe, config in (("old", OLD_RECIPES["full"]), ("new", PRESETS["full"])):
+        for recipe, config in throughput_recipes(variants).items():
             with tempfile.TemporaryDirectory(prefix="recipe-throughput-") as folder:  # Nothing to reuse.
                 row = train_row("full", recipe, "model1", config.replace(epochs=THROUGHPUT_EPOCHS), Path(folder))
             row["round"] = round_number
@@ -188,9 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="42", help="comma-separated seeds (default 42, the presets' own)")
     parser.add_argument("--summary", action="store_true")
     parser.add_argument("--throughput", type=int, metavar="ROUNDS", help="old against new full recipe, speed only")
+    parser.add_argument(
+        "--variants", action="store_true", help="with --throughput: also the new recipe with one old setting"
+    )
     args = parser.parse_args(argv)
     if args.throughput:
-        throughput(args.throughput, THROUGHPUT_RESULTS)
+        throughput(args.throughput, THROUGHPUT_VARIANT_RESULTS if args.variants else THROUGHPUT_RESULTS, args.variants)
         return 0
     if not args.summary:
         done = {(row["preset"], row["recipe"], row["model"], row["seed"]) for row in read_rows(args.results)}

@@ -203,6 +203,23 @@ def test_the_throughput_comparison_alternates_the_recipes_each_into_an_empty_cac
     assert "median 1.100" in printed
 
 
+def test_each_throughput_variant_is_the_new_recipe_with_only_old_settings_put_back():
+    import dataclasses
+
+    import benchmarks.recipe_table as table
+
+    old, new = table.OLD_RECIPES["full"], table.PRESETS["full"]
+    assert table.throughput_recipes(False) == {"old": old, "new": new}
+    recipes = table.throughput_recipes(True)
+    assert list(recipes)[:2] == ["old", "new"]
+    variants = {name: config for name, config in recipes.items() if name not in ("old", "new")}
+    assert len(variants) == 3
+    for name, config in variants.items():
+        changed = {f.name for f in dataclasses.fields(new) if getattr(config, f.name) != getattr(new, f.name)}
+        assert changed, f"{name!r} trains the new recipe itself"
+        assert all(getattr(config, field) == getattr(old, field) for field in changed), name
+
+
 @pytest.mark.slow  # Trains a tiny model and loads it in a fresh Python.
 def test_a_model_trained_with_every_recipe_option_loads_in_a_fresh_process(tmp_path, tiny_data, tiny_spec, tiny_config):
     # The saved network carries its schedule and loss; a fresh process (the app after a restart) must rebuild them.
