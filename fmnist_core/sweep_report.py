@@ -52,7 +52,9 @@ def describe(sweep: SweepResult) -> str:
     seeds = f"{sweep.seeds[0]}–{sweep.seeds[-1]}" if sweep.seed_count > 1 else str(sweep.seeds[0])
     models = ", ".join(summary.title for summary in sweep.models)
     plural = "s" if sweep.seed_count > 1 else ""
-    return f"{preset} · {models} × {sweep.seed_count} seed{plural} ({seeds}) · {sweep.created[:16].replace('T', ' ')}"
+    when = sweep.created[:16].replace("T", " ")
+    shipped = " · shipped with the app" if sweep.recorded else ""
+    return f"{preset} · {models} × {sweep.seed_count} seed{plural} ({seeds}) · {when}{shipped}"
 
 
 def summary_table(sweep: SweepResult) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """What a sweep found: its runs, each model's spread, the paired comparisons, and where the JSON is kept.
 
-A sweep's JSON (`<cache root>/sweeps/<sweep id>.json`) is the one source the CLI prints, the Compare page draws and
-the report quotes; nothing here imports TensorFlow or Dask, so the app reads sweeps without either.
+A sweep's JSON (`<cache root>/sweeps/<sweep id>.json`, or shipped with the app in `recorded_sweeps/`) is the one
+source the CLI prints, the Compare page draws and the report quotes; nothing here imports TensorFlow or Dask, so
+the app reads sweeps without either.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from fmnist_core.config import TrainConfig
@@ -93,6 +94,7 @@ class SweepResult:
     comparisons: tuple[PairedDifference, ...]  # Every pair, later model minus earlier one.
     engine: dict  # How the runs were scheduled: kind ("local" or "scheduler"), address, workers, threads.
     created: str  # ISO time the sweep finished.
+    recorded: bool = False  # Read from recorded_sweeps/ (shipped with the app), not the user's cache; not saved.
 
     @property
     def seed_count(self) -> int:
@@ -214,16 +216,22 @@ def read_sweep(path: Path) -> SweepResult:
         raise CacheError(f"{path} is not a sweep result this version can read ({error}).") from error
 
 
-def load_sweeps(cache_root: Path) -> tuple[list[SweepResult], list[str]]:
-    """Every readable sweep in the cache, newest first, and one problem line per file that is not readable."""
-    folder = sweeps_folder(cache_root)
-    sweeps, problems = [], []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        try:
-            sweeps.append(read_sweep(path))
-        except CacheError as error:
-            problems.append(str(error))
-    return sorted(sweeps, key=lambda sweep: sweep.created, reverse=True), problems
+def load_sweeps(cache_root: Path, recorded_dir: Path | None = None) -> tuple[list[SweepResult], list[str]]:
+    """Every readable sweep in the cache, newest first, then those shipped in `recorded_dir` (marked recorded) that
+    the cache does not hold under the same id; and one problem line per file that is not readable."""
+    found, problems = {}, []
+    for folder, recorded in ((sweeps_folder(cache_root), False), (recorded_dir, True)):
+        if folder is None or not folder.is_dir():
+            continue
+        sweeps = []
+        for path in sorted(folder.glob("*.json")):
+            try:
+                sweeps.append(read_sweep(path))
+            except CacheError as error:
+                problems.append(str(error))
+        for sweep in sorted(sweeps, key=lambda sweep: sweep.created, reverse=True):
+            found.setdefault(sweep.sweep_id, replace(sweep, recorded=recorded))
+    return list(found.values()), problems
 
 
 def _write_atomically(path: Path, payload: str) -> None:

@@ -10,6 +10,7 @@ from fmnist_core.cache import entries_by_model
 from fmnist_core.cli.train_command import command_line
 from fmnist_core.commentary import learning_curve_summary
 from fmnist_core.models import MODEL_SPECS
+from fmnist_core.paths import recorded_sweeps_dir
 from fmnist_core.race_summary import load_races
 from fmnist_core.sweep_result import SweepResult, load_sweeps
 from pages.common import (
@@ -165,7 +166,7 @@ def error_bars_chart(sweep: SweepResult) -> alt.HConcatChart:
 def seeds_section(chosen: dict) -> SweepResult | None:
     """The sweep's error bars and verdicts when one was run, else a plain "one seed" note; returns the sweep shown."""
     st.subheader("🎲 Seeds: is the difference real?")
-    sweeps, problems = load_sweeps(model_cache().root)
+    sweeps, problems = load_sweeps(model_cache().root, recorded_sweeps_dir())
     for problem in problems:
         st.warning(problem, icon="⚠️")
     if not sweeps:

@@ -55,3 +55,19 @@ def test_with_sweeps_the_page_draws_error_bars_and_verdicts(trained_cache, tiny_
     box.set_value(0).run()
     assert not app.exception
     assert "other settings than the models in the table" in report_preview(app)
+
+
+def test_a_sweep_shipped_with_the_app_is_offered_and_says_so(trained_cache, tiny_config):
+    import json
+
+    from fmnist_core.paths import recorded_sweeps_dir
+
+    shipped = synthetic_sweep(tiny_config, "custom", created="2026-12-02T10:00:00")
+    recorded_sweeps_dir().mkdir(parents=True)
+    (recorded_sweeps_dir() / f"{shipped.sweep_id}.json").write_text(json.dumps(shipped.to_dict()))
+    app = run_page("compare.py")
+    assert not app.exception
+    box = app.selectbox(key="compare_sweep")
+    assert len(box.options) == 1 and box.options[0].endswith("· shipped with the app")
+    assert "shipped with the app" in report_preview(app)
+    assert f"- {shipped.comparisons[0].verdict}" in [block.value for block in app.markdown]

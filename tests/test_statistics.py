@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import PRESETS, TrainConfig
 from fmnist_core.models import MODEL_SPECS
 from fmnist_core.statistics import PairedDifference, Summary, paired_difference, summarize, t_quantile
 from fmnist_core.sweep_result import (
@@ -159,3 +159,27 @@ def test_an_unwritable_out_file_is_a_clear_error_and_the_cache_copy_is_kept(tmp_
     with pytest.raises(ConfigError, match="Cannot write .*the sweep is saved in"):
         save_sweep(result, tmp_path, also_to=tmp_path / "a-file" / "sweep.json")
     assert load_sweeps(tmp_path) == ([result], [])
+
+
+def test_sweeps_shipped_with_the_app_come_after_the_users_own_and_say_so(tmp_path):
+    from dataclasses import replace
+
+    own = synthetic_sweep(created="2026-11-30T09:00:00")
+    shipped_folder = tmp_path / "recorded_sweeps"
+    shipped_folder.mkdir()
+    shipped_same = replace(own, created="2026-11-01T09:00:00")  # Same request: the user's own copy wins.
+    shipped_other = synthetic_sweep(PRESETS["full"], "full", created="2026-12-01T09:00:00")
+    for result in (shipped_same, shipped_other):
+        (shipped_folder / f"{result.sweep_id}.json").write_text(json.dumps(result.to_dict()))
+    (shipped_folder / "damaged.json").write_text('{"format": 1}')
+    save_sweep(own, tmp_path / "cache")
+
+    sweeps, problems = load_sweeps(tmp_path / "cache", shipped_folder)
+
+    assert [(sweep.sweep_id, sweep.created, sweep.recorded) for sweep in sweeps] == [
+        (own.sweep_id, own.created, False),
+        (shipped_other.sweep_id, shipped_other.created, True),
+    ]
+    assert len(problems) == 1 and "damaged.json is not a sweep result" in problems[0]
+    assert "recorded" not in json.loads(json.dumps(sweeps[1].to_dict()))  # Where it was read from is not saved.
+    assert load_sweeps(tmp_path / "empty-cache", shipped_folder / "missing") == ([], [])

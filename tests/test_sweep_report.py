@@ -28,9 +28,12 @@ def test_pick_sweep_prefers_the_settings_of_the_compared_models():
 
 
 def test_describe_names_preset_models_seeds_and_time():
+    from dataclasses import replace
+
     assert sweep_report.describe(synthetic_sweep()) == (
         "quick preset · Model 1, Model 2, Model 3 × 3 seeds (42–44) · 2026-11-30 10:00"
     )
+    assert sweep_report.describe(replace(synthetic_sweep(), recorded=True)).endswith("10:00 · shipped with the app")
 
 
 def test_tables_hold_the_sweeps_own_figures():

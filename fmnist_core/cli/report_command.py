@@ -38,6 +38,7 @@ def register(subparsers) -> None:
 def run(arguments: argparse.Namespace) -> int:
     # pandas (for the tables) is imported here, not when the parser is built for every command.
     from fmnist_core import report
+    from fmnist_core.paths import recorded_sweeps_dir
     from fmnist_core.race_summary import load_races
     from fmnist_core.sweep_report import pick_sweep
     from fmnist_core.sweep_result import load_sweeps
@@ -65,7 +66,7 @@ def run(arguments: argparse.Namespace) -> int:
             print(f"timing single-image predictions of {entry.entry_id}…", file=sys.stderr)
             latencies[entry.entry_id] = report.measure_latency(cache.load_model(entry.entry_id), x_test)
 
-    sweeps, problems = load_sweeps(cache.root)
+    sweeps, problems = load_sweeps(cache.root, recorded_sweeps_dir())
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     sweep = pick_sweep(sweeps, [entry.record.config for entry in chosen.values() if entry is not None and entry.ok])
