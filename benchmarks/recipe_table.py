@@ -211,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         "--variants", action="store_true", help="with --throughput: also the new recipe with one old setting"
     )
     args = parser.parse_args(argv)
+    if args.throughput is not None and args.throughput < 1:
+        parser.error(f"--throughput takes a number of rounds ≥ 1 (got {args.throughput})")
+    if args.variants and not args.throughput:
+        parser.error("--variants goes with --throughput ROUNDS")
     if args.throughput:
         throughput(args.throughput, THROUGHPUT_VARIANT_RESULTS if args.variants else THROUGHPUT_RESULTS, args.variants)
         return 0

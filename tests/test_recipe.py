@@ -220,6 +220,19 @@ def test_each_throughput_variant_is_the_new_recipe_with_only_old_settings_put_ba
         assert all(getattr(config, field) == getattr(old, field) for field in changed), name
 
 
+@pytest.mark.parametrize(
+    "arguments, message",
+    [(["--throughput", "0"], "rounds ≥ 1"), (["--throughput", "-2"], "rounds ≥ 1"), (["--variants"], "goes with")],
+)
+def test_throughput_arguments_that_would_train_nothing_are_refused(arguments, message, monkeypatch, capsys):
+    import benchmarks.recipe_table as table
+
+    monkeypatch.setattr(table, "train_row", lambda *_: pytest.fail("trained despite the refused arguments"))
+    with pytest.raises(SystemExit) as stopped:
+        table.main(arguments)
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
 @pytest.mark.slow  # Trains a tiny model and loads it in a fresh Python.
 def test_a_model_trained_with_every_recipe_option_loads_in_a_fresh_process(tmp_path, tiny_data, tiny_spec, tiny_config):
     # The saved network carries its schedule and loss; a fresh process (the app after a restart) must rebuild them.
