@@ -3,8 +3,8 @@
 Two roots, one rule each:
 - **What ships with the app** is read from the repository (`cached_models/`: trained models, `recorded_races/`:
   races recorded with the CLI, `recorded_sweeps/`: sweeps of the shipped models' preset), and never written by the
-  app or the CLI. `$FMNIST_SHIPPED_DIR` stands in for the
-  repository folder; the tests point it at an empty folder, so no test sees a shipped model unless it asks.
+  app or the CLI. `$FMNIST_SHIPPED_DIR` stands in for the repository folder; the tests point it at an empty folder,
+  so no test sees a shipped model unless it asks.
 - **The user's own cache** (their trainings, the parsed dataset arrays, races, sweeps, job markers) is
   `$FMNIST_CACHE_DIR`, else `$XDG_CACHE_HOME/fmnist-explorer`, else `~/.cache/fmnist-explorer`: per user and outside
   the repository, so the app works from a read-only or shared checkout (a classroom server).
