@@ -76,6 +76,16 @@ def isolated_roots(tmp_path_factory):
     asks: both roots of fmnist_core.paths point at empty folders of this session, for subprocesses too."""
     os.environ["FMNIST_SHIPPED_DIR"] = str(tmp_path_factory.mktemp("nothing-shipped"))
     os.environ["FMNIST_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    return Path(os.environ["FMNIST_SHIPPED_DIR"])
+
+
+@pytest.fixture(autouse=True)
+def nothing_ships_after_the_test(isolated_roots):
+    """The session's "nothing shipped" folder stays empty: a test that ships something (a recorded race or sweep)
+    must point FMNIST_SHIPPED_DIR at its own folder, or every later test would see it. Fails the test that leaked."""
+    yield
+    leaked = sorted(path.name for path in isolated_roots.iterdir())
+    assert not leaked, f"this test wrote {leaked} into the session's shared, empty shipped folder {isolated_roots}"
 
 
 @pytest.fixture(scope="session")

@@ -57,11 +57,12 @@ def test_with_sweeps_the_page_draws_error_bars_and_verdicts(trained_cache, tiny_
     assert "other settings than the models in the table" in report_preview(app)
 
 
-def test_a_sweep_shipped_with_the_app_is_offered_and_says_so(trained_cache, tiny_config):
+def test_a_sweep_shipped_with_the_app_is_offered_and_says_so(trained_cache, tiny_config, tmp_path, monkeypatch):
     import json
 
     from fmnist_core.paths import recorded_sweeps_dir
 
+    monkeypatch.setenv("FMNIST_SHIPPED_DIR", str(tmp_path / "repository"))  # This test's own, not the session's.
     shipped = synthetic_sweep(tiny_config, "custom", created="2026-12-02T10:00:00")
     recorded_sweeps_dir().mkdir(parents=True)
     (recorded_sweeps_dir() / f"{shipped.sweep_id}.json").write_text(json.dumps(shipped.to_dict()))
