@@ -11,11 +11,13 @@ they finish, so a long table resumes where it stopped. Run it with the machine t
     python benchmarks/recipe_table.py --presets class --rows model1 --seeds 1,2,3,7 --results FILE   # other seeds
     python benchmarks/recipe_table.py --summary     # print the table from the results file
     python benchmarks/recipe_table.py --throughput 3  # full preset's speed: old and new recipe, alternating
+    python benchmarks/recipe_table.py --throughput-summary  # its verdict over every round recorded
 
 `--throughput ROUNDS` answers one question only: does the new full recipe train slower per image than the old
 one? One run each, hours apart, cannot tell a 7 % difference from a shared machine's drift, so it trains Model 1
 for THROUGHPUT_EPOCHS epochs with each recipe, old, new, old, new…, each into its own empty cache, and prints
-every run's training images/s (validation excluded) and the median of the per-round ratios new/old. With
+every run's training images/s (validation excluded), the median of the per-round ratios new/old and the mean
+change with its 95 % interval over every round recorded (new rounds are numbered after the file's last). With
 `--variants` each round also trains the new recipe with one of the settings that differ put back to the old
 recipe's (peak learning rate, shifts, schedule), to see whether any of them carries the difference.
 """
@@ -40,6 +42,7 @@ from fmnist_core.cache import ModelCache  # noqa: E402
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments  # noqa: E402
 from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
 from fmnist_core.models import MODEL_NAMES  # noqa: E402
+from fmnist_core.statistics import summarize  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "recipe_table.jsonl"
 THROUGHPUT_RESULTS = ROOT / "benchmarks" / "results" / "recipe_throughput.jsonl"
@@ -180,22 +183,45 @@ def throughput_recipes(variants: bool) -> dict[str, TrainConfig]:
 
 
 def throughput(rounds: int, path: Path, variants: bool = False) -> None:
-    """Old and new full recipe (Model 1, THROUGHPUT_EPOCHS epochs), alternating; rows appended to `path`."""
-    ratios = []
+    """Old and new full recipe (Model 1, THROUGHPUT_EPOCHS epochs), alternating; rows appended to `path`, numbered
+    after the rounds already there, then the verdict over every round in `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for round_number in range(1, rounds + 1):
-        speeds = {}
+    first = max((row.get("round", 0) for row in read_rows(path)), default=0) + 1
+    for round_number in range(first, first + rounds):
         for recipe, config in throughput_recipes(variants).items():
             with tempfile.TemporaryDirectory(prefix="recipe-throughput-") as folder:  # Nothing to reuse.
                 row = train_row("full", recipe, "model1", config.replace(epochs=THROUGHPUT_EPOCHS), Path(folder))
             row["round"] = round_number
             with path.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
-            speeds[recipe] = row["images_per_second"]
-            print(f"round {round_number}, {recipe} recipe: {speeds[recipe]:,.0f} img/s", flush=True)
-        ratios.append(speeds["new"] / speeds["old"])
-    print(f"new/old images per second, per round: {', '.join(f'{ratio:.3f}' for ratio in ratios)}")
-    print(f"median {statistics.median(ratios):.3f}")
+            print(f"round {round_number}, {recipe} recipe: {row['images_per_second']:,.0f} img/s", flush=True)
+    print(throughput_verdict(read_rows(path)))
+
+
+def throughput_verdict(rows: list[dict]) -> str:
+    """New against old images/s over every round that trained both: the ratio per round, their median, and the
+    mean change in % with its 95 % t interval over the rounds (a round's two runs share the machine's state of
+    the moment, so the per-round change removes the drift they share); slower or faster only when the interval
+    excludes 0."""
+    speeds: dict[int, dict[str, float]] = {}
+    for row in rows:
+        speeds.setdefault(row["round"], {})[row["recipe"]] = row["images_per_second"]
+    ratios = [pair["new"] / pair["old"] for _, pair in sorted(speeds.items()) if {"old", "new"} <= set(pair)]
+    if not ratios:
+        return "No round has trained both recipes yet."
+    lines = [
+        f"new/old images per second, per round: {', '.join(f'{ratio:.3f}' for ratio in ratios)}",
+        f"median {statistics.median(ratios):.3f}",
+    ]
+    change = summarize([100 * (ratio - 1) for ratio in ratios])
+    if change.half_width is None:
+        return "\n".join([*lines, f"change {change.mean:+.1f} % on one round: one round cannot tell."])
+    interval = f"{change.mean:+.1f} % ± {change.half_width:.1f} % (95 % interval, {change.count} rounds)"
+    if change.high < 0 or change.low > 0:
+        verdict = f"the new recipe trains {'slower' if change.high < 0 else 'faster'} per image: {interval}"
+    else:
+        verdict = f"not distinguishable: {interval}, an interval that holds 0"
+    return "\n".join([*lines, verdict])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,13 +236,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants", action="store_true", help="with --throughput: also the new recipe with one old setting"
     )
+    parser.add_argument(
+        "--throughput-summary", action="store_true", help="the speed verdict over the rounds recorded (no training)"
+    )
     args = parser.parse_args(argv)
     if args.throughput is not None and args.throughput < 1:
         parser.error(f"--throughput takes a number of rounds ≥ 1 (got {args.throughput})")
-    if args.variants and not args.throughput:
-        parser.error("--variants goes with --throughput ROUNDS")
+    if args.variants and not (args.throughput or args.throughput_summary):
+        parser.error("--variants goes with --throughput ROUNDS or --throughput-summary")
+    throughput_results = THROUGHPUT_VARIANT_RESULTS if args.variants else THROUGHPUT_RESULTS
+    if args.throughput_summary:
+        print(throughput_verdict(read_rows(throughput_results)))
+        return 0
     if args.throughput:
-        throughput(args.throughput, THROUGHPUT_VARIANT_RESULTS if args.variants else THROUGHPUT_RESULTS, args.variants)
+        throughput(args.throughput, throughput_results, args.variants)
         return 0
     if not args.summary:
         done = {(row["preset"], row["recipe"], row["model"], row["seed"]) for row in read_rows(args.results)}

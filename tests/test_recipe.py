@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -203,6 +204,51 @@ def test_the_throughput_comparison_alternates_the_recipes_each_into_an_empty_cac
     assert "median 1.100" in printed
 
 
+def test_more_throughput_rounds_follow_the_recorded_ones_and_the_verdict_covers_them_all(tmp_path, monkeypatch, capsys):
+    import benchmarks.recipe_table as table
+
+    results = tmp_path / "throughput.jsonl"
+    earlier = [
+        {"round": 1, "recipe": "old", "images_per_second": 1000.0},
+        {"round": 1, "recipe": "new", "images_per_second": 950.0},
+    ]
+    results.write_text("".join(json.dumps(row) + "\n" for row in earlier))
+    speeds = {"old": 1000.0, "new": 960.0}
+    monkeypatch.setattr(
+        table, "train_row", lambda preset, recipe, *_: {"recipe": recipe, "images_per_second": speeds[recipe]}
+    )
+    table.throughput(1, results)
+    speeds["new"] = 970.0
+    table.throughput(1, results)
+
+    assert [row["round"] for row in table.read_rows(results)] == [1, 1, 2, 2, 3, 3]
+    printed = capsys.readouterr().out.splitlines()
+    # Changes −5, −4, −3 %: mean −4, sample deviation 1, t(2) = 4.303, half-width 4.303 / √3 = 2.48.
+    assert printed[-3:] == [
+        "new/old images per second, per round: 0.950, 0.960, 0.970",
+        "median 0.960",
+        "the new recipe trains slower per image: -4.0 % ± 2.5 % (95 % interval, 3 rounds)",
+    ]
+
+
+def test_the_throughput_verdict_says_not_distinguishable_when_the_interval_holds_zero_and_skips_half_rounds():
+    from benchmarks.recipe_table import throughput_verdict
+
+    rows = [
+        {"round": 1, "recipe": "old", "images_per_second": 1000.0},
+        {"round": 1, "recipe": "new", "images_per_second": 980.0},
+        {"round": 2, "recipe": "new", "images_per_second": 1020.0},
+        {"round": 2, "recipe": "old", "images_per_second": 1000.0},
+        {"round": 3, "recipe": "old", "images_per_second": 1000.0},  # Stopped before its new run: not a pair.
+    ]
+    # Changes −2 and +2 %: mean 0, deviation 2.83, t(1) = 12.706, half-width 12.706 × 2.83 / √2 = 25.4.
+    assert throughput_verdict(rows).splitlines()[-1] == (
+        "not distinguishable: +0.0 % ± 25.4 % (95 % interval, 2 rounds), an interval that holds 0"
+    )
+    assert throughput_verdict(rows[:2]).splitlines()[-1] == "change -2.0 % on one round: one round cannot tell."
+    assert throughput_verdict(rows[4:]) == "No round has trained both recipes yet."
+
+
 def test_each_throughput_variant_is_the_new_recipe_with_only_old_settings_put_back():
     import dataclasses
 
@@ -231,6 +277,22 @@ def test_throughput_arguments_that_would_train_nothing_are_refused(arguments, me
     with pytest.raises(SystemExit) as stopped:
         table.main(arguments)
     assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variants", [False, True])
+def test_the_throughput_summary_reads_the_recorded_rounds_without_training(variants, tmp_path, monkeypatch, capsys):
+    import benchmarks.recipe_table as table
+
+    rows = [
+        {"round": 1, "recipe": "old", "images_per_second": 1000.0},
+        {"round": 1, "recipe": "new", "images_per_second": 990.0},
+    ]
+    recorded = tmp_path / ("variants.jsonl" if variants else "plain.jsonl")
+    recorded.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    monkeypatch.setattr(table, "THROUGHPUT_VARIANT_RESULTS" if variants else "THROUGHPUT_RESULTS", recorded)
+    monkeypatch.setattr(table, "train_row", lambda *_: pytest.fail("trained for a summary"))
+    assert table.main(["--throughput-summary", *(["--variants"] if variants else [])]) == 0
+    assert "per round: 0.990" in capsys.readouterr().out
 
 
 @pytest.mark.slow  # Trains a tiny model and loads it in a fresh Python.
