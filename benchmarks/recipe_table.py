@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", action="store_true")
     parser.add_argument("--throughput", type=int, metavar="ROUNDS", help="old against new full recipe, speed only")
     parser.add_argument(
-        "--variants", action="store_true", help="with --throughput: also the new recipe with one old setting"
+        "--variants",
+        action="store_true",
+        help="with --throughput: also the new recipe with one old setting (their own results file)",
     )
     parser.add_argument(
         "--throughput-summary", action="store_true", help="the speed verdict over the rounds recorded (no training)"
@@ -242,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.throughput is not None and args.throughput < 1:
         parser.error(f"--throughput takes a number of rounds ≥ 1 (got {args.throughput})")
+    if args.throughput and args.throughput_summary:
+        parser.error("--throughput trains rounds and --throughput-summary only reads them: give one")
     if args.variants and not (args.throughput or args.throughput_summary):
         parser.error("--variants goes with --throughput ROUNDS or --throughput-summary")
     throughput_results = THROUGHPUT_VARIANT_RESULTS if args.variants else THROUGHPUT_RESULTS

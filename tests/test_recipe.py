@@ -268,9 +268,14 @@ def test_each_throughput_variant_is_the_new_recipe_with_only_old_settings_put_ba
 
 @pytest.mark.parametrize(
     "arguments, message",
-    [(["--throughput", "0"], "rounds ≥ 1"), (["--throughput", "-2"], "rounds ≥ 1"), (["--variants"], "goes with")],
+    [
+        (["--throughput", "0"], "rounds ≥ 1"),
+        (["--throughput", "-2"], "rounds ≥ 1"),
+        (["--variants"], "goes with"),
+        (["--throughput", "2", "--throughput-summary"], "give one"),
+    ],
 )
-def test_throughput_arguments_that_would_train_nothing_are_refused(arguments, message, monkeypatch, capsys):
+def test_throughput_arguments_that_train_nothing_or_clash_are_refused(arguments, message, monkeypatch, capsys):
     import benchmarks.recipe_table as table
 
     monkeypatch.setattr(table, "train_row", lambda *_: pytest.fail("trained despite the refused arguments"))
