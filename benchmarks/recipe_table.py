@@ -145,6 +145,12 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
+def append_row(path: Path, row: dict) -> None:
+    """One result as a JSON line at the end of `path`, written as soon as it is measured (a stopped run keeps it)."""
+    with path.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
 def summary(path: Path) -> None:
     def seconds(value: float | None) -> str:
         return "—" if value is None else f"{value:,.0f} s"
@@ -192,8 +198,7 @@ def throughput(rounds: int, path: Path, variants: bool = False) -> None:
             with tempfile.TemporaryDirectory(prefix="recipe-throughput-") as folder:  # Nothing to reuse.
                 row = train_row("full", recipe, "model1", config.replace(epochs=THROUGHPUT_EPOCHS), Path(folder))
             row["round"] = round_number
-            with path.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+            append_row(path, row)
             print(f"round {round_number}, {recipe} recipe: {row['images_per_second']:,.0f} img/s", flush=True)
     print(throughput_verdict(read_rows(path)))
 
@@ -217,8 +222,8 @@ def throughput_verdict(rows: list[dict]) -> str:
     if change.half_width is None:
         return "\n".join([*lines, f"change {change.mean:+.1f} % on one round: one round cannot tell."])
     interval = f"{change.mean:+.1f} % ± {change.half_width:.1f} % (95 % interval, {change.count} rounds)"
-    if change.high < 0 or change.low > 0:
-        verdict = f"the new recipe trains {'slower' if change.high < 0 else 'faster'} per image: {interval}"
+    if change.excludes_zero:
+        verdict = f"the new recipe trains {'slower' if change.mean < 0 else 'faster'} per image: {interval}"
     else:
         verdict = f"not distinguishable: {interval}, an interval that holds 0"
     return "\n".join([*lines, verdict])
@@ -264,8 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"training {model} {preset} ({recipe} recipe, seed {config.seed})…", flush=True)
             row = train_row(preset, recipe, model, config, args.cache)
-            with args.results.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
+            append_row(args.results, row)
             print(f"  {row['test_accuracy']:.2%} in {row['wall_seconds']:.0f} s", flush=True)
     summary(args.results)
     return 0

@@ -40,6 +40,11 @@ class Summary:
     def high(self) -> float | None:
         return None if self.half_width is None else self.mean + self.half_width
 
+    @property
+    def excludes_zero(self) -> bool:
+        """True when there is an interval and 0 lies outside it: the mean is told apart from no effect."""
+        return self.half_width is not None and (self.low > 0 or self.high < 0)
+
     def to_dict(self) -> dict:
         return {**asdict(self), "low": self.low, "high": self.high}
 
@@ -81,8 +86,7 @@ class PairedDifference:
     @property
     def distinguishable(self) -> bool:
         """True when the interval of the mean difference excludes zero."""
-        low, high = self.summary.low, self.summary.high
-        return low is not None and high is not None and (low > 0 or high < 0)
+        return self.summary.excludes_zero
 
     @property
     def verdict(self) -> str:

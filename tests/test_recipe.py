@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import pytest
@@ -212,7 +211,8 @@ def test_more_throughput_rounds_follow_the_recorded_ones_and_the_verdict_covers_
         {"round": 1, "recipe": "old", "images_per_second": 1000.0},
         {"round": 1, "recipe": "new", "images_per_second": 950.0},
     ]
-    results.write_text("".join(json.dumps(row) + "\n" for row in earlier))
+    for row in earlier:
+        table.append_row(results, row)
     speeds = {"old": 1000.0, "new": 960.0}
     monkeypatch.setattr(
         table, "train_row", lambda preset, recipe, *_: {"recipe": recipe, "images_per_second": speeds[recipe]}
@@ -293,7 +293,8 @@ def test_the_throughput_summary_reads_the_recorded_rounds_without_training(varia
         {"round": 1, "recipe": "new", "images_per_second": 990.0},
     ]
     recorded = tmp_path / ("variants.jsonl" if variants else "plain.jsonl")
-    recorded.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    for row in rows:
+        table.append_row(recorded, row)
     monkeypatch.setattr(table, "THROUGHPUT_VARIANT_RESULTS" if variants else "THROUGHPUT_RESULTS", recorded)
     monkeypatch.setattr(table, "train_row", lambda *_: pytest.fail("trained for a summary"))
     assert table.main(["--throughput-summary", *(["--variants"] if variants else [])]) == 0

@@ -183,3 +183,11 @@ def test_sweeps_shipped_with_the_app_come_after_the_users_own_and_say_so(tmp_pat
     assert len(problems) == 1 and "damaged.json is not a sweep result" in problems[0]
     assert "recorded" not in json.loads(json.dumps(sweeps[1].to_dict()))  # Where it was read from is not saved.
     assert load_sweeps(tmp_path / "empty-cache", shipped_folder / "missing") == ([], [])
+
+
+def test_an_interval_excludes_zero_only_when_it_exists_and_zero_lies_outside_it():
+    assert Summary(3, 0.5, 0.2, 0.4).excludes_zero  # 0.1 … 0.9
+    assert Summary(3, -0.5, 0.2, 0.4).excludes_zero  # −0.9 … −0.1
+    assert not Summary(3, 0.5, 0.4, 0.5).excludes_zero  # 0 … 1.0: 0 is on the edge, inside
+    assert not Summary(3, 0.1, 0.4, 0.9).excludes_zero  # −0.8 … 1.0
+    assert not Summary(1, 0.5, None, None).excludes_zero  # One value: no interval at all.
