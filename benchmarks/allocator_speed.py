@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results_lines import append_row  # noqa: E402
 from fmnist_core.config import PRESETS  # noqa: E402
 from fmnist_core.machine import CPU_ALLOCATOR_VARIABLE, machine_info  # noqa: E402
 from fmnist_core.models import MODEL_NAMES  # noqa: E402
@@ -124,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(include_gpus=False),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    arguments.results.parent.mkdir(parents=True, exist_ok=True)
-    with arguments.results.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
+    append_row(arguments.results, row)
     return 0
 
 

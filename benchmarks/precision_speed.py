@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results_lines import append_row  # noqa: E402
 from fmnist_core.machine import bfloat16_is_fast, machine_info, native_bfloat16_flags  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "precision_speed.jsonl"
@@ -96,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
         f"img/s float32, {bfloat16['training_images_per_second']:,.0f} img/s bfloat16 "
         f"(bfloat16 / float32 = {bfloat16['training_images_per_second'] / float32['training_images_per_second']:.2f})"
     )
-    arguments.results.parent.mkdir(parents=True, exist_ok=True)
     row = {
         "native_bfloat16_flags": native,
         "bfloat16_is_fast": bfloat16_is_fast(),
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    with arguments.results.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
+    append_row(arguments.results, row)
     return 0
 
 

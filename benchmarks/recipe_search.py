@@ -17,7 +17,6 @@ Stages: `class-*` start from the floor of issue 13 (2 epochs, batch 256, Adam 2e
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.results_lines import append_row, read_rows  # noqa: E402
 from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_search.jsonl"
@@ -165,10 +165,6 @@ def candidate_config(stage: str, name: str, seed: int) -> TrainConfig:
     return start.replace(**candidates[name], seed=seed)
 
 
-def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-
-
 def find_row(rows: list[dict], model: str, config: TrainConfig) -> dict | None:
     """The result of training `model` with exactly `config`, whichever stage trained it (settings added since
     then read as their defaults, which is what those runs used)."""
@@ -209,7 +205,6 @@ def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, 
     from fmnist_core.training import train
 
     data = load_fashion_mnist()
-    path.parent.mkdir(parents=True, exist_ok=True)
     for name, seed, config in pending:
         started = time.perf_counter()
         result = train(model, config, data=data)
@@ -227,8 +222,7 @@ def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, 
             "command_seconds": time.perf_counter() - started,
             "config": config.to_dict(),
         }
-        with path.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append_row(path, row)
         print(
             f"{stage:14} {name:28} {model} seed {seed:>3}: validation {saved_rule:.2%} "
             f"(alone {alone:.2%}), {result.images_per_second:,.0f} img/s",

@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results_lines import append_row, read_rows  # noqa: E402
 from fmnist_core.cache import ModelCache  # noqa: E402
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments  # noqa: E402
 from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
@@ -141,16 +142,6 @@ def planned_rows(presets: list[str], models: list[str], seeds: list[int]) -> lis
     return rows
 
 
-def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-
-
-def append_row(path: Path, row: dict) -> None:
-    """One result as a JSON line at the end of `path`, written as soon as it is measured (a stopped run keeps it)."""
-    with path.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-
-
 def summary(path: Path) -> None:
     def seconds(value: float | None) -> str:
         return "—" if value is None else f"{value:,.0f} s"
@@ -191,7 +182,6 @@ def throughput_recipes(variants: bool) -> dict[str, TrainConfig]:
 def throughput(rounds: int, path: Path, variants: bool = False) -> None:
     """Old and new full recipe (Model 1, THROUGHPUT_EPOCHS epochs), alternating; rows appended to `path`, numbered
     after the rounds already there, then the verdict over every round in `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     first = max((row.get("round", 0) for row in read_rows(path)), default=0) + 1
     for round_number in range(first, first + rounds):
         for recipe, config in throughput_recipes(variants).items():
@@ -263,7 +253,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.summary:
         done = {(row["preset"], row["recipe"], row["model"], row["seed"]) for row in read_rows(args.results)}
         seeds = [int(seed) for seed in args.seeds.split(",")]
-        args.results.parent.mkdir(parents=True, exist_ok=True)
         for preset, recipe, model, config in planned_rows(args.presets.split(","), args.rows.split(","), seeds):
             if (preset, recipe, model, config.seed) in done:
                 continue

@@ -332,3 +332,20 @@ def test_a_model_trained_with_every_recipe_option_loads_in_a_fresh_process(tmp_p
     )
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert int(finished.stdout.split()[-1]) > 0
+
+
+def test_benchmark_results_files_round_trip_rows_and_make_their_folder(tmp_path):
+    # One reader and one writer serve every benchmark that keeps JSON lines (recipe_table, recipe_search,
+    # allocator_speed, precision_speed): rows come back in the order measured, the folder is made on the first
+    # row, a file not written yet reads as no rows and blank lines are passed over.
+    from benchmarks.results_lines import append_row, read_rows
+
+    results = tmp_path / "not" / "yet" / "there.jsonl"
+    assert read_rows(results) == []
+    append_row(results, {"model": "model1", "accuracy": 0.9381})
+    with results.open("a") as handle:
+        handle.write("\n")
+    append_row(results, {"model": "model3", "seeds": [42, 43]})
+
+    assert read_rows(results) == [{"model": "model1", "accuracy": 0.9381}, {"model": "model3", "seeds": [42, 43]}]
+    assert results.read_text().count("\n") == 3
