@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cli_training import train_through_cli  # noqa: E402
 from benchmarks.results_lines import append_row  # noqa: E402
 from fmnist_core.config import PRESETS  # noqa: E402
 from fmnist_core.machine import CPU_ALLOCATOR_VARIABLE, machine_info  # noqa: E402
@@ -37,22 +36,8 @@ ALLOCATORS = {"malloc": "false", "bfc": "true"}
 def train_once(allocator: str, training: list[str]) -> dict:
     """One CLI training run with `allocator`, into an empty cache: its record's figures and its peak memory."""
     with tempfile.TemporaryDirectory(prefix="allocator-speed-") as folder:
-        environment = {
-            **os.environ,
-            "FMNIST_CACHE_DIR": folder,
-            "FMNIST_SHIPPED_DIR": folder,
-            CPU_ALLOCATOR_VARIABLE: ALLOCATORS[allocator],
-        }
-        command = [sys.executable, "-m", "fmnist_core", "train", *training, "--json"]
-        with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
-            process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=errors, text=True)
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            output.seek(0)
-            errors.seek(0)
-            if process.returncode != 0:
-                raise SystemExit(f"{' '.join(command)} failed:\n{errors.read()[-2000:]}")
-            result = json.loads(output.read())
+        run = train_through_cli(training, Path(folder), {CPU_ALLOCATOR_VARIABLE: ALLOCATORS[allocator]})
+        result = run.output
         meta = json.loads((Path(result["path"]) / "meta.json").read_text())
     return {
         "allocator": allocator,
@@ -63,7 +48,7 @@ def train_once(allocator: str, training: list[str]) -> dict:
         "final_loss": meta["history"]["loss"][-1],
         "final_val_accuracy": meta["history"]["val_accuracy"][-1],
         "test_accuracy": result["test_accuracy"],
-        "peak_memory_gb": usage.ru_maxrss / 1024**2,  # ru_maxrss is in KiB on Linux.
+        "peak_memory_gb": run.peak_memory_gb,
     }
 
 

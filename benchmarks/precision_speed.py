@@ -15,10 +15,7 @@ Results are appended to benchmarks/results/precision_speed.jsonl with the machin
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cli_training import train_through_cli  # noqa: E402
 from benchmarks.results_lines import append_row  # noqa: E402
 from fmnist_core.machine import bfloat16_is_fast, machine_info, native_bfloat16_flags  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "precision_speed.jsonl"
 PRECISIONS = ("float32", "mixed_bfloat16")
-TRAINING = ["--model", "model1", "--epochs", "2", "--train-limit", "2048", "--json"]
+TRAINING = ["--model", "model1", "--epochs", "2", "--train-limit", "2048"]
 
 
 def conv_gradient_seconds(precision: str, repeats: int = 3) -> float:
@@ -63,12 +61,7 @@ def conv_gradient_seconds(precision: str, repeats: int = 3) -> float:
 def training_images_per_second(precision: str) -> float:
     """Model 1's training images/s over a short run in `precision`, trained through the CLI into an empty cache."""
     with tempfile.TemporaryDirectory(prefix="precision-speed-") as folder:
-        environment = {**os.environ, "FMNIST_CACHE_DIR": folder, "FMNIST_SHIPPED_DIR": folder}
-        command = [sys.executable, "-m", "fmnist_core", "train", *TRAINING, "--precision", precision]
-        finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False)
-    if finished.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{finished.stderr[-2000:]}")
-    return json.loads(finished.stdout)["images_per_second"]
+        return train_through_cli([*TRAINING, "--precision", precision], Path(folder)).output["images_per_second"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "native_bfloat16_flags": native,
         "bfloat16_is_fast": bfloat16_is_fast(),
         "rounds": arguments.rounds,
-        "training_command": "python -m fmnist_core train " + " ".join(TRAINING) + " --precision P",
+        "training_command": "python -m fmnist_core train " + " ".join(TRAINING) + " --precision P --json",
         "measured": measured,
         "medians": medians,
         "machine": machine_info(),

@@ -25,19 +25,16 @@ recipe's (peak learning rate, shifts, schedule), to see whether any of them carr
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cli_training import train_through_cli  # noqa: E402
 from benchmarks.results_lines import append_row, read_rows  # noqa: E402
 from fmnist_core.cache import ModelCache  # noqa: E402
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments  # noqa: E402
@@ -65,11 +62,10 @@ EXTRA_ROWS = {("full", "new, float32"): {"precision": "float32"}}
 
 
 def train_arguments(model: str, config: TrainConfig) -> list[str]:
-    """The `train` arguments that give exactly `config`: the closest preset plus a flag per other setting."""
-    arguments = shlex.split(command_line(model, config), comments=True)[3:]  # Drops "python -m fmnist_core".
+    """The arguments after `train` that give exactly `config`: the closest preset plus a flag per other setting."""
+    arguments = shlex.split(command_line(model, config), comments=True)[4:]  # Drops "python -m fmnist_core train".
     parser = argparse.ArgumentParser()
     add_config_arguments(parser)
-    parser.add_argument("train")
     parser.add_argument("--model")
     if config_from_arguments(parser.parse_args(arguments)) != config:
         raise SystemExit(f"The command line cannot express {config}: add a flag for the missing setting.")
@@ -88,19 +84,8 @@ def seconds_to_reach(val_accuracy: list[float], epoch_seconds: list[float], thre
 
 def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_dir: Path) -> dict:
     """Train one row through the command line into `cache_dir` and read its figures back from the cache entry."""
-    command = [sys.executable, "-m", "fmnist_core", *train_arguments(model, config), "--json"]
-    # No shipped models: the shipped full-preset entries would answer the new full rows without training them.
-    no_shipped = cache_dir / "no-shipped-models"
-    no_shipped.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "FMNIST_CACHE_DIR": str(cache_dir), "FMNIST_SHIPPED_DIR": str(no_shipped)}
-    started = time.perf_counter()
-    finished = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False)
-    command_seconds = time.perf_counter() - started
-    if finished.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({finished.returncode}):\n{finished.stderr[-3000:]}")
-    output = json.loads(finished.stdout)
-    if output.get("reused"):
-        raise SystemExit(f"{' '.join(command)} reused cache entry {output['entry_id']} instead of training it.")
+    run = train_through_cli(train_arguments(model, config), cache_dir)
+    output = run.output
     record = ModelCache(cache_dir).inspect(output["entry_id"]).record
     val_accuracy, epoch_seconds = list(record.history.get("val_accuracy", ())), list(record.epoch_seconds)
     return {
@@ -114,7 +99,7 @@ def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_d
         "epochs_run": output["epochs_run"],
         "best_epoch": record.best_epoch,
         "wall_seconds": output["wall_seconds"],
-        "command_seconds": command_seconds,
+        "command_seconds": run.seconds,
         "images_per_second": output["images_per_second"],
         "val_accuracy": val_accuracy,
         "epoch_seconds": epoch_seconds,

@@ -165,7 +165,7 @@ def test_the_table_benchmark_trains_exactly_the_config_it_names(preset):
 
     for config in (OLD_RECIPES[preset], get_preset(preset).replace(seed=7)):
         arguments = train_arguments("model1", config)
-        assert arguments[:3] == ["train", "--model", "model1"]
+        assert arguments[:2] == ["--model", "model1"]
 
 
 def test_time_to_accuracy_counts_whole_epochs_up_to_the_first_one_that_reaches_it():
@@ -349,3 +349,15 @@ def test_benchmark_results_files_round_trip_rows_and_make_their_folder(tmp_path)
 
     assert read_rows(results) == [{"model": "model1", "accuracy": 0.9381}, {"model": "model3", "seeds": [42, 43]}]
     assert results.read_text().count("\n") == 3
+
+
+@pytest.mark.slow  # Starts the CLI in a process of its own.
+def test_a_benchmark_training_run_that_fails_stops_the_benchmark_with_the_command_and_its_message(tmp_path):
+    from benchmarks.cli_training import train_through_cli
+
+    with pytest.raises(SystemExit) as stopped:
+        train_through_cli(["--model", "model9"], tmp_path / "cache")
+    message = str(stopped.value)
+    assert "-m fmnist_core train --model model9 --json failed (2)" in message
+    assert "model9" in message.split("failed (2):", 1)[1]  # The CLI's own explanation follows the command.
+    assert (tmp_path / "cache" / "no-shipped-models").is_dir()  # The shipped models were kept out of the run.
