@@ -127,6 +127,8 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
     # moves a 4× wider sum into block 2, so a lower peak), the one decay lever that paid alone on Model 1, and the
     # stronger shifts a wider network might use; then twice the steps (batch 128) and softer targets. The one that
     # paid (label smoothing) was then run on Models 1 and 2 too (`--model model1 --only 'full preset,label ...'`).
+    # Last, the other direction from ±2 px (which cost most): no shifts, the flips alone; and weight averaging
+    # over the last few epochs of the decay (EMA 0.999: ~1,000 of the run's 3,165 steps).
     "full-model3": (
         PRESETS["full"],
         {
@@ -137,6 +139,8 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
             "shifts of ±2 px": {"shift_pixels": 2},
             "batch 128": {"batch_size": 128},
             "label smoothing 0.1": {"label_smoothing": 0.1},
+            "flips only (no shifts)": {"shift_pixels": 0},
+            "EMA 0.999": {"ema_momentum": 0.999},
         },
     ),
     # The full preset's levers, one at a time, from the earlier full recipe cut to 15 epochs (one seed: ~10 min each).
