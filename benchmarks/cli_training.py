@@ -22,9 +22,11 @@ class CliTraining:
     peak_memory_gb: float  # The training process's peak resident memory.
 
 
-def train_through_cli(arguments: list[str], cache_dir: Path, environment: dict[str, str] | None = None) -> CliTraining:
+def train_through_cli(
+    arguments: list[str], cache_dir: Path, extra_variables: dict[str, str] | None = None
+) -> CliTraining:
     """Run `python -m fmnist_core train ARGUMENTS --json` with `cache_dir` as its cache, no shipped models (the
-    shipped full-preset entries would answer a preset's run without training it) and `environment` added; a run
+    shipped full-preset entries would answer a preset's run without training it) and `extra_variables` set; a run
     that fails, or that reuses an entry instead of training, stops the benchmark with the command's own error."""
     command = [sys.executable, "-m", "fmnist_core", "train", *arguments, "--json"]
     no_shipped = cache_dir / "no-shipped-models"
@@ -33,7 +35,7 @@ def train_through_cli(arguments: list[str], cache_dir: Path, environment: dict[s
         **os.environ,
         "FMNIST_CACHE_DIR": str(cache_dir),
         "FMNIST_SHIPPED_DIR": str(no_shipped),
-        **(environment or {}),
+        **(extra_variables or {}),
     }
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
