@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.results_lines import append_row, read_rows  # noqa: E402
 from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
+from fmnist_core.statistics import summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_search.jsonl"
 
@@ -236,21 +237,33 @@ def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, 
 
 
 def summary(stage: str, model: str, seeds: list[int], path: Path) -> None:
-    """Validation accuracy per candidate and seed, the mean, and its gain over the stage's first candidate."""
+    """Validation accuracy per candidate and seed, the mean, and its gain over the stage's first candidate.
+
+    With two or more seeds the gain is paired (the candidate minus the first candidate, seed by seed) and carries
+    its 95 % t interval and the number of seeds on which the candidate gained: a lever is told apart from the
+    seed's luck only when that interval excludes 0.
+    """
     rows = read_rows(path)
     print(f"{stage} ({model}; validation accuracy of the saved model, seeds {', '.join(map(str, seeds))})")
-    print(f"{'candidate':44} {'each seed':>18} {'mean':>7} {'gain':>6} {'img/s':>6}")
+    print(f"{'candidate':44} {'each seed':>18} {'mean':>7} {'gain':>6} {'95 % interval':>13} {'img/s':>6}")
     reference = None
     for name in STAGES[stage][1]:
         found = [find_row(rows, model, candidate_config(stage, name, seed)) for seed in seeds]
         if any(row is None for row in found):
             print(f"{name:44} (not run for every seed)")
             continue
-        mean = statistics.mean(row["validation_accuracy"] for row in found)
-        reference = mean if reference is None else reference
-        each = " ".join(f"{row['validation_accuracy']:.2%}" for row in found)
+        accuracies = [row["validation_accuracy"] for row in found]
+        reference = accuracies if reference is None else reference
+        gain = summarize([100 * (mine - theirs) for mine, theirs in zip(accuracies, reference, strict=True)])
+        interval = "" if gain.half_width is None or reference is accuracies else f"± {gain.half_width:.2f}"
+        if interval:
+            gained = sum(mine > theirs for mine, theirs in zip(accuracies, reference, strict=True))
+            interval += f" ({gained}/{len(seeds)})"
+        each = " ".join(f"{accuracy:.2%}" for accuracy in accuracies)
         speed = statistics.median(row["images_per_second"] for row in found)
-        print(f"{name:44} {each:>18} {mean:7.2%} {100 * (mean - reference):+6.2f} {speed:6,.0f}")
+        shown_gain = round(gain.mean, 2) + 0.0  # A gain that rounds to nothing prints +0.00, not -0.00.
+        mean = statistics.mean(accuracies)
+        print(f"{name:44} {each:>18} {mean:7.2%} {shown_gain:+6.2f} {interval:>13} {speed:6,.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:

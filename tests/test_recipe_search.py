@@ -76,6 +76,26 @@ def test_the_summary_gives_each_candidate_its_gain_over_the_first(tmp_path, caps
     assert "not run for every seed" in printed["peak lr 4e-3"]
 
 
+def test_with_two_seeds_the_gain_is_paired_and_carries_its_interval(tmp_path, capsys):
+    """Gains of +0.10 and +0.30 points: mean +0.20, s = 0.1414, 95 % half-width 12.706 × 0.1414 / √2 = 1.27."""
+    results = tmp_path / "results.jsonl"
+    rows = [
+        row("full-model3", "full preset", "model3", 42, 0.9450),
+        row("full-model3", "full preset", "model3", 7, 0.9370),
+        row("full-model3", "label smoothing 0.1", "model3", 42, 0.9460),
+        row("full-model3", "label smoothing 0.1", "model3", 7, 0.9400),
+        row("full-model3", "batch 128", "model3", 42, 0.9440),
+        row("full-model3", "batch 128", "model3", 7, 0.9380),
+    ]
+    results.write_text("".join(json.dumps(line) + "\n" for line in rows))
+    recipe_search.summary("full-model3", "model3", [42, 7], results)
+    printed = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "±" not in printed["full preset"], "the reference has no gain of its own to bound"
+    assert "+0.20" in printed["label smoothing 0.1"] and "± 1.27 (2/2)" in printed["label smoothing 0.1"]
+    # −0.10 and +0.10: a mean of 0 whatever the order, gained on one seed of two.
+    assert "+0.00" in printed["batch 128"] and "(1/2)" in printed["batch 128"]
+
+
 def test_a_search_does_not_train_what_it_has_measured(tmp_path, monkeypatch):
     """Every candidate of the stage already has its row: no data is loaded, nothing is trained or appended."""
     results = tmp_path / "results.jsonl"
