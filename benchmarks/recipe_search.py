@@ -245,7 +245,8 @@ def summary(stage: str, model: str, seeds: list[int], path: Path) -> None:
     """
     rows = read_rows(path)
     print(f"{stage} ({model}; validation accuracy of the saved model, seeds {', '.join(map(str, seeds))})")
-    print(f"{'candidate':44} {'each seed':>18} {'mean':>7} {'gain':>6} {'95 % interval':>13} {'img/s':>6}")
+    each_width = max(18, 8 * len(seeds) - 1)  # One "94.58%" and a space per seed.
+    print(f"{'candidate':44} {'each seed':>{each_width}} {'mean':>7} {'gain':>6} {'95 % interval':>13} {'img/s':>6}")
     reference = None
     for name in STAGES[stage][1]:
         found = [find_row(rows, model, candidate_config(stage, name, seed)) for seed in seeds]
@@ -263,7 +264,7 @@ def summary(stage: str, model: str, seeds: list[int], path: Path) -> None:
         speed = statistics.median(row["images_per_second"] for row in found)
         shown_gain = round(gain.mean, 2) + 0.0  # A gain that rounds to nothing prints +0.00, not -0.00.
         mean = statistics.mean(accuracies)
-        print(f"{name:44} {each:>18} {mean:7.2%} {shown_gain:+6.2f} {interval:>13} {speed:6,.0f}")
+        print(f"{name:44} {each:>{each_width}} {mean:7.2%} {shown_gain:+6.2f} {interval:>13} {speed:6,.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
