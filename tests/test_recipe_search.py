@@ -60,16 +60,25 @@ def test_a_row_written_before_a_setting_existed_reads_it_as_its_default():
     assert TrainConfig.from_dict(old["config"]).label_smoothing == 0.0
 
 
-def test_the_summary_gives_each_candidate_its_gain_over_the_first(tmp_path, capsys):
+def printed_summary(tmp_path, capsys, accuracies: dict[str, dict[int, float]]) -> dict[str, str]:
+    """The full-model3 summary of Model 3 rows with these validation accuracies ({candidate: {seed: accuracy}}),
+    each printed line keyed by its candidate."""
     results = tmp_path / "results.jsonl"
-    rows = [
-        row("full-model3", "full preset", "model3", 42, 0.9458),
-        row("full-model3", "peak lr 3e-3", "model3", 42, 0.9452),
-        row("full-model3", "AdamW 5e-2", "model3", 42, 0.9443),
+    lines = [
+        row("full-model3", name, "model3", seed, accuracy)
+        for name, by_seed in accuracies.items()
+        for seed, accuracy in by_seed.items()
     ]
-    results.write_text("".join(json.dumps(line) + "\n" for line in rows))
-    recipe_search.summary("full-model3", "model3", [42], results)
-    printed = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    seeds = list(next(iter(accuracies.values())))
+    recipe_search.summary("full-model3", "model3", seeds, results)
+    return {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
+
+
+def test_the_summary_gives_each_candidate_its_gain_over_the_first(tmp_path, capsys):
+    printed = printed_summary(
+        tmp_path, capsys, {"full preset": {42: 0.9458}, "peak lr 3e-3": {42: 0.9452}, "AdamW 5e-2": {42: 0.9443}}
+    )
     assert "+0.00" in printed["full preset"]
     assert "94.52%" in printed["peak lr 3e-3"] and "-0.06" in printed["peak lr 3e-3"]
     assert "-0.15" in printed["AdamW 5e-2"]
@@ -78,18 +87,15 @@ def test_the_summary_gives_each_candidate_its_gain_over_the_first(tmp_path, caps
 
 def test_with_two_seeds_the_gain_is_paired_and_carries_its_interval(tmp_path, capsys):
     """Gains of +0.10 and +0.30 points: mean +0.20, s = 0.1414, 95 % half-width 12.706 × 0.1414 / √2 = 1.27."""
-    results = tmp_path / "results.jsonl"
-    rows = [
-        row("full-model3", "full preset", "model3", 42, 0.9450),
-        row("full-model3", "full preset", "model3", 7, 0.9370),
-        row("full-model3", "label smoothing 0.1", "model3", 42, 0.9460),
-        row("full-model3", "label smoothing 0.1", "model3", 7, 0.9400),
-        row("full-model3", "batch 128", "model3", 42, 0.9440),
-        row("full-model3", "batch 128", "model3", 7, 0.9380),
-    ]
-    results.write_text("".join(json.dumps(line) + "\n" for line in rows))
-    recipe_search.summary("full-model3", "model3", [42, 7], results)
-    printed = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    printed = printed_summary(
+        tmp_path,
+        capsys,
+        {
+            "full preset": {42: 0.9450, 7: 0.9370},
+            "label smoothing 0.1": {42: 0.9460, 7: 0.9400},
+            "batch 128": {42: 0.9440, 7: 0.9380},
+        },
+    )
     assert "±" not in printed["full preset"], "the reference has no gain of its own to bound"
     assert "+0.20" in printed["label smoothing 0.1"] and "± 1.27 (2/2)" in printed["label smoothing 0.1"]
     # −0.10 and +0.10: a mean of 0 whatever the order, gained on one seed of two.
