@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.results_lines import append_row, read_rows  # noqa: E402
 from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
-from fmnist_core.statistics import summarize  # noqa: E402
+from fmnist_core.statistics import paired_difference  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_search.jsonl"
 
@@ -239,31 +239,30 @@ def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, 
 def summary(stage: str, model: str, seeds: list[int], path: Path) -> None:
     """Validation accuracy per candidate and seed, the mean, and its gain over the stage's first candidate.
 
-    With two or more seeds the gain is paired (the candidate minus the first candidate, seed by seed) and carries
-    its 95 % t interval and the number of seeds on which the candidate gained: a lever is told apart from the
-    seed's luck only when that interval excludes 0.
+    The gain is paired seed by seed (`fmnist_core.statistics.paired_difference`, the rule the sweeps use); with two
+    or more seeds it carries its 95 % t interval and how many seeds agree with its sign: a lever is told apart from
+    the seed's luck only when that interval excludes 0.
     """
     rows = read_rows(path)
     print(f"{stage} ({model}; validation accuracy of the saved model, seeds {', '.join(map(str, seeds))})")
     each_width = max(18, 8 * len(seeds) - 1)  # One "94.58%" and a space per seed.
     print(f"{'candidate':44} {'each seed':>{each_width}} {'mean':>7} {'gain':>6} {'95 % interval':>13} {'img/s':>6}")
-    reference = None
+    first = None  # (name, {seed: validation accuracy in %}) of the stage's first candidate run for every seed.
     for name in STAGES[stage][1]:
         found = [find_row(rows, model, candidate_config(stage, name, seed)) for seed in seeds]
         if any(row is None for row in found):
             print(f"{name:44} (not run for every seed)")
             continue
-        accuracies = [row["validation_accuracy"] for row in found]
-        reference = accuracies if reference is None else reference
-        gain = summarize([100 * (mine - theirs) for mine, theirs in zip(accuracies, reference, strict=True)])
-        interval = "" if gain.half_width is None or reference is accuracies else f"± {gain.half_width:.2f}"
-        if interval:
-            gained = sum(mine > theirs for mine, theirs in zip(accuracies, reference, strict=True))
-            interval += f" ({gained}/{len(seeds)})"
-        each = " ".join(f"{accuracy:.2%}" for accuracy in accuracies)
+        percent = {seed: 100 * row["validation_accuracy"] for seed, row in zip(seeds, found, strict=True)}
+        first = first or (name, percent)
+        gain = paired_difference(*first, name, percent)
+        interval = ""
+        if name != first[0] and gain.summary.half_width is not None:
+            interval = f"± {gain.summary.half_width:.2f} ({gain.agreeing_seeds}/{gain.summary.count})"
+        each = " ".join(f"{value / 100:.2%}" for value in percent.values())
+        mean = statistics.mean(percent.values()) / 100
+        shown_gain = round(gain.summary.mean, 2) + 0.0  # A gain that rounds to nothing prints +0.00, not -0.00.
         speed = statistics.median(row["images_per_second"] for row in found)
-        shown_gain = round(gain.mean, 2) + 0.0  # A gain that rounds to nothing prints +0.00, not -0.00.
-        mean = statistics.mean(accuracies)
         print(f"{name:44} {each:>{each_width}} {mean:7.2%} {shown_gain:+6.2f} {interval:>13} {speed:6,.0f}")
 
 

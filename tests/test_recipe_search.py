@@ -86,20 +86,24 @@ def test_the_summary_gives_each_candidate_its_gain_over_the_first(tmp_path, caps
 
 
 def test_with_two_seeds_the_gain_is_paired_and_carries_its_interval(tmp_path, capsys):
-    """Gains of +0.10 and +0.30 points: mean +0.20, s = 0.1414, 95 % half-width 12.706 × 0.1414 / √2 = 1.27."""
+    """Gains of +0.10 and +0.30 points: mean +0.20, s = 0.1414, 95 % half-width 12.706 × 0.1414 / √2 = 1.27; the count
+    is of seeds that agree with the mean's sign (`statistics.paired_difference`)."""
     printed = printed_summary(
         tmp_path,
         capsys,
         {
             "full preset": {42: 0.9450, 7: 0.9370},
             "label smoothing 0.1": {42: 0.9460, 7: 0.9400},
-            "batch 128": {42: 0.9440, 7: 0.9380},
+            "batch 128": {42: 0.9440, 7: 0.9390},
+            "AdamW 5e-2": {42: 0.9440, 7: 0.9380},
         },
     )
     assert "±" not in printed["full preset"], "the reference has no gain of its own to bound"
     assert "+0.20" in printed["label smoothing 0.1"] and "± 1.27 (2/2)" in printed["label smoothing 0.1"]
-    # −0.10 and +0.10: a mean of 0 whatever the order, gained on one seed of two.
-    assert "+0.00" in printed["batch 128"] and "(1/2)" in printed["batch 128"]
+    # −0.10 and +0.20: mean +0.05, s = 0.2121, half-width 1.91; one seed of two agrees with the mean's sign.
+    assert "+0.05" in printed["batch 128"] and "± 1.91 (1/2)" in printed["batch 128"]
+    # −0.10 and +0.10: a mean that rounds to nothing, whatever sign its last bit has.
+    assert "+0.00" in printed["AdamW 5e-2"]
 
 
 def test_a_search_does_not_train_what_it_has_measured(tmp_path, monkeypatch):
