@@ -2,12 +2,12 @@
 
 import streamlit as st
 
-from pages import streamlit_fixes
-from pages.first_imports import import_first
+from fmnist_app import streamlit_fixes
+from fmnist_app.first_imports import import_first
 
 streamlit_fixes.apply()  # Once per server: a page run finished under load reaches the browser (see the module).
-import_first("pages.visitor")  # One session at a time the first time: see pages/first_imports.py.
-from pages.visitor import visitor_id  # noqa: E402
+import_first("fmnist_app.visitor")  # One session at a time the first time: see fmnist_app/first_imports.py.
+from fmnist_app.visitor import visitor_id  # noqa: E402
 
 st.set_page_config(page_title="Fashion-MNIST CNN Explorer", page_icon="👕", layout="wide")
 # On every run, because page links drop it: the address carries this browser's visitor id, so a reload still

@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.cli_training import train_through_cli  # noqa: E402
-from benchmarks.results_lines import append_row  # noqa: E402
+from devtools.cli_training import train_through_cli  # noqa: E402
+from devtools.results_lines import append_row  # noqa: E402
 from fmnist_core.config import PRESETS  # noqa: E402
 from fmnist_core.machine import CPU_ALLOCATOR_VARIABLE, machine_info  # noqa: E402
-from fmnist_core.models import MODEL_NAMES  # noqa: E402
+from fmnist_core.models.registry import MODEL_NAMES  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "allocator_speed.jsonl"
 ALLOCATORS = {"malloc": "false", "bfc": "true"}

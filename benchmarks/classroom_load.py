@@ -51,10 +51,8 @@ sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests` importable 
 from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.async_api import async_playwright  # noqa: E402
 
-from fmnist_core.cache import ModelCache  # noqa: E402
-from fmnist_core.config import PRESETS  # noqa: E402
-from tests.bad_inputs import dark_on_white, encode, garment  # noqa: E402
-from tests.browser_support import (  # noqa: E402
+from devtools.bad_inputs import dark_on_white, encode, garment  # noqa: E402
+from devtools.browser_support import (  # noqa: E402
     APP_IDLE,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -63,7 +61,9 @@ from tests.browser_support import (  # noqa: E402
     VIEWPORT,
     start_server,
 )
-from tests.proc_support import cpu_seconds, processes_named  # noqa: E402
+from devtools.proc_support import cpu_seconds, processes_named  # noqa: E402
+from fmnist_core.config import PRESETS  # noqa: E402
+from fmnist_core.store.cache import ModelCache  # noqa: E402
 
 STEP_SECONDS = 240  # Default for --step-seconds.
 SETTLE_SECONDS = 150  # Memory "after" is read this long after the sessions close: Streamlit drops a closed
@@ -478,7 +478,7 @@ def main() -> None:
         "--shots",
         type=Path,
         help="on a failure, keep the page's photograph, text, HTML and browser console here, and the server log "
-        "with every rerun, script run and message Streamlit dropped traced (tests/server_trace.py)",
+        "with every rerun, script run and message Streamlit dropped traced (devtools/server_trace.py)",
     )
     parser.add_argument(
         "--thread-dumps",

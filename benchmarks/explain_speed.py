@@ -8,7 +8,7 @@ it for explanation (tracing the compiled functions, once per model).
 
     python benchmarks/explain_speed.py [--preset full | --entry ID ...] [--images 2000] [--repeats 5]
 
-TensorFlow runs without XLA (jit_compile=False in fmnist_core.explain_network), as in the app.
+TensorFlow runs without XLA (jit_compile=False in fmnist_core.explain.network), as in the app.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cached_entries import add_entry_arguments, cache_and_entries  # noqa: E402
-from fmnist_core import explain  # noqa: E402
-from fmnist_core.data import load_fashion_mnist  # noqa: E402
-from fmnist_core.explain_network import network_of  # noqa: E402
-from fmnist_core.explain_render import filter_grid, maps_grid, saliency_overlay  # noqa: E402
+from devtools.cached_entries import add_entry_arguments, cache_and_entries  # noqa: E402
+from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
+from fmnist_core.explain import inside as explain  # noqa: E402
+from fmnist_core.explain.network import network_of  # noqa: E402
+from fmnist_core.explain.render import filter_grid, maps_grid, saliency_overlay  # noqa: E402
 from fmnist_core.machine import cpu_model, usable_cores  # noqa: E402
 
 VIEW_TARGET_SECONDS = 1.0

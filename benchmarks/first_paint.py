@@ -24,7 +24,7 @@ from playwright.sync_api import sync_playwright
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests` importable for the shared browser settings.
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+from devtools.browser_support import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
 
 HOME_TEXT = "Where to go"  # The home page's last section: visible only once the whole script has run.
 TIMEOUT_SECONDS = 120

@@ -19,8 +19,8 @@ from pathlib import Path
 # Lets the script run as a plain file from any folder, without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fmnist_core.cache import ModelCache, best_entries  # noqa: E402
 from fmnist_core.machine import import_tensorflow  # noqa: E402
+from fmnist_core.store.cache import ModelCache, best_entries  # noqa: E402
 
 
 def collection_seconds(repeats: int) -> list[float]:

@@ -1,7 +1,7 @@
 """Which levers make the training path fast? Each one measured on its own, on this machine, in one run.
 
 1. Batch norm + ReLU, forward and backward, on one batch of 256 maps: Keras' layer against the fused kernel
-   (`fmnist_core.fused_norm`), in bfloat16 and float32.
+   (`fmnist_core.models.fused_norm`), in bfloat16 and float32.
 2. Block 1's order: convolution → batch norm → ReLU → pool (architecture 1) against convolution → pool →
    batch norm → ReLU (architecture 2, the registry's), forward and backward, fused batch norm, bfloat16.
 3. Whole models, one fit() each over the same images, interleaved: the fast path, then the fast path with one
@@ -23,11 +23,11 @@ import numpy as np
 # Lets the script run as a plain file from any folder, without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fmnist_core.bench import time_fast_path  # noqa: E402
 from fmnist_core.config import TrainConfig  # noqa: E402
-from fmnist_core.data import load_fashion_mnist  # noqa: E402
+from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
 from fmnist_core.machine import import_tensorflow, machine_info  # noqa: E402
-from fmnist_core.models import get_spec  # noqa: E402
+from fmnist_core.models.registry import get_spec  # noqa: E402
+from fmnist_core.training.bench import time_fast_path  # noqa: E402
 
 BATCH = 256
 
@@ -62,7 +62,7 @@ def batch_norm_table() -> None:
     tf = import_tensorflow()
     import keras
 
-    from fmnist_core.fused_norm import FusedBatchNormalization
+    from fmnist_core.models.fused_norm import FusedBatchNormalization
 
     print("\n1. Batch norm + ReLU, forward + backward, one batch (median of 10)")
     print(f"{'maps':>16}  {'dtype':9} {'Keras layer':>12} {'fused':>9} {'ratio':>6}")
@@ -87,7 +87,7 @@ def block1_order_table() -> None:
     tf = import_tensorflow()
     import keras
 
-    from fmnist_core.fused_norm import FusedBatchNormalization
+    from fmnist_core.models.fused_norm import FusedBatchNormalization
 
     print("\n2. Block 1, forward + backward, one batch of 28×28×1 images, bfloat16, fused batch norm (median of 10)")
     print(f"{'filters':>8} {'conv→BN→ReLU→pool':>18} {'conv→pool→BN→ReLU':>18} {'ratio':>6}")

@@ -22,13 +22,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fmnist_core.cache import ModelCache  # noqa: E402
 from fmnist_core.config import PRESETS, get_preset  # noqa: E402
-from fmnist_core.data import load_fashion_mnist  # noqa: E402
-from fmnist_core.evaluation import predict_probabilities  # noqa: E402
-from fmnist_core.mirror import backbone_of  # noqa: E402
-from fmnist_core.models import MODEL_NAMES, get_spec  # noqa: E402
-from fmnist_core.training import split_indices  # noqa: E402
+from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
+from fmnist_core.evaluate.evaluation import predict_probabilities  # noqa: E402
+from fmnist_core.models.mirror import backbone_of  # noqa: E402
+from fmnist_core.models.registry import MODEL_NAMES, get_spec  # noqa: E402
+from fmnist_core.store.cache import ModelCache  # noqa: E402
+from fmnist_core.training.loop import split_indices  # noqa: E402
 
 
 def shifted(images: np.ndarray, down: int, right: int) -> np.ndarray:

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.cli_training import train_through_cli  # noqa: E402
-from benchmarks.results_lines import append_row  # noqa: E402
+from devtools.cli_training import train_through_cli  # noqa: E402
+from devtools.results_lines import append_row  # noqa: E402
 from fmnist_core.machine import bfloat16_is_fast, machine_info, native_bfloat16_flags  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "precision_speed.jsonl"

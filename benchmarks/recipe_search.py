@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.results_lines import append_row, read_rows  # noqa: E402
+from devtools.results_lines import append_row, read_rows  # noqa: E402
 from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
 from fmnist_core.statistics import paired_difference  # noqa: E402
 
@@ -183,9 +183,9 @@ def validation_accuracy(result, data) -> tuple[float, float]:
     """(saved-model rule, network alone) accuracy on the run's validation images."""
     import numpy as np
 
-    from fmnist_core.evaluation import predict_probabilities
-    from fmnist_core.mirror import mirror_averaged
-    from fmnist_core.training import split_indices
+    from fmnist_core.evaluate.evaluation import predict_probabilities
+    from fmnist_core.models.mirror import mirror_averaged
+    from fmnist_core.training.loop import split_indices
 
     (x_train, y_train), _ = data
     _, validation_index = split_indices(len(x_train), result.config)
@@ -206,8 +206,8 @@ def run_stage(stage: str, model: str, seeds: list[int], only: list[str] | None, 
         return  # Everything asked for is measured: no data loaded, no TensorFlow started.
     import keras
 
-    from fmnist_core.data import load_fashion_mnist
-    from fmnist_core.training import train
+    from fmnist_core.data.loading import load_fashion_mnist
+    from fmnist_core.training.loop import train
 
     data = load_fashion_mnist()
     for name, seed, config in pending:

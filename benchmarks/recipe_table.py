@@ -34,13 +34,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.cli_training import train_through_cli  # noqa: E402
-from benchmarks.results_lines import append_row, read_rows  # noqa: E402
-from fmnist_core.cache import ModelCache  # noqa: E402
+from devtools.cli_training import train_through_cli  # noqa: E402
+from devtools.results_lines import append_row, read_rows  # noqa: E402
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments  # noqa: E402
 from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
-from fmnist_core.models import MODEL_NAMES  # noqa: E402
+from fmnist_core.models.registry import MODEL_NAMES  # noqa: E402
 from fmnist_core.statistics import summarize  # noqa: E402
+from fmnist_core.store.cache import ModelCache  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "recipe_table.jsonl"
 THROUGHPUT_RESULTS = ROOT / "benchmarks" / "results" / "recipe_throughput.jsonl"

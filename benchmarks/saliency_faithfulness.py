@@ -2,7 +2,7 @@
 
 For each image the network's predicted class is explained by integrated gradients, gradient × input and
 Grad-CAM; then the pixels each method ranks highest are hidden (set to black), a growing share at a time, and
-the network's confidence in that class is measured (fmnist_core.faithfulness). A faithful map makes the
+the network's confidence in that class is measured (fmnist_core.explain.faithfulness). A faithful map makes the
 confidence fall fast: a low area under the deletion curve, and on most images a bigger fall than hiding as many
 random pixels (or random pixels of the garment, the harder bar). The printed table is the README's figure.
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.cached_entries import add_entry_arguments, cache_and_entries  # noqa: E402
-from fmnist_core.data import load_fashion_mnist  # noqa: E402
-from fmnist_core.explore import stratified_sample  # noqa: E402
-from fmnist_core.faithfulness import DELETION_FRACTIONS, HEADLINE_FRACTION, deletion_test  # noqa: E402
-from fmnist_core.fashion_mnist import NUM_CLASSES  # noqa: E402
+from devtools.cached_entries import add_entry_arguments, cache_and_entries  # noqa: E402
+from fmnist_core.data.explore import stratified_sample  # noqa: E402
+from fmnist_core.data.fashion_mnist import NUM_CLASSES  # noqa: E402
+from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
+from fmnist_core.explain.faithfulness import DELETION_FRACTIONS, HEADLINE_FRACTION, deletion_test  # noqa: E402
 
 SHOWN_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.5)  # Columns of the printed curve (0 %: nothing hidden yet).
 

@@ -26,11 +26,11 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from fmnist_core.cache import ModelCache  # noqa: E402
 from fmnist_core.config import PRESETS  # noqa: E402
-from fmnist_core.jobs import DONE, JobManager  # noqa: E402
+from fmnist_core.jobs.queue import DONE, JobManager  # noqa: E402
 from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores  # noqa: E402
-from fmnist_core.pipeline import start_training_job  # noqa: E402
+from fmnist_core.store.cache import ModelCache  # noqa: E402
+from fmnist_core.training.pipeline import start_training_job  # noqa: E402
 
 SEEDS = (1, 2)
 

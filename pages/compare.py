@@ -5,15 +5,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import report, sweep_report
-from fmnist_core.cache import entries_by_model
-from fmnist_core.cli.train_command import command_line
-from fmnist_core.commentary import learning_curve_summary
-from fmnist_core.models import MODEL_SPECS
-from fmnist_core.paths import recorded_sweeps_dir
-from fmnist_core.race_summary import load_races
-from fmnist_core.sweep_result import SweepResult, load_sweeps
-from pages.common import (
+from fmnist_app.common import (
     cache_entries,
     damaged_entries,
     dataset_or_stop,
@@ -24,6 +16,15 @@ from pages.common import (
     model_cache,
     race_summary,
 )
+from fmnist_core.cli.train_command import command_line
+from fmnist_core.models.registry import MODEL_SPECS
+from fmnist_core.paths import recorded_sweeps_dir
+from fmnist_core.race.summary import load_races
+from fmnist_core.report import comparison as report
+from fmnist_core.report.commentary import learning_curve_summary
+from fmnist_core.store.cache import entries_by_model
+from fmnist_core.sweep import report as sweep_report
+from fmnist_core.sweep.result import SweepResult, load_sweeps
 
 COLUMN_FORMATS = {
     "first_filters": "%d",

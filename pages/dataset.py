@@ -4,11 +4,11 @@ import altair as alt
 import numpy as np
 import streamlit as st
 
-from fmnist_core import explore
+from fmnist_app.common import dataset_or_stop, keep_widget_values, lazy_tabs, show_error
+from fmnist_core.data import explore
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES, TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.display import format_duration
 from fmnist_core.errors import ConfigError
-from fmnist_core.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES, TEST_SET_IMAGES, TRAIN_SET_IMAGES
-from pages.common import dataset_or_stop, keep_widget_values, lazy_tabs, show_error
 
 IMAGES_PER_PAGE = 40
 DISPLAY_SCALE = 3  # 28 px pictures drawn at 84 px, square pixels kept sharp.

@@ -8,18 +8,18 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import confusion
-from fmnist_core.cache import CacheEntry
-from fmnist_core.commentary import learning_curve_summary, mirror_note
-from fmnist_core.evaluation import Evaluation
-from fmnist_core.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
-from pages.common import (
+from fmnist_app.common import (
     ENTRY_PARAMETER,
     dataset_or_stop,
     learning_curves_chart,
     link_to_page,
     usable_entries_or_stop,
 )
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
+from fmnist_core.evaluate import confusion
+from fmnist_core.evaluate.evaluation import Evaluation
+from fmnist_core.report.commentary import learning_curve_summary, mirror_note
+from fmnist_core.store.cache import CacheEntry
 
 CHART_KEY = "confusion_chart"
 TRUE_KEY, PREDICTED_KEY = "mistakes_true_class", "mistakes_predicted_class"

@@ -7,13 +7,7 @@ imports it in its own thread, after the page is on screen.
 
 import streamlit as st
 
-from fmnist_core.cache import best_entries
-from fmnist_core.config import PRESETS
-from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
-from fmnist_core.models import MODEL_SPECS, get_spec
-from fmnist_core.pipeline import preset_here
-from fmnist_core.race_file import list_races
-from pages.common import (
+from fmnist_app.common import (
     ENTRY_PARAMETER,
     RACE_PARAMETER,
     cache_entries,
@@ -22,7 +16,13 @@ from pages.common import (
     link_to_page,
     model_cache,
 )
-from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
+from fmnist_app.visitor import ask_to_train, my_request, something_to_show, training_status_box
+from fmnist_core.config import PRESETS
+from fmnist_core.data.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
+from fmnist_core.models.registry import MODEL_SPECS, get_spec
+from fmnist_core.race.file import list_races
+from fmnist_core.store.cache import best_entries
+from fmnist_core.training.pipeline import preset_here
 
 PAGE_MAP = (
     (

@@ -1,7 +1,7 @@
 """Inside the model: the trained network's first-layer filters, what each block computes, where it looks, what
 it reads before deciding, and whether the extra first-layer filters of Models 2 and 3 are new detectors or copies.
 
-Widgets → one call into fmnist_core.explain → pictures from fmnist_core.explain_render. The slow figures (the
+Widgets → one call into fmnist_core.explain.inside → pictures from fmnist_core.explain.render. The slow figures (the
 filter redundancy and the embedding map) are computed once per model and kept.
 """
 
@@ -15,13 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fmnist_core.cache import CacheEntry, best_entries
-from fmnist_core.errors import ExplainError
-from fmnist_core.explain_render import filter_grid, maps_grid, saliency_overlay
-from fmnist_core.fashion_mnist import CLASS_NAMES
-from fmnist_core.predict import pick_test_image, pixelated, top_k
-from fmnist_core.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_sketch
-from pages.common import (
+from fmnist_app.common import (
     LAST_SKETCH,
     cache_entries,
     dataset_or_stop,
@@ -30,11 +24,17 @@ from pages.common import (
     show_error,
     usable_entries_or_stop,
 )
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.errors import ExplainError
+from fmnist_core.evaluate.predict import pick_test_image, pixelated, top_k
+from fmnist_core.evaluate.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_sketch
+from fmnist_core.explain.render import filter_grid, maps_grid, saliency_overlay
+from fmnist_core.store.cache import CacheEntry, best_entries
 
 if TYPE_CHECKING:
-    from fmnist_core import explain
+    from fmnist_core.explain import inside as explain
 
-# fmnist_core.explain imports TensorFlow (seconds), so each function imports it when it needs it: the title and
+# fmnist_core.explain.inside imports TensorFlow (seconds), so each function imports it when it needs it: the title and
 # the pickers paint first, and the page without a trained model never waits for it.
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]  # The formats prepare_sketch decodes.
@@ -55,28 +55,28 @@ CLASS_COLORS = alt.Scale(domain=list(CLASS_NAMES), scheme="tableau10")
 def cached_explanation(
     entry_id: str, checksum: str, image: np.ndarray, other_class: int | None, _model
 ) -> explain.ImageExplanation:
-    from fmnist_core import explain
+    from fmnist_core.explain import inside as explain
 
     return explain.explain_image(_model, image, other_class=other_class)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_filters(entry_id: str, checksum: str, _model) -> np.ndarray:
-    from fmnist_core import explain
+    from fmnist_core.explain import inside as explain
 
     return filter_grid(explain.first_layer_filters(_model))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_redundancy(entry_id: str, checksum: str, _model, _images, _labels) -> explain.FilterReport:
-    from fmnist_core import explain
+    from fmnist_core.explain import inside as explain
 
     return explain.filter_redundancy(_model, explain.probe_images(_images, _labels))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_map(entry_id: str, checksum: str, method: str, _model, _images, _labels) -> explain.EmbeddingMap:
-    from fmnist_core import explain
+    from fmnist_core.explain import inside as explain
 
     return explain.embedding_map(_model, _images, _labels, method=method)
 
@@ -237,7 +237,7 @@ def where_it_looks(models, picture: np.ndarray) -> list[tuple[CacheEntry, explai
 
 
 def first_layer(models) -> None:
-    from fmnist_core import explain
+    from fmnist_core.explain import inside as explain
 
     st.subheader("What the first layer learned")
     st.markdown(
@@ -273,7 +273,7 @@ def feature_maps(results: list[tuple[CacheEntry, explain.ImageExplanation]]) -> 
 
 
 def redundancy(images: np.ndarray, labels: np.ndarray) -> None:
-    from fmnist_core import explain
+    from fmnist_core.explain import inside as explain
 
     st.subheader("New detectors or copies?")
     st.markdown(

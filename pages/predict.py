@@ -10,22 +10,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from fmnist_core.cache import best_entries
-from fmnist_core.config import PRESETS
-from fmnist_core.display import format_size
-from fmnist_core.fashion_mnist import CLASS_NAMES
-from fmnist_core.jobs import FAILED
-from fmnist_core.pipeline import preset_here
-from fmnist_core.predict import (
-    Classification,
-    ModelPrediction,
-    classify,
-    outline_crop,
-    pick_test_image,
-    pixelated,
-)
-from fmnist_core.sketch import MAX_UPLOAD_BYTES, PreparedSketch, SketchError, prepare_sketch
-from pages.common import (
+from fmnist_app.common import (
     LAST_SKETCH,
     cache_entries,
     dataset_or_stop,
@@ -37,7 +22,22 @@ from pages.common import (
     model_cache,
     plain_text,
 )
-from pages.visitor import ask_to_train, my_request, something_to_show, training_status_box
+from fmnist_app.visitor import ask_to_train, my_request, something_to_show, training_status_box
+from fmnist_core.config import PRESETS
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.display import format_size
+from fmnist_core.evaluate.predict import (
+    Classification,
+    ModelPrediction,
+    classify,
+    outline_crop,
+    pick_test_image,
+    pixelated,
+)
+from fmnist_core.evaluate.sketch import MAX_UPLOAD_BYTES, PreparedSketch, SketchError, prepare_sketch
+from fmnist_core.jobs.queue import FAILED
+from fmnist_core.store.cache import best_entries
+from fmnist_core.training.pipeline import preset_here
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]  # The formats prepare_sketch decodes.
 CANVAS_SIZE = 280  # Ten canvas pixels per model pixel, like the enlarged 28 × 28 shown beside it.

@@ -12,14 +12,26 @@ import time
 
 import streamlit as st
 
-from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND
-from fmnist_core.classroom import may_stop
+from fmnist_app.common import (
+    RACE_PARAMETER,
+    classroom_settings,
+    job_manager,
+    race_summary,
+    show_error,
+    show_job_progress,
+)
+from fmnist_app.visitor import stop_for_another, visitor_id
+from fmnist_core.data.fashion_mnist import TRAIN_SET_IMAGES
 from fmnist_core.display import format_duration
 from fmnist_core.errors import ConfigError, FmnistError
-from fmnist_core.fashion_mnist import TRAIN_SET_IMAGES
-from fmnist_core.jobs import CANCELLED, DONE, FAILED
+from fmnist_core.jobs.classroom import may_stop
+from fmnist_core.jobs.queue import CANCELLED, DONE, FAILED
 from fmnist_core.machine import usable_cores
-from fmnist_core.race import (
+from fmnist_core.race.backends import BACKENDS, DEFAULT_BACKEND
+from fmnist_core.race.file import RaceFileError, RaceResult, list_races, parse_race
+from fmnist_core.race.lane import LANE_KINDS, Workload
+from fmnist_core.race.plan import plan_lanes
+from fmnist_core.race.runner import (
     PHASE_TITLES,
     LaneView,
     RaceLive,
@@ -29,11 +41,6 @@ from fmnist_core.race import (
     replay_state,
     start_race_job,
 )
-from fmnist_core.race_file import RaceFileError, RaceResult, list_races, parse_race
-from fmnist_core.race_lane import LANE_KINDS, Workload
-from fmnist_core.race_plan import plan_lanes
-from pages.common import RACE_PARAMETER, classroom_settings, job_manager, race_summary, show_error, show_job_progress
-from pages.visitor import stop_for_another, visitor_id
 
 REFRESH_SECONDS = 0.5
 REPLAY_TAB = "Replay a recorded race"
@@ -91,7 +98,7 @@ def times_chart(result: RaceResult):
     import altair as alt
     import pandas as pd
 
-    from fmnist_core.race_summary import PHASE_WORDS
+    from fmnist_core.race.summary import PHASE_WORDS
 
     table = pd.DataFrame(result.summary_rows())
     table["phase"] = table["phase"].map(PHASE_WORDS)

@@ -7,18 +7,7 @@ one queue; each visitor sees their own place, when it should start, and what kee
 
 import streamlit as st
 
-from fmnist_core.cache import CacheEntry, ModelCache
-from fmnist_core.classroom import may_replace
-from fmnist_core.commentary import mirror_note
-from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig, for_this_machine, precision_note, preset_name
-from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
-from fmnist_core.errors import ConfigError
-from fmnist_core.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
-from fmnist_core.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
-from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
-from fmnist_core.pipeline import expected_training_seconds, preset_here
-from fmnist_core.training import split_indices
-from pages.common import (
+from fmnist_app.common import (
     classroom_settings,
     job_manager,
     learning_curves_chart,
@@ -26,7 +15,7 @@ from pages.common import (
     model_cache,
     show_error,
 )
-from pages.visitor import (
+from fmnist_app.visitor import (
     ask_to_train,
     my_request,
     say_withdrawn,
@@ -35,6 +24,17 @@ from pages.visitor import (
     visitor_id,
     withdrawn,
 )
+from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig, for_this_machine, precision_note, preset_name
+from fmnist_core.data.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
+from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
+from fmnist_core.errors import ConfigError
+from fmnist_core.jobs.classroom import may_replace
+from fmnist_core.jobs.queue import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
+from fmnist_core.models.registry import MODEL_NAMES, MODEL_SPECS, get_spec, model_size
+from fmnist_core.report.commentary import mirror_note
+from fmnist_core.store.cache import CacheEntry, ModelCache
+from fmnist_core.training.loop import split_indices
+from fmnist_core.training.pipeline import expected_training_seconds, preset_here
 
 LIVE_REFRESH_SECONDS = 0.75
 # What the custom settings' validation split (the quick preset's) leaves of the training set: 54,000.

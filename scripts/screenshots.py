@@ -20,7 +20,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests` and `fmnist_core` importable.
 
-from tests.browser_support import (  # noqa: E402
+from devtools.browser_support import (  # noqa: E402
     ARTIFACTS,
     PAGE_PATHS,
     TSHIRT_STROKE,

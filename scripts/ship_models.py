@@ -7,7 +7,7 @@
 Each model is trained by `python -m fmnist_core train --model M --preset full` (the default seed) in its own
 process, with a new temporary folder as its cache and nothing shipped in sight, so every model is really trained
 on this machine and records its command, machine, versions and figures in meta.json. Then
-fmnist_core.shipping.install_shipped checks the three entries and installs them (one per model; older shipped
+fmnist_core.store.shipping.install_shipped checks the three entries and installs them (one per model; older shipped
 entries of the same models are removed). On the 2-core development machine the full preset takes minutes to
 an hour for the three; the CLI shows each run's progress. If a run fails, the models trained so far stay in the
 work folder: run again with `--work-dir` to go on from there (the CLI reuses what is already trained).
@@ -30,7 +30,7 @@ sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `fmnist_core` impor
 from fmnist_core.config import get_preset  # noqa: E402
 from fmnist_core.errors import FmnistError  # noqa: E402
 from fmnist_core.paths import SHIPPED_MODELS_FOLDER  # noqa: E402
-from fmnist_core.shipping import SHIPPED_MODELS, SHIPPED_PRESET, install_shipped, train_command  # noqa: E402
+from fmnist_core.store.shipping import SHIPPED_MODELS, SHIPPED_PRESET, install_shipped, train_command  # noqa: E402
 
 
 def train_through_cli(model_names: tuple[str, ...], preset: str, cache_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""Opening a tab of a page's lazy tabs (pages.common.lazy_tabs) in an AppTest run.
+"""Opening a tab of a page's lazy tabs (fmnist_app.common.lazy_tabs) in an AppTest run.
 
 AppTest cannot click a tab; a click sets the tabs' state to the tab's label and reruns the page, and so does this.
 """

@@ -14,9 +14,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from fmnist_core.cache import ModelCache  # noqa: E402
 from fmnist_core.config import TrainConfig  # noqa: E402
-from fmnist_core.models import ModelSpec, build_from_spec  # noqa: E402
+from fmnist_core.models.registry import ModelSpec, build_from_spec  # noqa: E402
+from fmnist_core.store.cache import ModelCache  # noqa: E402
 from tests.records import make_record  # noqa: E402
 
 SPEC = ModelSpec("model1", "Model 1", first_filters=4, block2_filters=4, block3_filters=4, dense_units=8)

@@ -22,7 +22,7 @@ def unmarked_tests_stay_fast(request, monkeypatch):
     here, naming the marker it needs, instead of quietly slowing the loop down."""
     if any(request.node.get_closest_marker(marker) for marker in HEAVY_MARKERS):
         return
-    from fmnist_core import data
+    from fmnist_core.data import loading as data
 
     original_popen, original_read, original_npz = subprocess.Popen.__init__, data.read_verified, data._read_array_cache
     official = {spec.sha256 for spec in data.FILES.values()}
@@ -96,7 +96,7 @@ def tiny_data():
 @pytest.fixture(scope="session")
 def tiny_spec():
     """A registry-shaped spec small enough to train in seconds (named model1 so pages treat it as Model 1)."""
-    from fmnist_core.models import ModelSpec
+    from fmnist_core.models.registry import ModelSpec
 
     return ModelSpec(
         "model1", "Model 1", first_filters=8, block2_filters=8, block3_filters=8, dense_units=16, dropout=0.1
@@ -123,8 +123,8 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def trained_cache_dir(tmp_path_factory, tiny_data, tiny_spec, tiny_config) -> Path:
     """A cache folder holding one tiny trained model (trained once per test session)."""
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.pipeline import train_and_cache
+    from fmnist_core.store.cache import ModelCache
+    from fmnist_core.training.pipeline import train_and_cache
 
     folder = tmp_path_factory.mktemp("trained-cache")
     train_and_cache(tiny_spec, tiny_config, cache=ModelCache(folder), data=tiny_data)

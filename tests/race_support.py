@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fmnist_core.models import MODEL_SPECS
-from fmnist_core.race_file import LaneResult, RaceResult, RepeatResult
-from fmnist_core.race_lane import Workload
+from fmnist_core.models.registry import MODEL_SPECS
+from fmnist_core.race.file import LaneResult, RaceResult, RepeatResult
+from fmnist_core.race.lane import Workload
 
 TINY = Workload(
     spec=replace(

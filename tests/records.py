@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_core.cache import CacheEntry
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.evaluation import summarize
-from fmnist_core.models import MODEL_SPECS, ModelSpec
-from fmnist_core.record import ModelRecord
+from fmnist_core.evaluate.evaluation import summarize
+from fmnist_core.models.registry import MODEL_SPECS, ModelSpec
+from fmnist_core.store.cache import CacheEntry
+from fmnist_core.store.record import ModelRecord
 
 HISTORY = {
     "loss": (0.9, 0.5, 0.4),

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.models import MODEL_SPECS, ModelSpec
-from fmnist_core.sweep_result import RunResult, SweepResult, summarize_runs, sweep_id
+from fmnist_core.models.registry import MODEL_SPECS, ModelSpec
+from fmnist_core.sweep.result import RunResult, SweepResult, summarize_runs, sweep_id
 from tests.conftest import make_tiny_data
 
 TINY_SPECS = (
@@ -30,8 +30,8 @@ def load_tiny_data():
 
 def run_tiny_sweep(cache_dir, **options):
     """2 tiny models × 2 seeds into `cache_dir` (options go to run_sweep)."""
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.sweep import run_sweep
+    from fmnist_core.store.cache import ModelCache
+    from fmnist_core.sweep.runner import run_sweep
 
     return run_sweep(
         TINY_SPECS, TINY_CONFIG, TINY_SEEDS, cache=ModelCache(cache_dir), load_data=load_tiny_data, **options

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fmnist_core.sweep_report import MEASURES
-from fmnist_core.sweep_result import save_sweep
+from fmnist_core.sweep.report import MEASURES
+from fmnist_core.sweep.result import save_sweep
 from tests.sweep_support import synthetic_sweep
 from tests.test_app_evaluate_compare import chart_tables, run_page
 

@@ -13,8 +13,9 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core import confusion, report
-from fmnist_core.fashion_mnist import CLASS_NAMES
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.evaluate import confusion
+from fmnist_core.report import comparison as report
 from tests.conftest import require_real_data
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -121,7 +122,7 @@ def test_compare_shows_the_table_and_the_downloads(trained_cache):
 
 
 def test_compare_shows_a_stored_race(trained_cache):
-    from fmnist_core.race_file import store_race
+    from fmnist_core.race.file import store_race
     from tests.test_race_summary import make_race
 
     store_race(make_race())

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core.cache import ModelCache
-from fmnist_core.fashion_mnist import CLASS_NAMES
-from fmnist_core.training import TrainingCancelled
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.training.loop import TrainingCancelled
 from tests.app_tabs import DATASET_TABS, open_tab
 from tests.records import StandInModel, make_record
 
@@ -82,7 +82,7 @@ def button(app: AppTest, label_start: str):
 
 
 def job_manager():
-    from pages.common import job_manager
+    from fmnist_app.common import job_manager
 
     return job_manager()
 
@@ -182,7 +182,7 @@ def test_home_page_does_not_import_tensorflow(router, cache_dir):
 def quick_model1_cached(cache_dir) -> Path:
     """A valid cache entry for Model 1 on the quick preset, without training it."""
     from fmnist_core.config import PRESETS
-    from fmnist_core.models import get_spec
+    from fmnist_core.models.registry import get_spec
 
     history = {"loss": [0.9, 0.5], "accuracy": [0.7, 0.82], "val_loss": [0.7, 0.45], "val_accuracy": [0.75, 0.84]}
     ModelCache(cache_dir).save(
@@ -431,7 +431,7 @@ def test_a_visitor_queues_sees_the_place_after_a_reload_and_cancels(router, cach
         button(reloaded, "Cancel my request").click().run()
         assert job_manager().queue() == [] and job_manager().status(running.job_id).running
         # Said once, by the self-refreshing status box while the machine is busy (a line beside it can go missing
-        # in a loaded browser, see pages/visitor.py); once the machine is quiet, by the page beside the settings.
+        # in a loaded browser, see fmnist_app/visitor.py); once the machine is quiet, by the page beside the settings.
         cancelled = "You cancelled Training Model 1 (quick) before it started."
         assert texts(reloaded, "info").count(cancelled) == 1, texts(reloaded, "info")
         assert button(reloaded, "Train Model 1")
@@ -498,7 +498,7 @@ def test_classroom_mode_keeps_the_teachers_and_other_visitors_models_read_only(r
 
 def test_classroom_mode_lets_a_visitor_retrain_their_own_model(router, cache_dir, classroom):
     from fmnist_core.config import PRESETS
-    from fmnist_core.models import get_spec
+    from fmnist_core.models.registry import get_spec
 
     record = dataclasses.replace(make_record(get_spec("model1"), PRESETS["quick"]), owner=ALICE)
     assert ModelCache(cache_dir).save(StandInModel(), record).owner == ALICE
@@ -524,7 +524,7 @@ def test_classroom_mode_lets_only_the_owner_stop_a_training(router, cache_dir, c
 
 def test_a_hostile_visitor_id_in_the_address_is_replaced(router, cache_dir):
     app = open_page(router, visitor="../../etc/passwd")
-    from fmnist_core.classroom import is_visitor_id
+    from fmnist_core.jobs.classroom import is_visitor_id
 
     assert is_visitor_id(app.query_params[VISITOR_PARAMETER]), "a fresh id, not the text from the address"
     assert app.session_state["visitor_id"] == app.query_params[VISITOR_PARAMETER]

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core.fashion_mnist import CLASS_NAMES
-from pages.common import LAST_SKETCH
+from fmnist_app.common import LAST_SKETCH
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from tests.app_tabs import PREDICT_TABS, open_tab
 from tests.conftest import require_real_data
 from tests.test_app_home_dataset_train import router  # noqa: F401  (the router fixture: pages as the app runs them)

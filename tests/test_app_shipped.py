@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.config import PRESETS
-from fmnist_core.race_file import race_json, store_race
-from fmnist_core.shipping import install_shipped
+from fmnist_core.race.file import race_json, store_race
+from fmnist_core.store.shipping import install_shipped
 from tests.conftest import require_real_data
 from tests.test_app_home_dataset_train import all_text, button, open_page, router  # noqa: F401  (router: fixture)
 from tests.test_race_summary import make_race
@@ -100,7 +100,7 @@ def test_training_a_shipped_model_again_queues_the_visitors_own_copy_and_leaves_
     fresh_clone,
     tmp_path,
 ):
-    from fmnist_core.cache import ModelCache
+    from fmnist_core.store.cache import ModelCache
     from tests.test_app_home_dataset_train import ALICE, BOB, blocking_job, job_manager, stop_everything
 
     shipped = tmp_path / "repository" / "cached_models" / fresh_clone["model1"]

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fmnist_core import data
-from fmnist_core.fashion_mnist import IdxFile
+from fmnist_core.data import loading as data
+from fmnist_core.data.fashion_mnist import IdxFile
 from tests.test_data import idx_bytes, write_gz
 
 COUNTS = {"train_images": 6, "train_labels": 6, "test_images": 4, "test_labels": 4}

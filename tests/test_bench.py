@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from fmnist_core.bench import run_bench
 from fmnist_core.cli import main
+from fmnist_core.training.bench import run_bench
 
 
 @pytest.mark.parametrize("arguments", [["--models", "model9"], ["--images", "10"], ["--repeats", "0"]])

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from tests.browser_support import (
+from devtools.browser_support import (
     ARTIFACTS,
     PAGE_PATHS,
     PROGRESS_BAR,

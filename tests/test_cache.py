@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist_core.cache import TEMPORARY_PREFIX, ModelCache, cache_key
 from fmnist_core.config import RECIPE_VERSION, TrainConfig
 from fmnist_core.errors import CacheError
 from fmnist_core.paths import cache_root
-from fmnist_core.pipeline import train_and_cache
-from fmnist_core.record import RECORD_FORMAT
+from fmnist_core.store.cache import TEMPORARY_PREFIX, ModelCache, cache_key
+from fmnist_core.store.record import RECORD_FORMAT
+from fmnist_core.training.pipeline import train_and_cache
 from tests.records import make_record
 from tests.test_record import OLD_LAYOUT
 
@@ -156,7 +156,7 @@ def test_cache_path_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_failed_save_leaves_nothing(cache_dir, tiny_spec, tiny_config):
-    from fmnist_core.models import build_from_spec
+    from fmnist_core.models.registry import build_from_spec
 
     model = build_from_spec(tiny_spec)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from fmnist_core import paths
-from fmnist_core.cache import ModelCache
 from fmnist_core.cli import main
 from fmnist_core.errors import CacheError
-from fmnist_core.pipeline import train_and_cache
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.training.pipeline import train_and_cache
 from tests.test_pipeline import trained_without_fitting
 
 
@@ -47,7 +47,9 @@ def test_a_shipped_model_answers_a_request_for_its_settings_without_training(
 ):
     user, shipped = roots
     before = snapshot(shipped)
-    monkeypatch.setattr("fmnist_core.pipeline.train", lambda *args, **kwargs: pytest.fail("nothing should train"))
+    monkeypatch.setattr(
+        "fmnist_core.training.pipeline.train", lambda *args, **kwargs: pytest.fail("nothing should train")
+    )
 
     outcome = train_and_cache(tiny_spec, tiny_config, data=object())
 
@@ -62,7 +64,7 @@ def test_a_retrain_writes_the_users_own_entry_which_answers_until_deleted(
 ):
     user, shipped = roots
     before = snapshot(shipped)
-    monkeypatch.setattr("fmnist_core.pipeline.train", trained_without_fitting)
+    monkeypatch.setattr("fmnist_core.training.pipeline.train", trained_without_fitting)
     cache = ModelCache()
 
     outcome = train_and_cache(tiny_spec, tiny_config, data=tiny_data, retrain=True)
@@ -86,7 +88,7 @@ def test_listing_merges_both_roots_and_says_which_is_which(
     roots, tiny_data, tiny_spec, tiny_config, monkeypatch, capsys
 ):
     user, shipped = roots
-    monkeypatch.setattr("fmnist_core.pipeline.train", trained_without_fitting)
+    monkeypatch.setattr("fmnist_core.training.pipeline.train", trained_without_fitting)
     mine = train_and_cache(tiny_spec, tiny_config.replace(seed=7), data=tiny_data).entry
 
     entries = ModelCache().list()
@@ -125,8 +127,8 @@ def test_the_user_cache_is_per_user_and_outside_the_repository(tmp_path, monkeyp
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert paths.cache_root() == tmp_path / "home" / ".cache" / "fmnist-explorer"
     # The parsed dataset arrays, races and sweeps go with the user's trainings.
-    from fmnist_core.data import arrays_cache_path
-    from fmnist_core.race_file import races_dir
+    from fmnist_core.data.loading import arrays_cache_path
+    from fmnist_core.race.file import races_dir
 
     assert arrays_cache_path().parent == races_dir().parent == paths.cache_root()
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.cache import CacheEntry
-from fmnist_core.classroom import (
+from devtools.browser_support import PROJECT_ROOT, start_server
+from fmnist_core.config import PRESETS
+from fmnist_core.errors import ConfigError
+from fmnist_core.jobs.classroom import (
     SETTINGS_FILE,
     ClassroomSettings,
     is_visitor_id,
@@ -20,11 +22,9 @@ from fmnist_core.classroom import (
     may_stop,
     new_visitor_id,
 )
-from fmnist_core.config import PRESETS
-from fmnist_core.errors import ConfigError
 from fmnist_core.machine import cpu_model, usable_cores
-from fmnist_core.training_time import estimate_training_seconds, images_per_epoch
-from tests.browser_support import PROJECT_ROOT, start_server
+from fmnist_core.store.cache import CacheEntry
+from fmnist_core.training.time_estimate import estimate_training_seconds, images_per_epoch
 from tests.records import make_entry, make_record
 
 ALICE, BOB = "a" * 32, "b" * 32

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 from benchmarks import allocator_speed
+from devtools.browser_support import PROJECT_ROOT
 from fmnist_core.machine import CPU_ALLOCATOR_VARIABLE, cpu_allocator
-from tests.browser_support import PROJECT_ROOT
 from tests.conftest import require_real_data
 
 

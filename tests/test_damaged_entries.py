@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core import report
-from fmnist_core.cache import ModelCache
 from fmnist_core.cli import main
 from fmnist_core.cli.train_command import command_line
-from fmnist_core.record import ModelRecord
+from fmnist_core.report import comparison as report
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.store.record import ModelRecord
 from tests.records import StandInModel, make_record
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -94,7 +94,7 @@ def test_the_compare_page_shows_a_damaged_model_as_damaged(cache_dir):
 
 def test_a_damaged_model_is_not_reported_as_not_cached_by_evaluate(cache_dir, capsys):
     from fmnist_core.config import PRESETS
-    from fmnist_core.models import get_spec
+    from fmnist_core.models.registry import get_spec
 
     cache = ModelCache()
     entry = cache.save(StandInModel(), make_record(get_spec("model1"), PRESETS["quick"]))

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist_core import data
+from fmnist_core.data import loading as data
+from fmnist_core.data.fashion_mnist import FILES
 from fmnist_core.errors import DataError
-from fmnist_core.fashion_mnist import FILES
 
 
 def idx_bytes(array: np.ndarray, magic: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Inside the model (fmnist_core.explain): shapes, dtypes, determinism, known answers and clear errors.
+"""Inside the model (fmnist_core.explain.inside): shapes, dtypes, determinism, known answers and clear errors.
 
 Tiny models built by our factory stand in for the trained ones; one test trains the quick preset on the real
 data and runs the deletion test on real test images (marked realdata and slow).
@@ -14,11 +14,11 @@ from fmnist_core.machine import import_tensorflow
 tf = import_tensorflow()
 import keras  # noqa: E402
 
-from fmnist_core import explain  # noqa: E402
+from fmnist_core.data.fashion_mnist import CLASS_NAMES  # noqa: E402
 from fmnist_core.errors import ExplainError, FmnistError  # noqa: E402
-from fmnist_core.fashion_mnist import CLASS_NAMES  # noqa: E402
-from fmnist_core.mirror import mirror_averaged  # noqa: E402
-from fmnist_core.models import build_from_spec  # noqa: E402
+from fmnist_core.explain import inside as explain  # noqa: E402
+from fmnist_core.models.mirror import mirror_averaged  # noqa: E402
+from fmnist_core.models.registry import build_from_spec  # noqa: E402
 from tests.conftest import make_tiny_data, require_real_data  # noqa: E402
 
 
@@ -90,8 +90,8 @@ def test_a_batch_and_single_pictures_give_the_same_saliency_and_features(network
 
 def test_integrated_gradients_add_up_to_the_change_of_the_logit(network, pictures):
     """Completeness: the attributions sum to logit(image) − logit(black) for the explained class."""
-    from fmnist_core.explain import _evidence
-    from fmnist_core.explain_network import as_batch, network_of
+    from fmnist_core.explain.inside import _evidence
+    from fmnist_core.explain.network import as_batch, network_of
 
     wired = network_of(network)
     batch = as_batch(pictures[0][:4])
@@ -154,7 +154,7 @@ def test_saliency_peaks_on_the_block_that_tells_the_classes_apart(block_reader, 
 
 
 def test_the_deletion_test_finds_the_block_readers_saliency_faithful(block_reader, pictures):
-    from fmnist_core.faithfulness import DELETION_FRACTIONS, RANDOM, RANDOM_GARMENT, deletion_test
+    from fmnist_core.explain.faithfulness import DELETION_FRACTIONS, RANDOM, RANDOM_GARMENT, deletion_test
 
     results = {result.method: result for result in deletion_test(block_reader, pictures[0], random_repeats=2)}
     assert set(results) == {*explain.SALIENCY_METHODS, RANDOM, RANDOM_GARMENT}
@@ -310,11 +310,11 @@ def test_a_model_that_is_not_ours_is_refused_clearly(model, words, pictures):
 @pytest.mark.slow
 def test_on_real_pictures_hiding_the_top_pixels_hurts_more_than_hiding_random_ones(cache_dir):
     """The deletion test on 40 real test images with a quick-preset Model 1."""
-    from fmnist_core.cache import ModelCache
     from fmnist_core.config import PRESETS, for_this_machine
-    from fmnist_core.data import load_fashion_mnist
-    from fmnist_core.faithfulness import RANDOM, RANDOM_GARMENT, deletion_test
-    from fmnist_core.pipeline import train_and_cache
+    from fmnist_core.data.loading import load_fashion_mnist
+    from fmnist_core.explain.faithfulness import RANDOM, RANDOM_GARMENT, deletion_test
+    from fmnist_core.store.cache import ModelCache
+    from fmnist_core.training.pipeline import train_and_cache
 
     require_real_data()
     entry = train_and_cache("model1", for_this_machine(PRESETS["quick"])).entry  # As `train --preset quick` does.

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from benchmarks import explain_speed, saliency_faithfulness
-from fmnist_core.explain import SALIENCY_METHODS
-from fmnist_core.faithfulness import BASELINES
+from fmnist_core.explain.faithfulness import BASELINES
+from fmnist_core.explain.inside import SALIENCY_METHODS
 from tests.conftest import require_real_data
 
 pytestmark = pytest.mark.realdata

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from fmnist_core.cli import main
-from fmnist_core.fashion_mnist import CLASS_NAMES
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from tests.conftest import require_real_data
 from tests.test_predict import garment_png
 

@@ -1,4 +1,4 @@
-"""Tests for fmnist_core.explore on tiny synthetic data: filtering, paging, tables, maps."""
+"""Tests for fmnist_core.data.explore on tiny synthetic data: filtering, paging, tables, maps."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fmnist_core import explore
+from fmnist_core.data import explore
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.errors import ConfigError
-from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 
 
 @pytest.fixture

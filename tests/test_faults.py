@@ -20,10 +20,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core.config import PRESETS
-from fmnist_core.fashion_mnist import FILES
-from fmnist_core.training import TrainingCancelled
-from tests.browser_support import (
+from devtools.browser_support import (
     ARTIFACTS,
     PROJECT_ROOT,
     VIEWPORT,
@@ -34,6 +31,9 @@ from tests.browser_support import (
     start_custom_training,
     start_server,
 )
+from fmnist_core.config import PRESETS
+from fmnist_core.data.fashion_mnist import FILES
+from fmnist_core.training.loop import TrainingCancelled
 from tests.conftest import require_real_data
 from tests.test_cli import run_cli
 
@@ -214,9 +214,9 @@ def test_a_server_started_for_thread_dumps_writes_every_threads_stack_into_its_l
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_traced_server_logs_each_rerun_a_browser_asks_for_with_its_visitor_and_each_script_run(cache_dir):
-    """What benchmarks/classroom_load.py --shots keeps in the server log (tests/server_trace.py): the lines that
-    showed a finished page run being dropped for a fragment rerun, and that pages/streamlit_fixes.py holds back; and
-    the THREADS lines that showed the page's own files going unanswered."""
+    """What benchmarks/classroom_load.py --shots keeps in the server log (devtools/server_trace.py): the lines that
+    showed a finished page run being dropped for a fragment rerun, and that fmnist_app/streamlit_fixes.py holds back;
+    and the THREADS lines that showed the page's own files going unanswered."""
     cache_dir.mkdir()
     server = start_server(cache_dir, ARTIFACTS / "faults-traced-server.log", trace=True)
     try:
@@ -268,11 +268,11 @@ def messages(app: AppTest) -> list[str]:
 
 
 def test_sessions_share_one_training_queue_and_nobody_starts_a_second_job(cache_dir, tiny_data, monkeypatch):
-    import pages.common
+    import fmnist_app.common
 
-    monkeypatch.setattr("fmnist_core.pipeline.train_and_cache", training_until_stopped)
-    monkeypatch.setattr(pages.common, "dataset_or_stop", lambda: tiny_data)
-    manager = pages.common.job_manager()
+    monkeypatch.setattr("fmnist_core.training.pipeline.train_and_cache", training_until_stopped)
+    monkeypatch.setattr(fmnist_app.common, "dataset_or_stop", lambda: tiny_data)
+    manager = fmnist_app.common.job_manager()
     racer = page("race.py")  # Opened while the machine is idle: its Start button is live.
     trainer = click(page("train.py"), "Train Model 1")  # The Train page's default: the class demo.
     try:

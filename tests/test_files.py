@@ -98,8 +98,8 @@ def test_writable_cache_folder_checks_the_root_and_its_subfolders(tmp_path, regu
 
 
 def test_an_unusable_cache_stops_training_before_the_data_is_read(tiny_spec, tiny_config, regular_file):
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.pipeline import train_and_cache
+    from fmnist_core.store.cache import ModelCache
+    from fmnist_core.training.pipeline import train_and_cache
 
     class Untouchable:
         """Data that fails the test if training ever reads it."""

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from pages import first_imports
-from pages.first_imports import import_first, top_level_imports
+from fmnist_app import first_imports
+from fmnist_app.first_imports import import_first, top_level_imports
 
 # A module whose first import stops midway (as a session's import does when Streamlit interrupts its run), after
 # waiting for the test to let it go; every later import completes.

@@ -10,7 +10,7 @@ from fmnist_core.machine import import_tensorflow
 tf = import_tensorflow()
 import keras  # noqa: E402
 
-from fmnist_core.fused_norm import FusedBatchNormalization  # noqa: E402
+from fmnist_core.models.fused_norm import FusedBatchNormalization  # noqa: E402
 
 
 def _pair(dtype: str = "float32", shape=(8, 6, 6, 5)):
@@ -88,7 +88,7 @@ def test_fused_falls_back_to_keras_where_the_kernel_does_not_apply():
 
 
 def test_model_with_fused_norm_saves_and_loads_in_safe_mode(tmp_path):
-    from fmnist_core.models import build_from_spec, get_spec
+    from fmnist_core.models.registry import build_from_spec, get_spec
 
     model = build_from_spec(get_spec("model1"), seed=0)
     assert any(isinstance(layer, FusedBatchNormalization) for layer in model.layers)
@@ -103,7 +103,7 @@ def test_model_with_fused_norm_saves_and_loads_in_safe_mode(tmp_path):
 
 
 def test_stock_layers_on_request():
-    from fmnist_core.models import build_from_spec, get_spec
+    from fmnist_core.models.registry import build_from_spec, get_spec
 
     model = build_from_spec(get_spec("model1"), fused_norm=False)
     assert type(model.get_layer("block1_bn")) is keras.layers.BatchNormalization

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from fmnist_app.common import plain_text
 from fmnist_core.cli.arguments import model_names
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments
 from fmnist_core.config import SEED_MAX, TrainConfig
 from fmnist_core.display import LEARNING_RATE_FORMAT, format_learning_rate, format_size
 from fmnist_core.errors import ConfigError
-from fmnist_core.race_file import RaceFileError, parse_race, race_json
-from fmnist_core.race_lane import Workload
-from pages.common import plain_text
+from fmnist_core.race.file import RaceFileError, parse_race, race_json
+from fmnist_core.race.lane import Workload
 from tests.race_support import make_result
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def test_the_ends_of_the_seed_range_are_accepted():
 
 def test_the_largest_seed_really_trains(tiny_data, tiny_spec, tiny_config):
     """The range is what NumPy, Keras and tf.data accept: a run at its top end trains (with augmentation too)."""
-    from fmnist_core.training import train
+    from fmnist_core.training.loop import train
 
     result = train(tiny_spec, tiny_config.replace(epochs=1, seed=SEED_MAX, augment=True), data=tiny_data)
     assert all(math.isfinite(value) for value in result.history["loss"])
@@ -90,8 +90,8 @@ def test_the_train_page_field_shows_a_small_learning_rate_as_set(cache_dir):
 
 
 def test_the_report_states_a_small_learning_rate_as_set(trained_cache):
-    from fmnist_core import report
-    from fmnist_core.cache import ModelCache
+    from fmnist_core.report import comparison as report
+    from fmnist_core.store.cache import ModelCache
 
     [entry] = ModelCache(trained_cache).list()
     small = dataclasses.replace(

@@ -17,7 +17,7 @@ TIMEOUT = 120
 
 
 def run_page(name: str, visitor: str | None = None) -> AppTest:
-    """Run a page; `visitor` opens it as a reloaded page whose address names that visitor (pages/visitor.py)."""
+    """Run a page; `visitor` opens it as a reloaded page whose address names that visitor (fmnist_app/visitor.py)."""
     page = AppTest.from_file(str(PAGES / name), default_timeout=TIMEOUT)
     if visitor is not None:
         page.query_params["visitor"] = visitor
@@ -45,9 +45,9 @@ def test_the_dataset_page_rebuilds_a_damaged_array_cache_and_says_so(cache_dir):
 
 @pytest.fixture
 def no_test_images(monkeypatch, tiny_data):
-    import pages.common
+    import fmnist_app.common
 
-    monkeypatch.setattr(pages.common, "dataset_or_stop", lambda: tiny_data)
+    monkeypatch.setattr(fmnist_app.common, "dataset_or_stop", lambda: tiny_data)
 
 
 def upload_texts(page: AppTest) -> list[str]:
@@ -78,15 +78,15 @@ def test_a_race_that_could_not_be_kept_is_refused_before_it_starts(cache_dir, mo
     def machine_must_not_be_asked(*arguments, **options):
         raise AssertionError("the race started probing backends before the races folder was checked")
 
-    monkeypatch.setattr("fmnist_core.race_plan.race_machine", machine_must_not_be_asked)
-    monkeypatch.setattr("fmnist_core.race.race_machine", machine_must_not_be_asked)
+    monkeypatch.setattr("fmnist_core.race.plan.race_machine", machine_must_not_be_asked)
+    monkeypatch.setattr("fmnist_core.race.runner.race_machine", machine_must_not_be_asked)
     cache_dir.mkdir()
     (cache_dir / "races").write_text("a regular file where races/ should be")
     page = run_page("race.py")
     next(button for button in page.button if button.label == "Start the race").click().run()
     assert not page.exception
     assert any("races is a file, not a folder" in error.value for error in page.error)
-    from pages.common import job_manager
+    from fmnist_app.common import job_manager
 
     assert job_manager().current() is None or not job_manager().current().running
 
@@ -106,10 +106,10 @@ def tiny_training_data(monkeypatch, tiny_data):
         assert hold.wait(timeout=60), "the test never released the data"
         return tiny_data
 
-    monkeypatch.setattr("fmnist_core.pipeline.load_fashion_mnist", load)
+    monkeypatch.setattr("fmnist_core.training.pipeline.load_fashion_mnist", load)
     yield hold
     hold.set()
-    from pages.common import job_manager
+    from fmnist_app.common import job_manager
 
     current = job_manager().current()
     if current is not None and current.running:
@@ -118,7 +118,7 @@ def tiny_training_data(monkeypatch, tiny_data):
 
 
 def finish_training(page: AppTest) -> AppTest:
-    from pages.common import job_manager
+    from fmnist_app.common import job_manager
 
     current = job_manager().current()
     ended = job_manager().wait(current.job_id, timeout=300)

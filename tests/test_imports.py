@@ -1,5 +1,6 @@
 """Module boundaries, read from the source (ast), like the security scans: no import cycle among fmnist_core modules,
-and the core never imports the CLI, the pages or Streamlit.
+the capability packages import only those below them in PACKAGE_ORDER, and the core never imports the CLI, the app
+or Streamlit.
 
 Imports inside functions count too: a cycle that only closes at call time is still a knot a newcomer has to untie,
 and "imported inside the function" must mean "kept off a light path", never "would be circular otherwise".
@@ -14,7 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "fmnist_core"
 # The CLI: the command modules and `python -m fmnist_core`, which only starts it.
 CLI = (f"{PACKAGE}.cli", f"{PACKAGE}.__main__")
-FORBIDDEN_IN_CORE = ("pages", "streamlit", *CLI)
+FORBIDDEN_IN_CORE = ("pages", "fmnist_app", "devtools", "streamlit", *CLI)
+# The capability packages, lowest first; docs/architecture.md draws the same order. A package may import the shared
+# leaves (the modules directly in fmnist_core/) and any package before it here, never one after it.
+PACKAGE_ORDER = ("jobs", "data", "models", "evaluate", "store", "training", "explain", "race", "sweep", "report", "cli")
+# The shared leaves stay few and import no capability package.
+MOST_LEAVES = 10
 
 
 def module_name(path: Path) -> str:
@@ -39,7 +45,7 @@ def imports_of(path: Path) -> list[tuple[str, int, bool]]:
         elif isinstance(node, ast.ImportFrom):
             assert not node.level, f"{path.relative_to(ROOT)}:{node.lineno}: a relative import"
             base = node.module
-            # `from fmnist_core import report` imports the module fmnist_core.report.
+            # `from fmnist_core import report` imports the module fmnist_core.report.comparison.
             names = [f"{base}.{alias.name}" if is_module(f"{base}.{alias.name}") else base for alias in node.names]
         else:
             continue
@@ -49,6 +55,7 @@ def imports_of(path: Path) -> list[tuple[str, int, bool]]:
 
 def project_modules() -> dict[str, Path]:
     files = [*sorted((ROOT / PACKAGE).rglob("*.py")), *sorted((ROOT / "pages").glob("*.py"))]
+    files += sorted((ROOT / "fmnist_app").glob("*.py"))
     return {module_name(path): path for path in files}
 
 
@@ -101,9 +108,11 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_scan_sees_real_imports():
     """The control: the scan finds module-level, in-function and `from package import module` imports."""
     graph = import_graph()
-    assert f"{PACKAGE}.models" in graph[f"{PACKAGE}.cache"]  # Module level.
-    assert f"{PACKAGE}.mirror" in graph[f"{PACKAGE}.cache"]  # Inside load_model.
-    assert f"{PACKAGE}.mirror" not in import_graph(include_functions=False)[f"{PACKAGE}.cache"]
+    cache = f"{PACKAGE}.store.cache"
+    assert f"{PACKAGE}.models.registry" in graph[cache]  # Module level.
+    assert f"{PACKAGE}.models.mirror" in graph[cache]  # Inside load_model.
+    assert f"{PACKAGE}.models.mirror" not in import_graph(include_functions=False)[cache]
+    assert package_of(f"{PACKAGE}.store.cache") == "store" and package_of(f"{PACKAGE}.errors") is None
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -131,3 +140,40 @@ def test_the_cli_never_imports_the_pages():
         if imported.split(".")[0] in ("pages", "streamlit")
     ]
     assert offences == []
+
+
+def package_of(module: str) -> str | None:
+    """The capability package a core module belongs to; None for a shared leaf (or the package itself)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in PACKAGE_ORDER) else None
+
+
+def test_every_capability_package_is_in_the_order_and_says_what_it_is_for():
+    packages = {path.parent.name for path in (ROOT / PACKAGE).glob("*/__init__.py")}
+    assert packages == set(PACKAGE_ORDER)
+    for name in PACKAGE_ORDER:
+        docstring = ast.get_docstring(ast.parse((ROOT / PACKAGE / name / "__init__.py").read_text(encoding="utf-8")))
+        assert docstring, f"fmnist_core/{name}/__init__.py has no docstring saying what the package is for"
+
+
+def test_packages_import_only_the_leaves_and_the_packages_below_them():
+    rank = {name: position for position, name in enumerate(PACKAGE_ORDER)}
+    offences = []
+    for module, imported in import_graph().items():
+        source = package_of(module)
+        if module in CLI:
+            continue  # `python -m fmnist_core` only starts the CLI.
+        for target in imported:
+            below = package_of(target)
+            if below is None or below == source:
+                continue
+            if source is None:
+                offences.append(f"the shared leaf {module} imports {target}")
+            elif rank[below] > rank[source]:
+                offences.append(f"{module} ({source}) imports {target} ({below}), which comes after it")
+    assert offences == []
+
+
+def test_the_shared_leaves_stay_few():
+    leaves = [path.stem for path in (ROOT / PACKAGE).glob("*.py") if path.stem not in ("__init__", "__main__")]
+    assert len(leaves) <= MOST_LEAVES, sorted(leaves)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from fmnist_core.errors import BusyError, ConfigError
-from fmnist_core.jobs import CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, JobManager
+from fmnist_core.jobs.queue import CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, JobManager
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 10
@@ -323,7 +323,7 @@ def test_marker_exists_only_while_jobs_are_active(tmp_path):
 SERVER_THAT_DIES = """
 import sys, threading
 from pathlib import Path
-from fmnist_core.jobs import JobManager
+from fmnist_core.jobs.queue import JobManager
 manager = JobManager(marker_dir=Path(sys.argv[1]))
 manager.submit("train", "Training Model 2 (full)", lambda context: threading.Event().wait(), owner="a" * 32)
 manager.submit("train", "Training Model 1 (quick)", lambda context: None, owner="b" * 32)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING, PROJECT_ROOT
-from tests.proc_support import NICENESS, command_name, parents, stat_fields
+from devtools.browser_support import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_MISSING, PROJECT_ROOT
+from devtools.proc_support import NICENESS, command_name, parents, stat_fields
 
 
 def descendants(pid: int) -> list[int]:

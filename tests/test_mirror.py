@@ -12,8 +12,8 @@ from fmnist_core.machine import import_tensorflow
 tf = import_tensorflow()
 import keras  # noqa: E402
 
-from fmnist_core.mirror import backbone_of, is_mirror_averaged, mirror_averaged  # noqa: E402
-from fmnist_core.models import build_from_spec  # noqa: E402
+from fmnist_core.models.mirror import backbone_of, is_mirror_averaged, mirror_averaged  # noqa: E402
+from fmnist_core.models.registry import build_from_spec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,8 @@ def test_saved_and_loaded_in_safe_mode_it_answers_the_same(backbone, tmp_path):
 @pytest.fixture(scope="module")
 def mirrored_cache_dir(tmp_path_factory, tiny_data, tiny_spec, tiny_config):
     """A cache holding one tiny model trained with augmentation (so saved mirror-averaged); trained once."""
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.pipeline import train_and_cache
+    from fmnist_core.store.cache import ModelCache
+    from fmnist_core.training.pipeline import train_and_cache
 
     folder = tmp_path_factory.mktemp("mirrored-cache")
     train_and_cache(tiny_spec, tiny_config.replace(augment=True), cache=ModelCache(folder), data=tiny_data)
@@ -91,7 +91,7 @@ def mirrored_cache(mirrored_cache_dir, cache_dir):
     """The mirror-averaged entry, in a private copy of that cache exported as FMNIST_CACHE_DIR."""
     import shutil
 
-    from fmnist_core.cache import ModelCache
+    from fmnist_core.store.cache import ModelCache
 
     shutil.copytree(mirrored_cache_dir, cache_dir)
     (entry,) = ModelCache(cache_dir).list()
@@ -100,8 +100,8 @@ def mirrored_cache(mirrored_cache_dir, cache_dir):
 
 @pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both_accuracies(mirrored_cache, tiny_data):
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.evaluation import evaluate
+    from fmnist_core.evaluate.evaluation import evaluate
+    from fmnist_core.store.cache import ModelCache
 
     entry = mirrored_cache
     model = ModelCache().load_model(entry.entry_id)
@@ -117,7 +117,7 @@ def test_a_model_trained_on_mirrored_pictures_is_saved_mirror_averaged_with_both
 
 def test_a_model_trained_without_mirrored_pictures_is_saved_as_trained(trained_cache_dir, tiny_config):
     """Never shown a mirrored picture, a model is misled by mirrors (benchmarks/mirror_views.py): no averaging."""
-    from fmnist_core.cache import ModelCache
+    from fmnist_core.store.cache import ModelCache
 
     assert not tiny_config.augment
     cache = ModelCache(trained_cache_dir)
@@ -132,10 +132,10 @@ def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_vi
 ):
     from streamlit.testing.v1 import AppTest
 
-    import pages.common
+    import fmnist_app.common
     from tests.conftest import require_real_data
 
-    monkeypatch.setattr(pages.common, "dataset_or_stop", lambda: tiny_data)
+    monkeypatch.setattr(fmnist_app.common, "dataset_or_stop", lambda: tiny_data)
     predict = AppTest.from_file("../pages/predict.py", default_timeout=60).run()
     assert not predict.exception, predict.exception
     assert any(caption.value.startswith("Model 1: trained on mirrored pictures too") for caption in predict.caption)
@@ -151,7 +151,7 @@ def test_the_pages_say_the_model_averages_with_the_mirror_and_show_the_single_vi
 @pytest.mark.slow  # Trains a model (besides the session's shared tiny one).
 def test_the_report_says_so_and_gives_the_single_view_score(mirrored_cache):
     from fmnist_core.cli.train_command import command_line
-    from fmnist_core.report import build_report, comparison_table
+    from fmnist_core.report.comparison import build_report, comparison_table
 
     markdown = build_report(
         {"model1": mirrored_cache, "model2": None, "model3": None},

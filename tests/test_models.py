@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmnist_core.models import MODEL_NAMES, MODEL_SPECS, build_model, forward_flops, get_spec, model_size
+from fmnist_core.models.registry import MODEL_NAMES, MODEL_SPECS, build_model, forward_flops, get_spec, model_size
 
 
 def test_registry_is_exactly_the_three_mission_models():

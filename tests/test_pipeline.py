@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from fmnist_core.cache import ModelCache
-from fmnist_core.jobs import DONE, JobManager
-from fmnist_core.models import build_from_spec
-from fmnist_core.pipeline import start_training_job, train_and_cache
-from fmnist_core.training import Progress, TrainingCancelled, TrainResult
+from fmnist_core.jobs.queue import DONE, JobManager
+from fmnist_core.models.registry import build_from_spec
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.training.loop import Progress, TrainingCancelled, TrainResult
+from fmnist_core.training.pipeline import start_training_job, train_and_cache
 
 
 def trained_without_fitting(spec, config, progress=None, should_stop=None, data=None) -> TrainResult:
@@ -36,7 +36,7 @@ def trained_without_fitting(spec, config, progress=None, should_stop=None, data=
 def test_a_stop_during_the_final_test_keeps_the_trained_model(
     cache_dir, tiny_data, tiny_spec, tiny_config, monkeypatch
 ):
-    monkeypatch.setattr("fmnist_core.pipeline.train", trained_without_fitting)
+    monkeypatch.setattr("fmnist_core.training.pipeline.train", trained_without_fitting)
     manager, cache = JobManager(), ModelCache(cache_dir)
 
     def work(context):
@@ -94,8 +94,8 @@ def test_a_running_training_reports_its_time_left_from_its_own_pace(
         release.wait(60)
         return trained_without_fitting(spec, config, progress, should_stop, data)
 
-    monkeypatch.setattr("fmnist_core.pipeline.train", paced)
-    monkeypatch.setattr("fmnist_core.pipeline.load_fashion_mnist", lambda *arguments, **keywords: tiny_data)
+    monkeypatch.setattr("fmnist_core.training.pipeline.train", paced)
+    monkeypatch.setattr("fmnist_core.training.pipeline.load_fashion_mnist", lambda *arguments, **keywords: tiny_data)
     manager = JobManager()
     status = start_training_job(manager, tiny_spec, tiny_config, ModelCache(cache_dir))
     try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fmnist_core import machine
-from fmnist_core.cache import ModelCache
 from fmnist_core.config import PRESETS, for_this_machine, precision_note
-from fmnist_core.models import get_spec
-from fmnist_core.pipeline import Outcome, preset_here
+from fmnist_core.models.registry import get_spec
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.training.pipeline import Outcome, preset_here
 from tests.records import StandInModel, make_record
 
 SLOW_CPU = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse sse2 avx f16c fma\n\n"
@@ -83,7 +83,7 @@ def test_train_without_precision_trains_this_machines_and_says_so(
     cache_dir, bfloat16_fast, monkeypatch, capsys, given, json
 ):
     from fmnist_core.cli import main
-    from fmnist_core.training import Progress
+    from fmnist_core.training.loop import Progress
 
     bfloat16_fast(False)
     trained = []
@@ -94,7 +94,7 @@ def test_train_without_precision_trains_this_machines_and_says_so(
             progress(Progress("start", 1, config.epochs, 0, 10, 0.0, 0.0))
         return Outcome(ModelCache().save(StandInModel(), make_record(spec, config)), reused=False)
 
-    monkeypatch.setattr("fmnist_core.pipeline.train_and_cache", fake_train_and_cache)
+    monkeypatch.setattr("fmnist_core.training.pipeline.train_and_cache", fake_train_and_cache)
     arguments = ["train", "--model", "model1", "--preset", "class"] + (["--json"] if json else [])
     assert main(arguments + (["--precision", given] if given else [])) == 0
     note = capsys.readouterr().err

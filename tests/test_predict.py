@@ -16,13 +16,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
-from fmnist_core.cache import CacheEntry, best_entries
-from fmnist_core.classroom import is_visitor_id
 from fmnist_core.config import PRESETS
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.errors import BusyError
-from fmnist_core.evaluation import predict_one
-from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
-from fmnist_core.predict import (
+from fmnist_core.evaluate.evaluation import predict_one
+from fmnist_core.evaluate.predict import (
     BOX_COLOUR,
     TOP_K,
     ModelPrediction,
@@ -33,7 +31,9 @@ from fmnist_core.predict import (
     pixelated,
     top_k,
 )
-from fmnist_core.sketch import MAX_UPLOAD_BYTES, prepare_sketch
+from fmnist_core.evaluate.sketch import MAX_UPLOAD_BYTES, prepare_sketch
+from fmnist_core.jobs.classroom import is_visitor_id
+from fmnist_core.store.cache import CacheEntry, best_entries
 from tests.app_tabs import PREDICT_TABS, open_tab
 from tests.conftest import require_real_data
 from tests.records import make_entry, make_record
@@ -150,8 +150,8 @@ def test_classify_asks_every_model_once_warm_and_times_the_answer():
 
 
 def test_the_fast_single_image_path_matches_batch_evaluation(trained_cache, tiny_data):
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.evaluation import predict_probabilities
+    from fmnist_core.evaluate.evaluation import predict_probabilities
+    from fmnist_core.store.cache import ModelCache
 
     cache = ModelCache()
     model = cache.load_model(cache.list()[0].entry_id)
@@ -237,9 +237,9 @@ def test_streamlit_config_uses_real_options_and_the_sketch_upload_limit():
 @pytest.fixture
 def tiny_dataset(monkeypatch, tiny_data):
     """The test-image tab reads the tiny synthetic dataset instead of the real one."""
-    import pages.common
+    import fmnist_app.common
 
-    monkeypatch.setattr(pages.common, "dataset_or_stop", lambda: tiny_data)
+    monkeypatch.setattr(fmnist_app.common, "dataset_or_stop", lambda: tiny_data)
     return tiny_data
 
 
@@ -406,7 +406,7 @@ def test_the_quick_training_button_asks_for_model_1_with_the_quick_preset(
     def ask(manager, name, config, cache=None, *, owner, retrain):
         requests.append((name, config, is_visitor_id(owner), retrain))
 
-    monkeypatch.setattr("pages.visitor.start_training_job", ask)
+    monkeypatch.setattr("fmnist_app.visitor.start_training_job", ask)
     page = run_page()
     next(button for button in page.button if "Train Model 1 now" in button.label).click().run()
     assert not page.exception, page.exception
@@ -419,7 +419,7 @@ def test_a_full_queue_is_explained_politely(cache_dir, tiny_dataset, monkeypatch
     def full(*arguments, **keywords):
         raise BusyError("The queue is full: 30 requests are waiting, the most this server takes (30).")
 
-    monkeypatch.setattr("pages.visitor.start_training_job", full)
+    monkeypatch.setattr("fmnist_app.visitor.start_training_job", full)
     page = run_page()
     next(button for button in page.button if "Train Model 1 now" in button.label).click().run()
     assert not page.exception, page.exception
@@ -427,7 +427,7 @@ def test_a_full_queue_is_explained_politely(cache_dir, tiny_dataset, monkeypatch
 
 
 def test_a_running_training_shows_its_progress(cache_dir, tiny_dataset):
-    from pages.common import job_manager
+    from fmnist_app.common import job_manager
 
     release = threading.Event()
     status = job_manager().start("train", "Training Model 1 (quick)", lambda context: release.wait(30))

@@ -22,20 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core.backends import BACKENDS
+from devtools.proc_support import parents
 from fmnist_core.cli import main
 from fmnist_core.errors import ConfigError
-from fmnist_core.jobs import CANCELLED, JobManager
-from fmnist_core.race import (
-    RaceLive,
-    RaceOptions,
-    live_state,
-    replay_duration,
-    replay_state,
-    run_race,
-    start_race_job,
-)
-from fmnist_core.race_file import (
+from fmnist_core.jobs.queue import CANCELLED, JobManager
+from fmnist_core.race.backends import BACKENDS
+from fmnist_core.race.file import (
     MAX_RACE_FILE_BYTES,
     RaceFileError,
     list_races,
@@ -44,9 +36,17 @@ from fmnist_core.race_file import (
     races_dir,
     store_race,
 )
-from fmnist_core.race_lane import LANE_KINDS, LaneError, RaceCancelled, Workload
-from fmnist_core.race_plan import lane_label, no_gpu_reason, plan_lanes
-from tests.proc_support import parents
+from fmnist_core.race.lane import LANE_KINDS, LaneError, RaceCancelled, Workload
+from fmnist_core.race.plan import lane_label, no_gpu_reason, plan_lanes
+from fmnist_core.race.runner import (
+    RaceLive,
+    RaceOptions,
+    live_state,
+    replay_duration,
+    replay_state,
+    run_race,
+    start_race_job,
+)
 from tests.race_support import NO_GPU_MACHINE, PAUSE, TINY, make_result
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -220,7 +220,7 @@ def test_lanes_are_planned_per_backend_with_labels_saying_backend_and_device():
 
 
 def test_a_race_with_only_an_unavailable_lane_says_so(cache_dir, monkeypatch, capsys):
-    monkeypatch.setattr("fmnist_core.race.race_machine", lambda backends, probe, should_stop: NO_GPU_MACHINE)
+    monkeypatch.setattr("fmnist_core.race.runner.race_machine", lambda backends, probe, should_stop: NO_GPU_MACHINE)
     with pytest.raises(LaneError, match="No lane can run"):
         run_race(RaceOptions(TINY, ("gpu",), 1, ("tensorflow", "jax")))
     assert main(["race", "--backend", "jax", "--lanes", "gpu"]) == 1
@@ -516,7 +516,7 @@ def probed(monkeypatch) -> list[tuple[str, ...]]:
         asked.append(tuple(backends))
         return dict(NO_GPU_MACHINE, backends={name: {"version": "test", "gpus": []} for name in backends})
 
-    monkeypatch.setattr("fmnist_core.race_plan.race_machine", fake_machine)
+    monkeypatch.setattr("fmnist_core.race.plan.race_machine", fake_machine)
     monkeypatch.setattr("fmnist_core.machine.usable_cores", lambda: 2)
     yield asked
 
@@ -587,7 +587,7 @@ def test_race_page_lists_past_races(cache_dir, probed):
 
 
 def test_race_page_shows_a_running_race_live_and_can_stop_it(cache_dir, probed):
-    from pages.common import job_manager
+    from fmnist_app.common import job_manager
 
     live = RaceLive(
         TINY,

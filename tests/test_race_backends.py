@@ -17,12 +17,12 @@ import types
 
 import pytest
 
-from fmnist_core.backends import BACKENDS, get_backend, parse_backends, require_installed
 from fmnist_core.errors import ConfigError
-from fmnist_core.lane_process import _lane_environment, probe_backend
-from fmnist_core.lane_runtime import LaneError, pin_cores
 from fmnist_core.machine import package_version
-from fmnist_core.race_lane import PhaseClock, _Recorder
+from fmnist_core.race.backends import BACKENDS, get_backend, parse_backends, require_installed
+from fmnist_core.race.lane import PhaseClock, _Recorder
+from fmnist_core.race.lane_process import _lane_environment, probe_backend
+from fmnist_core.race.lane_runtime import LaneError, pin_cores
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKEND_PARAMS = [
@@ -40,8 +40,8 @@ BACKEND_PARAMS = [
 LANE_CHECK = textwrap.dedent(
     """
     import json, sys, time
-    from fmnist_core import lane_runtime
-    from fmnist_core.race_lane import PhaseClock, _Recorder
+    from fmnist_core.race import lane_runtime
+    from fmnist_core.race.lane import PhaseClock, _Recorder
 
     backend = sys.argv[1]
     lane = lane_runtime.start(backend, "CPU", 1)
@@ -178,7 +178,7 @@ def test_a_gpu_lane_waits_for_the_gpu_with_the_backends_own_call(backend, monkey
     """The GPU branch, without a GPU: the backend is made to report one, and the wait it uses is recorded."""
     if not BACKENDS[backend].installed:
         pytest.skip(f"{BACKENDS[backend].title} is not installed: its GPU branch cannot be tested here")
-    from fmnist_core import lane_runtime
+    from fmnist_core.race import lane_runtime
 
     waited = []
     if backend == "jax":
@@ -208,7 +208,7 @@ def test_a_gpu_lane_waits_for_the_gpu_with_the_backends_own_call(backend, monkey
 def test_a_gpu_lane_without_a_gpu_says_so(backend, monkeypatch):
     if not BACKENDS[backend].installed:
         pytest.skip(f"{BACKENDS[backend].title} is not installed: its GPU branch cannot be tested here")
-    from fmnist_core import lane_runtime
+    from fmnist_core.race import lane_runtime
 
     if backend == "jax":
         import jax

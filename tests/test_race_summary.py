@@ -1,14 +1,14 @@
-"""The race summary (fmnist_core.race_summary): the one table the Race page, the Compare page and the report show."""
+"""The race summary (fmnist_core.race.summary): the one table the Race page, the Compare page and the report show."""
 
 from __future__ import annotations
 
 import pytest
 
-from fmnist_core import race_summary
 from fmnist_core.cli.train_command import command_line
-from fmnist_core.race_file import LaneResult, RaceResult, RepeatResult, races_dir, store_race
-from fmnist_core.race_lane import Workload
-from fmnist_core.report import build_report
+from fmnist_core.race import summary as race_summary
+from fmnist_core.race.file import LaneResult, RaceResult, RepeatResult, races_dir, store_race
+from fmnist_core.race.lane import Workload
+from fmnist_core.report.comparison import build_report
 
 
 def make_race() -> RaceResult:

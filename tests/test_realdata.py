@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmnist_core import data
+from fmnist_core.data import loading as data
 from tests.conftest import require_real_data
 
 pytestmark = pytest.mark.realdata
@@ -30,7 +30,7 @@ def test_real_files_load_with_the_keras_contract(cache_dir, monkeypatch):
 def test_model1_quick_preset_reaches_85_percent(cache_dir):
     """The issue's bar: Model 1 with the `quick` preset reaches ≥85% test accuracy on real data."""
     from fmnist_core.config import PRESETS, for_this_machine
-    from fmnist_core.pipeline import train_and_cache
+    from fmnist_core.training.pipeline import train_and_cache
 
     require_real_data()
     outcome = train_and_cache("model1", for_this_machine(PRESETS["quick"]))  # As `train --preset quick` trains it.

@@ -10,7 +10,7 @@ import pytest
 from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
 from fmnist_core.config import TrainConfig
 from fmnist_core.errors import ConfigError
-from fmnist_core.training import Augmentation, augment_batch, learning_rate_schedule, make_loss, train
+from fmnist_core.training.loop import Augmentation, augment_batch, learning_rate_schedule, make_loss, train
 
 
 def rates(config: TrainConfig, steps_per_epoch: int) -> np.ndarray:
@@ -308,8 +308,8 @@ def test_a_model_trained_with_every_recipe_option_loads_in_a_fresh_process(tmp_p
     import sys
     from pathlib import Path
 
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.pipeline import train_and_cache
+    from fmnist_core.store.cache import ModelCache
+    from fmnist_core.training.pipeline import train_and_cache
 
     config = tiny_config.replace(
         augment=True,
@@ -323,7 +323,7 @@ def test_a_model_trained_with_every_recipe_option_loads_in_a_fresh_process(tmp_p
     )
     entry = train_and_cache(tiny_spec, config, cache=ModelCache(tmp_path), data=tiny_data).entry
     script = (
-        "import sys; from fmnist_core.cache import ModelCache; "
+        "import sys; from fmnist_core.store.cache import ModelCache; "
         "model = ModelCache(sys.argv[1]).load_model(sys.argv[2]); print(model.count_params())"
     )
     root = Path(__file__).resolve().parent.parent
@@ -338,7 +338,7 @@ def test_benchmark_results_files_round_trip_rows_and_make_their_folder(tmp_path)
     # One reader and one writer serve every benchmark that keeps JSON lines (recipe_table, recipe_search,
     # allocator_speed, precision_speed): rows come back in the order measured, the folder is made on the first
     # row, a file not written yet reads as no rows and blank lines are passed over.
-    from benchmarks.results_lines import append_row, read_rows
+    from devtools.results_lines import append_row, read_rows
 
     results = tmp_path / "not" / "yet" / "there.jsonl"
     assert read_rows(results) == []
@@ -353,7 +353,7 @@ def test_benchmark_results_files_round_trip_rows_and_make_their_folder(tmp_path)
 
 @pytest.mark.slow  # Starts the CLI in a process of its own.
 def test_a_benchmark_training_run_that_fails_stops_the_benchmark_with_the_command_and_its_message(tmp_path):
-    from benchmarks.cli_training import train_through_cli
+    from devtools.cli_training import train_through_cli
 
     with pytest.raises(SystemExit) as stopped:
         train_through_cli(["--model", "model9"], tmp_path / "cache")

@@ -116,8 +116,8 @@ def test_a_search_does_not_train_what_it_has_measured(tmp_path, monkeypatch):
     def refuse(*arguments, **keywords):
         raise AssertionError("trained or loaded data for a candidate already measured")
 
-    monkeypatch.setattr("fmnist_core.training.train", refuse)
-    monkeypatch.setattr("fmnist_core.data.load_fashion_mnist", refuse)
+    monkeypatch.setattr("fmnist_core.training.loop.train", refuse)
+    monkeypatch.setattr("fmnist_core.data.loading.load_fashion_mnist", refuse)
     recipe_search.run_stage("full-model3", "model3", [42], None, results)
     recipe_search.run_stage("full-model3", "model3", [42], ["label smoothing 0.1"], results)
     assert results.read_text() == before

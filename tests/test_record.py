@@ -12,7 +12,7 @@ import pytest
 
 from fmnist_core.config import RECIPE_VERSION, TrainConfig
 from fmnist_core.errors import CacheError, RecordError
-from fmnist_core.record import RECORD_FORMAT, ModelRecord
+from fmnist_core.store.record import RECORD_FORMAT, ModelRecord
 from tests.records import make_record
 
 OLD_LAYOUT = Path(__file__).parent / "fixtures" / "meta-format-1.json"

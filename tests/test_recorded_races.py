@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from fmnist_core.paths import PROJECT_ROOT, RECORDED_RACES_FOLDER
-from fmnist_core.race_file import load_race
+from fmnist_core.race.file import load_race
 
 # The repository's own folder, asked for by name (the tests' FMNIST_SHIPPED_DIR hides it everywhere else).
 RECORDED = sorted((PROJECT_ROOT / RECORDED_RACES_FOLDER).glob("*.json"))

@@ -5,12 +5,12 @@ recorded test accuracy. So retraining the shipped models (`make models`) without
 
 from __future__ import annotations
 
-from fmnist_core.cache import ModelCache
 from fmnist_core.config import get_preset
 from fmnist_core.paths import PROJECT_ROOT, RECORDED_SWEEPS_FOLDER, SHIPPED_MODELS_FOLDER
-from fmnist_core.shipping import SHIPPED_MODELS, SHIPPED_PRESET
-from fmnist_core.sweep_report import matches
-from fmnist_core.sweep_result import load_sweeps
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.store.shipping import SHIPPED_MODELS, SHIPPED_PRESET
+from fmnist_core.sweep.report import matches
+from fmnist_core.sweep.result import load_sweeps
 
 RECORDED = PROJECT_ROOT / RECORDED_SWEEPS_FOLDER
 

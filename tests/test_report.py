@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_core import confusion, report
-from fmnist_core.cache import CacheEntry, best_entries
 from fmnist_core.cli import build_parser, main
 from fmnist_core.cli.train_command import command_line, config_from_arguments
-from fmnist_core.commentary import learning_curve_summary
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.fashion_mnist import CLASS_NAMES
-from fmnist_core.models import MODEL_SPECS
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.evaluate import confusion
+from fmnist_core.models.registry import MODEL_SPECS
+from fmnist_core.report import comparison as report
+from fmnist_core.report.commentary import learning_curve_summary
+from fmnist_core.store.cache import CacheEntry, best_entries
 from tests import records
 from tests.records import make_record
 

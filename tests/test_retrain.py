@@ -11,11 +11,11 @@ import threading
 
 import pytest
 
-from fmnist_core import pipeline
-from fmnist_core.cache import ModelCache
 from fmnist_core.errors import BusyError
-from fmnist_core.jobs import CANCELLED, DONE, FAILED, JobManager
-from fmnist_core.pipeline import start_training_job
+from fmnist_core.jobs.queue import CANCELLED, DONE, FAILED, JobManager
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.training import pipeline
+from fmnist_core.training.pipeline import start_training_job
 
 VISITOR = "0123456789abcdef0123456789abcdef"
 TIMEOUT = 120
@@ -37,7 +37,7 @@ def unchanged(cache: ModelCache, before) -> bool:
 @pytest.fixture
 def tiny_data_loaded(tiny_data, monkeypatch):
     """Jobs load the dataset themselves; give them the tiny synthetic one."""
-    monkeypatch.setattr("fmnist_core.pipeline.load_fashion_mnist", lambda *arguments, **keywords: tiny_data)
+    monkeypatch.setattr("fmnist_core.training.pipeline.load_fashion_mnist", lambda *arguments, **keywords: tiny_data)
 
 
 def test_a_retrain_job_stopped_by_its_owner_keeps_the_old_entry(
@@ -91,7 +91,7 @@ def test_a_retrain_job_that_fails_keeps_the_old_entry(cached, tiny_spec, tiny_co
     def broken_training(*arguments, **keywords):
         raise MemoryError("out of memory in the middle of an epoch")
 
-    monkeypatch.setattr("fmnist_core.pipeline.train", broken_training)
+    monkeypatch.setattr("fmnist_core.training.pipeline.train", broken_training)
     manager = JobManager()
     status = start_training_job(manager, tiny_spec, tiny_config, cache, owner=VISITOR, retrain=True)
     final = manager.wait(status.job_id, timeout=TIMEOUT)

@@ -15,11 +15,11 @@ import h5py
 import numpy as np
 import pytest
 
-from fmnist_core.cache import MODEL_FILE, ModelCache
 from fmnist_core.config import PRESETS
-from fmnist_core.mirror import is_mirror_averaged, mirror_averaged
-from fmnist_core.models import MODEL_NAMES, get_spec
-from fmnist_core.training import TrainResult, compile_model
+from fmnist_core.models.mirror import is_mirror_averaged, mirror_averaged
+from fmnist_core.models.registry import MODEL_NAMES, get_spec
+from fmnist_core.store.cache import MODEL_FILE, ModelCache
+from fmnist_core.training.loop import TrainResult, compile_model
 from tests.test_pipeline import trained_without_fitting
 
 # config.json and the HDF5 headers on top of 4 bytes per float32 weight (measured 80-85 KB); AdamW's state would add
@@ -50,11 +50,11 @@ def stored_weight_names(model_file) -> list[str]:
     "name", [name if name == "model1" else pytest.param(name, marks=pytest.mark.slow) for name in MODEL_NAMES]
 )
 def test_the_cache_saves_weights_and_architecture_without_optimizer_state(name, cache_dir, tiny_data, monkeypatch):
-    from fmnist_core.pipeline import train_and_cache
+    from fmnist_core.training.pipeline import train_and_cache
 
     trained = []
     monkeypatch.setattr(
-        "fmnist_core.pipeline.train",
+        "fmnist_core.training.pipeline.train",
         lambda *args, **kwargs: trained.append(trained_one_batch(*args, **kwargs)) or trained[-1],
     )
     config = PRESETS["full"]  # Trained with flips: saved mirror-averaged, the shipped models' form.

@@ -3,7 +3,7 @@ pictures or race files whose names are never paths; unusable environment variabl
 
 Covered elsewhere, so not repeated here: XSRF protection and the upload limit in .streamlit/config.toml
 (test_predict.py), a hostile upload name such as ../../etc/passwd.png (test_predict.py), decompression
-bombs and 30-odd other bad uploads (test_sketch.py with tests/bad_inputs.py), malformed race files
+bombs and 30-odd other bad uploads (test_sketch.py with devtools/bad_inputs.py), malformed race files
 (test_race.py), and bad CLI arguments and `cache list` on a file (test_cli.py, test_race.py).
 """
 
@@ -23,13 +23,13 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core.cache import ModelCache
+from devtools.bad_inputs import BUILDERS
 from fmnist_core.cli import main
 from fmnist_core.errors import CacheError
-from fmnist_core.race_file import RaceFileError, parse_race
-from fmnist_core.sketch import MAX_PIXELS, SketchError, prepare_image
+from fmnist_core.evaluate.sketch import MAX_PIXELS, SketchError, prepare_image
+from fmnist_core.race.file import RaceFileError, parse_race
+from fmnist_core.store.cache import ModelCache
 from tests.app_tabs import PREDICT_TABS, open_tab
-from tests.bad_inputs import BUILDERS
 from tests.records import make_record
 from tests.test_race import make_result
 
@@ -139,9 +139,9 @@ def test_a_lambda_model_with_a_valid_checksum_is_refused_by_safe_mode(
     with pytest.raises(CacheError, match=r"could not be loaded \(.*Lambda"):
         cache.load_model(PLANTED_ENTRY)
 
-    import pages.common
+    import fmnist_app.common
 
-    monkeypatch.setattr(pages.common, "dataset_or_stop", lambda: tiny_data)
+    monkeypatch.setattr(fmnist_app.common, "dataset_or_stop", lambda: tiny_data)
     app = AppTest.from_file(str(PAGES / "predict.py"), default_timeout=PAGE_TIMEOUT).run()
     assert not app.exception, [error.value for error in app.exception]
     assert any(PLANTED_ENTRY in error.value and "could not be loaded" in error.value for error in app.error)
@@ -163,7 +163,7 @@ def test_only_the_cache_loads_models_and_always_in_safe_mode():
         ]
     # keras.saving.load_model / keras.models.load_model: the only call is the cache's, after the checksum.
     assert [(path.relative_to(ROOT).as_posix(), ast.unparse(call.func)) for path, call in loaders] == [
-        ("fmnist_core/cache.py", "keras.saving.load_model")
+        ("fmnist_core/store/cache.py", "keras.saving.load_model")
     ]
     assert keyword(loaders[0][1], "safe_mode") is not None, "safe mode is asked for, not left to a default"
 

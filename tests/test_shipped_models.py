@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmnist_core.cache import ENTRY_PATTERN, ModelCache
 from fmnist_core.config import get_preset
 from fmnist_core.machine import native_bfloat16_flags
-from fmnist_core.models import get_spec
+from fmnist_core.models.registry import get_spec
 from fmnist_core.paths import PROJECT_ROOT, SHIPPED_MODELS_FOLDER
-from fmnist_core.shipping import SHIPPED_MODELS, SHIPPED_PRESET
+from fmnist_core.store.cache import ENTRY_PATTERN, ModelCache
+from fmnist_core.store.shipping import SHIPPED_MODELS, SHIPPED_PRESET
 from tests.conftest import require_real_data
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -59,8 +59,8 @@ def test_the_shipped_set_is_the_one_make_models_trains(shipped_cache):
 def test_a_shipped_model_scores_on_the_test_set_what_its_record_says(entry_id, shipped_cache):
     assert entry_id != NOTHING_SHIPPED, f"No model ships with the app: {INSTALL_HINT}"
     require_real_data()
-    from fmnist_core.data import load_fashion_mnist
-    from fmnist_core.evaluation import evaluate
+    from fmnist_core.data.loading import load_fashion_mnist
+    from fmnist_core.evaluate.evaluation import evaluate
 
     entry = shipped_cache.inspect(entry_id)
     assert entry.shipped and entry.ok, f"{entry_id}: {entry.problem}. {entry.repair}"

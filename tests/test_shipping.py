@@ -1,4 +1,4 @@
-"""`make models`' installing step (fmnist_core.shipping, scripts/ship_models.py) on stand-in entries: no training.
+"""`make models`' installing step (fmnist_core.store.shipping, scripts/ship_models.py) on stand-in entries: no training.
 
 The entries are real cache entries (valid records, checksummed files) whose model file is a stand-in, so what is
 tested is the installing itself: checks, atomic copy, one entry per model, the command in meta.json, and nothing
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.cache import ModelCache
 from fmnist_core.cli.train_command import command_line
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import CacheError
-from fmnist_core.models import get_spec
-from fmnist_core.shipping import SHIPPED_MODELS, install_shipped, train_command
+from fmnist_core.models.registry import get_spec
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.store.shipping import SHIPPED_MODELS, install_shipped, train_command
 from tests.records import StandInModel, make_record
 
 ROOT = Path(__file__).resolve().parent.parent

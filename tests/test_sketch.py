@@ -1,4 +1,4 @@
-"""Tests for fmnist_core.sketch: user pictures become Fashion-MNIST-like 28x28 inputs, or a SketchError."""
+"""Tests for fmnist_core.evaluate.sketch: user pictures become Fashion-MNIST-like 28x28 inputs, or a SketchError."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as numpy_strategies
 from PIL import Image, ImageDraw
 
-from fmnist_core.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_image, prepare_sketch
-from tests.bad_inputs import (
+from devtools.bad_inputs import (
     CASE_NAMES,
     dark_on_white,
     encode,
@@ -24,6 +23,7 @@ from tests.bad_inputs import (
     product_cutout,
     white_ink_drawing,
 )
+from fmnist_core.evaluate.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_image, prepare_sketch
 
 REAL_DATA = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 MAX_ERROR = 0.08

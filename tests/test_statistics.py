@@ -8,9 +8,9 @@ import math
 import pytest
 
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.models import MODEL_SPECS
+from fmnist_core.models.registry import MODEL_SPECS
 from fmnist_core.statistics import PairedDifference, Summary, paired_difference, summarize, t_quantile
-from fmnist_core.sweep_result import (
+from fmnist_core.sweep.result import (
     load_sweeps,
     save_sweep,
     summarize_runs,

@@ -1,4 +1,4 @@
-"""pages/streamlit_fixes.py: a rerun waits until the messages it would make Streamlit drop are delivered, reruns
+"""fmnist_app/streamlit_fixes.py: a rerun waits until the messages it would make Streamlit drop are delivered, reruns
 reach Streamlit in the order they came, and static files served once are answered from memory."""
 
 import asyncio
@@ -16,8 +16,8 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import (
     get_script_run_ctx,
 )
 
-from pages import streamlit_fixes
-from pages.streamlit_fixes import RETRY_SECONDS, deliver_finished_runs_first
+from fmnist_app import streamlit_fixes
+from fmnist_app.streamlit_fixes import RETRY_SECONDS, deliver_finished_runs_first
 
 
 def client_state(fragment_id: str = ""):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.cache import ModelCache
 from fmnist_core.cli import main
 from fmnist_core.errors import ClusterError
-from fmnist_core.sweep import SweepEvent, _collect, _WorkerWatcher, open_engine, sweep_seeds
-from fmnist_core.sweep_result import load_sweeps
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.sweep.result import load_sweeps
+from fmnist_core.sweep.runner import SweepEvent, _collect, _WorkerWatcher, open_engine, sweep_seeds
 from tests.conftest import require_real_data
 from tests.sweep_support import TINY_CONFIG, TINY_SEEDS, TINY_SPECS, run_tiny_sweep
 
@@ -123,7 +123,7 @@ def test_bad_sweep_arguments(arguments, words, cache_dir, capsys):
 
 def test_display_prints_a_line_per_run_when_not_a_terminal():
     from fmnist_core.cli.sweep_command import SweepDisplay
-    from fmnist_core.sweep_result import RunResult
+    from fmnist_core.sweep.result import RunResult
 
     stream = io.StringIO()
     display = SweepDisplay(2, stream=stream)

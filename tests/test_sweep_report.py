@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from fmnist_core import report, sweep_report
 from fmnist_core.cli import main
 from fmnist_core.cli.train_command import command_line
 from fmnist_core.config import PRESETS
-from fmnist_core.sweep_result import save_sweep
+from fmnist_core.report import comparison as report
+from fmnist_core.sweep import report as sweep_report
+from fmnist_core.sweep.result import save_sweep
 from tests.sweep_support import SYNTHETIC_ACCURACIES, SYNTHETIC_SEEDS, synthetic_sweep
 from tests.test_report import make_entry
 

@@ -8,7 +8,7 @@ import pytest
 from fmnist_core.config import PRESETS, TrainConfig, get_preset
 from fmnist_core.errors import ConfigError
 from fmnist_core.machine import cpu_allocator, import_tensorflow
-from fmnist_core.training import (
+from fmnist_core.training.loop import (
     PACE_BATCHES,
     Augmentation,
     Progress,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fmnist_core.errors import ConfigError
-from fmnist_core.models import MODEL_NAMES, get_spec
+from fmnist_core.models.registry import MODEL_NAMES, get_spec
 
 
 def model_names(text: str, option: str = "--models") -> list[str]:

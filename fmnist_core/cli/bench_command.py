@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from fmnist_core.bench import precision_accuracy_check, run_bench
 from fmnist_core.cli.arguments import model_names
 from fmnist_core.cli.output import print_json
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import ConfigError
 from fmnist_core.files import check_output_file, write_output
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.models.registry import MODEL_NAMES
+from fmnist_core.training.bench import precision_accuracy_check, run_bench
 
 
 def register(subparsers) -> None:

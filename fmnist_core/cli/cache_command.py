@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from fmnist_core.cache import ModelCache
 from fmnist_core.cli.output import print_json
 from fmnist_core.errors import ConfigError
+from fmnist_core.store.cache import ModelCache
 
 
 def register(subparsers) -> None:

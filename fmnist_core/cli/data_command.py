@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from fmnist_core import data
 from fmnist_core.cli.output import print_json
-from fmnist_core.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from fmnist_core.data import loading as data
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from fmnist_core.paths import writable_cache_folder
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from fmnist_core.cache import ModelCache
 from fmnist_core.cli.output import print_json
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments
-from fmnist_core.data import load_fashion_mnist
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.data.loading import load_fashion_mnist
 from fmnist_core.errors import CacheError
-from fmnist_core.evaluation import evaluate
-from fmnist_core.fashion_mnist import CLASS_NAMES
-from fmnist_core.models import MODEL_NAMES, get_spec
+from fmnist_core.evaluate.evaluation import evaluate
+from fmnist_core.models.registry import MODEL_NAMES, get_spec
+from fmnist_core.store.cache import ModelCache
 
 
 def register(subparsers) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from fmnist_core.cli.output import print_json
 from fmnist_core.config import PRESETS
+from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.errors import CacheError, ConfigError, ExplainError
-from fmnist_core.fashion_mnist import CLASS_NAMES
 from fmnist_core.files import folder_problem
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.models.registry import MODEL_NAMES
 
 IMAGE_PATTERN = re.compile(r"^(test|train):(\d+)$")
 
@@ -44,8 +44,8 @@ def chosen_entry(arguments: argparse.Namespace):
 
     A damaged entry is reported as damaged, with the clean-up command, not as missing.
     """
-    from fmnist_core.cache import DELETE_DAMAGED_COMMAND, ModelCache, best_entries
-    from fmnist_core.models import get_spec
+    from fmnist_core.models.registry import get_spec
+    from fmnist_core.store.cache import DELETE_DAMAGED_COMMAND, ModelCache, best_entries
 
     cache = ModelCache()
     if arguments.entry:
@@ -75,7 +75,7 @@ def chosen_image(text: str):
     """(the 28×28 image, its true class or None, a description) for test:N, train:N or a picture file."""
     match = IMAGE_PATTERN.match(text)
     if match:
-        from fmnist_core.data import load_fashion_mnist
+        from fmnist_core.data.loading import load_fashion_mnist
 
         split, index = match.group(1), int(match.group(2))
         (train_images, train_labels), (test_images, test_labels) = load_fashion_mnist()
@@ -88,7 +88,7 @@ def chosen_image(text: str):
     path = Path(text)
     if not path.is_file():
         raise ExplainError(f"--image {text!r} is neither test:N / train:N nor a picture file that exists.")
-    from fmnist_core.sketch import SketchError, prepare_sketch
+    from fmnist_core.evaluate.sketch import SketchError, prepare_sketch
 
     try:
         return prepare_sketch(path.read_bytes()).image, None, f"picture {path.name}"
@@ -109,9 +109,9 @@ def class_index(text: str | None) -> int | None:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core import explain
-    from fmnist_core.explain_render import filter_grid, maps_grid, saliency_overlay, save_png
-    from fmnist_core.predict import pixelated
+    from fmnist_core.evaluate.predict import pixelated
+    from fmnist_core.explain import inside as explain
+    from fmnist_core.explain.render import filter_grid, maps_grid, saliency_overlay, save_png
 
     # Cheap checks first: a wrong class, an --out that cannot be written or a missing model is reported before the
     # data set is read.

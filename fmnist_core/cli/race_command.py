@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from fmnist_core.backends import BACKENDS, DEFAULT_BACKEND
 from fmnist_core.config import PRECISIONS
+from fmnist_core.race.backends import BACKENDS, DEFAULT_BACKEND
 
 WORKLOAD_OPTIONS = (
     "train_batches",
@@ -75,20 +75,20 @@ def register(subparsers) -> None:
 
 
 def run_lane(arguments: argparse.Namespace) -> int:
-    from fmnist_core.race_lane import lane_main
+    from fmnist_core.race.lane import lane_main
 
     return lane_main(arguments.workload, arguments.backend, arguments.device, arguments.threads, arguments.started_at)
 
 
 def run_probe(arguments: argparse.Namespace) -> int:
-    from fmnist_core.race_lane import probe_main
+    from fmnist_core.race.lane import probe_main
 
     return probe_main(arguments.backend)
 
 
 def lane_line(view) -> str:
     """`CPU, 1 core  [=====>......] training  45%  race 3.2 s  warm-up 5.1 s  812 img/s  run 1/3`."""
-    from fmnist_core.race import PHASE_TITLES
+    from fmnist_core.race.runner import PHASE_TITLES
 
     if view.status == "unavailable":
         return f"{view.label:<{LABEL_WIDTH}} unavailable: {view.note.split('. ')[0]}."
@@ -118,7 +118,7 @@ class LaneBoard:
         self._runs_reported: dict[str, int] = {}
 
     def update(self, live) -> None:
-        from fmnist_core.race import finished_run_view, live_state
+        from fmnist_core.race.runner import finished_run_view, live_state
 
         views = live_state(live, time.time())
         if self.interactive:
@@ -188,7 +188,7 @@ def format_summary(result) -> str:
 
 
 def run_list() -> int:
-    from fmnist_core.race_file import list_races
+    from fmnist_core.race.file import list_races
 
     races = list_races()
     if not races:
@@ -201,12 +201,12 @@ def run_list() -> int:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.backends import parse_backends
     from fmnist_core.files import check_output_file, write_output
     from fmnist_core.paths import writable_cache_folder
-    from fmnist_core.race import RaceOptions, parse_lanes, run_race
-    from fmnist_core.race_file import race_json, store_race
-    from fmnist_core.race_lane import Workload
+    from fmnist_core.race.backends import parse_backends
+    from fmnist_core.race.file import race_json, store_race
+    from fmnist_core.race.lane import Workload
+    from fmnist_core.race.runner import RaceOptions, parse_lanes, run_race
 
     if arguments.list:
         return run_list()

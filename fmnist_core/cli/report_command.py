@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from fmnist_core.cache import ModelCache
 from fmnist_core.cli.train_command import command_line
-from fmnist_core.data import load_fashion_mnist
+from fmnist_core.data.loading import load_fashion_mnist
 from fmnist_core.errors import ConfigError
 from fmnist_core.files import check_output_file, write_output
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.models.registry import MODEL_NAMES
+from fmnist_core.store.cache import ModelCache
 
 
 def register(subparsers) -> None:
@@ -37,11 +37,11 @@ def register(subparsers) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     # pandas (for the tables) is imported here, not when the parser is built for every command.
-    from fmnist_core import report
     from fmnist_core.paths import recorded_sweeps_dir
-    from fmnist_core.race_summary import load_races
-    from fmnist_core.sweep_report import pick_sweep
-    from fmnist_core.sweep_result import load_sweeps
+    from fmnist_core.race.summary import load_races
+    from fmnist_core.report import comparison as report
+    from fmnist_core.sweep.report import pick_sweep
+    from fmnist_core.sweep.result import load_sweeps
 
     # The output paths first: a report that cannot be written is refused before models are loaded and timed.
     for option, path in (("--out", arguments.out), ("--csv", arguments.csv)):

@@ -12,7 +12,7 @@ from fmnist_core.cli.train_command import add_config_arguments, config_from_argu
 from fmnist_core.config import PRESETS
 from fmnist_core.errors import ConfigError
 from fmnist_core.files import check_output_file
-from fmnist_core.models import MODEL_NAMES
+from fmnist_core.models.registry import MODEL_NAMES
 from fmnist_core.paths import writable_cache_folder
 
 
@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 
 
 def parse_models(text: str) -> list:
-    from fmnist_core.models import get_spec
+    from fmnist_core.models.registry import get_spec
 
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names or len(set(names)) != len(names):
@@ -61,9 +61,9 @@ def parse_models(text: str) -> list:
 
 
 def run(arguments: argparse.Namespace) -> int:
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.sweep import DEFAULT_LOCAL_WORKERS, run_sweep, sweep_seeds
-    from fmnist_core.sweep_result import sweep_path
+    from fmnist_core.store.cache import ModelCache
+    from fmnist_core.sweep.result import sweep_path
+    from fmnist_core.sweep.runner import DEFAULT_LOCAL_WORKERS, run_sweep, sweep_seeds
 
     specs = parse_models(arguments.models)
     config = config_from_arguments(arguments)

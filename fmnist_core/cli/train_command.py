@@ -9,7 +9,7 @@ import sys
 from fmnist_core.cli.output import ProgressBar, print_json
 from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig, get_preset, precision_note
 from fmnist_core.display import format_duration
-from fmnist_core.models import MODEL_NAMES, get_spec
+from fmnist_core.models.registry import MODEL_NAMES, get_spec
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,9 +99,9 @@ def register(subparsers) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     # The pipeline (jobs, training, data) is imported here, not when the parser is built for every command.
-    from fmnist_core.cache import ModelCache
-    from fmnist_core.data import last_load_report
-    from fmnist_core.pipeline import preset_here, train_and_cache
+    from fmnist_core.data.loading import last_load_report
+    from fmnist_core.store.cache import ModelCache
+    from fmnist_core.training.pipeline import preset_here, train_and_cache
 
     config = config_from_arguments(arguments)
     spec = get_spec(arguments.model)

@@ -1,0 +1,377 @@
+"""Sweeps: train every (model, seed) pair on Dask distributed and reduce the runs to statistics.
+
+Why Dask distributed (not Ray): it is pure Python from PyPI (no separate runtime to install on each machine), a
+cluster is two commands (`dask scheduler`, `dask worker ADDRESS`), `LocalCluster` gives the same worker processes
+on one machine, and its futures, retries of a task whose worker died, and event topics cover everything a sweep
+needs without a line of scheduling of our own.
+
+Each run is an ordinary cache entry made by `pipeline.train_and_cache`: runs already cached are reused without
+touching the engine, so an interrupted sweep resumes where it stopped. A worker trains one run at a time (one
+task thread per worker process: Keras' random seed and TensorFlow's thread pools are per process), with its
+TensorFlow threads capped so that parallel runs on one machine share its cores instead of fighting over them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fmnist_core.config import TrainConfig
+from fmnist_core.errors import ClusterError, ConfigError, FmnistError
+from fmnist_core.machine import usable_cores
+from fmnist_core.models.registry import ModelSpec
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.sweep.result import RunResult, SweepResult, save_sweep, summarize_runs, sweep_id
+
+# Trainings at once on one machine. Measured on the 2-core development machine (python benchmarks/sweep_workers.py,
+# README "Sweeps"): see DEFAULT_LOCAL_WORKERS_REASON.
+DEFAULT_LOCAL_WORKERS = 1
+PROGRESS_INTERVAL_SECONDS = 0.5  # A worker reports batch progress at most this often (epoch ends always).
+POLL_SECONDS = 0.25  # How often the client drains progress events and checks the workers.
+
+
+@dataclass(frozen=True)
+class SweepEvent:
+    """What the caller hears while a sweep runs (on the calling thread)."""
+
+    kind: str  # "reused", "progress", "finished", "failed" (one run) or "note" (the cluster).
+    text: str  # Progress detail, failure reason or note, in words.
+    model: str = ""  # Title of the run's model ("" for notes).
+    seed: int = 0
+    fraction: float = 0.0  # Share of the run's planned batches done.
+    run: RunResult | None = None  # Set on "reused" and "finished".
+    worker: str = ""  # Name of the Dask worker sending progress.
+
+
+EventCallback = Callable[[SweepEvent], None]
+DataLoader = Callable[[], tuple]
+
+
+def sweep_seeds(first_seed: int, count: int) -> tuple[int, ...]:
+    """`count` consecutive seeds from `first_seed` (the preset's own seed comes first, so its runs are reused)."""
+    if count < 1:
+        raise ConfigError(f"A sweep needs at least one seed (got {count}).")
+    return tuple(range(first_seed, first_seed + count))
+
+
+def run_from_entry(entry, seed: int, reused: bool) -> RunResult:
+    """The figures a sweep keeps of one trained cache entry."""
+    record = entry.record
+    return RunResult(
+        model=entry.model_name,
+        title=entry.title,
+        seed=seed,
+        entry_id=entry.entry_id,
+        test_accuracy=record.test_accuracy,
+        training_seconds=record.wall_seconds,
+        images_per_second=record.images_per_second,
+        reused=reused,
+        host=record.machine.get("hostname", ""),
+        threads=record.speed_settings.get("threads"),
+    )
+
+
+def train_one(
+    spec: ModelSpec, config: TrainConfig, cache_root: str, threads: int | None, load_data: DataLoader, topic: str
+) -> RunResult:
+    """The task a Dask worker runs: one (model, seed) through `train_and_cache`, progress sent on `topic`."""
+    from distributed import get_worker
+
+    from fmnist_core.machine import import_tensorflow
+    from fmnist_core.training.pipeline import train_and_cache
+
+    worker = get_worker()
+    # Before TensorFlow's first op in this worker process; later tasks in the same process keep that setting.
+    import_tensorflow(threads)
+    import keras
+
+    last_sent = [0.0]
+
+    def progress(event) -> None:
+        now = time.monotonic()
+        if event.kind == "batch" and now - last_sent[0] < PROGRESS_INTERVAL_SECONDS:
+            return
+        last_sent[0] = now
+        detail = f"epoch {event.epoch}/{event.epochs}"
+        if event.kind != "start":
+            detail += f" · {event.images_per_second:,.0f} img/s"
+        if "val_accuracy" in event.metrics:
+            detail += f" · validation {event.metrics['val_accuracy']:.2%}"
+        message = {"model": spec.title, "seed": config.seed, "fraction": event.fraction, "text": detail}
+        # Not "worker": Dask stamps that key with the worker's address.
+        worker.log_event(topic, {**message, "worker_name": str(worker.name)})
+
+    try:
+        outcome = train_and_cache(spec, config, progress=progress, cache=ModelCache(cache_root), data=load_data())
+    finally:
+        keras.backend.clear_session()  # The next run in this process starts from a clean graph.
+    return run_from_entry(outcome.entry, config.seed, outcome.reused)
+
+
+@contextmanager
+def open_engine(scheduler: str | None, workers: int, connect_timeout: float) -> Iterator:
+    """A Dask client: to the scheduler at `scheduler`, or to a new LocalCluster of `workers` processes."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError, ValueError) as error:
+            raise ClusterError(
+                f"Could not reach the Dask scheduler at {scheduler} within {connect_timeout:.0f} s ({error}). "
+                "Check that `dask scheduler` runs there, the address and port (default 8786) and any firewall, "
+                "or leave out --scheduler to run on this machine."
+            ) from None
+        with client:
+            yield client
+        return
+    if workers < 1:
+        raise ConfigError(f"A local sweep needs at least one worker (got {workers}).")
+    # No dashboard (nothing would look at it, and a second sweep would fight for its port); worker logs only
+    # for errors, so the terminal shows the sweep's own progress.
+    with _started_deaf_to_ctrl_c():
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+@contextmanager
+def _started_deaf_to_ctrl_c() -> Iterator[None]:
+    """Processes started inside ignore SIGINT (a spawned Python keeps an ignored SIGINT ignored).
+
+    A terminal's Ctrl-C reaches the whole process group. The sweep's own process handles it and closes the local
+    cluster in order; a worker that got it too could close itself mid-way and log a traceback (seen 1 time in 5).
+    A Ctrl-C pressed while the workers start is ignored. Only the main thread may change signal handlers; a sweep
+    started from another thread has no terminal to press Ctrl-C in anyway.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_sweep(
+    specs: Sequence[ModelSpec],
+    config: TrainConfig,
+    seeds: Sequence[int],
+    *,
+    preset: str = "custom",
+    scheduler: str | None = None,
+    workers: int = DEFAULT_LOCAL_WORKERS,
+    threads_per_run: int | None = None,
+    cache: ModelCache | None = None,
+    load_data: DataLoader | None = None,
+    on_event: EventCallback | None = None,
+    connect_timeout: float = 10.0,
+    worker_wait_seconds: float = 120.0,
+    out: Path | None = None,
+) -> SweepResult:
+    """Train (or reuse) every (model, seed) run, then save and return the statistics.
+
+    threads_per_run: TensorFlow threads per training; default: this machine's cores shared among the local
+    workers, or all the cores a worker process may use on a cluster.
+    load_data: called on the worker for each run trained; default: Fashion-MNIST from the worker's own disk.
+    worker_wait_seconds: how long the sweep waits while no worker is connected before it gives up.
+    out: a file to write the sweep's JSON to, besides `<cache root>/sweeps/<sweep id>.json`.
+    Raises ClusterError when the scheduler cannot be reached, workers are gone, or runs failed; the runs that
+    finished are in the cache either way, so running the same sweep again resumes.
+    """
+    if not specs:
+        raise ConfigError("A sweep needs at least one model.")
+    cache = cache or ModelCache()
+    on_event = on_event or (lambda event: None)
+    if load_data is None:
+        from fmnist_core.data.loading import load_fashion_mnist as load_data
+    if threads_per_run is None and not scheduler:
+        threads_per_run = max(1, usable_cores() // workers)
+    planned = [(spec, config.replace(seed=seed)) for seed in seeds for spec in specs]
+    finished: dict[tuple[str, int], RunResult] = {}
+    to_train = []
+    for spec, run_config in planned:
+        entry = cache.find(spec, run_config)
+        if entry is None:
+            to_train.append((spec, run_config))
+            continue
+        run = run_from_entry(entry, run_config.seed, reused=True)
+        finished[(spec.name, run_config.seed)] = run
+        on_event(SweepEvent("reused", "already in the cache", run.title, run.seed, 1.0, run))
+    engine = {"kind": "scheduler" if scheduler else "local", "address": scheduler, "threads_per_run": threads_per_run}
+    if to_train:
+        with open_engine(scheduler, workers, connect_timeout) as client:
+            engine["workers"] = len(client.nthreads())
+            trained = _train_on(client, to_train, cache, threads_per_run, load_data, on_event, worker_wait_seconds)
+            finished.update(trained)
+    failures = [(spec, run_config) for spec, run_config in to_train if (spec.name, run_config.seed) not in finished]
+    if failures:
+        names = ", ".join(f"{spec.title} seed {run_config.seed}" for spec, run_config in failures)
+        raise ClusterError(
+            f"{len(failures)} of {len(planned)} runs did not finish ({names}); the {len(finished)} that finished are "
+            "kept in the model cache. Run the same command again to train only the missing ones."
+        )
+    runs = tuple(finished[(spec.name, run_config.seed)] for spec, run_config in planned)
+    models, comparisons = summarize_runs(specs, runs)
+    result = SweepResult(
+        sweep_id(preset, specs, config, seeds),
+        preset,
+        config.to_dict(),
+        tuple(seeds),
+        runs,
+        models,
+        comparisons,
+        engine,
+        time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    save_sweep(result, cache.root, also_to=out)
+    return result
+
+
+def _train_on(client, to_train, cache, threads, load_data, on_event, worker_wait_seconds) -> dict:
+    """Submit the runs to the cluster, relay progress, and collect what finished (failures become events)."""
+    from distributed import wait
+
+    topic = f"fmnist-sweep-{uuid.uuid4().hex[:8]}"
+    events: queue.Queue = queue.Queue()
+    # The handler runs on the client's event-loop thread; the queue hands events to the caller's thread.
+    client.subscribe_topic(topic, lambda event: events.put(event[1]))
+    pending = {}
+    for index, (spec, run_config) in enumerate(to_train):
+        future = client.submit(
+            train_one,
+            spec,
+            run_config,
+            str(cache.root),
+            threads,
+            load_data,
+            topic,
+            key=f"{topic}-{spec.name}-seed{run_config.seed}",
+            priority=len(to_train) - index,  # Seed by seed, so an interrupted sweep leaves whole seeds.
+            pure=False,
+        )
+        pending[future] = (spec, run_config)
+    finished: dict[tuple[str, int], RunResult] = {}
+    watcher = _WorkerWatcher(client, worker_wait_seconds, on_event)
+    try:
+        while pending:
+            try:
+                done = wait(list(pending), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
+            except TimeoutError:  # Nothing finished within the poll interval.
+                done = ()
+            while not events.empty():
+                message = events.get()
+                on_event(
+                    SweepEvent(
+                        "progress",
+                        message["text"],
+                        message["model"],
+                        message["seed"],
+                        message["fraction"],
+                        worker=message["worker_name"],
+                    )
+                )
+            for future in done:
+                spec, run_config = pending[future]
+                if _collect(future, spec, run_config, finished, on_event, worker_wait_seconds):
+                    del pending[future]
+            if pending:
+                watcher.check(finished_count=len(finished), pending_count=len(pending))
+    except BaseException:
+        client.cancel(list(pending))
+        raise
+    finally:
+        client.unsubscribe_topic(topic)
+    return finished
+
+
+def _collect(
+    future, spec: ModelSpec, run_config: TrainConfig, finished: dict, on_event: EventCallback, wait_seconds: float
+) -> bool:
+    """Take a finished run's result (or its failure) into `finished` and the events; False when the result could not
+    be had within `wait_seconds`: it went with its worker after the run finished (the sweep's own events can kill
+    workers, a machine can go away), so the scheduler runs it again and the run stays pending, where the worker
+    watcher stops the sweep if no worker comes back. Without the limit the sweep waited for that result forever."""
+    from distributed import KilledWorker
+
+    try:
+        run = future.result(timeout=wait_seconds)
+    except TimeoutError:
+        return False
+    except KilledWorker:
+        reason = "the workers that ran it died each time (out of memory, killed, or their machine went away)"
+    except FmnistError as error:
+        reason = str(error)
+    except Exception as error:  # Whatever the worker raised, the sweep reports it and carries on with the rest.
+        reason = f"{type(error).__name__}: {error}"
+    else:
+        finished[(spec.name, run_config.seed)] = run
+        on_event(SweepEvent("finished", "trained", run.title, run.seed, 1.0, run))
+        return True
+    on_event(SweepEvent("failed", reason, spec.title, run_config.seed))
+    return True
+
+
+class _WorkerWatcher:
+    """Says when workers come and go, refuses workers that would run two trainings at once, and gives up when
+    no worker has been connected for `patience` seconds."""
+
+    def __init__(self, client, patience: float, on_event: EventCallback):
+        self.client, self.patience, self.on_event = client, patience, on_event
+        self.known = dict(client.nthreads())
+        self.alone_since: float | None = None
+        self._refuse_busy_workers(self.known)
+
+    def check(self, finished_count: int, pending_count: int) -> None:
+        try:
+            current = dict(self.client.nthreads())
+        except (OSError, TimeoutError) as error:
+            raise ClusterError(
+                f"Lost the connection to the Dask scheduler ({error}); {finished_count} runs finished and are kept "
+                "in the model cache. Run the same command again to resume."
+            ) from None
+        self._refuse_busy_workers(current)
+        left, joined = set(self.known) - set(current), set(current) - set(self.known)
+        if left:
+            self.on_event(
+                SweepEvent("note", f"{len(left)} worker(s) left ({len(current)} connected); Dask re-runs their runs.")
+            )
+        if joined:
+            self.on_event(SweepEvent("note", f"{len(joined)} worker(s) joined ({len(current)} connected)."))
+        self.known = current
+        if current:
+            self.alone_since = None
+            return
+        now = time.monotonic()
+        self.alone_since = self.alone_since or now
+        if now - self.alone_since >= self.patience:
+            raise ClusterError(
+                f"No Dask worker has been connected for {self.patience:.0f} s, with {pending_count} runs still to do; "
+                f"the {finished_count} runs that finished are kept in the model cache. Start workers "
+                "(`dask worker SCHEDULER_ADDRESS --nthreads 1`) and run the same command again to resume."
+            )
+
+    @staticmethod
+    def _refuse_busy_workers(nthreads: dict) -> None:
+        crowded = sorted(address for address, threads in nthreads.items() if threads > 1)
+        if crowded:
+            raise ClusterError(
+                f"Worker(s) {', '.join(crowded)} run several tasks at once; a training needs a process of its own "
+                "(Keras' random seed and TensorFlow's thread pools are per process). Start workers with "
+                "`dask worker SCHEDULER_ADDRESS --nthreads 1` (use --nworkers for several per machine)."
+            )

@@ -1,0 +1,5 @@
+"""Training: the fast training loop, the pipeline the CLI and the app call (train, evaluate, save), time
+estimates from what this machine measured, and the benchmark against a plain Keras loop.
+
+May import: everything below it: the shared leaves, `jobs`, `data`, `models`, `evaluate`, `store`.
+"""
