@@ -16,8 +16,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
+# The project itself is installed in editable mode (`fmnist` on the PATH of the venv; fmnist_core, fmnist_app and
+# devtools importable from benchmarks/ and scripts/ run as files); its dependencies are requirements.txt.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps -e .
 	touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed

@@ -15,19 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from devtools.cli_training import train_through_cli
+from devtools.results_lines import append_row
+from fmnist_core.config import PRESETS
+from fmnist_core.machine import CPU_ALLOCATOR_VARIABLE, machine_info
+from fmnist_core.models.registry import MODEL_NAMES
 
-from devtools.cli_training import train_through_cli  # noqa: E402
-from devtools.results_lines import append_row  # noqa: E402
-from fmnist_core.config import PRESETS  # noqa: E402
-from fmnist_core.machine import CPU_ALLOCATOR_VARIABLE, machine_info  # noqa: E402
-from fmnist_core.models.registry import MODEL_NAMES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results" / "allocator_speed.jsonl"
 ALLOCATORS = {"malloc": "false", "bfc": "true"}

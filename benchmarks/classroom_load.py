@@ -45,14 +45,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests` importable for the shared browser settings.
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import async_playwright
 
-from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
-from playwright.async_api import async_playwright  # noqa: E402
-
-from devtools.bad_inputs import dark_on_white, encode, garment  # noqa: E402
-from devtools.browser_support import (  # noqa: E402
+from devtools.bad_inputs import dark_on_white, encode, garment
+from devtools.browser_support import (
     APP_IDLE,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -61,9 +58,11 @@ from devtools.browser_support import (  # noqa: E402
     VIEWPORT,
     start_server,
 )
-from devtools.proc_support import cpu_seconds, processes_named  # noqa: E402
-from fmnist_core.config import PRESETS  # noqa: E402
-from fmnist_core.store.cache import ModelCache  # noqa: E402
+from devtools.proc_support import cpu_seconds, processes_named
+from fmnist_core.config import PRESETS
+from fmnist_core.store.cache import ModelCache
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 STEP_SECONDS = 240  # Default for --step-seconds.
 SETTLE_SECONDS = 150  # Memory "after" is read this long after the sessions close: Streamlit drops a closed

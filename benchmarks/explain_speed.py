@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devtools.cached_entries import add_entry_arguments, cache_and_entries  # noqa: E402
-from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
-from fmnist_core.explain import inside as explain  # noqa: E402
-from fmnist_core.explain.network import network_of  # noqa: E402
-from fmnist_core.explain.render import filter_grid, maps_grid, saliency_overlay  # noqa: E402
-from fmnist_core.machine import cpu_model, usable_cores  # noqa: E402
+from devtools.cached_entries import add_entry_arguments, cache_and_entries
+from fmnist_core.data.loading import load_fashion_mnist
+from fmnist_core.explain import inside as explain
+from fmnist_core.explain.network import network_of
+from fmnist_core.explain.render import filter_grid, maps_grid, saliency_overlay
+from fmnist_core.machine import cpu_model, usable_cores
 
 VIEW_TARGET_SECONDS = 1.0
 MAP_TARGET_SECONDS = 3.0

@@ -27,11 +27,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests`, `benchmarks` and `fmnist_core` importable.
-
-from benchmarks.first_paint import HOME_TEXT, TIMEOUT_SECONDS, open_when_served, start_server, stop_server  # noqa: E402
-from devtools.browser_support import (  # noqa: E402
+from devtools.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     TSHIRT_STROKE,
@@ -39,8 +35,11 @@ from devtools.browser_support import (  # noqa: E402
     draw_stroke,
     free_port,
 )
-from fmnist_core.paths import SHIPPED_MODELS_FOLDER  # noqa: E402
-from fmnist_core.store.cache import ENTRY_PATTERN  # noqa: E402
+from devtools.timed_server import HOME_TEXT, TIMEOUT_SECONDS, open_when_served, start_server, stop_server
+from fmnist_core.paths import SHIPPED_MODELS_FOLDER
+from fmnist_core.store.cache import ENTRY_PATTERN
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ANSWER = re.compile(r"Model \d says \S+")  # The Predict page's first answer to a sketch.
 

@@ -12,15 +12,11 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-import sys
 import time
-from pathlib import Path
 
 # Lets the script run as a plain file from any folder, without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fmnist_core.machine import import_tensorflow  # noqa: E402
-from fmnist_core.store.cache import ModelCache, best_entries  # noqa: E402
+from fmnist_core.machine import import_tensorflow
+from fmnist_core.store.cache import ModelCache, best_entries
 
 
 def collection_seconds(repeats: int) -> list[float]:

@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 # Lets the script run as a plain file from any folder, without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fmnist_core.config import TrainConfig  # noqa: E402
-from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
-from fmnist_core.machine import import_tensorflow, machine_info  # noqa: E402
-from fmnist_core.models.registry import get_spec  # noqa: E402
-from fmnist_core.training.bench import time_fast_path  # noqa: E402
+from fmnist_core.config import TrainConfig
+from fmnist_core.data.loading import load_fashion_mnist
+from fmnist_core.machine import import_tensorflow, machine_info
+from fmnist_core.models.registry import get_spec
+from fmnist_core.training.bench import time_fast_path
 
 BATCH = 256
 

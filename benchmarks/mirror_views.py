@@ -16,19 +16,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fmnist_core.config import PRESETS, get_preset  # noqa: E402
-from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
-from fmnist_core.evaluate.evaluation import predict_probabilities  # noqa: E402
-from fmnist_core.models.mirror import backbone_of  # noqa: E402
-from fmnist_core.models.registry import MODEL_NAMES, get_spec  # noqa: E402
-from fmnist_core.store.cache import ModelCache  # noqa: E402
-from fmnist_core.training.loop import split_indices  # noqa: E402
+from fmnist_core.config import PRESETS, get_preset
+from fmnist_core.data.loading import load_fashion_mnist
+from fmnist_core.evaluate.evaluation import predict_probabilities
+from fmnist_core.models.mirror import backbone_of
+from fmnist_core.models.registry import MODEL_NAMES, get_spec
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.training.loop import split_indices
 
 
 def shifted(images: np.ndarray, down: int, right: int) -> np.ndarray:

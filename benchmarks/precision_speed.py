@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from devtools.cli_training import train_through_cli
+from devtools.results_lines import append_row
+from fmnist_core.machine import bfloat16_is_fast, machine_info, native_bfloat16_flags
 
-from devtools.cli_training import train_through_cli  # noqa: E402
-from devtools.results_lines import append_row  # noqa: E402
-from fmnist_core.machine import bfloat16_is_fast, machine_info, native_bfloat16_flags  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results" / "precision_speed.jsonl"
 PRECISIONS = ("float32", "mixed_bfloat16")

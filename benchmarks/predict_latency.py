@@ -13,19 +13,16 @@ import io
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 # Lets the script run as a plain file from any folder, without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fmnist_core.errors import FmnistError  # noqa: E402
-from fmnist_core.evaluate.evaluation import predict_one  # noqa: E402
-from fmnist_core.evaluate.sketch import prepare_image  # noqa: E402
-from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores  # noqa: E402
-from fmnist_core.store.cache import CacheEntry, ModelCache, best_entries  # noqa: E402
+from fmnist_core.errors import FmnistError
+from fmnist_core.evaluate.evaluation import predict_one
+from fmnist_core.evaluate.sketch import prepare_image
+from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores
+from fmnist_core.store.cache import CacheEntry, ModelCache, best_entries
 
 REPEATS = 100  # Enough for a stable median; a single call is a few milliseconds.
 CANVAS_SIZE = 280  # The page's drawing canvas, so the preparation step does the work it does there.

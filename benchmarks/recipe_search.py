@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devtools.results_lines import append_row, read_rows  # noqa: E402
-from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
-from fmnist_core.statistics import paired_difference  # noqa: E402
+from devtools.results_lines import append_row, read_rows
+from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.statistics import paired_difference
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_search.jsonl"
 

@@ -27,20 +27,18 @@ from __future__ import annotations
 import argparse
 import shlex
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from devtools.cli_training import train_through_cli
+from devtools.results_lines import append_row, read_rows
+from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments
+from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.models.registry import MODEL_NAMES
+from fmnist_core.statistics import summarize
+from fmnist_core.store.cache import ModelCache
 
-from devtools.cli_training import train_through_cli  # noqa: E402
-from devtools.results_lines import append_row, read_rows  # noqa: E402
-from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments  # noqa: E402
-from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
-from fmnist_core.models.registry import MODEL_NAMES  # noqa: E402
-from fmnist_core.statistics import summarize  # noqa: E402
-from fmnist_core.store.cache import ModelCache  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results" / "recipe_table.jsonl"
 THROUGHPUT_RESULTS = ROOT / "benchmarks" / "results" / "recipe_throughput.jsonl"

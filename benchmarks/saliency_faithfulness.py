@@ -12,17 +12,13 @@ random pixels (or random pixels of the garment, the harder bar). The printed tab
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devtools.cached_entries import add_entry_arguments, cache_and_entries  # noqa: E402
-from fmnist_core.data.explore import stratified_sample  # noqa: E402
-from fmnist_core.data.fashion_mnist import NUM_CLASSES  # noqa: E402
-from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
-from fmnist_core.explain.faithfulness import DELETION_FRACTIONS, HEADLINE_FRACTION, deletion_test  # noqa: E402
+from devtools.cached_entries import add_entry_arguments, cache_and_entries
+from fmnist_core.data.explore import stratified_sample
+from fmnist_core.data.fashion_mnist import NUM_CLASSES
+from fmnist_core.data.loading import load_fashion_mnist
+from fmnist_core.explain.faithfulness import DELETION_FRACTIONS, HEADLINE_FRACTION, deletion_test
 
 SHOWN_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.5)  # Columns of the printed curve (0 %: nothing hidden yet).
 

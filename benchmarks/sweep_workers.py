@@ -15,15 +15,12 @@ import argparse
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from fmnist_core.config import PRESETS, get_preset  # noqa: E402
-from fmnist_core.machine import cpu_model, usable_cores  # noqa: E402
-from fmnist_core.models.registry import MODEL_NAMES, get_spec  # noqa: E402
-from fmnist_core.store.cache import ModelCache  # noqa: E402
-from fmnist_core.sweep.runner import run_sweep, sweep_seeds  # noqa: E402
+from fmnist_core.config import PRESETS, get_preset
+from fmnist_core.machine import cpu_model, usable_cores
+from fmnist_core.models.registry import MODEL_NAMES, get_spec
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.sweep.runner import run_sweep, sweep_seeds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,19 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 # Lets the script run as a plain file from any folder, without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fmnist_core.config import PRESETS  # noqa: E402
-from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
-from fmnist_core.machine import import_tensorflow  # noqa: E402
-from fmnist_core.models.registry import build_from_spec, get_spec  # noqa: E402
-from fmnist_core.training.bench import last_batch_clock  # noqa: E402
-from fmnist_core.training.loop import compile_model, make_dataset  # noqa: E402
+from fmnist_core.config import PRESETS
+from fmnist_core.data.loading import load_fashion_mnist
+from fmnist_core.machine import import_tensorflow
+from fmnist_core.models.registry import build_from_spec, get_spec
+from fmnist_core.training.bench import last_batch_clock
+from fmnist_core.training.loop import compile_model, make_dataset
 
 IMAGES = 12_800
 

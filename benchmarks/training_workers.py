@@ -23,14 +23,13 @@ import threading
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+from fmnist_core.config import PRESETS
+from fmnist_core.jobs.queue import DONE, JobManager
+from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores
+from fmnist_core.store.cache import ModelCache
+from fmnist_core.training.pipeline import start_training_job
 
-from fmnist_core.config import PRESETS  # noqa: E402
-from fmnist_core.jobs.queue import DONE, JobManager  # noqa: E402
-from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores  # noqa: E402
-from fmnist_core.store.cache import ModelCache  # noqa: E402
-from fmnist_core.training.pipeline import start_training_job  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SEEDS = (1, 2)
 

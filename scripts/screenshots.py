@@ -17,10 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `tests` and `fmnist_core` importable.
-
-from devtools.browser_support import (  # noqa: E402
+from devtools.browser_support import (
     ARTIFACTS,
     PAGE_PATHS,
     TSHIRT_STROKE,
@@ -33,6 +30,8 @@ from devtools.browser_support import (  # noqa: E402
     start_server,
     wait_for_app,
 )
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 CHART_DRAW_MILLISECONDS = 1500  # Vega charts finish drawing after Streamlit reports the run finished.
 

@@ -24,13 +24,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `fmnist_core` importable.
+from fmnist_core.config import get_preset
+from fmnist_core.errors import FmnistError
+from fmnist_core.paths import SHIPPED_MODELS_FOLDER
+from fmnist_core.store.shipping import SHIPPED_MODELS, SHIPPED_PRESET, install_shipped, train_command
 
-from fmnist_core.config import get_preset  # noqa: E402
-from fmnist_core.errors import FmnistError  # noqa: E402
-from fmnist_core.paths import SHIPPED_MODELS_FOLDER  # noqa: E402
-from fmnist_core.store.shipping import SHIPPED_MODELS, SHIPPED_PRESET, install_shipped, train_command  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def train_through_cli(model_names: tuple[str, ...], preset: str, cache_dir: Path) -> None:

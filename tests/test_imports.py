@@ -177,3 +177,20 @@ def test_packages_import_only_the_leaves_and_the_packages_below_them():
 def test_the_shared_leaves_stay_few():
     leaves = [path.stem for path in (ROOT / PACKAGE).glob("*.py") if path.stem not in ("__init__", "__main__")]
     assert len(leaves) <= MOST_LEAVES, sorted(leaves)
+
+
+def python_files_outside_tests() -> list[Path]:
+    folders = (PACKAGE, "fmnist_app", "devtools", "pages", "benchmarks", "scripts")
+    return [path for folder in folders for path in sorted((ROOT / folder).rglob("*.py"))] + [ROOT / "streamlit_app.py"]
+
+
+def test_nothing_outside_tests_imports_the_tests_and_nothing_edits_sys_path():
+    """The project is installed (`pip install -e .`): the shared harness is `devtools`, never `tests`, and no file
+    makes itself importable by hand."""
+    offences = []
+    for path in python_files_outside_tests():
+        where = path.relative_to(ROOT)
+        offences += [f"{where}:{line} imports {name}" for name, line, _ in imports_of(path) if name.startswith("tests")]
+        text = path.read_text(encoding="utf-8")
+        offences += [f"{where} calls {call}" for call in ("sys.path.insert", "sys.path.append") if call in text]
+    assert offences == []

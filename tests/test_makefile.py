@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,14 @@ def test_make_test_sets_up_the_browser_and_ci_only_calls_make_test():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     commands = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")]
     assert commands == ["set -euo pipefail", 'cd "$(dirname "$0")/.."', "make test"]
+
+
+@pytest.mark.slow
+def test_the_installed_fmnist_command_is_the_cli():
+    """`pip install -e .` (what `make` does) puts `fmnist` beside the interpreter: the same parser as
+    `python -m fmnist_core`."""
+    command = Path(sys.executable).parent / "fmnist"
+    assert command.is_file(), f"{command} is missing: the project is not installed (pip install -e .)"
+    finished = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=120, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert "train" in finished.stdout and "sweep" in finished.stdout
