@@ -1,9 +1,14 @@
-"""The CLI's exit-code contract (README, "Exit codes"), through `python -m fmnist_core` in fresh processes.
+"""The CLI's exit-code contract (README, "Exit codes").
 
 Every registered command, found by walking the parser (so a new command is covered the day it is registered), must
 refuse a bad argument with exit 2 and no traceback; and each has hostile cases of its own (issue 19): seeds out of
 range, an unusable cache folder, output paths that cannot be written, an empty model list. Every case asserts the
 exit code, that no traceback reached the user, and that a project error is one line.
+
+The cases call the CLI in this process (`fmnist_core.cli.main(argv)`, as `python -m fmnist_core` does): an exception
+that escapes `main` is the traceback a user would see, and fails the case. A few smoke tests run the real
+`python -m fmnist_core` in a fresh process, for what only a process shows: the interpreter's exit status and that
+nothing prints a traceback on the way out.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.cli import build_parser
+from fmnist_core.cli import build_parser, main
 from fmnist_core.config import SEED_MAX
 from tests.conftest import require_real_data
 
@@ -145,10 +150,28 @@ CASES: dict[str, list[Case]] = {
 
 
 def run_cli(arguments, cache: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`python -m fmnist_core ARGUMENTS` in a fresh process."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "FMNIST_CACHE_DIR": cache}
     return subprocess.run(
         [sys.executable, "-m", "fmnist_core", *arguments], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
+
+
+@pytest.fixture
+def run_here(capsys, monkeypatch):
+    """`fmnist_core.cli.main(ARGUMENTS)` in this process, read as a finished process would be."""
+
+    def run(arguments, cache: str) -> subprocess.CompletedProcess:
+        monkeypatch.setenv("FMNIST_CACHE_DIR", cache)
+        capsys.readouterr()
+        try:
+            code = main(list(arguments))
+        except SystemExit as exit:  # argparse refuses a bad command line by exiting, as the real process does.
+            code = exit.code if isinstance(exit.code, int) else 1
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(arguments), code, out, err)
+
+    return run
 
 
 def prepare(tmp_path: Path, needs: tuple[str, ...]) -> None:
@@ -181,8 +204,8 @@ def test_the_walk_finds_nested_and_internal_commands():
 
 
 @pytest.mark.parametrize("command", registered_commands())
-def test_every_command_refuses_an_unknown_option_with_exit_2(command):
-    result = run_cli([*command.split(), "--no-such-option"], cache="/nonexistent-cache-never-created")
+def test_every_command_refuses_an_unknown_option_with_exit_2(command, run_here):
+    result = run_here([*command.split(), "--no-such-option"], cache="/nonexistent-cache-never-created")
     assert result.returncode == 2, result.stderr
     assert "usage:" in result.stderr and "error:" in result.stderr
     assert_no_traceback(result)
@@ -196,11 +219,30 @@ def test_every_command_has_hostile_cases():
 @pytest.mark.parametrize(
     "case", [case for cases in CASES.values() for case in cases], ids=lambda case: " ".join(case.arguments)
 )
-def test_hostile_cases_keep_the_exit_code_contract(case, tmp_path):
+def test_hostile_cases_keep_the_exit_code_contract(case, tmp_path, run_here):
+    # A race lane speaks JSON lines on its process's own stdout (it duplicates the file descriptor): a process.
+    check_case(case, tmp_path, run_cli if case.arguments[0] == "race-lane" else run_here)
+
+
+# One case per exit code and a refused option, in a real process: what the in-process cases cannot see.
+SMOKE = [
+    Case(("train", "--model", "model1", "--no-such-option"), 2, "unrecognized arguments: --no-such-option"),
+    CASES["train"][-1],
+    CASES["cache list"][0],
+    CASES["evaluate"][-1],
+]
+
+
+@pytest.mark.parametrize("case", SMOKE, ids=lambda case: " ".join(case.arguments))
+def test_a_real_process_keeps_the_contract_too(case, tmp_path):
+    check_case(case, tmp_path, run_cli)
+
+
+def check_case(case: Case, tmp_path: Path, run) -> None:
     prepare(tmp_path, case.needs)
     listed_before = sorted(path.name for path in tmp_path.iterdir())
     arguments = [fill(argument, tmp_path) for argument in case.arguments]
-    result = run_cli(arguments, cache=fill(case.cache, tmp_path))
+    result = run(arguments, cache=fill(case.cache, tmp_path))
     assert result.returncode == case.exit_code, result.stderr[-3000:]
     assert_no_traceback(result)
     assert fill(case.words, tmp_path) in result.stderr
