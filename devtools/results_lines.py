@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fmnist_core import json_checks as check
+
 
 def read_rows(path: Path) -> list[dict]:
-    """Every row recorded in `path`, oldest first; none when the file does not exist yet."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    """Every row recorded in `path`, oldest first; none when the file does not exist yet. A damaged line raises
+    json_checks.FieldError naming the file and the line."""
+    if not path.is_file():
+        return []
+    lines = enumerate(path.read_bytes().splitlines(), start=1)
+    return [
+        check.obj(check.parse(line, f"{path}:{number}"), f"{path}:{number}") for number, line in lines if line.strip()
+    ]
 
 
 def append_row(path: Path, row: dict) -> None:

@@ -1,21 +1,59 @@
-"""Reading untrusted JSON into typed values: every check names the field at fault and says what it should be.
+"""Reading untrusted JSON into typed values: the one validator of every JSON file the project reads.
 
-A leaf module (nothing of ours imported). Each function takes the field's path for messages
-("evaluation.per_class[3].f1") and raises `FieldError`, which callers turn into their own project error
-(the cache's `RecordError`), so the user reads one sentence instead of a traceback.
+Model records (`meta.json`), race files, sweep results and the benchmarks' result lines are all read here: `parse`
+and `read_file` turn bytes into JSON with the same messages for a file that is too large, not text or not JSON, and
+the checks below name the field at fault and say what it should be ("evaluation.per_class[3].f1"). Everything
+raises `FieldError`, which each format's reader turns into its own project error (the cache's `RecordError`, the
+race file's `RaceFileError`, a sweep's `CacheError`), so the user reads one sentence instead of a traceback.
+
+A leaf module (nothing of ours imported).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 
 class FieldError(ValueError):
     """One JSON field is missing or is not what it should be."""
+
+
+def parse(payload: bytes | str, source: str, *, max_bytes: int | None = None) -> Any:
+    """JSON from a file's content; `source` names the file in messages ("race.json", "meta.json of model1-…")."""
+    raw = payload.encode("utf-8") if isinstance(payload, str) else payload
+    _check_size(len(raw), source, max_bytes)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise FieldError(f"{source} is not text, so it is not a JSON file") from None
+    except json.JSONDecodeError as error:
+        raise FieldError(
+            f"{source} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
+        ) from None
+    except RecursionError:  # Nothing but nested brackets: no file this project writes.
+        raise FieldError(f"{source} nests its values too deeply to be a JSON file of this app") from None
+
+
+def read_file(path: Path | str, *, max_bytes: int | None = None, source: str | None = None) -> Any:
+    """JSON from a file, its size checked before it is read; FieldError for anything wrong, unreadable included."""
+    path = Path(path)
+    source = source or path.name
+    try:
+        _check_size(path.stat().st_size, source, max_bytes)
+        return parse(path.read_bytes(), source, max_bytes=max_bytes)
+    except OSError as error:
+        raise FieldError(f"Cannot read {path}: {error.strerror or error}") from None
+
+
+def _check_size(size: int, source: str, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise FieldError(f"{source} is {size / 2**20:.1f} MB; this kind of file is at most {max_bytes / 2**20:g} MB")
 
 
 def describe(value: Any) -> str:
@@ -101,6 +139,17 @@ def number(
     return value
 
 
+def one_of(value: Any, path: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise fail(path, f"one of {', '.join(allowed)}", value)
+    return value
+
+
+def items(check: Callable, value: Any, path: str, **limits) -> tuple:
+    """A JSON list whose every item passes `check` (given the item's path)."""
+    return tuple(check(item, join(path, index), **limits) for index, item in enumerate(array(value, path)))
+
+
 def optional(check, value: Any, path: str, **limits) -> Any:
     """`check(value, path, **limits)`, or None when the value is null."""
     return None if value is None else check(value, path, **limits)
@@ -131,6 +180,9 @@ _ANNOTATION_CHECKS = {
     "int | None": lambda value, path: optional(integer, value, path),
     "float | None": lambda value, path: optional(number, value, path),
     "str | None": lambda value, path: optional(text, value, path),
+    "bool | None": lambda value, path: optional(boolean, value, path),
+    "dict": obj,
+    "list": array,
 }
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from fmnist_core import json_checks as check
 
 CONFIDENCE = 0.95  # Two-sided confidence level of every interval reported.
 
@@ -49,14 +52,9 @@ class Summary:
         return {**asdict(self), "low": self.low, "high": self.high}
 
     @classmethod
-    def from_dict(cls, values: Mapping) -> Summary:
-        return cls(
-            int(values["count"]),
-            float(values["mean"]),
-            values.get("standard_deviation"),
-            values.get("half_width"),
-            float(values.get("confidence", CONFIDENCE)),
-        )
+    def from_dict(cls, values: Any, where: str = "summary") -> Summary:
+        """Check and build (json_checks.FieldError names the field at fault); `low`/`high` are derived, not read."""
+        return cls(**check.dataclass_values(cls, values, where))
 
 
 def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
@@ -123,16 +121,13 @@ class PairedDifference:
         }
 
     @classmethod
-    def from_dict(cls, values: Mapping) -> PairedDifference:
-        return cls(
-            values["baseline"],
-            values["other"],
-            tuple(int(seed) for seed in values["seeds"]),
-            tuple(float(difference) for difference in values["differences"]),
-            Summary.from_dict(values["summary"]),
-            int(values["agreeing_seeds"]),
-            values.get("unit", "points"),
-        )
+    def from_dict(cls, values: Any, where: str = "comparison") -> PairedDifference:
+        """Check and build; the verdict is derived again, never read."""
+        arguments = check.dataclass_values(cls, values, where)
+        arguments["seeds"] = check.items(check.integer, arguments["seeds"], check.join(where, "seeds"))
+        arguments["differences"] = check.items(check.number, arguments["differences"], check.join(where, "differences"))
+        arguments["summary"] = Summary.from_dict(arguments["summary"], check.join(where, "summary"))
+        return cls(**arguments)
 
 
 def paired_difference(

@@ -19,6 +19,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from fmnist_core import json_checks as check
 from fmnist_core.errors import CacheError, ConfigError, FmnistError
 from fmnist_core.files import atomic_file
 from fmnist_core.models.registry import ModelSpec
@@ -387,35 +388,21 @@ def _scalars(cls, values: dict, where: str, skip: tuple[str, ...] = ()) -> dict:
 
 def parse_race(payload: bytes | str, source: str = "The file") -> RaceResult:
     """A RaceResult from a race file's content; RaceFileError says what is wrong with it."""
-    raw = payload.encode("utf-8") if isinstance(payload, str) else payload
-    _check_size(len(raw), source)
     try:
-        values = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise RaceFileError(f"{source} is not text, so it is not a race JSON file.") from None
-    except json.JSONDecodeError as error:
-        raise RaceFileError(
-            f"{source} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})."
-        ) from None
+        values = check.parse(payload, source, max_bytes=MAX_RACE_FILE_BYTES)
+    except check.FieldError as error:
+        raise RaceFileError(f"{error}: not a race file.") from None
     return RaceResult.from_dict(values)
-
-
-def _check_size(size: int, source: str) -> None:
-    if size > MAX_RACE_FILE_BYTES:
-        raise RaceFileError(
-            f"{source} is {size / 2**20:.1f} MB; race files are at most "
-            f"{MAX_RACE_FILE_BYTES // 2**20} MB, so this is not one."
-        )
 
 
 def load_race(path: Path | str) -> RaceResult:
     """Read and validate a race file (its size is checked before it is read)."""
     path = Path(path)
     try:
-        _check_size(path.stat().st_size, path.name)
-        return parse_race(path.read_bytes(), path.name)
-    except OSError as error:
-        raise RaceFileError(f"Cannot read {path}: {error.strerror or error}.") from None
+        values = check.read_file(path, max_bytes=MAX_RACE_FILE_BYTES)
+    except check.FieldError as error:
+        raise RaceFileError(f"{error}: not a race file.") from None
+    return RaceResult.from_dict(values)
 
 
 def race_json(result: RaceResult) -> str:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from fmnist_core import json_checks as check
 from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine
 from fmnist_core.data.fashion_mnist import data_fingerprint
 from fmnist_core.display import format_timestamp
@@ -46,6 +47,7 @@ from fmnist_core.store.record import ENTRY_ID_PATTERN, ModelRecord
 KEY_VERSION = 1
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
+MAX_META_BYTES = 8 * 2**20  # A record (curves, confusion matrix, per-class report) is tens of kB.
 TEMPORARY_PREFIX = ".tmp-"
 ENTRY_PATTERN = re.compile(f"^{ENTRY_ID_PATTERN}$")
 DELETE_DAMAGED_COMMAND = "python -m fmnist_core cache delete --damaged"  # The clean-up every damage message offers.
@@ -218,13 +220,12 @@ class ModelCache:
         def damaged(problem: str) -> CacheEntry:
             return CacheEntry(entry_id, path, None, problem, shipped)
 
-        try:
-            values = json.loads((path / META_FILE).read_bytes())
-        except FileNotFoundError:
+        if not (path / META_FILE).exists():
             return damaged("meta.json is missing")
-        # ValueError covers bad JSON and bad UTF-8; RecursionError a file of nothing but nested brackets.
-        except (OSError, ValueError, RecursionError) as error:
-            return damaged(f"meta.json is unreadable ({error})")
+        try:
+            values = check.read_file(path / META_FILE, max_bytes=MAX_META_BYTES)
+        except check.FieldError as error:
+            return damaged(str(error))
         try:
             record = ModelRecord.from_dict(values)
         except RecordError as error:

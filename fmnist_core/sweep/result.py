@@ -11,10 +11,12 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from fmnist_core import json_checks as check
 from fmnist_core.config import TrainConfig
 from fmnist_core.data.fashion_mnist import data_fingerprint
 from fmnist_core.errors import CacheError, ConfigError
@@ -22,6 +24,7 @@ from fmnist_core.models.registry import ModelSpec
 from fmnist_core.statistics import PairedDifference, Summary, paired_difference, summarize
 
 SWEEP_FORMAT = 1  # Bump when the JSON changes incompatibly.
+MAX_SWEEP_FILE_BYTES = 16 * 2**20  # A sweep of 100 seeds × 3 models is ~100 kB: anything this large is not one.
 SWEEPS_FOLDER = "sweeps"  # Inside the model cache root, beside the entries the runs are.
 
 
@@ -44,8 +47,9 @@ class RunResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: Mapping) -> RunResult:
-        return cls(**{field: values[field] for field in cls.__dataclass_fields__})
+    def from_dict(cls, values: Any, where: str = "run") -> RunResult:
+        """Check and build; json_checks.FieldError names the field at fault."""
+        return cls(**check.dataclass_values(cls, values, where))
 
 
 @dataclass(frozen=True)
@@ -70,15 +74,11 @@ class ModelSummary:
         }
 
     @classmethod
-    def from_dict(cls, values: Mapping) -> ModelSummary:
-        return cls(
-            values["model"],
-            values["title"],
-            int(values["first_filters"]),
-            Summary.from_dict(values["test_accuracy"]),
-            Summary.from_dict(values["training_seconds"]),
-            Summary.from_dict(values["images_per_second"]),
-        )
+    def from_dict(cls, values: Any, where: str = "model") -> ModelSummary:
+        arguments = check.dataclass_values(cls, values, where)
+        for name in ("test_accuracy", "training_seconds", "images_per_second"):
+            arguments[name] = Summary.from_dict(arguments[name], check.join(where, name))
+        return cls(**arguments)
 
 
 @dataclass(frozen=True)
@@ -118,20 +118,19 @@ class SweepResult:
         }
 
     @classmethod
-    def from_dict(cls, values: Mapping) -> SweepResult:
-        if values.get("format") != SWEEP_FORMAT:
-            raise ValueError(f"sweep format {values.get('format')!r}, expected {SWEEP_FORMAT}")
-        return cls(
-            values["sweep_id"],
-            values["preset"],
-            dict(values["config"]),
-            tuple(int(seed) for seed in values["seeds"]),
-            tuple(RunResult.from_dict(run) for run in values["runs"]),
-            tuple(ModelSummary.from_dict(summary) for summary in values["models"]),
-            tuple(PairedDifference.from_dict(comparison) for comparison in values["comparisons"]),
-            dict(values["engine"]),
-            values["created"],
-        )
+    def from_dict(cls, values: Any) -> SweepResult:
+        """Check and build; json_checks.FieldError names the field at fault."""
+        values = check.obj(values, "sweep")
+        layout = check.integer(check.required(values, "format"), "format")
+        if layout != SWEEP_FORMAT:
+            raise check.FieldError(f"`format` is {layout}; this version reads sweep format {SWEEP_FORMAT}")
+        arguments = check.dataclass_values(cls, values, "")
+        arguments["recorded"] = False  # Where it was read from decides, never the file.
+        arguments["seeds"] = check.items(check.integer, arguments["seeds"], "seeds")
+        arguments["runs"] = check.items(RunResult.from_dict, arguments["runs"], "runs")
+        arguments["models"] = check.items(ModelSummary.from_dict, arguments["models"], "models")
+        arguments["comparisons"] = check.items(PairedDifference.from_dict, arguments["comparisons"], "comparisons")
+        return cls(**arguments)
 
 
 def sweep_id(preset: str, specs: Sequence[ModelSpec], config: TrainConfig, seeds: Sequence[int]) -> str:
@@ -211,9 +210,9 @@ def save_sweep(result: SweepResult, cache_root: Path, also_to: Path | None = Non
 def read_sweep(path: Path) -> SweepResult:
     """One sweep JSON; a file that is not one raises CacheError naming it."""
     try:
-        return SweepResult.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CacheError(f"{path} is not a sweep result this version can read ({error}).") from error
+        return SweepResult.from_dict(check.read_file(path, max_bytes=MAX_SWEEP_FILE_BYTES))
+    except check.FieldError as error:
+        raise CacheError(f"{path} is not a sweep result this version can read ({error}).") from None
 
 
 def load_sweeps(cache_root: Path, recorded_dir: Path | None = None) -> tuple[list[SweepResult], list[str]]:
