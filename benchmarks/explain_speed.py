@@ -58,7 +58,7 @@ def views(model, images, labels) -> dict[str, object]:
 
 
 def print_redundancy(reports: list[explain.FilterReport]) -> None:
-    """The figures the redundancy view shows, measured on the way (the README's redundancy table)."""
+    """The figures the redundancy view shows, measured on the way (docs/results/inside.md's redundancy table)."""
     print(
         f"\nFirst-layer filters on {reports[0].probe_images} test images: near-copy = block 1 maps correlated "
         f"≥ {explain.DUPLICATE_CORRELATION}; twin kernel = |cosine| ≥ {explain.DUPLICATE_KERNEL_COSINE}; "

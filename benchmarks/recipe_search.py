@@ -4,7 +4,7 @@ Each candidate is a named set of changes to a starting recipe; every candidate i
 training images with each seed given, and scored on that seed's validation images by the rule the saved
 model follows (mirror-averaged when it trained with flips, else the network alone). The test set is never
 read here. One JSON line per (stage, candidate, model, seed) goes to the results file, so an interrupted
-search resumes where it stopped and every figure in the README can be traced to a line.
+search resumes where it stopped and every figure in docs/results/training.md can be traced to a line.
 
     python benchmarks/recipe_search.py --stage class-levers [--seeds 42,7] [--model model1]
     python benchmarks/recipe_search.py --stage class-levers --summary    # print the table from the file

@@ -4,7 +4,7 @@ For each image the network's predicted class is explained by integrated gradient
 Grad-CAM; then the pixels each method ranks highest are hidden (set to black), a growing share at a time, and
 the network's confidence in that class is measured (fmnist_core.explain.faithfulness). A faithful map makes the
 confidence fall fast: a low area under the deletion curve, and on most images a bigger fall than hiding as many
-random pixels (or random pixels of the garment, the harder bar). The printed table is the README's figure.
+random pixels (or random pixels of the garment, the harder bar). The printed table is docs/results/inside.md's.
 
     python benchmarks/saliency_faithfulness.py [--preset full | --entry ID ...] [--images 300] [--seed 0]
 """

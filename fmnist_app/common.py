@@ -170,7 +170,7 @@ def lazy_tabs(labels: list[str], key: str):
     """`st.tabs` that say which tab is open (`tab.open`), so a page can leave out what a closed tab would show;
     opening another tab reruns the page. With Streamlit's plain tabs every tab's content runs on the server and is
     drawn by the browser on every run: each visitor of the Dataset page paid for three charts, the mean images and
-    the map whether they opened them or not (benchmarks/classroom_load.py, README "Running it for a class")."""
+    the map whether they opened them or not (benchmarks/classroom_load.py, docs/decisions/streamlit-workarounds.md)."""
     return st.tabs(labels, key=key, on_change="rerun")
 
 

@@ -98,7 +98,7 @@ class TrainConfig:
 
 
 # The short-run recipe (issue 13), every part chosen on the validation images (benchmarks/recipe_search.py,
-# README "Time to accuracy"): a 10 % warm-up then linear decay to 0, batches of 64 (more steps per image),
+# docs/results/training.md): a 10 % warm-up then linear decay to 0, batches of 64 (more steps per image),
 # a 3e-3 peak and a faster-adapting Adam (beta 2 0.99). No augmentation: in two or three epochs it only cost.
 SHORT_RUN = TrainConfig(batch_size=64, learning_rate=3e-3, schedule="linear", warmup_fraction=0.1, adam_beta_2=0.99)
 

@@ -17,7 +17,8 @@ _IMPORT_LOCK = threading.RLock()
 # maps are 205 MB a batch) with a fresh mapping, handed back when freed, so each step faults them in again. From
 # TensorFlow's own pooling (BFC) allocator instead, Model 3's float32 epochs took 48.4 s against 57.2 s on a 2-core
 # AVX2 VM, with identical losses; Model 1 at batch 64 (12.8 MB maps) was unchanged (`benchmarks/allocator_speed.py`,
-# README). Set before TensorFlow's import; a user's own setting (TF_CPU_ALLOCATOR_USE_BFC=false) wins.
+# docs/results/precision.md). Set before TensorFlow's import; a user's own setting (TF_CPU_ALLOCATOR_USE_BFC=false)
+# wins.
 CPU_ALLOCATOR_VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
 
 

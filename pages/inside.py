@@ -201,8 +201,9 @@ def where_it_looks(models, picture: np.ndarray) -> list[tuple[CacheEntry, explai
     st.subheader("Where does it look?")
     st.markdown(
         "Bright pixels are the evidence the network found **for** a class: hide them and its confidence falls "
-        "fastest (integrated gradients, chosen because it passed that test best; see the README). Pick a second "
-        "class to ask *why this and not that?* — e.g. a shirt's evidence for *Shirt* against *T-shirt/top*."
+        "fastest (integrated gradients, chosen because it passed that test best; see docs/results/inside.md). "
+        "Pick a second class to ask *why this and not that?* — e.g. a shirt's evidence for *Shirt* against "
+        "*T-shirt/top*."
     )
     other = st.selectbox("Compare with the class", [NO_CLASS, *CLASS_NAMES], key="inside_other")
     other_class = None if other == NO_CLASS else CLASS_NAMES.index(other)

@@ -127,9 +127,9 @@ class Drawing:
 def drawing() -> np.ndarray | None:
     """The canvas as RGBA pixels, or None (with a nudge) while it is empty.
 
-    The Draw tab is drawn only while it is open (the canvas costs each browser a lot: README "Running it for a
-    class"), and a canvas drawn anew starts empty. So the last drawing is kept, and when the tab reopens the canvas
-    starts from it and the models answer it again, until the student draws on."""
+    The Draw tab is drawn only while it is open (the canvas costs each browser a lot:
+    docs/decisions/streamlit-workarounds.md), and a canvas drawn anew starts empty. So the last drawing is kept, and
+    when the tab reopens the canvas starts from it and the models answer it again, until the student draws on."""
     ink_column, width_column = st.columns(2)
     ink = ink_column.radio(
         "Ink",
@@ -193,7 +193,7 @@ def top_guesses(prediction: ModelPrediction) -> None:
     """One model's top guesses as bars with their percentage, the first in bold; the true class marked.
 
     Streamlit's own progress bars, not an Altair chart: no Vega to load and start in the browser for each answer,
-    and no chart spec to build on the server (benchmarks/classroom_load.py, README "Running it for a class")."""
+    and no chart spec to build on the server (benchmarks/classroom_load.py, docs/decisions/streamlit-workarounds.md)."""
     for rank, score in enumerate(prediction.top):
         name = score.name + (" (true)" if score.class_index == prediction.true_class else "")
         label = f"{name} · {score.probability:.1%}"

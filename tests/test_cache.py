@@ -89,7 +89,7 @@ def test_retrain_replaces_the_entry_with_the_new_model_and_figures(trained_cache
     # The figures are the new run's, not the old entry's (which `--retrain` used to report as new).
     assert after.record.wall_seconds != before.wall_seconds
     assert after.record.epoch_seconds != before.epoch_seconds
-    # Same seed and settings: the same test accuracy (the repeatability the README states).
+    # Same seed and settings: the same test accuracy (the repeatability docs/results/training.md states).
     assert after.record.test_accuracy == before.test_accuracy
 
 

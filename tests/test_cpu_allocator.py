@@ -1,5 +1,5 @@
 """TensorFlow's CPU tensors come from its pooling (BFC) allocator unless the user chose otherwise, and every
-training run records which one it had: the speed figures depend on it (README, "Float32 without native bfloat16")."""
+training run records which one it had: the speed figures depend on it (docs/results/precision.md)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ with --app-dir it names the checkout it measured and refuses what that checkout 
 
 Run as root (as on the team's VMs), Chromium gives its main, I/O and compositor threads niceness -8; the
 benchmark's browsers then took the shared cores ahead of the server it measures (20 sessions, uploads only:
-45.4 s median answer with them, 29.0 s without, README "Running it for a class").
+45.4 s median answer with them, 29.0 s without, docs/results/classroom-load.md).
 """
 
 from __future__ import annotations

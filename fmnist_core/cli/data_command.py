@@ -30,7 +30,7 @@ def run(arguments: argparse.Namespace) -> int:
     writable_cache_folder()
     (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(allow_download=arguments.download)
     first = data.last_load_report()
-    # A second load shows what the parsed-array cache buys (the README quotes both figures).
+    # A second load shows what the parsed-array cache buys (docs/results/responsiveness.md quotes both figures).
     data.load_fashion_mnist()
     second = data.last_load_report()
     notes = list(dict.fromkeys(report.note for report in (first, second) if report.note))

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from fmnist_core.errors import ConfigError
 from fmnist_core.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from fmnist_core.errors import ConfigError
 from fmnist_core.pixels import enlarge
 
 EMBEDDING_METHODS = ("pca", "tsne")

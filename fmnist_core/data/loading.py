@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_core.errors import DataError
 from fmnist_core.data.fashion_mnist import FILES, IMAGE_SIZE, IdxFile
+from fmnist_core.errors import DataError
 from fmnist_core.files import atomic_file
 from fmnist_core.paths import cache_root
 

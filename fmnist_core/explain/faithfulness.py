@@ -7,7 +7,7 @@ pixel looks like "nothing there". Two random baselines: any pixels (about half o
 black, so that is the easy bar), and pixels of the garment only (the hard bar).
 
 `python benchmarks/saliency_faithfulness.py` runs this on a few hundred test images for every saliency method
-and prints the table in the README; `fmnist_core.explain.inside.DEFAULT_SALIENCY` is the winner.
+and prints the table in docs/results/inside.md; `fmnist_core.explain.inside.DEFAULT_SALIENCY` is the winner.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from fmnist_core.explain.network import (
 )
 
 # Saliency methods, most faithful first: `python benchmarks/saliency_faithfulness.py` measures them with the
-# deletion test (README, "Inside the model").
+# deletion test (docs/results/inside.md).
 SALIENCY_METHODS = ("integrated_gradients", "gradient_x_input", "grad_cam")
 DEFAULT_SALIENCY = SALIENCY_METHODS[0]
 INTEGRATED_GRADIENT_STEPS = 32  # Riemann midpoints from the black picture to the image.

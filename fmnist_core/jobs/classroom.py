@@ -40,7 +40,7 @@ class ClassroomSettings:
     """How the app shares one machine between visitors."""
 
     classroom: bool = False  # True: models the CLI or another visitor trained are read-only; no deleting in the app.
-    training_workers: int = 1  # Trainings at once; 1 on 2 cores (a second halves each one's speed: README).
+    training_workers: int = 1  # Trainings at once; 1 on 2 cores (docs/results/classroom-load.md).
     queue_limit: int = 30  # Requests that may wait (each visitor may have one); one more is refused.
 
     def __post_init__(self) -> None:

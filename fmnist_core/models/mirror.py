@@ -5,8 +5,8 @@ such a model knows both orientations. Asking it about both and averaging the two
 cheap two-view ensemble. It was chosen on the 6,000 validation images, not on the test set, and it only
 suits models trained on mirrored pictures: a model that never saw a mirrored picture loses 5.8–9.5 points
 when also asked about mirrors (`python benchmarks/mirror_views.py --preset full`, and `--preset quick` for
-the models trained without flips; figures in the README). It doubles the inference work and changes nothing
-in training.
+the models trained without flips; figures in docs/decisions/mirror-averaging.md). It doubles the inference
+work and changes nothing in training.
 
 `mirror_averaged(backbone)` wraps a trained model in that rule; the cache saves the wrapped model, so the
 evaluation, the comparison and every prediction in the app use the same rule as the reported accuracy. The

@@ -1,7 +1,7 @@
 """Train a registry model: the project's fast path, used by the CLI, the app, the race and the benchmark.
 
-What makes it fast on a CPU (each measured, see README): bfloat16 mixed precision with a float32 softmax,
-batches of 256, a `tf.data` pipeline that keeps uint8 images in memory and scales them on the fly, and
+What makes it fast on a CPU (each measured, docs/results/throughput.md): bfloat16 mixed precision with a float32
+softmax, batches of 256, a `tf.data` pipeline that keeps uint8 images in memory and scales them on the fly, and
 XLA left off (slower on this CPU). What makes it repeatable: one seed drives weights, the validation
 split, shuffling and augmentation (stateless random ops keyed by seed and image index).
 """
