@@ -53,8 +53,11 @@ run: $(VENV)/.installed data
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
 # The whole suite, as CI runs it: lint and formatting, then unit tests plus the realdata, slow and browser ones.
+# Two pytest workers: much of the suite waits (browsers, servers, lane and worker processes) rather than computes,
+# and no test asserts a speed (speed targets live in benchmarks/). The 25 slowest tests are listed at the end.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev data browser lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=25
 
 # The fast inner loop: lint, formatting, and the unmarked unit tests (tiny synthetic data, no real dataset, no
 # subprocess, no browser; tests/conftest.py fails an unmarked test that starts a process or reads the real data).

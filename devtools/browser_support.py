@@ -137,6 +137,21 @@ def streamlit_command(trace: bool = False, thread_dumps: bool = False) -> list[s
     return ["-c", code + "from streamlit.web.cli import main; sys.argv[0] = 'streamlit'; sys.exit(main())"]
 
 
+def streamlit_run(port: int, *options: str, trace: bool = False, thread_dumps: bool = False) -> list[str]:
+    """The command line that serves this folder's streamlit_app.py headless on `port`, with more `options`."""
+    return [
+        sys.executable,
+        *streamlit_command(trace, thread_dumps),
+        "run",
+        "streamlit_app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        *options,
+    ]
+
+
 def start_server(
     cache_dir: Path,
     log_path: Path,
@@ -169,17 +184,7 @@ def start_server(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                *streamlit_command(trace, thread_dumps),
-                "run",
-                "streamlit_app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                *where,
-            ],
+            streamlit_run(port, *where, trace=trace, thread_dumps=thread_dumps),
             cwd=app_dir,
             env=environment,
             stdout=log,

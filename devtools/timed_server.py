@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
 
-from devtools.browser_support import PROJECT_ROOT
+from devtools.browser_support import PROJECT_ROOT, streamlit_run
 
 HOME_TEXT = "Where to go"  # The home page's last section: visible only once the whole script has run.
 TIMEOUT_SECONDS = 120
@@ -24,19 +23,7 @@ def start_server(
     environment = dict(os.environ if environment is None else environment)
     if cache_dir:
         environment["FMNIST_CACHE_DIR"] = cache_dir
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "streamlit_app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    command = streamlit_run(port, "--browser.gatherUsageStats", "false")
     return subprocess.Popen(command, cwd=app_dir, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -32,7 +32,7 @@ from fmnist_core.store.cache import ModelCache
 from fmnist_core.sweep.result import RunResult, SweepResult, save_sweep, summarize_runs, sweep_id
 
 # Trainings at once on one machine. Measured on the 2-core development machine (python benchmarks/sweep_workers.py,
-# docs/results/sweeps.md): see DEFAULT_LOCAL_WORKERS_REASON.
+# docs/results/sweeps.md).
 DEFAULT_LOCAL_WORKERS = 1
 PROGRESS_INTERVAL_SECONDS = 0.5  # A worker reports batch progress at most this often (epoch ends always).
 POLL_SECONDS = 0.25  # How often the client drains progress events and checks the workers.
