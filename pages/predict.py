@@ -258,10 +258,11 @@ def show_picture_prediction(picture, models: dict[str, object], source: str | No
         st.error(f"{source}: {error}" if source else str(error), icon="⚠️")
         return
     given, seen = st.columns(2)
-    given.image(outline_crop(sketch), caption="As given", width=PICTURE_WIDTH)
+    given.image(outline_crop(sketch), caption="As given", alt="Your picture as given", width=PICTURE_WIDTH)
     seen.image(
         pixelated(sketch.image),
         caption="What the models see (28 × 28, enlarged)",
+        alt="Your picture prepared like Fashion-MNIST: centred, 28 × 28 grey pixels; the models' answers follow",
         width=PICTURE_WIDTH,
         output_format=PIXEL_FORMAT,
     )
@@ -281,6 +282,7 @@ def show_test_image_prediction(models: dict[str, object]) -> None:
         width=PICTURE_WIDTH,
         output_format=PIXEL_FORMAT,
         caption=f"Test image #{index} · true label: {CLASS_NAMES[true_class]}",
+        alt=f"Test image #{index}: a {CLASS_NAMES[true_class]}, 28 × 28 grey pixels",
     )
     st.caption("Test images are already prepared the Fashion-MNIST way, so the models see exactly this.")
     show_classification(classify(images[index], models, true_class))

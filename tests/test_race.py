@@ -573,7 +573,7 @@ def test_race_page_replays_an_uploaded_race_and_explains_a_bad_one(cache_dir, pr
     assert any("recorded on test-box" in info.value for info in page.info)
     next(button for button in page.button if button.label == "Jump to the finish").click().run()
     assert not page.exception
-    assert [header.value for header in page.subheader] == ["Finish order"]
+    assert [header.value for header in page.header] == ["Finish order"]
     assert any("🥇 **JAX · Test GPU**" in markdown.value for markdown in page.markdown)
     page.file_uploader[0].set_value(("old.json", V1_FILE.read_bytes(), "application/json")).run()
     assert not page.exception and not page.error
