@@ -114,10 +114,7 @@ def class_balance(split: str, labels: np.ndarray, classes: tuple[int, ...]) -> N
         .properties(height=300)
     )
     st.altair_chart(chart)
-    st.caption(
-        "Every class has the same number of pictures: a balanced dataset, so accuracy is a fair score, "
-        "and always guessing one class would score only 10%. Grey bars are classes not picked above."
-    )
+    st.caption(explore.balance_sentence(table, classes))
 
 
 def mean_images(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
@@ -159,7 +156,7 @@ def pixel_histogram(split: str, images: np.ndarray, labels: np.ndarray, classes:
         .properties(height=300)
     )
     st.altair_chart(chart)
-    st.caption("The network sees these values scaled to 0–1. Garments are mostly mid-grey with bright edges.")
+    st.caption(explore.histogram_sentence(table))
 
 
 def embedding_map(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
