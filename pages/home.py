@@ -8,8 +8,10 @@ imports it in its own thread, after the page is on screen.
 import streamlit as st
 
 from fmnist_app.common import (
+    DRAW_TAB,
     ENTRY_PARAMETER,
     RACE_PARAMETER,
+    TAB_PARAMETER,
     cache_entries,
     damaged_entries,
     job_manager,
@@ -95,7 +97,8 @@ def quick_start() -> bool:
         who = (
             f"{titles[0]} answers" if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]} answer at once"
         )
-        links.append(("pages/predict.py", "Try a sketch", "✏️", None, f"Draw a garment: {who}."))
+        draw = {TAB_PARAMETER: DRAW_TAB}
+        links.append(("pages/predict.py", "Try a sketch", "✏️", draw, f"Draw a garment: {who}."))
         widest = trained[-1]  # Registry order: the widest first layer trained.
         links.append(
             (

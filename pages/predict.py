@@ -11,7 +11,9 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from fmnist_app.common import (
+    DRAW_TAB,
     LAST_SKETCH,
+    TAB_PARAMETER,
     cache_entries,
     dataset_or_stop,
     job_manager,
@@ -307,7 +309,8 @@ keep_widget_values({"ink": next(iter(INKS)), "stroke_width": 18, "test_class": A
 # The upload is drawn whatever tab is open, so switching tabs keeps it (Streamlit cannot give a file uploader its
 # file back). The canvas only while the Draw tab is open (it keeps its drawing: see `drawing`), and the test image,
 # its answer and its bars only while theirs is.
-upload_tab, draw_tab, test_tab = lazy_tabs(TABS, key="predict_tab")
+opened_on = TABS[1] if st.query_params.get(TAB_PARAMETER) == DRAW_TAB else None  # Home's "Draw a garment" link.
+upload_tab, draw_tab, test_tab = lazy_tabs(TABS, key="predict_tab", default=opened_on)
 with upload_tab:
     uploaded = uploaded_picture()
     if uploaded is not None:
