@@ -189,11 +189,12 @@ def my_running_training(job_id: int) -> None:
         st.rerun()  # The whole page, so it shows how the run ended.
     training_progress(status)
     st.button(
-        "Stop",
+        "Stopping…" if status.stopping else "Stop",
         icon="⏹️",
         key="stop-job",
         on_click=manager.cancel,
         args=(job_id,),
+        disabled=status.stopping,
         help="Stops after the current batch; nothing half-trained is saved (a model trained before is kept).",
     )
 
@@ -201,6 +202,9 @@ def my_running_training(job_id: int) -> None:
 def training_progress(status: JobStatus) -> None:
     details = status.details
     st.markdown(f"**{status.title}**")
+    if status.stopping:
+        st.progress(status.fraction, text="Stopping… after the current batch; nothing half-trained is saved.")
+        return
     if not details.get("batches"):
         st.progress(status.fraction, text=status.message or "Preparing…")
         return
