@@ -110,7 +110,8 @@ def times_chart(result: RaceResult):
         for lane_id, value in zip(table["lane_id"], table["speedup"], strict=True)
     ]
     order = [lane.label for lane_id in result.finish_order for lane in result.lanes if lane.lane_id == lane_id]
-    base = alt.Chart().encode(y=alt.Y("lane:N", sort=order, title=None))
+    # labelLimit 0: whole lane names ('TensorFlow · CPU, 2 cores' and '… 1 core' read alike when cut at 180 px).
+    base = alt.Chart().encode(y=alt.Y("lane:N", sort=order, title=None, axis=alt.Axis(labelLimit=0)))
     bars = base.mark_bar().encode(
         x=alt.X("seconds:Q", title="Median seconds (lower is faster)"),
         color=alt.Color("lane:N", sort=order, legend=None),

@@ -36,3 +36,12 @@ def test_no_page_skips_a_heading_level():
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.lstrip().startswith("###")
     ]
     assert not deep, deep
+
+
+def test_the_makefile_installs_the_axe_core_the_tests_look_for():
+    from devtools.accessibility import AXE_CORE_VERSION, AXE_SCRIPT
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"AXE_CORE_VERSION := {AXE_CORE_VERSION}\n" in makefile
+    assert f"AXE_SCRIPT := {AXE_SCRIPT.relative_to(ROOT)}\n" in makefile
+    assert "axe lint" in makefile.split("\ntest:", 1)[1].splitlines()[0]  # `make test` installs it first.

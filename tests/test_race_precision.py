@@ -122,3 +122,8 @@ def test_the_race_page_shows_each_lanes_precision_and_a_missing_gpu_in_one_line(
     assert captions.count("mixed_bfloat16") == 6  # One per lane that ran.
     assert not any("run 3 of 3" in caption or "starting" in caption for caption in captions)
     assert any("mixed_bfloat16 on every lane" in info.value for info in page.info)
+    next(button for button in page.button if button.label == "Jump to the finish").click().run()
+    assert not page.exception
+    (chart,) = page.get("vega_lite_chart")
+    assert '"labelLimit": 0' in chart.proto.spec  # Whole lane names on the chart's axis, never cut alike.
+    assert "Precision" in page.dataframe[0].proto.columns or "precision" in page.dataframe[0].value.columns
