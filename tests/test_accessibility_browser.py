@@ -5,13 +5,12 @@ widgets (each allowed one listed below with the reason). axe-core comes from npm
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from devtools.accessibility import AXE_MISSING, AXE_SCRIPT
-from devtools.browser_support import ARTIFACTS, PAGE_PATHS, VIEWPORT, chromium, open_page, start_server
-from tests.conftest import require_real_data
+from devtools.browser_support import ARTIFACTS, PAGE_PATHS, VIEWPORT, chromium, open_page
+from tests.test_browser import server  # noqa: F401  (one server with a tiny trained model, as the browser tests)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,16 +36,6 @@ AXE_RUN = """async () => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server(trained_cache_dir, tmp_path_factory):
-    require_real_data()
-    cache = tmp_path_factory.mktemp("axe") / "cache"
-    shutil.copytree(trained_cache_dir, cache)
-    running = start_server(cache, ARTIFACTS / "axe-server.log")
-    yield running
-    running.stop()
-
-
 def streamlit_own(violation: dict) -> bool:
     """Whether every node of a violation is in one of Streamlit's own widgets listed in STREAMLIT_OWN."""
     return all(
@@ -55,7 +44,7 @@ def streamlit_own(violation: dict) -> bool:
     )
 
 
-def test_no_page_has_a_critical_or_an_app_made_serious_violation(server):
+def test_no_page_has_a_critical_or_an_app_made_serious_violation(server):  # noqa: F811
     assert AXE_SCRIPT.is_file(), AXE_MISSING
     found = {}
     with chromium() as browser:
