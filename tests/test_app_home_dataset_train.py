@@ -72,7 +72,7 @@ def texts(app: AppTest, kind: str) -> list[str]:
 
 
 def all_text(app: AppTest) -> str:
-    kinds = ("title", "markdown", "caption", "info", "success", "warning", "error", "subheader")
+    kinds = ("title", "header", "markdown", "caption", "info", "success", "warning", "error")
     return "\n".join(text for kind in kinds for text in texts(app, kind))
 
 
