@@ -26,7 +26,10 @@ class Backend:
     # off; jit_compile means torch.compile there, minutes of compiling and what Keras' "auto" also leaves off.
     jit_compile: bool
     # Whether this backend's CPU path trains faster in bfloat16 where the CPU computes it natively (AVX512-BF16,
-    # AMX); on other CPUs every backend's lane runs float32 (fastest_precision). Measured: docs/results/race.md.
+    # AMX); on other CPUs every backend's lane runs float32 (fastest_precision). TensorFlow: yes, 1.5-2× (config.py).
+    # JAX and PyTorch: no evidence that they gain. The shipped race (recorded_races/, a Xeon with native bfloat16)
+    # has JAX's 2-core CPU lane at 281 images/s and PyTorch's at 725 in bfloat16 against TensorFlow's 2,394; their
+    # float32 there is unmeasured, so they keep float32 until a measurement shows a gain (docs/results/race.md).
     cpu_bfloat16: bool
 
     @property
@@ -97,7 +100,7 @@ def fastest_precision(backend: str, device: str) -> str:
 
     A GPU: mixed bfloat16, as the project trains there (`machine.bfloat16_is_fast`). A CPU: mixed bfloat16 only
     where the CPU computes it natively and the backend's CPU path gains from it (`Backend.cpu_bfloat16`); float32
-    elsewhere, where emulated bfloat16 trained Model 1 5-25× slower (docs/results/race.md).
+    elsewhere, where emulated bfloat16 trains Model 1 many times slower (docs/results/race.md).
     """
     from fmnist_core.machine import bfloat16_is_fast
 
