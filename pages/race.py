@@ -78,7 +78,7 @@ def lane_row(view: LaneView) -> None:
         return
     name.caption(view.precision)
     progress.progress(view.fraction, text=f"{PHASE_TITLES[view.phase]} · {view.fraction:.0%}")
-    timer.markdown(f"**⏱ {format_duration(view.race_seconds)}**", help="Race time: training plus inference.")
+    timer.markdown(f"⏱ **{format_duration(view.race_seconds)}**", help="Race time: training plus inference.")
     details = [f"start-up and warm-up {format_duration(view.warmup_seconds)} (not scored)"]
     if view.train_images_per_second:
         details.append(f"training {view.train_images_per_second:,.0f} images/s")
