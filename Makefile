@@ -9,8 +9,11 @@ CHROMIUM ?= /usr/bin/chromium
 CHROMEDRIVER ?= chromedriver
 APT_GET ?= apt-get
 BROWSER_PACKAGES := chromium chromium-driver
+# axe-core, the accessibility checker the browser tests run in each page (devtools/accessibility.py finds it).
+AXE_CORE_VERSION := 4.14.1
+AXE_SCRIPT := devtools/axe/node_modules/axe-core/axe.min.js
 
-.PHONY: run test check lint data browser models bench screenshots clean
+.PHONY: run test check lint data browser axe models bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +52,12 @@ browser:
 	echo "make test needs Chromium and its driver for the browser tests: sudo apt-get install $(BROWSER_PACKAGES)" >&2; \
 	exit 1
 
+# Installs axe-core from npm for the browser tests' accessibility check, once; says what to install without npm.
+axe:
+	@[ -f "$(AXE_SCRIPT)" ] && exit 0; \
+	command -v npm >/dev/null || { echo "make test needs npm for the accessibility check: sudo apt-get install npm" >&2; exit 1; }; \
+	npm install --no-save --no-audit --no-fund --prefix devtools/axe axe-core@$(AXE_CORE_VERSION)
+
 run: $(VENV)/.installed data
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
@@ -56,7 +65,7 @@ run: $(VENV)/.installed data
 # Two pytest workers: much of the suite waits (browsers, servers, lane and worker processes) rather than computes,
 # and no test asserts a speed (speed targets live in benchmarks/). The 25 slowest tests are listed at the end.
 TEST_WORKERS ?= 2
-test: $(VENV)/.installed-dev data browser lint
+test: $(VENV)/.installed-dev data browser axe lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=25
 
 # The fast inner loop: lint, formatting, and the unmarked unit tests (tiny synthetic data, no real dataset, no

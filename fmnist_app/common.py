@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # Links that open a page on something (st.query_params): Evaluate on a cache entry, the Race page on a race file.
 ENTRY_PARAMETER = "entry"
 RACE_PARAMETER = "race"
+TAB_PARAMETER, DRAW_TAB = "tab", "draw"  # ?tab=draw: Predict opens on its Draw tab (the Home page's sketch link).
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
 LAST_SKETCH = "last_sketch"  # Session key: the 28×28 picture Predict prepared last, for Inside the model.
 # How the race summary's columns are shown (their labels come from fmnist_core.race.summary).
@@ -166,12 +167,12 @@ def load_model(entry: CacheEntry):
         return None
 
 
-def lazy_tabs(labels: list[str], key: str):
+def lazy_tabs(labels: list[str], key: str, default: str | None = None):
     """`st.tabs` that say which tab is open (`tab.open`), so a page can leave out what a closed tab would show;
     opening another tab reruns the page. With Streamlit's plain tabs every tab's content runs on the server and is
     drawn by the browser on every run: each visitor of the Dataset page paid for three charts, the mean images and
     the map whether they opened them or not (benchmarks/classroom_load.py, docs/decisions/streamlit-workarounds.md)."""
-    return st.tabs(labels, key=key, on_change="rerun")
+    return st.tabs(labels, key=key, on_change="rerun", default=default)
 
 
 def keep_widget_values(defaults: dict[str, object]) -> None:

@@ -36,3 +36,18 @@ LEARNING_RATE_FORMAT = "%g"
 def format_learning_rate(rate: float) -> str:
     """'0.002', '1e-05': every rate as set, never rounded away to '0.0000'."""
     return LEARNING_RATE_FORMAT % rate
+
+
+def format_accuracy(share: float | None) -> str:
+    """'93.81%': an accuracy (a share from 0 to 1) as every view shows it, to a hundredth of a point (one test
+    image in 10,000), so that no view rounds a model to '94%' beside another's '93.81%'; '—' when unknown."""
+    if share is None or math.isnan(share):
+        return "—"
+    return f"{share:.2%}"
+
+
+def styled_accuracies(table, columns: tuple[str, ...]):
+    """`table` (a pandas DataFrame) as a Styler whose `columns` read as `format_accuracy` writes them; the values
+    stay numbers, so a page's table still sorts by them."""
+    present = [column for column in columns if column in table.columns]
+    return table.style.format(format_accuracy, subset=present)

@@ -140,13 +140,14 @@ def native_bfloat16_flags() -> tuple[str, ...]:
     return tuple(flag for flag in NATIVE_BFLOAT16_FLAGS if flag in flags)
 
 
-@lru_cache(maxsize=1)
-def bfloat16_is_fast() -> bool:
+@lru_cache(maxsize=2)
+def bfloat16_is_fast(on_cpu: bool = False) -> bool:
     """Whether bfloat16 mixed precision trains fast here: a CPU with native bfloat16, or an NVIDIA GPU.
 
+    on_cpu: asked for work kept on the CPU (a race's CPU lane on a GPU machine), where only the CPU's flags count.
     Where the CPU's flags are unknown it answers False: float32 is never much slower, bfloat16 can be 7× slower.
     """
-    return bool(native_bfloat16_flags()) or nvidia_gpu_present()
+    return bool(native_bfloat16_flags()) or (not on_cpu and nvidia_gpu_present())
 
 
 def usable_cores() -> int:

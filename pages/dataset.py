@@ -54,6 +54,7 @@ def show_pictures(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -
     st.image(
         list(explore.to_display(images[indices], DISPLAY_SCALE)),
         caption=[CLASS_NAMES[label] for label in labels[indices]],
+        alt=[f"Picture #{index}: a {CLASS_NAMES[labels[index]]}, 28 × 28 grey pixels" for index in indices],
         output_format="PNG",
     )
 
@@ -113,16 +114,16 @@ def class_balance(split: str, labels: np.ndarray, classes: tuple[int, ...]) -> N
         .properties(height=300)
     )
     st.altair_chart(chart)
-    st.caption(
-        "Every class has the same number of pictures: a balanced dataset, so accuracy is a fair score, "
-        "and always guessing one class would score only 10%. Grey bars are classes not picked above."
-    )
+    st.caption(explore.balance_sentence(table, classes))
 
 
 def mean_images(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:
     means = cached_means(split, classes, images, labels)
     st.image(
-        list(explore.to_display(means, MEAN_SCALE)), caption=[CLASS_NAMES[c] for c in classes], output_format="PNG"
+        list(explore.to_display(means, MEAN_SCALE)),
+        caption=[CLASS_NAMES[c] for c in classes],
+        alt=[f"The average of every {CLASS_NAMES[c]} picture, pixel by pixel" for c in classes],
+        output_format="PNG",
     )
     st.caption(
         "The average of every picture in a class. The sharper the shape, the more alike the pictures: "
@@ -155,7 +156,7 @@ def pixel_histogram(split: str, images: np.ndarray, labels: np.ndarray, classes:
         .properties(height=300)
     )
     st.altair_chart(chart)
-    st.caption("The network sees these values scaled to 0–1. Garments are mostly mid-grey with bright edges.")
+    st.caption(explore.histogram_sentence(table))
 
 
 def embedding_map(split: str, images: np.ndarray, labels: np.ndarray, classes: tuple[int, ...]) -> None:

@@ -16,6 +16,7 @@ from fmnist_app.common import (
     usable_entries_or_stop,
 )
 from fmnist_core.data.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
+from fmnist_core.display import format_accuracy
 from fmnist_core.evaluate import confusion
 from fmnist_core.evaluate.evaluation import Evaluation
 from fmnist_core.report.commentary import learning_curve_summary, mirror_note
@@ -145,7 +146,13 @@ def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) ->
     )
     for start in range(0, len(shown), GALLERY_COLUMNS):
         for column, image in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS], strict=False):
-            column.image(x_test[image.index], caption=image.caption, width=IMAGE_WIDTH)
+            column.image(
+                x_test[image.index],
+                caption=image.caption,
+                alt=f"Test image #{image.index}: a {CLASS_NAMES[true_class]} that {entry.title} took for a "
+                f"{CLASS_NAMES[predicted]}, {image.confidence:.0%} confident",
+                width=IMAGE_WIDTH,
+            )
             with column:  # Where this model found its evidence for the wrong answer.
                 link = {"entry": st.session_state["evaluate_entry"], "image": f"test:{image.index}"}
                 link_to_page("pages/inside.py", "Why?", icon="🔬", query_params=link)
@@ -161,12 +168,12 @@ entry = pick_entry()
 evaluation = entry.record.evaluation
 
 accuracy, loss, macro_f1, speed = st.columns(4)
-accuracy.metric("Test accuracy", f"{evaluation.test_accuracy:.1%}", help=mirror_note(entry.record))
+accuracy.metric("Test accuracy", format_accuracy(evaluation.test_accuracy), help=mirror_note(entry.record))
 loss.metric("Test loss", f"{evaluation.test_loss:.3f}", help="Cross-entropy: lower is better.")
 macro_f1.metric("Macro F1", f"{evaluation.macro_f1:.3f}", help="The mean of the ten per-class F1 scores.")
 speed.metric("Inference images/s", f"{evaluation.images_per_second:,.0f}", help="Whole test set, batches of 1,024.")
 
-st.subheader("Confusion matrix")
+st.header("Confusion matrix")
 st.caption(
     "Rows are the true class, columns what the model answered; the diagonal is right, everything else "
     "is a mistake. **Click a cell** to see those pictures below."
@@ -205,10 +212,10 @@ with classes:
         },
     )
 
-st.subheader("Which pictures were mistaken?")
+st.header("Which pictures were mistaken?")
 true_class, predicted = pick_pair(evaluation)
 mistakes_gallery(evaluation, true_class, predicted)
 
-st.subheader("Learning curves")
+st.header("Learning curves")
 st.caption(learning_curve_summary(entry.record.history))
 st.altair_chart(learning_curves_chart(entry.record.history), width="stretch")

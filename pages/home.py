@@ -8,8 +8,10 @@ imports it in its own thread, after the page is on screen.
 import streamlit as st
 
 from fmnist_app.common import (
+    DRAW_TAB,
     ENTRY_PARAMETER,
     RACE_PARAMETER,
+    TAB_PARAMETER,
     cache_entries,
     damaged_entries,
     job_manager,
@@ -19,6 +21,7 @@ from fmnist_app.common import (
 from fmnist_app.visitor import ask_to_train, my_request, something_to_show, training_status_box
 from fmnist_core.config import PRESETS
 from fmnist_core.data.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
+from fmnist_core.display import format_accuracy
 from fmnist_core.models.registry import MODEL_SPECS, get_spec
 from fmnist_core.race.file import list_races
 from fmnist_core.store.cache import best_entries
@@ -52,7 +55,7 @@ def introduction() -> None:
 
 
 def page_map() -> None:
-    st.subheader("Where to go")
+    st.header("Where to go")
     for path, title, icon, description in PAGE_MAP:
         link, text = st.columns([1, 3], vertical_alignment="center")
         with link:
@@ -72,7 +75,7 @@ def interrupted_notice() -> None:
 
 
 def cached_models() -> None:
-    st.subheader("Trained models")
+    st.header("Trained models")
     entries = cache_entries()
     if not entries:
         st.info("No trained models yet. Quick-train Model 1 above: the shortest run there is.", icon="ℹ️")
@@ -94,7 +97,8 @@ def quick_start() -> bool:
         who = (
             f"{titles[0]} answers" if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]} answer at once"
         )
-        links.append(("pages/predict.py", "Try a sketch", "✏️", None, f"Draw a garment: {who}."))
+        draw = {TAB_PARAMETER: DRAW_TAB}
+        links.append(("pages/predict.py", "Try a sketch", "✏️", draw, f"Draw a garment: {who}."))
         widest = trained[-1]  # Registry order: the widest first layer trained.
         links.append(
             (
@@ -102,8 +106,8 @@ def quick_start() -> bool:
                 f"See what {widest.title} gets wrong",
                 "🔍",
                 {ENTRY_PARAMETER: widest.entry_id},
-                f"{widest.record.test_accuracy:.1%} of the test pictures right: the confusion matrix, and the "
-                "pictures behind each mistake.",
+                f"{format_accuracy(widest.record.test_accuracy)} of the test pictures right: the confusion matrix, "
+                "and the pictures behind each mistake.",
             )
         )
     if recorded:
@@ -119,7 +123,7 @@ def quick_start() -> bool:
         )
     if not links:
         return False
-    st.subheader("Quick start")
+    st.header("Quick start")
     for column, (page, label, icon, parameters, caption) in zip(st.columns(len(links)), links, strict=True):
         with column:
             link_to_page(page, label=label, icon=icon, query_params=parameters)
@@ -128,7 +132,7 @@ def quick_start() -> bool:
 
 
 def quick_train(heading: str) -> None:
-    st.subheader(heading)
+    st.header(heading)
     manager = job_manager()
     mine = my_request(manager)
     if something_to_show(manager):
@@ -144,7 +148,7 @@ def quick_train(heading: str) -> None:
     if existing is not None:
         st.success(
             f"{spec.title} on the quick preset is trained and ready to use "
-            f"({existing.record.test_accuracy:.1%} test accuracy).",
+            f"({format_accuracy(existing.record.test_accuracy)} test accuracy).",
             icon="✅",
         )
         link_to_page("pages/evaluate.py", label="See how it does on the test set", icon="🔍")

@@ -29,6 +29,7 @@ from fmnist_core.errors import ExplainError
 from fmnist_core.evaluate.predict import pick_test_image, pixelated, top_k
 from fmnist_core.evaluate.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_sketch
 from fmnist_core.explain.render import filter_grid, maps_grid, saliency_overlay
+from fmnist_core.report.commentary import picture_alone_note
 from fmnist_core.store.cache import CacheEntry, best_entries
 
 if TYPE_CHECKING:
@@ -190,15 +191,16 @@ def pick_picture(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, st
 # Views ----------------------------------------------------------------------------------------------------------
 
 
-def answer_line(result: explain.ImageExplanation) -> str:
+def answer_line(entry: CacheEntry, result: explain.ImageExplanation) -> str:
     guesses = " · ".join(f"{score.name} {score.probability:.0%}" for score in top_k(result.probabilities))
-    return f"**{result.network.title}**: {guesses}"
+    alone = ", the picture alone" if picture_alone_note(entry.record) else ""
+    return f"**{result.network.title}**{alone}: {guesses}"
 
 
 def where_it_looks(models, picture: np.ndarray) -> list[tuple[CacheEntry, explain.ImageExplanation]]:
     """Each model's answer and saliency for the picture; returns the explanations for the feature maps."""
 
-    st.subheader("Where does it look?")
+    st.header("Where does it look?")
     st.markdown(
         "Bright pixels are the evidence the network found **for** a class: hide them and its confidence falls "
         "fastest (integrated gradients, chosen because it passed that test best; see docs/results/inside.md). "
@@ -213,11 +215,15 @@ def where_it_looks(models, picture: np.ndarray) -> list[tuple[CacheEntry, explai
             (entry, cached_explanation(entry.entry_id, checksum(entry), picture, other_class, model))
             for entry, model in models
         ]
-    for column, (_, result) in zip(st.columns(len(results)), results, strict=True):
-        column.markdown(answer_line(result))
+    for column, (entry, result) in zip(st.columns(len(results)), results, strict=True):
+        column.markdown(answer_line(entry, result))
+        if picture_alone_note(entry.record):
+            column.caption(picture_alone_note(entry.record))
         column.image(
             saliency_overlay(picture, result.saliency),
             caption=f"Evidence for {CLASS_NAMES[result.predicted]} (its top guess)",
+            alt=f"The picture with a heat map of where {entry.title} found evidence for "
+            f"{CLASS_NAMES[result.predicted]}, its top guess at {result.probabilities[result.predicted]:.0%}",
             width=PICTURE_WIDTH,
             output_format=PIXEL_FORMAT,
         )
@@ -225,6 +231,8 @@ def where_it_looks(models, picture: np.ndarray) -> list[tuple[CacheEntry, explai
             column.image(
                 saliency_overlay(picture, result.other_saliency),
                 caption=f"Evidence for {CLASS_NAMES[result.other_class]}",
+                alt=f"The picture with a heat map of where {entry.title} found evidence for "
+                f"{CLASS_NAMES[result.other_class]} ({result.probabilities[result.other_class]:.0%})",
                 width=PICTURE_WIDTH,
                 output_format=PIXEL_FORMAT,
             )
@@ -240,7 +248,7 @@ def where_it_looks(models, picture: np.ndarray) -> list[tuple[CacheEntry, explai
 def first_layer(models) -> None:
     from fmnist_core.explain import inside as explain
 
-    st.subheader("What the first layer learned")
+    st.header("What the first layer learned")
     st.markdown(
         "Each square is one first-layer filter: 3×3 weights slid over the picture. Red weights add brightness, "
         "blue ones subtract it, so a red row over a blue row finds a bright-over-dark edge. Compare Model 1's "
@@ -250,12 +258,14 @@ def first_layer(models) -> None:
         column.image(
             cached_filters(entry.entry_id, checksum(entry), model),
             caption=f"{entry.title}: {explain.describe(model).first_filters} filters",
+            alt=f"A grid of {entry.title}'s {explain.describe(model).first_filters} first-layer filters, each 3×3 "
+            "weights in red (adds brightness) and blue (subtracts it)",
             output_format=PIXEL_FORMAT,
         )
 
 
 def feature_maps(results: list[tuple[CacheEntry, explain.ImageExplanation]]) -> None:
-    st.subheader("What each block computes")
+    st.header("What each block computes")
     st.markdown(
         "One small picture per filter: where in *this* image its pattern occurs (white = strongly). Deeper blocks "
         "see a bigger part of the garment per pixel and respond to parts rather than edges. Try a sandal and a "
@@ -266,7 +276,12 @@ def feature_maps(results: list[tuple[CacheEntry, explain.ImageExplanation]]) -> 
             for column, (entry, result) in zip(st.columns(len(results)), results, strict=True):
                 layer = result.maps[position]
                 height, width, channels = layer.shape
-                column.image(maps_grid(layer), output_format=PIXEL_FORMAT)
+                column.image(
+                    maps_grid(layer),
+                    alt=f"{channels} feature maps of {entry.title}'s {block.title}, {height}×{width} each: white "
+                    "where a filter's pattern occurs in the picture",
+                    output_format=PIXEL_FORMAT,
+                )
                 column.caption(
                     f"{entry.title} · {height}×{width}×{channels} · each pixel sees "
                     f"{layer.receptive_field}×{layer.receptive_field} pixels of the picture"
@@ -276,7 +291,7 @@ def feature_maps(results: list[tuple[CacheEntry, explain.ImageExplanation]]) -> 
 def redundancy(images: np.ndarray, labels: np.ndarray) -> None:
     from fmnist_core.explain import inside as explain
 
-    st.subheader("New detectors or copies?")
+    st.header("New detectors or copies?")
     st.markdown(
         "Why does quadrupling the first layer buy so little? A 3×3 filter on a grey picture has only 9 weights, so "
         "there are only so many different ones. Here each model's filters are compared on 500 test images: two "
@@ -333,7 +348,7 @@ def explain_this(index: int) -> None:
 
 def embedding(models, images: np.ndarray, labels: np.ndarray) -> None:
 
-    st.subheader("What it reads before deciding")
+    st.header("What it reads before deciding")
     st.markdown(
         "The last hidden layer turns each picture into 256 numbers, and the classifier only reads those. Here "
         "2,000 test images are placed by those numbers (squashed to 2-D): a cluster is a class the network tells "
@@ -364,11 +379,12 @@ def embedding(models, images: np.ndarray, labels: np.ndarray) -> None:
                 ],
             )
             .add_params(picked)
-            .properties(height=420, title=f"{entry.title}: {result.accuracy:.1%} right on these")
+            .properties(height=420, title=entry.title)
         )
         event = column.altair_chart(
             chart, on_select="rerun", selection_mode="picked", key=f"inside_map_{entry.entry_id}", width="stretch"
         )
+        column.caption(f"{entry.title}: {result.accuracy_sentence}.")
         chosen = (event.selection.get("picked") if event is not None else None) or []
         if chosen and "index" in chosen[0]:
             index = int(chosen[0]["index"])
@@ -378,6 +394,7 @@ def embedding(models, images: np.ndarray, labels: np.ndarray) -> None:
                 width=PICTURE_WIDTH // 2,
                 output_format=PIXEL_FORMAT,
                 caption=f"#{index}: {row['class_name']}, answered {row['predicted_name']}",
+                alt=f"Test image #{index}: a {row['class_name']}, which {entry.title} answered {row['predicted_name']}",
             )
             column.button(
                 "🔬 Explain this picture", key=f"inside_pick_{entry.entry_id}", on_click=explain_this, args=(index,)
@@ -400,7 +417,13 @@ if not chosen_models:
 chosen = pick_picture(test_images, test_labels)
 if chosen is not None:
     picture, caption = chosen
-    st.image(pixelated(picture), caption=caption, width=PICTURE_WIDTH // 2, output_format=PIXEL_FORMAT)
+    st.image(
+        pixelated(picture),
+        caption=caption,
+        alt=f"The picture explained below, 28 × 28 grey pixels: {caption}",
+        width=PICTURE_WIDTH // 2,
+        output_format=PIXEL_FORMAT,
+    )
     try:
         feature_maps(where_it_looks(chosen_models, picture))
     except ExplainError as error:

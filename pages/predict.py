@@ -11,7 +11,9 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from fmnist_app.common import (
+    DRAW_TAB,
     LAST_SKETCH,
+    TAB_PARAMETER,
     cache_entries,
     dataset_or_stop,
     job_manager,
@@ -258,10 +260,11 @@ def show_picture_prediction(picture, models: dict[str, object], source: str | No
         st.error(f"{source}: {error}" if source else str(error), icon="⚠️")
         return
     given, seen = st.columns(2)
-    given.image(outline_crop(sketch), caption="As given", width=PICTURE_WIDTH)
+    given.image(outline_crop(sketch), caption="As given", alt="Your picture as given", width=PICTURE_WIDTH)
     seen.image(
         pixelated(sketch.image),
         caption="What the models see (28 × 28, enlarged)",
+        alt="Your picture prepared like Fashion-MNIST: centred, 28 × 28 grey pixels; the models' answers follow",
         width=PICTURE_WIDTH,
         output_format=PIXEL_FORMAT,
     )
@@ -281,6 +284,7 @@ def show_test_image_prediction(models: dict[str, object]) -> None:
         width=PICTURE_WIDTH,
         output_format=PIXEL_FORMAT,
         caption=f"Test image #{index} · true label: {CLASS_NAMES[true_class]}",
+        alt=f"Test image #{index}: a {CLASS_NAMES[true_class]}, 28 × 28 grey pixels",
     )
     st.caption("Test images are already prepared the Fashion-MNIST way, so the models see exactly this.")
     show_classification(classify(images[index], models, true_class))
@@ -305,7 +309,8 @@ keep_widget_values({"ink": next(iter(INKS)), "stroke_width": 18, "test_class": A
 # The upload is drawn whatever tab is open, so switching tabs keeps it (Streamlit cannot give a file uploader its
 # file back). The canvas only while the Draw tab is open (it keeps its drawing: see `drawing`), and the test image,
 # its answer and its bars only while theirs is.
-upload_tab, draw_tab, test_tab = lazy_tabs(TABS, key="predict_tab")
+opened_on = TABS[1] if st.query_params.get(TAB_PARAMETER) == DRAW_TAB else None  # Home's "Draw a garment" link.
+upload_tab, draw_tab, test_tab = lazy_tabs(TABS, key="predict_tab", default=opened_on)
 with upload_tab:
     uploaded = uploaded_picture()
     if uploaded is not None:

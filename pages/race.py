@@ -38,6 +38,7 @@ from fmnist_core.race.runner import (
     RaceOptions,
     live_state,
     replay_duration,
+    replay_ready,
     replay_state,
     start_race_job,
 )
@@ -73,16 +74,17 @@ def lane_row(view: LaneView) -> None:
     name, progress, timer = st.columns([2.2, 5, 1.6], vertical_alignment="center")
     name.markdown(f"**{view.label}** {MEDALS.get(view.place, f'#{view.place}' if view.place else '')}")
     if view.status == "unavailable":
-        progress.warning(view.note, icon="🚫")
+        progress.caption(f"🚫 {view.note}")
         return
+    name.caption(view.precision)
     progress.progress(view.fraction, text=f"{PHASE_TITLES[view.phase]} · {view.fraction:.0%}")
-    timer.markdown(f"#### ⏱ {format_duration(view.race_seconds)}", help="Race time: training plus inference.")
+    timer.markdown(f"⏱ **{format_duration(view.race_seconds)}**", help="Race time: training plus inference.")
     details = [f"start-up and warm-up {format_duration(view.warmup_seconds)} (not scored)"]
     if view.train_images_per_second:
         details.append(f"training {view.train_images_per_second:,.0f} images/s")
     if view.inference_images_per_second:
         details.append(f"inference {view.inference_images_per_second:,.0f} images/s")
-    if view.repeats > 1:
+    if view.repeat and view.repeats > 1:
         details.append(f"run {max(view.repeat, 1)} of {view.repeats}")
     st.caption(" · ".join(details))
 
@@ -108,7 +110,8 @@ def times_chart(result: RaceResult):
         for lane_id, value in zip(table["lane_id"], table["speedup"], strict=True)
     ]
     order = [lane.label for lane_id in result.finish_order for lane in result.lanes if lane.lane_id == lane_id]
-    base = alt.Chart().encode(y=alt.Y("lane:N", sort=order, title=None))
+    # labelLimit 0: whole lane names ('TensorFlow · CPU, 2 cores' and '… 1 core' read alike when cut at 180 px).
+    base = alt.Chart().encode(y=alt.Y("lane:N", sort=order, title=None, axis=alt.Axis(labelLimit=0)))
     bars = base.mark_bar().encode(
         x=alt.X("seconds:Q", title="Median seconds (lower is faster)"),
         color=alt.Color("lane:N", sort=order, legend=None),
@@ -137,7 +140,7 @@ def show_result(result: RaceResult, key: str) -> None:
         return
     labels = {lane.lane_id: lane.label for lane in result.lanes}
     scores = {lane.lane_id: lane.representative.race_seconds for lane in result.lanes if lane.repeats}
-    st.subheader("Finish order")
+    st.header("Finish order")
     st.markdown(
         "  \n".join(
             f"{MEDALS.get(place, f'{place}.')} **{labels[lane_id]}** — {format_duration(scores[lane_id])} scored"
@@ -179,8 +182,9 @@ def race_options(backends: tuple[str, ...]) -> RaceOptions | None:
             step=10,
         )
         st.caption(
-            "Every lane runs the same work: Model 1, the same seed and images fed from NumPy, batch 256, mixed "
-            f"bfloat16, {Workload().jit_text}, then predicts the 10,000 test images."
+            "Every lane runs the same work: Model 1, the same seed and images fed from NumPy, batch 256, "
+            f"{Workload().precision_text} (shown on each lane), {Workload().jit_text}, then predicts the 10,000 "
+            "test images."
         )
     try:
         return RaceOptions(Workload(train_batches=int(batches)), LANE_KINDS, int(repeats), backends)
@@ -319,7 +323,7 @@ def replay_tab() -> None:
     if choice is None:
         return
     key, result = choice
-    st.info(f"Recorded race: {result.recorded_label}.", icon="📼")
+    st.info(f"Recorded race: {result.recorded_label}; {result.workload.precision_text}.", icon="📼")
     together = st.radio("Replay", list(REPLAY_MODES), format_func=REPLAY_MODES.get, horizontal=True)
     play, finish = st.columns(2)
     if play.button("Replay at true speed", icon="▶️", type="primary"):
@@ -328,7 +332,7 @@ def replay_tab() -> None:
         st.session_state.race_replay = {"key": key, "started": -math.inf}
     state = st.session_state.get("race_replay")
     if state is None or state["key"] != key:
-        show_lanes(replay_state(result, 0.0, together))
+        show_lanes(replay_ready(result))
     elif time.time() - state["started"] <= replay_duration(result, together):
         replaying(result, state["started"], together)
     else:

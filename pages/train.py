@@ -26,7 +26,13 @@ from fmnist_app.visitor import (
 )
 from fmnist_core.config import PRESETS, SEED_MAX, TrainConfig, for_this_machine, precision_note, preset_name
 from fmnist_core.data.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
-from fmnist_core.display import LEARNING_RATE_FORMAT, format_duration, format_learning_rate, format_timestamp
+from fmnist_core.display import (
+    LEARNING_RATE_FORMAT,
+    format_accuracy,
+    format_duration,
+    format_learning_rate,
+    format_timestamp,
+)
 from fmnist_core.errors import ConfigError
 from fmnist_core.jobs.classroom import may_replace
 from fmnist_core.jobs.queue import CANCELLED, DONE, FAILED, INTERRUPTED, JobStatus
@@ -183,11 +189,12 @@ def my_running_training(job_id: int) -> None:
         st.rerun()  # The whole page, so it shows how the run ended.
     training_progress(status)
     st.button(
-        "Stop",
+        "Stopping…" if status.stopping else "Stop",
         icon="⏹️",
         key="stop-job",
         on_click=manager.cancel,
         args=(job_id,),
+        disabled=status.stopping,
         help="Stops after the current batch; nothing half-trained is saved (a model trained before is kept).",
     )
 
@@ -195,6 +202,9 @@ def my_running_training(job_id: int) -> None:
 def training_progress(status: JobStatus) -> None:
     details = status.details
     st.markdown(f"**{status.title}**")
+    if status.stopping:
+        st.progress(status.fraction, text="Stopping… after the current batch; nothing half-trained is saved.")
+        return
     if not details.get("batches"):
         st.progress(status.fraction, text=status.message or "Preparing…")
         return
@@ -211,7 +221,7 @@ def training_progress(status: JobStatus) -> None:
     remaining.metric("Remaining (estimate)", format_duration(status.remaining_seconds))
     speed.metric("Images / s", f"{details.get('images_per_second', 0):,.0f}")
     loss.metric("Loss (this epoch)", f"{metrics['loss']:.3f}" if "loss" in metrics else "—")
-    accuracy.metric("Accuracy (this epoch)", f"{metrics['accuracy']:.1%}" if "accuracy" in metrics else "—")
+    accuracy.metric("Accuracy (this epoch)", format_accuracy(metrics.get("accuracy")))
     if details.get("history"):
         st.altair_chart(learning_curves_chart(details["history"]))
     else:
@@ -220,7 +230,7 @@ def training_progress(status: JobStatus) -> None:
 
 def show_entry(entry: CacheEntry) -> None:
     """A trained model's test accuracy and curves, and where to look at it next."""
-    st.metric("Test accuracy", f"{entry.record.test_accuracy:.2%}", help=mirror_note(entry.record))
+    st.metric("Test accuracy", format_accuracy(entry.record.test_accuracy), help=mirror_note(entry.record))
     st.altair_chart(learning_curves_chart(entry.record.history))
     link_to_page("pages/evaluate.py", label="Evaluate it: confusion matrix and mistakes", icon="🔍")
 

@@ -83,6 +83,7 @@ def make_result() -> RaceResult:
             (make_repeat(9.0, 3.0, 0.5, 0.1), make_repeat(8.0, 3.0, 0.4, 0.1), make_repeat(9.5, 3.0, 0.6, 0.1)),
             backend="jax",
             kind="gpu",
+            precision="mixed_bfloat16",
         ),
         LaneResult(
             "tensorflow-cpu-all",
@@ -94,6 +95,7 @@ def make_result() -> RaceResult:
             (make_repeat(4.0, 2.0, 6.0, 1.0), make_repeat(4.0, 2.0, 5.0, 1.0), make_repeat(4.0, 2.0, 7.0, 1.0)),
             backend="tensorflow",
             kind="cpu-all",
+            precision="float32",
         ),
         LaneResult(
             "tensorflow-cpu-1",
@@ -105,6 +107,7 @@ def make_result() -> RaceResult:
             (make_repeat(5.0, 4.0, 10.0, 2.0),),
             backend="tensorflow",
             kind="cpu-1",
+            precision="float32",
         ),
         LaneResult(
             "jax-cpu-1",
@@ -116,6 +119,7 @@ def make_result() -> RaceResult:
             (make_repeat(3.0, 6.0, 20.0, 2.5, {"cpu_cores": 1, "device": "CPU:0", "train_cpu_seconds": 19.6}),),
             backend="jax",
             kind="cpu-1",
+            precision="float32",
         ),
     )
     machine = dict(NO_GPU_MACHINE, gpus=[{"id": "GPU:0", "name": "Test GPU"}])

@@ -14,6 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.display import format_accuracy
 from fmnist_core.evaluate import confusion
 from fmnist_core.report import comparison as report
 from tests.conftest import require_real_data
@@ -63,7 +64,7 @@ def test_evaluate_shows_metrics_and_the_confusion_matrix(trained_cache):
     evaluation = stored_evaluation(trained_cache)
     assert app.selectbox(key="evaluate_entry").value == only_entry(trained_cache).name
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert metrics["Test accuracy"] == f"{evaluation['test_accuracy']:.1%}"
+    assert metrics["Test accuracy"] == format_accuracy(evaluation["test_accuracy"])
     assert metrics["Test loss"] == f"{evaluation['test_loss']:.3f}"
     cells = next(table for table in chart_tables(app) if "predicted_class" in table.columns)
     assert len(cells) == 100
@@ -103,6 +104,28 @@ def test_damaged_entry_is_listed_with_a_delete_button(trained_cache):
     app.button(key=f"delete-{entry.name}").click().run()
     assert not app.exception
     assert not entry.exists() and not app.warning
+
+
+def shown_values(app: AppTest, index: int = 0):
+    """A page's table as the browser shows it: the display values of its Styler."""
+    styler = app.dataframe[index].proto.arrow_data.styler
+    return pa.ipc.open_stream(styler.display_values).read_all().to_pandas()
+
+
+def test_compare_and_evaluate_show_the_same_accuracy_and_compare_puts_it_first(trained_cache):
+    evaluation = stored_evaluation(trained_cache)
+    compare = AppTest.from_file(str(PAGES / "compare.py"), default_timeout=60)
+    compare.session_state["compare_latency"] = False
+    compare.run()
+    assert not compare.exception
+    evaluate = run_page("evaluate.py")
+    shown = shown_values(compare)
+    metrics = {metric.label: metric.value for metric in evaluate.metric}
+    assert shown.loc[0, "test_accuracy"] == metrics["Test accuracy"] == format_accuracy(evaluation["test_accuracy"])
+    assert "." in shown.loc[0, "test_accuracy"]  # Not Streamlit's rounded '94%'.
+    assert compare.dataframe[0].value.loc[0, "test_accuracy"] == evaluation["test_accuracy"]  # Still a number.
+    order = list(compare.dataframe[0].proto.column_order)
+    assert order == report.column_order() and order[:4] == ["model", "test_accuracy", "training_seconds", "latency_ms"]
 
 
 def test_compare_shows_the_table_and_the_downloads(trained_cache):

@@ -20,6 +20,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.display import format_accuracy
 from fmnist_core.store.cache import ModelCache
 from fmnist_core.training.loop import TrainingCancelled
 from tests.app_tabs import DATASET_TABS, open_tab
@@ -71,7 +72,7 @@ def texts(app: AppTest, kind: str) -> list[str]:
 
 
 def all_text(app: AppTest) -> str:
-    kinds = ("title", "markdown", "caption", "info", "success", "warning", "error", "subheader")
+    kinds = ("title", "header", "markdown", "caption", "info", "success", "warning", "error")
     return "\n".join(text for kind in kinds for text in texts(app, kind))
 
 
@@ -125,7 +126,7 @@ def test_home_says_when_nothing_is_trained(router, cache_dir):
 def test_home_lists_cached_models_with_accuracy(router, trained_cache):
     entry = ModelCache(trained_cache).list()[0]
     text = all_text(open_page(router))
-    assert f"{entry.record.test_accuracy:.1%}" in text and "Model 1" in text
+    assert format_accuracy(entry.record.test_accuracy) in text and "Model 1" in text
     assert "damaged" not in text
 
 
@@ -194,7 +195,7 @@ def quick_model1_cached(cache_dir) -> Path:
 def test_home_says_when_the_quick_model_is_ready(router, quick_model1_cached):
     app = open_page(router)
     assert any(
-        "quick preset is trained and ready" in message and "87.3%" in message for message in texts(app, "success")
+        "quick preset is trained and ready" in message and "87.30%" in message for message in texts(app, "success")
     )
     assert not [element for element in app.button if element.label.startswith("Quick-train")]
 
@@ -399,7 +400,7 @@ def test_train_page_shows_live_progress_and_curves_of_the_visitors_own_training(
         assert "Training Model 2 (quick)" in all_text(app)
         assert app.get("progress")[0].proto.text == "Epoch 2/3 · batch 5/10"
         shown = {metric.label: metric.value for metric in app.metric}
-        assert shown["Images / s"] == "1,234" and shown["Accuracy (this epoch)"] == "80.0%"
+        assert shown["Images / s"] == "1,234" and shown["Accuracy (this epoch)"] == "80.00%"
         assert shown["Remaining (estimate)"] != "—"
         assert charts(app), "the curves of the finished epochs are drawn"
         button(app, "Stop").click().run()

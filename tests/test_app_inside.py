@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from fmnist_app.common import LAST_SKETCH
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.display import format_accuracy
 from tests.app_tabs import PREDICT_TABS, open_tab
 from tests.conftest import require_real_data
 from tests.test_app_home_dataset_train import router  # noqa: F401  (the router fixture: pages as the app runs them)
@@ -100,6 +101,8 @@ def test_every_view_is_shown_for_a_test_image(cached_model):
     mapped = next(table for table in chart_tables(app) if "mistake" in table.columns)
     assert len(mapped) == 2000 and set(mapped["class_name"]) == set(CLASS_NAMES)
     assert (mapped["mistake"] == (mapped["predicted_name"] != mapped["class_name"])).all()
+    right = format_accuracy(float((~mapped["mistake"]).mean()))
+    assert f"Model 1: {right} right on these 2,000 of the 10,000 test images" in " ".join(c.value for c in app.caption)
 
 
 @pytest.mark.realdata

@@ -92,7 +92,7 @@ def test_the_link_opens_the_replay_tab_on_the_recorded_race_listed_as_recorded(f
     assert [label for label in race.options if label.startswith("[this machine]")]
     assert any("Recorded race: recorded on gpu-box" in info.value for info in app.info)
     next(button for button in app.button if button.label == "Jump to the finish").click().run()
-    assert not app.exception and [header.value for header in app.subheader] == ["Finish order"]
+    assert not app.exception and [header.value for header in app.header] == ["Finish order"]
 
 
 def test_training_a_shipped_model_again_queues_the_visitors_own_copy_and_leaves_the_shipped_one(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fmnist_core.display import format_accuracy
 from fmnist_core.machine import import_tensorflow
 
 tf = import_tensorflow()
@@ -200,6 +201,8 @@ def test_embedding_map_marks_the_mistakes(network):
     np.testing.assert_array_equal(table["label"], labels[shown])
     np.testing.assert_array_equal(table["mistake"], predicted != labels[shown])
     assert result.accuracy == pytest.approx(float((predicted == labels[shown]).mean()))
+    # A subset's accuracy says it is one, and of how many images.
+    assert result.accuracy_sentence.startswith(f"{format_accuracy(result.accuracy)} right on these 20 of the 80 test")
     again = explain.embedding_map(network, images, labels, count=20)
     np.testing.assert_array_equal(again.table[["x", "y"]], table[["x", "y"]])  # Seeded sample and projection.
 

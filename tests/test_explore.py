@@ -64,6 +64,24 @@ def test_class_balance_counts_every_class(train_split):
     assert table["share"].sum() == pytest.approx(1.0)
 
 
+def test_the_balance_caption_says_what_the_chart_shows():
+    balanced = explore.class_balance(np.repeat(np.arange(NUM_CLASSES), 3))
+    every = explore.balance_sentence(balanced, range(NUM_CLASSES))
+    assert every.startswith("Every class has the same number of pictures (3)") and "grey" not in every
+    assert explore.balance_sentence(balanced, [0, 1]).endswith("The 8 grey bars are classes not picked above.")
+    assert explore.balance_sentence(balanced, range(9)).endswith(" The grey bar is the class not picked above.")
+    uneven = explore.class_balance(np.array([0, 0, 1, *range(2, NUM_CLASSES)]))
+    assert explore.balance_sentence(uneven, range(NUM_CLASSES)) == "Classes have 1 to 2 pictures each."
+
+
+def test_the_histogram_caption_reads_its_peak_and_middle_from_the_data():
+    # Nine pixels near white (220) and one black: the peak is 216-223, not 'mid-grey'.
+    images = np.array([[220] * 9 + [0]], dtype=np.uint8)
+    said = explore.histogram_sentence(explore.pixel_histogram(images, bins=32))
+    assert "most common brightness here is 216–223 (90% of the pixels shown)" in said
+    assert "half of them are darker than 224" in said
+
+
 def test_mean_images_match_a_direct_average_and_empty_classes_are_black(train_split):
     images, labels = train_split
     subset = labels != 4

@@ -368,3 +368,23 @@ def test_a_jobs_own_time_left_comes_first_and_feeds_the_queue():
     finally:
         for name in "ab":
             gate[name].release.set()
+
+
+def test_a_running_job_reads_as_stopping_at_once_until_it_reaches_its_next_check():
+    manager = JobManager()
+    started, release = threading.Event(), threading.Event()
+
+    def work(context):  # A training mid-batch: it reports, and looks at the stop flag only after the batch.
+        context.report(0.5, "Epoch 1/2 · batch 10/20")
+        started.set()
+        release.wait(TIMEOUT)
+        if context.should_stop():
+            raise ConfigError("stopped")
+
+    job = manager.submit("train", "Training", work)
+    assert started.wait(TIMEOUT) and not manager.status(job.job_id).stopping
+    assert manager.cancel(job.job_id)
+    now = manager.status(job.job_id)
+    assert now.running and now.stopping and now.message == "Stopping…"  # Before the job has noticed anything.
+    release.set()
+    assert manager.wait(job.job_id, timeout=TIMEOUT).state == CANCELLED

@@ -26,7 +26,7 @@ from devtools.proc_support import parents
 from fmnist_core.cli import main
 from fmnist_core.errors import ConfigError
 from fmnist_core.jobs.queue import CANCELLED, JobManager
-from fmnist_core.race.backends import BACKENDS
+from fmnist_core.race.backends import BACKENDS, fastest_precision
 from fmnist_core.race.file import (
     MAX_RACE_FILE_BYTES,
     RaceFileError,
@@ -118,7 +118,7 @@ def test_cli_race_runs_real_lanes_on_every_backend_and_writes_a_valid_file(cli_r
     code, path, cache, printed = cli_race
     assert code == 0
     result = load_race(path)
-    assert json.loads(path.read_text())["schema_version"] == 2
+    assert json.loads(path.read_text())["schema_version"] == 3
     stored = sorted((cache / "races").glob("*.json"))
     assert len(stored) == 1 and load_race(stored[0]) == result
     assert result.workload == Workload(train_batches=3, batch_size=32, warmup_batches=1, inference_images=100)
@@ -149,6 +149,8 @@ def test_a_one_core_lane_runs_on_its_backend_with_one_core_and_a_synchronised_cl
     assert runtime["backend"] == backend and runtime["cpu_cores"] == 1 and runtime["device"].startswith("CPU")
     assert runtime["pid"] != os.getpid() and runtime["keras_version"]
     assert runtime["jit_compile"] is BACKENDS[backend].jit_compile
+    # Each lane ran the precision the race recorded for it: its CPU's fastest (float32 without native bfloat16).
+    assert runtime["precision"] == lane.precision == fastest_precision(backend, "CPU")
     assert runtime["batch_norm"] == ("tensorflow-fused" if backend == "tensorflow" else "keras")
     assert runtime["tensorflow_imported"] is (backend == "tensorflow")
     if backend != "jax":  # XLA sizes its own pool; affinity is JAX's only limit, checked by the CPU time below.
@@ -279,7 +281,7 @@ def test_race_file_round_trip_keeps_everything_and_derives_the_rest():
     result = make_result()
     written = result.to_dict()
     assert parse_race(json.dumps(written)) == result
-    assert written["schema_version"] == 2
+    assert written["schema_version"] == 3
     order = ["jax-gpu-0", "tensorflow-cpu-all", "tensorflow-cpu-1", "jax-cpu-1"]
     assert written["finish_order"] == order == result.finish_order
     assert written["speedups"]["baseline"] == "tensorflow-cpu-all"
@@ -315,7 +317,8 @@ def test_a_version_1_race_file_still_loads_as_tensorflow_lanes():
     assert result.finish_order == values["finish_order"] and result.speedups == values["speedups"]
     replayed = replay_state(result, replay_duration(result))
     assert [view.place for view in replayed] == [1, 2, 3]
-    # Saved again, it is a version 2 file with the same lanes and times.
+    # Saved again, it is a version 3 file with the same lanes and times, each lane in the file's one precision.
+    assert [lane.precision for lane in result.lanes] == [result.workload.precision] * 3
     assert parse_race(json.dumps(result.to_dict())) == result
 
 
@@ -359,7 +362,10 @@ def with_value(path: tuple, value) -> dict:
         (b"[1, 2]", "holds a list"),
         (json.dumps({"hello": 1}), "no `schema` field"),
         (json.dumps(with_value(("schema",), "fmnist-bench")), "not a race file"),
-        (json.dumps(with_value(("schema_version",), 3)), "schema_version 3; this app reads versions 1 to 2"),
+        (json.dumps(with_value(("schema_version",), 4)), "schema_version 4; this app reads versions 1 to 3"),
+        (json.dumps(with_value(("lanes", 1, "precision"), "float8")), "`lanes[1].precision` should be one of"),
+        (json.dumps(with_value(("lanes", 1, "precision"), None)), "`lanes[1].precision` should be one of"),
+        (json.dumps(without(("lanes", 3, "precision"))), "missing the field `lanes[3].precision`"),
         (json.dumps(with_value(("lanes", 0, "backend"), "mxnet")), "`lanes[0].backend` should be one of"),
         (json.dumps(with_value(("lanes", 2, "kind"), "cpu-3")), "`lanes[2].kind` should be one of"),
         (json.dumps(without(("lanes", 1, "backend"))), "missing the field `lanes[1].backend`"),
@@ -567,7 +573,7 @@ def test_race_page_replays_an_uploaded_race_and_explains_a_bad_one(cache_dir, pr
     assert any("recorded on test-box" in info.value for info in page.info)
     next(button for button in page.button if button.label == "Jump to the finish").click().run()
     assert not page.exception
-    assert [header.value for header in page.subheader] == ["Finish order"]
+    assert [header.value for header in page.header] == ["Finish order"]
     assert any("🥇 **JAX · Test GPU**" in markdown.value for markdown in page.markdown)
     page.file_uploader[0].set_value(("old.json", V1_FILE.read_bytes(), "application/json")).run()
     assert not page.exception and not page.error

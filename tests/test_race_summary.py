@@ -40,8 +40,8 @@ def make_race() -> RaceResult:
         workload=Workload(),
         machine={"hostname": "gpu-box", "cpu_model": "Race CPU", "cpu_cores": 16, "gpus": [{"name": "NVIDIA H100"}]},
         lanes=(
-            LaneResult("gpu-0", "GPU 0", "GPU:0", 16, True, None, (repeat(2.0, 0.25),)),
-            LaneResult("cpu-all", "CPU, all cores", "CPU", 16, True, None, (repeat(40.0, 4.0),)),
+            LaneResult("gpu-0", "GPU 0", "GPU:0", 16, True, None, (repeat(2.0, 0.25),), precision="mixed_bfloat16"),
+            LaneResult("cpu-all", "CPU, all cores", "CPU", 16, True, None, (repeat(40.0, 4.0),), precision="float32"),
             LaneResult("cpu-1", "CPU, 1 core", "CPU", 1, False, "not asked for", ()),
         ),
     )
@@ -67,8 +67,10 @@ def test_the_workload_and_the_lanes_that_did_not_run_in_words():
 
 def test_the_markdown_table_has_the_pages_columns():
     lines = race_summary.summary_markdown(make_race()).splitlines()
-    assert lines[0] == "| Lane | Phase | Median time | Fastest | Slowest | Images/s | Speed-up vs CPU, all cores |"
-    assert lines[2] == "| GPU 0 | Training | 2.0 s | 2.0 s | 2.0 s | 12,800 | 20.0× |"
+    header = "| Lane | Precision | Phase | Median time | Fastest | Slowest | Images/s | Speed-up vs CPU, all cores |"
+    assert lines[0] == header
+    assert lines[2] == "| GPU 0 | mixed_bfloat16 | Training | 2.0 s | 2.0 s | 2.0 s | 12,800 | 20.0× |"
+    assert lines[4] == "| CPU, all cores | float32 | Training | 40.0 s | 40.0 s | 40.0 s | 640 | 1.0× |"
     assert len(lines) == 2 + 4
 
 

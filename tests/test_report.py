@@ -12,6 +12,7 @@ from fmnist_core.cli import build_parser, main
 from fmnist_core.cli.train_command import command_line, config_from_arguments
 from fmnist_core.config import PRESETS, TrainConfig
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.display import format_accuracy
 from fmnist_core.evaluate import confusion
 from fmnist_core.models.registry import MODEL_SPECS
 from fmnist_core.report import comparison as report
@@ -84,7 +85,7 @@ def test_markdown_names_models_accuracy_and_what_is_missing():
     assert "2026-11-25 12:00" in markdown and "Report CPU" in markdown
     for spec in MODEL_SPECS.values():
         assert spec.title in markdown and f"{spec.first_filters}" in markdown
-    assert f"{entry.record.test_accuracy:.1%}" in markdown
+    assert format_accuracy(entry.record.test_accuracy) in markdown
     pair = confusion.most_confused(entry.record.evaluation.confusion_matrix, top=1)[0]
     assert pair.describe() in markdown
     assert markdown.count("not trained yet") >= 2 and "Not trained yet" in markdown

@@ -28,6 +28,7 @@ WORKLOAD_OPTIONS = (
 )
 BAR_WIDTH = 20
 LABEL_WIDTH = 28
+PRECISION_WIDTH = 16
 
 
 def register(subparsers) -> None:
@@ -49,7 +50,12 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, help="training batch size (default 256)")
     parser.add_argument("--warmup-batches", type=int, help="untimed training steps first (default 3)")
     parser.add_argument("--inference-images", type=int, help="test images predicted (default 10000)")
-    parser.add_argument("--precision", choices=PRECISIONS, help="one precision for every lane (default mixed_bfloat16)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="one precision for every lane (default: each lane's fastest, mixed_bfloat16 on a GPU or a CPU with "
+        "native bfloat16 where the backend gains from it, float32 elsewhere)",
+    )
     parser.add_argument(
         "--jit-compile",
         action=argparse.BooleanOptionalAction,
@@ -159,11 +165,12 @@ def format_summary(result) -> str:
     workload = result.workload
     lines = [
         f"{workload.spec.title}: {workload.train_images:,} training images ({workload.train_batches} × "
-        f"{workload.batch_size}), {workload.inference_images:,} test images, {workload.precision}, "
+        f"{workload.batch_size}), {workload.inference_images:,} test images, {workload.precision_text}, "
         f"{workload.jit_text}; median of {result.repeats} run(s) (min–max)",
         _machine_line(result.machine),
         "",
-        f"{'':4}{'lane':<{LABEL_WIDTH}}{'training s':>22}{'img/s':>10}{'speed-up':>10}{'inference s':>22}{'img/s':>10}"
+        f"{'':4}{'lane':<{LABEL_WIDTH}}{'precision':<{PRECISION_WIDTH}}"
+        f"{'training s':>22}{'img/s':>10}{'speed-up':>10}{'inference s':>22}{'img/s':>10}"
         f"{'speed-up':>10}{'cores busy':>12}",
     ]
     rows = {(row["lane_id"], row["phase"]): row for row in result.summary_rows()}
@@ -175,7 +182,8 @@ def format_summary(result) -> str:
             cells.append(f"{spread:>22}{row['images_per_second']:>10,.0f}{row['speedup']:>9.2f}×")
         lane = next(lane for lane in result.lanes if lane.lane_id == lane_id)
         busy = "–" if lane.cores_busy is None else f"{lane.cores_busy:.2f}"
-        lines.append(f"{place:>2}. {lane.label:<{LABEL_WIDTH}}" + "".join(cells) + f"{busy:>12}")
+        name = f"{place:>2}. {lane.label:<{LABEL_WIDTH}}{lane.precision:<{PRECISION_WIDTH}}"
+        lines.append(name + "".join(cells) + f"{busy:>12}")
     for lane in result.lanes:
         if not lane.repeats:
             lines.append(f" –  {lane.label:<{LABEL_WIDTH}}unavailable: {lane.unavailable_reason}")

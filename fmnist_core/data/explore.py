@@ -83,6 +83,34 @@ def class_balance(labels: np.ndarray) -> pd.DataFrame:
     )
 
 
+def balance_sentence(table: pd.DataFrame, classes: Sequence[int]) -> str:
+    """What the class-balance chart shows, read from its table (`class_balance`) and the classes picked."""
+    low, high = int(table["count"].min()), int(table["count"].max())
+    if low == high:
+        said = (
+            f"Every class has the same number of pictures ({low:,}): a balanced dataset, so accuracy is a fair "
+            f"score, and always guessing one class would score only {1 / len(table):.0%}."
+        )
+    else:
+        said = f"Classes have {low:,} to {high:,} pictures each."
+    left_out = len(table) - len(set(classes))
+    if left_out:
+        grey = f"The {left_out} grey bars are classes" if left_out > 1 else "The grey bar is the class"
+        said += f" {grey} not picked above."
+    return said
+
+
+def histogram_sentence(table: pd.DataFrame) -> str:
+    """What the brightness histogram shows, read from its table (`pixel_histogram`): its peak and its middle."""
+    peak = table.loc[table["share"].idxmax()]
+    middle = table.loc[(table["share"].cumsum() >= 0.5).idxmax()]
+    return (
+        f"The network sees these values scaled to 0–1. The most common brightness here is {int(peak['start'])}–"
+        f"{int(peak['end']) - 1} ({peak['share']:.0%} of the pixels shown); half of them are darker than "
+        f"{int(middle['end'])}."
+    )
+
+
 def mean_images(images: np.ndarray, labels: np.ndarray, classes: Sequence[int]) -> np.ndarray:
     """The average image of each class in `classes`, float32 (len(classes), 28, 28) on the 0–255 scale.
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fmnist_core.data.fashion_mnist import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
+from fmnist_core.display import format_accuracy
 from fmnist_core.errors import ExplainError
 from fmnist_core.explain.network import (
     BLOCKS,
@@ -206,8 +207,18 @@ class EmbeddingMap:
     table: pd.DataFrame
     method: str  # "pca" or "tsne".
     explained_variance: tuple[float, float] | None  # PCA only: share of the features' variance on each axis.
-    accuracy: float  # Share of the sample the network gets right.
+    accuracy: float  # Share of the sample the network gets right, each picture alone (no mirror averaging).
     seconds: float  # Wall time: features, projection and table.
+    population: int = 0  # How many images the sample was drawn from.
+
+    @property
+    def accuracy_sentence(self) -> str:
+        """'92.80% right on these 2,000 of the 10,000 test images, each picture alone': a subset's accuracy says it
+        is one, so it is not read as the model's test accuracy."""
+        return (
+            f"{format_accuracy(self.accuracy)} right on these {len(self.table):,} of the {self.population:,} test "
+            "images, each picture alone (no mirror averaging)"
+        )
 
 
 def embedding_map(model, images, labels, count: int = MAP_IMAGES, method: str = "pca", seed: int = 0) -> EmbeddingMap:
@@ -226,7 +237,7 @@ def embedding_map(model, images, labels, count: int = MAP_IMAGES, method: str = 
     table["predicted_name"] = [CLASS_NAMES[index] for index in predicted]
     table["mistake"] = table["predicted"] != table["label"]
     accuracy = float(1.0 - table["mistake"].mean())
-    return EmbeddingMap(table, method, explained, accuracy, time.perf_counter() - started)
+    return EmbeddingMap(table, method, explained, accuracy, time.perf_counter() - started, len(images))
 
 
 # How many different first-layer filters? ---------------------------------------------------------------------

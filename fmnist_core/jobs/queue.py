@@ -62,6 +62,7 @@ class JobStatus:
     details: dict = field(default_factory=dict)  # Job-specific live data (metrics so far, lanes...).
     result: Any = None  # What the job returned, once done.
     error: str | None = None  # User-facing error text when failed.
+    stopping: bool = False  # Asked to stop: it ends at its next check (a training, after its current batch).
 
     @property
     def queued(self) -> bool:
@@ -283,7 +284,9 @@ class JobManager:
                 return True
             context = self._contexts[job_id]
         context.stop_event.set()
-        self._update(job_id, None, "Stopping…", {})
+        with self._lock:
+            if self._statuses[job_id].running:
+                self._statuses[job_id] = replace(self._statuses[job_id], stopping=True, message="Stopping…")
         return True
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobStatus | None:

@@ -25,6 +25,12 @@ class Backend:
     # on this project's CPU. JAX: on; without jit Keras runs JAX op by op, which is not how JAX is used. PyTorch:
     # off; jit_compile means torch.compile there, minutes of compiling and what Keras' "auto" also leaves off.
     jit_compile: bool
+    # Whether this backend's CPU path trains faster in bfloat16 where the CPU computes it natively (AVX512-BF16,
+    # AMX); on other CPUs every backend's lane runs float32 (fastest_precision). TensorFlow: yes, 1.5-2× (config.py).
+    # JAX and PyTorch: no evidence that they gain. The shipped race (recorded_races/, a Xeon with native bfloat16)
+    # has JAX's 2-core CPU lane at 281 images/s and PyTorch's at 725 in bfloat16 against TensorFlow's 2,394; their
+    # float32 there is unmeasured, so they keep float32 until a measurement shows a gain (docs/results/race.md).
+    cpu_bfloat16: bool
 
     @property
     def installed(self) -> bool:
@@ -43,6 +49,7 @@ BACKENDS: dict[str, Backend] = {
         "tensorflow",
         "`pip install -r requirements.txt`; its GPU build on Linux: `pip install 'tensorflow[and-cuda]'`",
         jit_compile=False,
+        cpu_bfloat16=True,
     ),
     "jax": Backend(
         "jax",
@@ -50,6 +57,7 @@ BACKENDS: dict[str, Backend] = {
         "jax",
         "`pip install jax` (CPU); with an NVIDIA GPU: `pip install 'jax[cuda13]'`",
         jit_compile=True,
+        cpu_bfloat16=False,
     ),
     "torch": Backend(
         "torch",
@@ -57,6 +65,7 @@ BACKENDS: dict[str, Backend] = {
         "torch",
         "`pip install torch` (on Linux a CUDA build of several GB; pytorch.org has the CPU-only wheel)",
         jit_compile=False,
+        cpu_bfloat16=False,
     ),
 }
 DEFAULT_BACKEND = "tensorflow"
@@ -84,3 +93,17 @@ def require_installed(names: tuple[str, ...]) -> None:
     missing = [BACKENDS[name].missing_message for name in names if not BACKENDS[name].installed]
     if missing:
         raise ConfigError(" ".join(missing))
+
+
+def fastest_precision(backend: str, device: str) -> str:
+    """The precision a lane of `backend` on `device` ("CPU" or "GPU:<n>") computes fastest.
+
+    A GPU: mixed bfloat16, as the project trains there (`machine.bfloat16_is_fast`). A CPU: mixed bfloat16 only
+    where the CPU computes it natively and the backend's CPU path gains from it (`Backend.cpu_bfloat16`); float32
+    elsewhere, where emulated bfloat16 trains Model 1 many times slower (docs/results/race.md).
+    """
+    from fmnist_core.machine import bfloat16_is_fast
+
+    if device != "CPU":
+        return "mixed_bfloat16"
+    return "mixed_bfloat16" if get_backend(backend).cpu_bfloat16 and bfloat16_is_fast(on_cpu=True) else "float32"

@@ -1,13 +1,14 @@
 """The race file: what a race recorded, as versioned JSON that is validated field by field on load.
 
-`{"schema": "fmnist-race", "schema_version": 2, "created", "machine", "workload", "repeats", "lanes": [...],
-"speedups", "finish_order"}`. Each lane names its Keras backend and kind and holds its repeats; each repeat its
-phase times, what it really ran with (backend version, device, CUDA versions on a GPU, threads, CPU time,
-jit_compile, batch-norm layer) and its progress events `[seconds, phase, fraction]`, which let a recorded race be
-replayed at true speed. Version 1 files (TensorFlow only, before lanes had a backend) are read through
-`_upgrade_v1`. Medians, spreads, speed-ups and the finish order are written for readers and
-recomputed on load, so a file cannot contradict itself. Past races live in `<cache root>/races/`; races
-recorded on GPU machines can be shipped in `recorded_races/`.
+`{"schema": "fmnist-race", "schema_version": 3, "created", "machine", "workload", "repeats", "lanes": [...],
+"speedups", "finish_order"}`. Each lane names its Keras backend, kind and precision and holds its repeats; each
+repeat its phase times, what it really ran with (backend version, device, CUDA versions on a GPU, threads, CPU
+time, jit_compile, precision, batch-norm layer) and its progress events `[seconds, phase, fraction]`, which let a
+recorded race be replayed at true speed. Older files are read through `_upgrade`: version 1 (TensorFlow only,
+before lanes had a backend) and version 2 (one precision, the workload's, for every lane). Medians, spreads,
+speed-ups and the finish order are written for readers and recomputed on load, so a file cannot contradict
+itself. Past races live in `<cache root>/races/`; races recorded on GPU machines can be shipped in
+`recorded_races/`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist_core import json_checks as check
+from fmnist_core.config import PRECISIONS
 from fmnist_core.errors import CacheError, ConfigError, FmnistError
 from fmnist_core.files import atomic_file
 from fmnist_core.models.registry import ModelSpec
@@ -28,7 +30,9 @@ from fmnist_core.race.backends import BACKENDS
 from fmnist_core.race.lane import LANE_KINDS, PHASES, SCORED_PHASES, Event, Workload
 
 SCHEMA = "fmnist-race"
-SCHEMA_VERSION = 2  # 2: lanes name their Keras backend and kind; the workload's jit_compile may be per backend.
+# 2: lanes name their Keras backend and kind; the workload's jit_compile may be per backend. 3: each lane names its
+# precision; the workload's is null when every lane ran its own fastest.
+SCHEMA_VERSION = 3
 MAX_RACE_FILE_BYTES = 5 * 1024 * 1024
 BASELINE_KIND = "cpu-all"  # Speed-ups are measured against all CPU cores (of the first backend raced).
 METRICS = (
@@ -112,6 +116,7 @@ class LaneResult:
     repeats: tuple[RepeatResult, ...] = ()
     backend: str = "tensorflow"  # The Keras backend (KERAS_BACKEND) of the lane's processes.
     kind: str = ""  # One of LANE_KINDS: "gpu", "cpu-all", "cpu-1"; when not given, read from the lane id.
+    precision: str | None = None  # The Keras dtype policy the lane ran: "float32", "mixed_bfloat16", …
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -172,9 +177,15 @@ class LaneResult:
         if not fields["available"] and not fields["unavailable_reason"]:
             raise RaceFileError(f"`{where}` is unavailable but gives no `unavailable_reason`.")
         for name, allowed in (("backend", tuple(BACKENDS)), ("kind", LANE_KINDS)):
-            value = _field(values, name, "str", where)  # Required since version 2 (_upgrade_v1 fills them in).
+            value = _field(values, name, "str", where)  # Required since version 2 (_upgrade fills them in).
             if value not in allowed:
                 raise RaceFileError(f"`{where}.{name}` should be one of {', '.join(allowed)}; found {value[:40]!r}.")
+        precision = _field(values, "precision", "str | None", where)  # Required since version 3.
+        if precision not in (*PRECISIONS, None) or (precision is None and repeats):
+            raise RaceFileError(
+                f"`{where}.precision` should be one of {', '.join(PRECISIONS)} for a lane that ran; "
+                f"found {str(precision)[:40]!r}."
+            )
         return cls(**fields, repeats=repeats)
 
 
@@ -245,6 +256,7 @@ class RaceResult:
                     {
                         "lane_id": lane.lane_id,
                         "lane": lane.label,
+                        "precision": lane.precision,
                         "phase": phase,
                         "seconds": lane.median[f"{phase}_seconds"],
                         "min_seconds": lane.spread[f"{phase}_seconds"]["min"],
@@ -283,14 +295,13 @@ class RaceResult:
                 f"This is not a race file: `schema` is {str(values['schema'])[:60]!r}, expected {SCHEMA!r}."
             )
         version = _field(values, "schema_version", "int", "")
-        if version not in (1, SCHEMA_VERSION):
+        if not 1 <= version <= SCHEMA_VERSION:
             newer = " Update this app, or record the race again with it." if version > SCHEMA_VERSION else ""
             raise RaceFileError(
                 f"Unsupported race file version: schema_version {version}; this app reads "
                 f"versions 1 to {SCHEMA_VERSION}.{newer}"
             )
-        if version == 1:
-            values = _upgrade_v1(values)
+        values = _upgrade(values, version)
         workload_values = _field(values, "workload", "dict", "")
         spec = ModelSpec(**_scalars(ModelSpec, _field(workload_values, "spec", "dict", "workload"), "workload.spec"))
         try:
@@ -320,20 +331,25 @@ def kind_from_id(lane_id: str) -> str:
     return "cpu-1" if lane_id.endswith("cpu-1") else "cpu-all"
 
 
-def _upgrade_v1(values: dict) -> dict:
-    """A version 1 file in version 2's shape: every lane ran on TensorFlow; its kind follows from its id.
+def _upgrade(values: dict, version: int) -> dict:
+    """An older file in the current shape. Version 1: every lane ran on TensorFlow; its kind follows from its id.
+    Versions 1 and 2: every lane that ran, ran the workload's one precision.
 
-    Only the fields version 2 added are filled in; anything malformed is left for the version 2 checks to name.
+    Only the fields later versions added are filled in; anything malformed is left for the current checks to name.
     """
     lanes = values.get("lanes")
-    if not isinstance(lanes, list):
+    if version == SCHEMA_VERSION or not isinstance(lanes, list):
         return values
+    workload = values.get("workload")
+    precision = workload.get("precision") if isinstance(workload, dict) else None
     upgraded = []
     for lane in lanes:
-        if isinstance(lane, dict) and isinstance(lane.get("lane_id"), str):
+        if isinstance(lane, dict) and version == 1 and isinstance(lane.get("lane_id"), str):
             kind = kind_from_id(lane["lane_id"])
             label = f"TensorFlow · {lane['label']}" if isinstance(lane.get("label"), str) else lane.get("label")
             lane = {**lane, "backend": "tensorflow", "kind": kind, "label": label}
+        if isinstance(lane, dict):
+            lane = {**lane, "precision": precision if lane.get("repeats") else None}
         upgraded.append(lane)
     return {**values, "lanes": upgraded}
 

@@ -7,8 +7,9 @@ environment before anything is imported, the CPU affinity and thread pools are s
 compiled function or warm allocator carries over. A lane on JAX or PyTorch never imports TensorFlow.
 
 The workload is the same on every backend: Model 1's layers built through Keras, the same seed, the same images
-in the same order fed from NumPy, the same batch size and precision policy. `jit_compile` is set per lane (the
-backend's own default unless the race sets one) and recorded, as is the batch-norm layer each backend got.
+in the same order fed from NumPy, the same batch size. The precision and `jit_compile` are set per lane (the
+precision its device and backend compute fastest and the backend's own compilation, unless the race sets one for
+every lane) and recorded, as is the batch-norm layer each backend got.
 
 The child writes one JSON object per line on its real stdout; anything a library prints goes to stderr:
   {"type": "event", "t": 4.21, "phase": "train", "fraction": 0.5}   t: seconds since the parent launched it
@@ -32,7 +33,7 @@ from fmnist_core.config import PRECISIONS, TrainConfig, seed_problem
 from fmnist_core.data.fashion_mnist import TEST_SET_IMAGES, TRAIN_SET_IMAGES
 from fmnist_core.errors import ConfigError, FmnistError
 from fmnist_core.models.registry import MODEL_SPECS, ModelSpec
-from fmnist_core.race.backends import BACKENDS
+from fmnist_core.race.backends import BACKENDS, fastest_precision
 from fmnist_core.race.lane_runtime import LaneError
 
 __all__ = ["LaneError"]  # Raised by lanes; defined with the backend start-up that raises most of them.
@@ -56,7 +57,9 @@ class Workload:
     """What every lane runs, identical by construction and recorded in the race file."""
 
     spec: ModelSpec = MODEL_SPECS["model1"]  # The network: Model 1 unless a test passes a smaller stand-in.
-    precision: str = "mixed_bfloat16"  # One Keras dtype policy for every lane; fast on AVX512-BF16 CPUs.
+    # One Keras dtype policy for every lane, or None: each lane's fastest (backends.fastest_precision), recorded
+    # with the lane.
+    precision: str | None = None
     # XLA / compilation on every lane, or None: each backend's own setting (backends.Backend.jit_compile). What
     # each lane really ran with is recorded in its repeats.
     jit_compile: bool | None = None
@@ -80,7 +83,7 @@ class Workload:
             for name, top in limits.items()
             if not isinstance(getattr(self, name), int) or not 1 <= getattr(self, name) <= top
         ]
-        if self.precision not in PRECISIONS:
+        if self.precision is not None and self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         if seed_problem(self.seed):
             problems.append(seed_problem(self.seed))
@@ -99,6 +102,17 @@ class Workload:
     def jit_compile_for(self, backend: str) -> bool:
         return BACKENDS[backend].jit_compile if self.jit_compile is None else self.jit_compile
 
+    def precision_for(self, backend: str, device: str) -> str:
+        """The precision a lane of `backend` on `device` ("CPU", "GPU:<n>") runs: the race's, else its fastest."""
+        return self.precision or fastest_precision(backend, device)
+
+    @property
+    def precision_text(self) -> str:
+        """'float32 on every lane' or 'each lane in its fastest precision'."""
+        if self.precision is not None:
+            return f"{self.precision} on every lane"
+        return "each lane in the precision its device computes fastest"
+
     @property
     def jit_text(self) -> str:
         """'XLA off', 'XLA on' or, per backend, 'XLA per backend (TensorFlow off, JAX on, PyTorch off)'."""
@@ -107,15 +121,16 @@ class Workload:
         settings = ", ".join(f"{b.title} {'on' if b.jit_compile else 'off'}" for b in BACKENDS.values())
         return f"XLA per backend ({settings})"
 
-    def train_config(self, backend: str) -> TrainConfig:
-        """The project's training settings for this workload on `backend` (one epoch over the timed subset)."""
+    def train_config(self, backend: str, device: str = "CPU") -> TrainConfig:
+        """The project's training settings for this workload on `backend` and `device` (one epoch over the timed
+        subset)."""
         return TrainConfig(
             epochs=1,
             batch_size=self.batch_size,
             seed=self.seed,
             train_limit=self.train_images,
             validation_split=0.0,
-            precision=self.precision,
+            precision=self.precision_for(backend, device),
             jit_compile=self.jit_compile_for(backend),
         )
 
@@ -246,8 +261,8 @@ def run_lane(
 
     x_fit, y_fit, x_test, y_test = lane_data(workload)
     warmup_started = recorder.mark("warmup", 0.0)
-    model = build_from_spec(workload.spec, seed=workload.seed, precision=workload.precision)
-    config = workload.train_config(backend)
+    config = workload.train_config(backend, device)
+    model = build_from_spec(workload.spec, seed=workload.seed, precision=config.precision)
     compile_model(model, config, workload.warmup_batches + workload.train_batches)
     sample = _batch_shapes_sample(len(x_test), workload.inference_batch_size)
     model.predict(x_test[sample], batch_size=workload.inference_batch_size, verbose=0)
@@ -304,6 +319,7 @@ def run_lane(
                     "backend": backend,
                     "keras_version": keras.__version__,
                     "jit_compile": bool(model.jit_compile),
+                    "precision": model.dtype_policy.name,
                     "batch_norm": batch_norm_kind(model),
                     "sync": lane.sync_method,
                     # Where the weights live, e.g. "GPU:0": proof the lane used the device it claims.

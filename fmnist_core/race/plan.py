@@ -10,6 +10,7 @@ import subprocess
 from fmnist_core.machine import host_info, package_version
 from fmnist_core.race.backends import BACKENDS, DEFAULT_BACKEND
 from fmnist_core.race.file import LaneResult
+from fmnist_core.race.lane import Workload
 from fmnist_core.race.lane_process import probe_backend
 
 
@@ -21,6 +22,18 @@ def no_gpu_reason(backend: str) -> str:
         "the convolutions of Model 1 in parallel across thousands of cores; record a race on a GPU machine "
         "(`python -m fmnist_core race --backend jax --out race.json`, or scripts/gpu_race.sh) and replay it here."
     )
+
+
+RECORDED = "the recording machine"  # Where a recorded race's lanes ran, or could not.
+
+
+def unavailable_note(lane: LaneResult, machine: str = "this machine") -> str:
+    """A lane that could not run, in one short line: 'no GPU on the recording machine' (machine: where it was to
+    run); the full reason, with what to do, stays in the race file and the summary."""
+    reason = lane.unavailable_reason or "did not run"
+    if lane.kind == "gpu" and "sees no GPU" in reason:
+        return f"no GPU on {machine}"
+    return reason.split(". ")[0].rstrip(".").replace("this machine", machine)
 
 
 def _nvidia_smi() -> list[dict]:
@@ -73,10 +86,19 @@ def lane_label(backend: str, kind: str, cores: int, gpu: dict | None = None, gpu
     return f"{title} · CPU, {threads} core{'s' if threads > 1 else ''}"
 
 
+DEFAULT_WORKLOAD = Workload()
+
+
 def plan_lanes(
-    backends: tuple[str, ...], kinds: tuple[str, ...], backend_gpus: dict[str, list[dict]], cores: int
+    backends: tuple[str, ...],
+    kinds: tuple[str, ...],
+    backend_gpus: dict[str, list[dict]],
+    cores: int,
+    workload: Workload = DEFAULT_WORKLOAD,
 ) -> tuple[LaneResult, ...]:
-    """The lanes of a race: per backend, in order, each lane kind; `backend_gpus` lists the GPUs each one sees."""
+    """The lanes of a race: per backend, in order, each lane kind; `backend_gpus` lists the GPUs each one sees.
+
+    Each lane gets the precision it runs in (`Workload.precision_for`: the race's, else its device's fastest)."""
     lanes = []
     for backend in backends:
         gpus = backend_gpus.get(backend, [])
@@ -92,6 +114,7 @@ def plan_lanes(
                         None,
                         backend=backend,
                         kind=kind,
+                        precision=workload.precision_for(backend, gpu["id"]),
                     )
                     for index, gpu in enumerate(gpus)
                 ]
@@ -104,7 +127,18 @@ def plan_lanes(
             else:
                 threads = cores if kind == "cpu-all" else 1
                 label = lane_label(backend, kind, cores)
+                precision = workload.precision_for(backend, "CPU")
                 lanes.append(
-                    LaneResult(f"{backend}-{kind}", label, "CPU", threads, True, None, backend=backend, kind=kind)
+                    LaneResult(
+                        f"{backend}-{kind}",
+                        label,
+                        "CPU",
+                        threads,
+                        True,
+                        None,
+                        backend=backend,
+                        kind=kind,
+                        precision=precision,
+                    )
                 )
     return tuple(lanes)

@@ -23,7 +23,7 @@ from fmnist_core.race.backends import BACKENDS, DEFAULT_BACKEND, require_install
 from fmnist_core.race.file import LaneResult, RaceResult, RepeatResult, store_race
 from fmnist_core.race.lane import LANE_KINDS, SCORED_PHASES, Event, LaneError, Workload
 from fmnist_core.race.lane_process import run_lane_process
-from fmnist_core.race.plan import plan_lanes, race_machine
+from fmnist_core.race.plan import RECORDED, plan_lanes, race_machine, unavailable_note
 
 PHASE_TITLES = {
     "": "waiting",
@@ -39,7 +39,7 @@ PHASE_TITLES = {
 class RaceOptions:
     """What to race: the workload every lane runs, on which backends, which lanes, and how often."""
 
-    workload: Workload = Workload()  # Model, data subset, batch size, precision: identical on every lane.
+    workload: Workload = Workload()  # Model, data subset, batch size: identical on every lane.
     lanes: tuple[str, ...] = LANE_KINDS  # Lane kinds, in running order: "gpu" means every GPU the backend sees.
     repeats: int = 3  # Runs per lane (in rounds); the median is reported and min/max show the spread.
     backends: tuple[str, ...] = (DEFAULT_BACKEND,)  # Keras backends, each with all the lanes, in this order.
@@ -72,7 +72,7 @@ class LaneView:
     lane_id: str
     label: str
     status: str  # "waiting", "running", "done" or "unavailable".
-    note: str | None  # Why a lane is unavailable.
+    note: str | None  # Why a lane is unavailable, in one short line ("no GPU on the recording machine").
     phase: str  # One of PHASES ("" before the lane starts).
     fraction: float  # Share of the phase done, 0..1.
     lane_seconds: float  # Lane clock: setup and warm-up included.
@@ -80,9 +80,10 @@ class LaneView:
     warmup_seconds: float  # Setup plus warm-up so far (not scored).
     train_images_per_second: float | None
     inference_images_per_second: float | None
-    repeat: int  # Repeats finished or running (1-based); 0 before the first.
+    repeat: int  # Repeats finished or running (1-based); 0 before the first, and in replays (one run shown).
     repeats: int
     place: int | None = None  # 1 = fastest, once the lane is done.
+    precision: str | None = None  # The Keras dtype policy the lane runs ("float32", "mixed_bfloat16").
 
 
 def _view(
@@ -94,7 +95,8 @@ def _view(
     repeats: int,
     status: str | None = None,
 ) -> LaneView:
-    """The lane at `clock` seconds into its run, computed from its events alone."""
+    """The lane at `clock` seconds into its run, computed from its events; a lane that is not running any more
+    shows the race file's figures (the medians of its repeats, as the summary table), not its one run's."""
     passed = [event for event in events if event[0] <= clock]
     now_at, phase, fraction = passed[-1] if passed else (0.0, "setup" if clock >= 0 else "", 0.0)
     done = phase == "done" or (phase == "inference" and fraction >= 1)  # The score is complete.
@@ -107,7 +109,11 @@ def _view(
     seconds = {name: spans[name][1] - spans[name][0] if name in spans else 0.0 for name in SCORED_PHASES}
     last_fraction = {name: share for _, name, share in passed}
 
+    finished = lane.median if lane.repeats and status != "running" and done else {}
+
     def rate(name: str, images: int) -> float | None:
+        if f"{name}_images_per_second" in finished:
+            return finished[f"{name}_images_per_second"]
         return images * last_fraction[name] / seconds[name] if seconds[name] > 0 else None
 
     return LaneView(
@@ -124,13 +130,20 @@ def _view(
         rate("inference", workload.inference_images),
         repeat,
         repeats,
+        precision=lane.precision,
     )
 
 
-def _unavailable_view(lane: LaneResult, repeats: int) -> LaneView:
+def _waiting_view(lane: LaneResult, repeats: int) -> LaneView:
     return LaneView(
-        lane.lane_id, lane.label, "unavailable", lane.unavailable_reason, "", 0.0, 0.0, 0.0, 0.0, None, None, 0, repeats
+        lane.lane_id, lane.label, "waiting", None, "", 0.0, 0.0, 0.0, 0.0, None, None, 0, repeats, None, lane.precision
     )
+
+
+def _unavailable_view(lane: LaneResult, repeats: int, machine: str = "this machine") -> LaneView:
+    """A lane that could not run on `machine` ("this machine", "the recording machine"), in one short line."""
+    note = unavailable_note(lane, machine)
+    return LaneView(lane.lane_id, lane.label, "unavailable", note, "", 0.0, 0.0, 0.0, 0.0, None, None, 0, repeats)
 
 
 def _with_places(views: list[LaneView]) -> list[LaneView]:
@@ -167,6 +180,14 @@ def replay_duration(result: RaceResult, together: bool = True) -> float:
     return max((start + events[-1][0] for start, events in _replay_runs(result, together).values()), default=0.0)
 
 
+def replay_ready(result: RaceResult) -> list[LaneView]:
+    """Every lane of a recorded race before its replay starts: nothing has run yet."""
+    return [
+        _waiting_view(lane, result.repeats) if lane.repeats else _unavailable_view(lane, result.repeats, RECORDED)
+        for lane in result.lanes
+    ]
+
+
 def replay_state(result: RaceResult, elapsed_seconds: float, together: bool = True) -> list[LaneView]:
     """Every lane as it was `elapsed_seconds` into a true-speed replay of its representative repeat.
 
@@ -181,11 +202,11 @@ def replay_state(result: RaceResult, elapsed_seconds: float, together: bool = Tr
             runs[lane.lane_id][1],
             elapsed_seconds - runs[lane.lane_id][0],
             result.workload,
-            len(lane.repeats),
+            0,
             result.repeats,
         )
         if lane.lane_id in runs
-        else _unavailable_view(lane, result.repeats)
+        else _unavailable_view(lane, result.repeats, RECORDED)
         for lane in result.lanes
     ]
     return _with_places(views)
@@ -242,16 +263,16 @@ def live_state(live: RaceLive, now: float) -> list[LaneView]:
                 )
             )
         else:
-            views.append(
-                LaneView(lane.lane_id, lane.label, "waiting", None, "", 0.0, 0.0, 0.0, 0.0, None, None, 0, live.repeats)
-            )
+            views.append(_waiting_view(lane, live.repeats))
     return _with_places(views)
 
 
 def finished_run_view(live: RaceLive, lane_index: int, run_index: int) -> LaneView:
     """One finished repeat of one lane with its own times (a log line per run, not the lane's median so far)."""
     lane = live.lanes[lane_index]
-    return _view(lane, lane.repeats[run_index].events, math.inf, live.workload, run_index + 1, live.repeats, "done")
+    run = lane.repeats[run_index]
+    alone = replace(lane, repeats=(run,))  # Its figures are that run's, not the median of the runs so far.
+    return _view(alone, run.events, math.inf, live.workload, run_index + 1, live.repeats, "done")
 
 
 # Running a race ---------------------------------------------------------------------------------------
@@ -276,7 +297,7 @@ def run_race(
     require_installed(options.backends)
     machine = race_machine(options.backends, "gpu" in options.lanes, should_stop)
     gpus = {name: facts.get("gpus", []) for name, facts in machine["backends"].items()}
-    lanes = plan_lanes(options.backends, options.lanes, gpus, machine["cpu_cores"])
+    lanes = plan_lanes(options.backends, options.lanes, gpus, machine["cpu_cores"], options.workload)
     live = RaceLive(options.workload, lanes, options.repeats)
     if not any(lane.available for lane in live.lanes):
         reasons = " ".join(lane.unavailable_reason for lane in live.lanes)
@@ -293,7 +314,7 @@ def run_race(
             notify(live)
             try:
                 record = run_lane_process(
-                    options.workload,
+                    replace(options.workload, precision=lane.precision),
                     lane.backend,
                     lane.device,
                     lane.threads,

@@ -8,10 +8,12 @@ import pandas as pd
 
 from fmnist_core.display import format_duration
 from fmnist_core.race.file import RaceResult, StoredRace, list_races
+from fmnist_core.race.plan import RECORDED, unavailable_note
 
 # The summary table's columns and how a person reads them (page column headers and the Markdown header).
 SUMMARY_COLUMNS: dict[str, str] = {
     "lane": "Lane",
+    "precision": "Precision",
     "phase": "Phase",
     "seconds": "Median time",
     "min_seconds": "Fastest",
@@ -40,23 +42,26 @@ def workload_sentence(result: RaceResult) -> str:
     workload = result.workload
     return (
         f"Every lane trained {workload.spec.title} for {workload.train_batches} batches of {workload.batch_size} "
-        f"images ({workload.precision}, {workload.jit_text}) after "
+        f"images ({workload.precision_text}, {workload.jit_text}) after "
         f"{workload.warmup_batches} untimed warm-up batches, then predicted {workload.inference_images:,} "
         f"images; times are the median of {result.repeats} repeat(s), each in a fresh process."
     )
 
 
 def lanes_not_run(result: RaceResult) -> list[str]:
-    """'CPU, 1 core: did not run (not asked for)' for each lane that could not run."""
-    return [f"{lane.label}: did not run ({lane.unavailable_reason})" for lane in result.lanes if not lane.available]
+    """'TensorFlow · GPU: did not run (no GPU on the recording machine)' for each lane that could not run."""
+    return [
+        f"{lane.label}: did not run ({unavailable_note(lane, RECORDED)})" for lane in result.lanes if not lane.available
+    ]
 
 
 def summary_markdown(result: RaceResult) -> str:
     """The summary table in Markdown, with the same columns as on the pages."""
     header = {**SUMMARY_COLUMNS, "speedup": f"Speed-up vs {baseline_label(result)}"}
-    lines = ["| " + " | ".join(header.values()) + " |", "|---|---|--:|--:|--:|--:|--:|"]
+    lines = ["| " + " | ".join(header.values()) + " |", "|---|---|---|--:|--:|--:|--:|--:|"]
     lines += [
-        f"| {row.lane} | {row.phase} | {format_duration(row.seconds)} | {format_duration(row.min_seconds)} | "
+        f"| {row.lane} | {row.precision} | {row.phase} | {format_duration(row.seconds)} | "
+        f"{format_duration(row.min_seconds)} | "
         f"{format_duration(row.max_seconds)} | {row.images_per_second:,.0f} | {row.speedup:.1f}× |"
         for row in summary_table(result).itertuples()
     ]

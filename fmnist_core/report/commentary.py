@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from fmnist_core.display import format_accuracy
 from fmnist_core.store.record import ModelRecord
 
 OVERFITTING_GAP = 0.03  # Training accuracy this far above validation accuracy counts as over-fitting.
@@ -24,12 +25,14 @@ def learning_curve_summary(history: Mapping[str, Sequence[float]] | None) -> str
     epochs = len(accuracy)
     if not validation:
         return (
-            f"Training accuracy went from {accuracy[0]:.1%} to {accuracy[-1]:.1%} in {epochs} epoch(s); "
+            f"Training accuracy went from {format_accuracy(accuracy[0])} to {format_accuracy(accuracy[-1])} "
+            f"in {epochs} epoch(s); "
             "no validation images were held out, so over-fitting cannot be judged."
         )
     sentences = [
-        f"Validation accuracy went from {validation[0]:.1%} after epoch 1 to {validation[-1]:.1%} "
-        f"after epoch {len(validation)} (training accuracy {accuracy[-1]:.1%})."
+        f"Validation accuracy went from {format_accuracy(validation[0])} after epoch 1 to "
+        f"{format_accuracy(validation[-1])} "
+        f"after epoch {len(validation)} (training accuracy {format_accuracy(accuracy[-1])})."
     ]
     gap = accuracy[-1] - validation[-1]
     if gap > OVERFITTING_GAP:
@@ -52,11 +55,22 @@ def learning_curve_summary(history: Mapping[str, Sequence[float]] | None) -> str
         sentences.append("Validation accuracy was still improving at the last epoch: more epochs would probably help.")
     else:
         sentences.append(
-            f"Validation accuracy peaked at epoch {best_epoch} ({max(validation):.1%}) and "
+            f"Validation accuracy peaked at epoch {best_epoch} ({format_accuracy(max(validation))}) and "
             f"validation loss was lowest at epoch {lowest_loss_epoch}: more epochs alone would "
             "not help much."
         )
     return " ".join(sentences)
+
+
+def picture_alone_note(record: ModelRecord) -> str | None:
+    """For a mirror-averaged model: why an explanation's confidence (the picture alone) differs from Predict's."""
+    if record.single_view_accuracy is None:
+        return None
+    return (
+        "Predict shows this model's answer as saved: the average of its answers for the picture and for its "
+        "mirror image. Explanations need one network and one picture, so here it sees the picture alone, and its "
+        "confidence can differ from Predict's by a few points."
+    )
 
 
 def mirror_note(record: ModelRecord) -> str | None:
@@ -65,5 +79,5 @@ def mirror_note(record: ModelRecord) -> str | None:
         return None
     return (
         "Trained on mirrored pictures too, it answers with the average of its answers for each picture and for "
-        f"its mirror image; from the picture alone it scores {record.single_view_accuracy:.2%}."
+        f"its mirror image; from the picture alone it scores {format_accuracy(record.single_view_accuracy)}."
     )

@@ -22,7 +22,7 @@ import pandas as pd
 
 from fmnist_core.config import TrainConfig
 from fmnist_core.data.fashion_mnist import TEST_SET_IMAGES
-from fmnist_core.display import format_duration, format_learning_rate, format_timestamp
+from fmnist_core.display import format_accuracy, format_duration, format_learning_rate, format_timestamp
 from fmnist_core.evaluate.confusion import most_confused
 from fmnist_core.evaluate.evaluation import single_image_latency
 from fmnist_core.machine import cpu_model, usable_cores
@@ -57,6 +57,16 @@ COLUMN_LABELS: dict[str, str] = {
     "inference_images_per_second": "Inference images/s",
     "latency_ms": "Latency, 1 image (ms)",
 }
+# The figures a class compares first, then the rest: a narrow screen shows these without scrolling sideways.
+COMPARED_FIRST = ("model", "test_accuracy", "training_seconds", "latency_ms", "parameters")
+
+
+def column_order() -> list[str]:
+    """The comparison table's columns as the Compare page shows them: COMPARED_FIRST, then the others (the cache
+    entry ids are in the page's pickers, so only the CSV keeps them)."""
+    return [*COMPARED_FIRST, *(column for column in COLUMN_LABELS if column not in (*COMPARED_FIRST, "entry_id"))]
+
+
 # What the "Picture alone" column means (the report's notes and the Compare page's column help).
 SINGLE_VIEW_MEANING = (
     "a model trained on mirrored pictures answers with the average over each picture and its mirror "
@@ -212,7 +222,7 @@ def _format_cell(column: str, value) -> str:
     if column == "training_seconds":
         return format_duration(value)
     if column in ("test_accuracy", "single_view_accuracy"):
-        return f"{value:.1%}"
+        return format_accuracy(value)
     if column in ("test_loss", "macro_f1"):
         return f"{value:.3f}"
     if column == "latency_ms":
@@ -312,7 +322,7 @@ def _model_section(name: str, entry: CacheEntry | None, train_command: TrainComm
         f"{config.batch_size}, learning rate {format_learning_rate(config.learning_rate)}, "
         f"{config.precision} precision, "
         f"augmentation {'on' if config.augment else 'off'}.",
-        f"- Test accuracy **{evaluation.test_accuracy:.1%}** on {evaluation.test_images:,} test "
+        f"- Test accuracy **{format_accuracy(evaluation.test_accuracy)}** on {evaluation.test_images:,} test "
         f"images, loss {evaluation.test_loss:.3f}, macro F1 {evaluation.macro_f1:.3f}. Easiest class: "
         f"{classes[-1].name} (F1 {classes[-1].f1:.2f}); hardest: {classes[0].name} (F1 {classes[0].f1:.2f}).",
     ]

@@ -36,7 +36,7 @@ from filelock import FileLock
 from fmnist_core import json_checks as check
 from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine
 from fmnist_core.data.fashion_mnist import data_fingerprint
-from fmnist_core.display import format_timestamp
+from fmnist_core.display import format_accuracy, format_timestamp
 from fmnist_core.errors import CacheError, RecordError
 from fmnist_core.machine import import_tensorflow, process_alive
 from fmnist_core.models.registry import MODEL_NAMES, MODEL_SPECS, ModelSpec
@@ -110,7 +110,7 @@ class CacheEntry:
 
     @property
     def label(self) -> str:
-        """Short human label for pickers: 'Model 1 · 88.1% · 3 epochs × 18,000 images · 2026-11-25 19:40'."""
+        """Short human label for pickers: 'Model 1 · 88.10% · 3 epochs × 18,000 images · 2026-11-25 19:40'."""
         if self.record is None:
             return f"{self.entry_id} (damaged)"
         record, config = self.record, self.record.config
@@ -118,7 +118,7 @@ class CacheEntry:
         # Trained by an earlier recipe (its presets and defaults): still loadable, but say so.
         earlier = f" · recipe {record.recipe_version} (earlier)" if record.recipe_version < RECIPE_VERSION else ""
         return (
-            f"{self.title} · {record.test_accuracy:.1%} · {config.epochs} epochs × {images} · "
+            f"{self.title} · {format_accuracy(record.test_accuracy)} · {config.epochs} epochs × {images} · "
             f"{format_timestamp(record.created)}{earlier}"
         )
 
