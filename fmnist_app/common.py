@@ -14,6 +14,8 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.display import format_duration
+from fmnist_core.engine.cluster import SharedEngine
+from fmnist_core.engine.remote import DaskTrainer
 from fmnist_core.errors import CacheError, ConfigError, DataError, FmnistError
 from fmnist_core.jobs.classroom import ClassroomSettings, load_settings, may_delete_in_app
 from fmnist_core.jobs.queue import JobManager, JobStatus
@@ -95,6 +97,17 @@ def _job_manager(root: str) -> JobManager:
     return JobManager(
         marker_dir=Path(root) / ".jobs", workers=settings.training_workers, queue_limit=settings.queue_limit
     )
+
+
+@st.cache_resource(show_spinner=False)
+def _training_engine(scheduler: str) -> DaskTrainer:
+    # One per server and scheduler address; its local worker process starts only at the first training.
+    return DaskTrainer(SharedEngine(scheduler))
+
+
+def training_engine() -> DaskTrainer:
+    """What runs every training the app starts: a Dask task, on the local worker or the cluster the settings name."""
+    return _training_engine(classroom_settings().scheduler)
 
 
 def cache_root_or_stop() -> Path:

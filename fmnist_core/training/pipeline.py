@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine, preset_name
 from fmnist_core.data.loading import load_fashion_mnist
@@ -14,6 +15,7 @@ from fmnist_core.models.registry import ModelSpec, forward_flops, get_spec, infe
 from fmnist_core.paths import writable_cache_folder
 from fmnist_core.store.cache import CacheEntry, ModelCache
 from fmnist_core.store.record import ModelRecord
+from fmnist_core.training.live_curves import LiveCurves
 from fmnist_core.training.loop import Progress, ProgressCallback, StopCheck, train
 from fmnist_core.training.time_estimate import estimate_training_seconds
 
@@ -34,6 +36,61 @@ def preset_here(name: str | ModelSpec, preset: TrainConfig, cache: ModelCache) -
     in (`config.for_this_machine`). `ModelCache.lookup_either_precision` finds what this trained."""
     spec = get_spec(name) if isinstance(name, str) else name
     return preset if cache.find(spec, preset) is not None else for_this_machine(preset)
+
+
+def train_record(
+    spec: ModelSpec,
+    config: TrainConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    data=None,
+    command: str | None = None,
+    owner: str | None = None,
+    live_check_images: int = 0,
+) -> tuple[object, ModelRecord]:
+    """Train and test `spec` with `config`: (the model to save, its record without entry id and checksum).
+
+    The half of `train_and_cache` that needs no cache: a Dask worker runs it and sends the saved model back
+    (fmnist_core/engine/task.py). live_check_images: see `loop.train`.
+    """
+    if data is None:
+        data = load_fashion_mnist()
+    checks = {"live_check_images": live_check_images} if live_check_images else {}
+    result = train(spec, config, progress=progress, should_stop=should_stop, data=data, **checks)
+    (_, _), (x_test, y_test) = data
+    # What is tested is what is saved: weights and architecture, no optimizer state (the app never resumes).
+    network = inference_copy(result.model)
+    model, single_view_accuracy = network, None
+    if config.augment:
+        from fmnist_core.models.mirror import mirror_averaged  # Imports TensorFlow: only once a model is trained.
+
+        # It learnt mirrored pictures too, so asking it about both orientations helps (without that training it
+        # costs 5.8–9.5 points: fmnist_core/models/mirror.py). The single-view score is kept so the gain stays visible.
+        single_view_accuracy = evaluate(network, x_test, y_test).test_accuracy
+        model = mirror_averaged(network)
+    record = ModelRecord(
+        spec=spec,
+        config=config,
+        evaluation=evaluate(model, x_test, y_test),
+        history={key: tuple(series) for key, series in result.history.items()},
+        epoch_seconds=tuple(result.epoch_seconds),
+        wall_seconds=result.wall_seconds,
+        images_per_second=result.images_per_second,
+        train_images=result.train_images,
+        validation_images=result.validation_images,
+        best_epoch=result.best_epoch,
+        speed_settings=dict(result.speed_settings),
+        parameters=int(network.count_params()),
+        forward_flops=forward_flops(network),
+        single_view_accuracy=single_view_accuracy,
+        machine=machine_info(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        recipe_version=RECIPE_VERSION,
+        command=command,
+        owner=owner,
+    )
+    return model, record
 
 
 def train_and_cache(
@@ -67,40 +124,8 @@ def train_and_cache(
             return Outcome(existing, reused=True)
     # Before minutes of training, not after: a cache folder that cannot take the result fails now (exit 4).
     writable_cache_folder(root=cache.root)
-    if data is None:
-        data = load_fashion_mnist()
-    result = train(spec, config, progress=progress, should_stop=should_stop, data=data)
-    (_, _), (x_test, y_test) = data
-    # What is tested is what is saved: weights and architecture, no optimizer state (the app never resumes).
-    network = inference_copy(result.model)
-    model, single_view_accuracy = network, None
-    if config.augment:
-        from fmnist_core.models.mirror import mirror_averaged  # Imports TensorFlow: only once a model is trained.
-
-        # It learnt mirrored pictures too, so asking it about both orientations helps (without that training it
-        # costs 5.8–9.5 points: fmnist_core/models/mirror.py). The single-view score is kept so the gain stays visible.
-        single_view_accuracy = evaluate(network, x_test, y_test).test_accuracy
-        model = mirror_averaged(network)
-    record = ModelRecord(
-        spec=spec,
-        config=config,
-        evaluation=evaluate(model, x_test, y_test),
-        history={key: tuple(series) for key, series in result.history.items()},
-        epoch_seconds=tuple(result.epoch_seconds),
-        wall_seconds=result.wall_seconds,
-        images_per_second=result.images_per_second,
-        train_images=result.train_images,
-        validation_images=result.validation_images,
-        best_epoch=result.best_epoch,
-        speed_settings=dict(result.speed_settings),
-        parameters=int(network.count_params()),
-        forward_flops=forward_flops(network),
-        single_view_accuracy=single_view_accuracy,
-        machine=machine_info(),
-        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-        recipe_version=RECIPE_VERSION,
-        command=command,
-        owner=owner,
+    model, record = train_record(
+        spec, config, progress=progress, should_stop=should_stop, data=data, command=command, owner=owner
     )
     entry = cache.save(model, record, replace=retrain)
     return Outcome(entry, reused=False, stopped_after_training=should_stop is not None and should_stop())
@@ -120,6 +145,23 @@ def expected_training_seconds(manager: JobManager, name: str, config: TrainConfi
     return estimate_training_seconds(name, config, cache.list(), live_speed)
 
 
+class TrainingRunner(Protocol):
+    """What runs one training for a job: `train_and_cache` in this process (the CLI, tests), or the Dask engine's
+    `DaskTrainer` (every training the app starts: fmnist_core/engine/remote.py). Both report `Progress` events."""
+
+    def __call__(
+        self,
+        spec: ModelSpec,
+        config: TrainConfig,
+        *,
+        progress: ProgressCallback,
+        should_stop: StopCheck,
+        cache: ModelCache,
+        retrain: bool,
+        owner: str | None,
+    ) -> Outcome: ...
+
+
 def start_training_job(
     manager: JobManager,
     name: str | ModelSpec,
@@ -128,16 +170,19 @@ def start_training_job(
     *,
     owner: str | None = None,
     retrain: bool = False,
+    runner: TrainingRunner = train_and_cache,
 ) -> JobStatus:
-    """Queue `train_and_cache` as a background job whose details feed the live training view.
+    """Queue a training as a background job whose details feed the live training view.
 
     owner: the visitor asking (one request each; they see their place in the queue and may cancel it).
     retrain: train although the entry exists, through the same atomic replace as the CLI's --retrain: the old
     entry stays usable until the new model is saved, and a stopped, refused or failed run leaves it untouched
     (a shipped entry stays as it is: the new model goes to the user's cache).
+    runner: what trains: in this process by default; the app passes the Dask engine's, so its server never trains.
     details: model and config (the request, as `to_dict`), then epoch, epochs, batch, batches, images_per_second,
     seconds_left (training still to go at its own pace, once it has one),
-    metrics (latest batch), history (one dict per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds).
+    metrics (latest batch), history (one dict per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds),
+    live_curve and slice_checks (live_curves.LiveCurves: the curves that grow from the first batches).
     Raises BusyError when the owner already has a request waiting or running, or when the queue is full.
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
@@ -146,8 +191,13 @@ def start_training_job(
 
     def work(context: JobContext) -> Outcome:
         history: list[dict] = []
+        curves = LiveCurves()
 
         def progress(event: Progress) -> None:
+            if curves.add(event):
+                context.report(live_curve=list(curves.points), slice_checks=list(curves.checks))
+            if event.kind == "check":
+                return
             if event.kind == "epoch":
                 history.append({"epoch": event.epoch, **event.metrics})
             message = (
@@ -169,7 +219,7 @@ def start_training_job(
             )
 
         context.report(0.0, "Loading data…")
-        return train_and_cache(
+        return runner(
             spec, config, progress=progress, should_stop=context.should_stop, cache=cache, retrain=retrain, owner=owner
         )
 
