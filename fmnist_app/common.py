@@ -16,6 +16,7 @@ import streamlit as st
 from fmnist_core.display import format_duration
 from fmnist_core.engine.cluster import SharedEngine
 from fmnist_core.engine.remote import DaskTrainer
+from fmnist_core.engine.speed import SpeedProbe
 from fmnist_core.errors import CacheError, ConfigError, DataError, FmnistError
 from fmnist_core.jobs.classroom import ClassroomSettings, load_settings, may_delete_in_app
 from fmnist_core.jobs.queue import JobManager, JobStatus
@@ -100,14 +101,20 @@ def _job_manager(root: str) -> JobManager:
 
 
 @st.cache_resource(show_spinner=False)
-def _training_engine(scheduler: str) -> DaskTrainer:
-    # One per server and scheduler address; its local worker process starts only at the first training.
-    return DaskTrainer(SharedEngine(scheduler))
+def _engine(scheduler: str) -> tuple[DaskTrainer, SpeedProbe]:
+    # One per server and scheduler address; its local worker process starts only when first needed.
+    engine = SharedEngine(scheduler)
+    return DaskTrainer(engine), SpeedProbe(engine)
 
 
 def training_engine() -> DaskTrainer:
     """What runs every training the app starts: a Dask task, on the local worker or the cluster the settings name."""
-    return _training_engine(classroom_settings().scheduler)
+    return _engine(classroom_settings().scheduler)[0]
+
+
+def speed_probe() -> SpeedProbe:
+    """Measures a model's training speed on the same engine, for the expected time on a fresh machine."""
+    return _engine(classroom_settings().scheduler)[1]
 
 
 def cache_root_or_stop() -> Path:
@@ -254,6 +261,46 @@ def learning_curves_chart(history: dict | list | None):
                 scale=alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7f0e"]),
             ),
             tooltip=["epoch:O", "split:N", alt.Tooltip("value:Q", title="value", format=".4f")],
+        )
+        .properties(width=CURVE_PANEL_WIDTH, height=220)
+    )
+    panels = [
+        base.transform_filter(alt.datum.metric == metric)
+        .encode(y=alt.Y("value:Q", title=title, axis=axis, scale=alt.Scale(zero=False)))
+        .properties(title=title)
+        for metric, title, axis in (("loss", "Loss", alt.Axis()), ("accuracy", "Accuracy", alt.Axis(format="%")))
+    ]
+    return alt.hconcat(*panels)
+
+
+def live_curves_chart(points: list[dict], checks: list[dict], epochs: int):
+    """A running training's curves as they grow: smoothed training loss and accuracy every ~1 % of the run, and the
+    accuracy on the fixed validation slice every ~10 % (fmnist_core.training.live_curves), against epochs done."""
+    import altair as alt
+    import pandas as pd
+
+    rows = [
+        {"epochs": point["fraction"] * epochs, "metric": metric, "split": "train (smoothed)", "value": point[metric]}
+        for point in points
+        for metric in ("loss", "accuracy")
+    ]
+    rows += [
+        {"epochs": check["fraction"] * epochs, "metric": "accuracy", "split": "validation slice", "value": value}
+        for check in checks
+        if (value := check["slice_accuracy"]) is not None
+    ]
+    base = (
+        alt.Chart(pd.DataFrame(rows, columns=["epochs", "metric", "split", "value"]))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epochs:Q", title="Epochs done", scale=alt.Scale(domain=[0, epochs])),
+            color=alt.Color(
+                "split:N",
+                title=None,
+                legend=alt.Legend(orient="bottom"),
+                scale=alt.Scale(domain=["train (smoothed)", "validation slice"], range=["#1f77b4", "#ff7f0e"]),
+            ),
+            tooltip=[alt.Tooltip("epochs:Q", format=".2f"), "split:N", alt.Tooltip("value:Q", format=".4f")],
         )
         .properties(width=CURVE_PANEL_WIDTH, height=220)
     )

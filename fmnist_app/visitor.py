@@ -32,7 +32,8 @@ from fmnist_core.training.pipeline import start_training_job
 
 ADDRESS_KEY = "visitor"  # The query parameter: http://server:8501/train?visitor=…
 SESSION_KEY = "visitor_id"
-QUEUE_REFRESH_SECONDS = 2.0  # A place in the queue changes every few minutes; polling faster only costs CPU.
+# A place in the queue changes every few minutes; polling faster only costs the server CPU that pages need.
+QUEUE_REFRESH_SECONDS = 5.0
 
 
 def visitor_id() -> str:

@@ -201,3 +201,38 @@ def test_two_workers_with_their_own_folders_train_two_requests_at_once_into_the_
     for folder in worker_folders.values():
         cached = folder / "cache"
         assert not cached.exists() or not any(path.name.startswith("model") for path in cached.iterdir())
+
+
+def test_a_probed_speed_is_kept_per_machine_and_used_last(tmp_path):
+    from fmnist_core.machine import cpu_model, usable_cores
+    from fmnist_core.training.time_estimate import (
+        images_per_epoch,
+        measured_images_per_second,
+        record_measured_speed,
+        training_estimate,
+    )
+
+    config = TINY_CONFIG
+    assert measured_images_per_second(tmp_path, "model1", config) is None
+    record_measured_speed(tmp_path, "model1", config, "another CPU", usable_cores(), 999.0)
+    assert measured_images_per_second(tmp_path, "model1", config) is None, "another machine's figure is not ours"
+    record_measured_speed(tmp_path, "model1", config, cpu_model(), usable_cores(), 500.0)
+    assert measured_images_per_second(tmp_path, "model1", config) == 500.0
+    assert measured_images_per_second(tmp_path, "model1", config.replace(batch_size=128)) is None
+    estimate = training_estimate("model1", config, [], None, 500.0)
+    assert estimate.source == "measured"
+    assert estimate.seconds == pytest.approx(images_per_epoch(config) * config.epochs / 500.0)
+    assert training_estimate("model1", config, [], None, None) is None
+
+
+@pytest.mark.slow
+def test_a_fresh_machine_measures_a_few_batches_on_the_worker_for_its_expected_time(local_engine, cache_dir):
+    from fmnist_core.engine.speed import SpeedProbe
+    from fmnist_core.training.pipeline import expected_training
+
+    cache, probe = ModelCache(cache_dir), SpeedProbe(local_engine)
+    assert expected_training(JobManager(), "model1", TINY_CONFIG, cache) is None
+    assert probe.start(TINY_SPECS[0], TINY_CONFIG, cache.root) == "measuring"
+    wait_until(lambda: probe.start(TINY_SPECS[0], TINY_CONFIG, cache.root) != "measuring")
+    estimate = expected_training(JobManager(), "model1", TINY_CONFIG, cache)
+    assert estimate is not None and estimate.source == "measured" and estimate.seconds > 0

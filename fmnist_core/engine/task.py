@@ -119,3 +119,17 @@ def train_task(
     finally:
         keras.backend.clear_session()  # The next task in this process starts from a clean graph.
     return TrainedModel(payload, record, stopped_after_training=stop is not None and stop.is_set())
+
+
+def measure_task(spec: ModelSpec, config: TrainConfig) -> tuple[float, str, int]:
+    """(images per second, CPU model, cores) of a few batches of `spec` on this worker (time_estimate's probe)."""
+    from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores
+    from fmnist_core.training.time_estimate import measure_images_per_second
+
+    import_tensorflow()
+    import keras
+
+    try:
+        return measure_images_per_second(spec, config), cpu_model(), usable_cores()
+    finally:
+        keras.backend.clear_session()

@@ -17,7 +17,7 @@ from fmnist_core.store.cache import CacheEntry, ModelCache
 from fmnist_core.store.record import ModelRecord
 from fmnist_core.training.live_curves import LiveCurves
 from fmnist_core.training.loop import Progress, ProgressCallback, StopCheck, train
-from fmnist_core.training.time_estimate import estimate_training_seconds
+from fmnist_core.training.time_estimate import Estimate, measured_images_per_second, training_estimate
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,10 @@ def train_and_cache(
     return Outcome(entry, reused=False, stopped_after_training=should_stop is not None and should_stop())
 
 
-def expected_training_seconds(manager: JobManager, name: str, config: TrainConfig, cache: ModelCache) -> float | None:
+def expected_training(manager: JobManager, name: str, config: TrainConfig, cache: ModelCache) -> Estimate | None:
     """How long training `name` with `config` should take here: from the cache's trainings of that model on this
-    machine, else from a training of it running now; None when this machine has measured neither."""
+    machine, else from a training of it running now, else from a probe of a few batches on the training worker
+    (fmnist_core/engine/speed.py); None when this machine has measured none of these."""
     live_speed = next(
         (
             job.details.get("images_per_second")
@@ -142,7 +143,8 @@ def expected_training_seconds(manager: JobManager, name: str, config: TrainConfi
         ),
         None,
     )
-    return estimate_training_seconds(name, config, cache.list(), live_speed)
+    probed = measured_images_per_second(cache.root, name, config)
+    return training_estimate(name, config, cache.list(), live_speed, probed)
 
 
 class TrainingRunner(Protocol):
@@ -187,7 +189,7 @@ def start_training_job(
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
     cache = cache or ModelCache()
-    estimate = expected_training_seconds(manager, spec.name, config, cache)
+    estimate = expected_training(manager, spec.name, config, cache)
 
     def work(context: JobContext) -> Outcome:
         history: list[dict] = []
@@ -232,6 +234,6 @@ def start_training_job(
         f"{verb} {spec.title} ({preset})",
         work,
         owner=owner,
-        estimate_seconds=estimate,
+        estimate_seconds=estimate.seconds if estimate is not None else None,
         details={"model": spec.name, "config": config.to_dict()},
     )
