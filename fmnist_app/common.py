@@ -63,25 +63,6 @@ def _leave_legacy_pages_mode() -> None:
 _leave_legacy_pages_mode()
 
 
-def _keep_keras_state_between_runs() -> None:
-    """Stop Streamlit from calling `keras.backend.clear_session()` after every script and fragment run.
-
-    That call replaces Keras' per-thread state for every thread at once, so the background training thread
-    loses its mixed-precision autocast scope in the middle of a layer ("Incompatible type conversion requested
-    to type bfloat16") whenever any session's page finishes a run; it also empties TensorFlow's kernel cache
-    each time. Models here live in st.cache_resource on purpose, so the app needs none of that clean-up.
-    """
-    try:
-        from streamlit.runtime.scriptrunner import script_runner
-    except ImportError:  # A future Streamlit that moved it: the tests in test_faults.py say so.
-        return
-    if hasattr(script_runner, "_clean_problem_modules"):
-        script_runner._clean_problem_modules = lambda: None
-
-
-_keep_keras_state_between_runs()
-
-
 def classroom_settings() -> ClassroomSettings:
     """.streamlit/classroom.toml with its FMNIST_* overrides (a small file, read each run); invalid: say why, stop."""
     try:

@@ -172,7 +172,7 @@ def start_training_job(
     *,
     owner: str | None = None,
     retrain: bool = False,
-    runner: TrainingRunner = train_and_cache,
+    runner: TrainingRunner | None = None,
 ) -> JobStatus:
     """Queue a training as a background job whose details feed the live training view.
 
@@ -180,7 +180,8 @@ def start_training_job(
     retrain: train although the entry exists, through the same atomic replace as the CLI's --retrain: the old
     entry stays usable until the new model is saved, and a stopped, refused or failed run leaves it untouched
     (a shipped entry stays as it is: the new model goes to the user's cache).
-    runner: what trains: in this process by default; the app passes the Dask engine's, so its server never trains.
+    runner: what trains: `train_and_cache` in this process by default (the CLI, tests); the app passes the Dask
+    engine's `DaskTrainer`, so its server never trains.
     details: model and config (the request, as `to_dict`), then epoch, epochs, batch, batches, images_per_second,
     seconds_left (training still to go at its own pace, once it has one),
     metrics (latest batch), history (one dict per finished epoch: loss, accuracy, val_loss, val_accuracy, seconds),
@@ -221,7 +222,7 @@ def start_training_job(
             )
 
         context.report(0.0, "Loading data…")
-        return runner(
+        return (runner or train_and_cache)(
             spec, config, progress=progress, should_stop=context.should_stop, cache=cache, retrain=retrain, owner=owner
         )
 
