@@ -107,6 +107,17 @@ def test_unreachable_scheduler_is_a_clear_error(cache_dir):
     assert not cache_dir.exists() or not any(cache_dir.iterdir())
 
 
+def test_the_cli_sweep_uses_fmnist_scheduler_and_says_in_one_line_when_it_is_unreachable(
+    cache_dir, capsys, monkeypatch
+):
+    address = f"tcp://127.0.0.1:{free_port()}"  # Nothing listens there.
+    monkeypatch.setenv("FMNIST_SCHEDULER", address)
+    assert main(["sweep", "--models", "model1", "--seeds", "1"]) == 6
+    error = capsys.readouterr().err
+    assert f"error: Could not reach the Dask scheduler at {address}" in error and "Traceback" not in error
+    assert len(error.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     "arguments, words",
     [
