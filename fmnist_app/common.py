@@ -230,28 +230,12 @@ def learning_curves_chart(history: dict | list | None):
     """Loss and accuracy per epoch, train vs validation: one Altair chart of two panels side by side."""
     import altair as alt
 
-    base = (
-        alt.Chart(history_table(history))
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0)),
-            color=alt.Color(
-                "split:N",
-                title=None,
-                legend=alt.Legend(orient="bottom"),
-                scale=alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7f0e"]),
-            ),
-            tooltip=["epoch:O", "split:N", alt.Tooltip("value:Q", title="value", format=".4f")],
-        )
-        .properties(width=CURVE_PANEL_WIDTH, height=220)
+    return _loss_and_accuracy_panels(
+        history_table(history),
+        alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0)),
+        ["train", "validation"],
+        ["epoch:O", "split:N", alt.Tooltip("value:Q", title="value", format=".4f")],
     )
-    panels = [
-        base.transform_filter(alt.datum.metric == metric)
-        .encode(y=alt.Y("value:Q", title=title, axis=axis, scale=alt.Scale(zero=False)))
-        .properties(title=title)
-        for metric, title, axis in (("loss", "Loss", alt.Axis()), ("accuracy", "Accuracy", alt.Axis(format="%")))
-    ]
-    return alt.hconcat(*panels)
 
 
 def live_curves_chart(points: list[dict], checks: list[dict], epochs: int):
@@ -270,18 +254,30 @@ def live_curves_chart(points: list[dict], checks: list[dict], epochs: int):
         for check in checks
         if (value := check["slice_accuracy"]) is not None
     ]
+    return _loss_and_accuracy_panels(
+        pd.DataFrame(rows, columns=["epochs", "metric", "split", "value"]),
+        alt.X("epochs:Q", title="Epochs done", scale=alt.Scale(domain=[0, epochs])),
+        ["train (smoothed)", "validation slice"],
+        [alt.Tooltip("epochs:Q", format=".2f"), "split:N", alt.Tooltip("value:Q", format=".4f")],
+    )
+
+
+def _loss_and_accuracy_panels(table, x, splits: list[str], tooltip: list):
+    """Two panels side by side, loss and accuracy, one line per split (`table`: metric, split, value and x)."""
+    import altair as alt
+
     base = (
-        alt.Chart(pd.DataFrame(rows, columns=["epochs", "metric", "split", "value"]))
+        alt.Chart(table)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epochs:Q", title="Epochs done", scale=alt.Scale(domain=[0, epochs])),
+            x=x,
             color=alt.Color(
                 "split:N",
                 title=None,
                 legend=alt.Legend(orient="bottom"),
-                scale=alt.Scale(domain=["train (smoothed)", "validation slice"], range=["#1f77b4", "#ff7f0e"]),
+                scale=alt.Scale(domain=splits, range=["#1f77b4", "#ff7f0e"]),
             ),
-            tooltip=[alt.Tooltip("epochs:Q", format=".2f"), "split:N", alt.Tooltip("value:Q", format=".4f")],
+            tooltip=tooltip,
         )
         .properties(width=CURVE_PANEL_WIDTH, height=220)
     )

@@ -15,10 +15,8 @@ from fmnist_core.engine.cluster import SharedEngine
 from fmnist_core.engine.task import TrainedModel, progress_from_message, train_task
 from fmnist_core.errors import ClusterError
 from fmnist_core.models.registry import ModelSpec
-from fmnist_core.paths import writable_cache_folder
-from fmnist_core.store.cache import ModelCache
 from fmnist_core.training.loop import ProgressCallback, StopCheck
-from fmnist_core.training.pipeline import Outcome
+from fmnist_core.training.pipeline import Outcome, reuse_or_check
 
 POLL_SECONDS = 0.2  # How often the waiting thread relays progress, checks Stop and looks for its worker.
 WORKER_LOST = (
@@ -38,22 +36,12 @@ class DaskTrainer:
         self.engine, self.load_data, self.threads = engine, load_data, threads
 
     def __call__(
-        self,
-        spec: ModelSpec,
-        config: TrainConfig,
-        *,
-        progress: ProgressCallback,
-        should_stop: StopCheck,
-        cache: ModelCache,
-        retrain: bool,
-        owner: str | None,
+        self, spec: ModelSpec, config: TrainConfig, *, progress, should_stop, cache, retrain, owner
     ) -> Outcome:
-        if not retrain:
-            existing = cache.find(spec, config)
-            if existing is not None:
-                return Outcome(existing, reused=True)
-        # Before minutes of training, not after: a cache folder that cannot take the result fails now (exit 4).
-        writable_cache_folder(root=cache.root)
+        """A `pipeline.TrainingRunner`: reuse the cached entry, or train on the engine and save into `cache`."""
+        reused = reuse_or_check(spec, config, cache, retrain)
+        if reused is not None:
+            return reused
         trained = self.train(spec, config, progress, should_stop, owner)
         entry = cache.save(trained, trained.record, replace=retrain)
         return Outcome(entry, reused=False, stopped_after_training=trained.stopped_after_training)

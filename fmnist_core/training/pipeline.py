@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine, preset_name
 from fmnist_core.data.loading import load_fashion_mnist
@@ -93,6 +93,17 @@ def train_record(
     return model, record
 
 
+def reuse_or_check(spec: ModelSpec, config: TrainConfig, cache: ModelCache, retrain: bool) -> Outcome | None:
+    """The cached entry to reuse (unless `retrain`); else None once the cache has been checked to take the result:
+    before minutes of training, not after, a cache folder that cannot take it fails now (CacheError, exit 4)."""
+    if not retrain:
+        existing = cache.find(spec, config)
+        if existing is not None:
+            return Outcome(existing, reused=True)
+    writable_cache_folder(root=cache.root)
+    return None
+
+
 def train_and_cache(
     name: str | ModelSpec,
     config: TrainConfig,
@@ -118,12 +129,9 @@ def train_and_cache(
     """
     spec = name if isinstance(name, ModelSpec) else get_spec(name)
     cache = cache or ModelCache()
-    if not retrain:
-        existing = cache.find(spec, config)
-        if existing is not None:
-            return Outcome(existing, reused=True)
-    # Before minutes of training, not after: a cache folder that cannot take the result fails now (exit 4).
-    writable_cache_folder(root=cache.root)
+    reused = reuse_or_check(spec, config, cache, retrain)
+    if reused is not None:
+        return reused
     model, record = train_record(
         spec, config, progress=progress, should_stop=should_stop, data=data, command=command, owner=owner
     )
@@ -147,21 +155,10 @@ def expected_training(manager: JobManager, name: str, config: TrainConfig, cache
     return training_estimate(name, config, cache.list(), live_speed, probed)
 
 
-class TrainingRunner(Protocol):
-    """What runs one training for a job: `train_and_cache` in this process (the CLI, tests), or the Dask engine's
-    `DaskTrainer` (every training the app starts: fmnist_core/engine/remote.py). Both report `Progress` events."""
-
-    def __call__(
-        self,
-        spec: ModelSpec,
-        config: TrainConfig,
-        *,
-        progress: ProgressCallback,
-        should_stop: StopCheck,
-        cache: ModelCache,
-        retrain: bool,
-        owner: str | None,
-    ) -> Outcome: ...
+# What runs one training for a job, called as train_and_cache is (spec, config, *, progress, should_stop, cache,
+# retrain, owner) -> Outcome: `train_and_cache` in this process (the CLI, tests), or the Dask engine's `DaskTrainer`
+# (every training the app starts: fmnist_core/engine/remote.py). Both report `Progress` events.
+TrainingRunner = Callable[..., Outcome]
 
 
 def start_training_job(
