@@ -28,7 +28,7 @@ from tests.engine_support import load_long_data
 from tests.records import make_record
 from tests.sweep_support import TINY_CONFIG, TINY_SPECS, load_tiny_data
 
-TIMEOUT = 300
+TIMEOUT = 600  # A loaded 2-core machine took 156 s to start a worker and import TensorFlow.
 LONG_CONFIG = TrainConfig(
     epochs=20, batch_size=32, learning_rate=3e-3, train_limit=None, validation_split=0.1, precision="float32"
 )

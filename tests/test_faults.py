@@ -270,7 +270,7 @@ def messages(app: AppTest) -> list[str]:
 def test_sessions_share_one_training_queue_and_nobody_starts_a_second_job(cache_dir, tiny_data, monkeypatch):
     import fmnist_app.common
 
-    monkeypatch.setattr(fmnist_app.common, "training_engine", lambda: training_until_stopped)
+    monkeypatch.setattr("fmnist_app.visitor.training_engine", lambda: training_until_stopped)
     monkeypatch.setattr(fmnist_app.common, "dataset_or_stop", lambda: tiny_data)
     manager = fmnist_app.common.job_manager()
     racer = page("race.py")  # Opened while the machine is idle: its Start button is live.
