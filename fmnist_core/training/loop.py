@@ -36,9 +36,7 @@ LIVE_CHECKS = 10  # Checks on the fixed validation slice per run (every ~10 % of
 class Progress:
     """One progress report, sent after every batch and every epoch."""
 
-    kind: (
-        str  # "batch", "epoch", "start" or "check" (accuracy on the fixed validation slice: metrics["slice_accuracy"]).
-    )
+    kind: str  # "batch", "epoch", "start" or "check" (the validation slice's accuracy: metrics["slice_accuracy"]).
     epoch: int  # 1-based epoch number.
     epochs: int  # Planned epochs.
     batch: int  # 1-based batch within the epoch.
