@@ -107,7 +107,8 @@ def start_local_cluster(workers: int, *, niceness: int | None = None, retry_kill
 def open_engine(scheduler: str | None, workers: int, connect_timeout: float) -> Iterator:
     """A Dask client for a sweep: to the scheduler at `scheduler`, or to a new LocalCluster of `workers` processes."""
     if scheduler:
-        with connect(scheduler, connect_timeout, "leave out --scheduler to run on this machine") as client:
+        fallback = f"leave out --scheduler (and unset {SCHEDULER_VARIABLE}) to run on this machine"
+        with connect(scheduler, connect_timeout, fallback) as client:
             yield client
         return
     cluster, client = start_local_cluster(workers)
