@@ -82,6 +82,10 @@ def train_task(
     import_tensorflow(threads)
     import keras
 
+    # Cleared before a run (the last one's graph and objects) rather than after it: a stopped or failed run's answer
+    # goes back without waiting for that clean-up and its garbage collection.
+    keras.backend.clear_session()
+
     stop = Event(stop_name) if stop_name else None
     asked = {"at": 0.0, "stop": False}
 
@@ -102,22 +106,19 @@ def train_task(
         # Not "worker": Dask stamps that key with the worker's address.
         worker.log_event(topic, {**(tags or {}), **progress_message(event), "worker_name": str(worker.name)})
 
-    try:
-        model, record = train_record(
-            spec,
-            config,
-            progress=progress,
-            should_stop=should_stop,
-            data=load_data() if load_data is not None else None,
-            owner=owner,
-            live_check_images=live_check_images,
-        )
-        with tempfile.TemporaryDirectory(prefix="fmnist-trained-") as folder:
-            path = Path(folder) / MODEL_FILE
-            model.save(path)
-            payload = path.read_bytes()
-    finally:
-        keras.backend.clear_session()  # The next task in this process starts from a clean graph.
+    model, record = train_record(
+        spec,
+        config,
+        progress=progress,
+        should_stop=should_stop,
+        data=load_data() if load_data is not None else None,
+        owner=owner,
+        live_check_images=live_check_images,
+    )
+    with tempfile.TemporaryDirectory(prefix="fmnist-trained-") as folder:
+        path = Path(folder) / MODEL_FILE
+        model.save(path)
+        payload = path.read_bytes()
     return TrainedModel(payload, record, stopped_after_training=stop is not None and stop.is_set())
 
 
@@ -129,7 +130,5 @@ def measure_task(spec: ModelSpec, config: TrainConfig) -> tuple[float, str, int]
     import_tensorflow()
     import keras
 
-    try:
-        return measure_images_per_second(spec, config), cpu_model(), usable_cores()
-    finally:
-        keras.backend.clear_session()
+    keras.backend.clear_session()  # As in train_task: the last task's leftovers go before this one starts.
+    return measure_images_per_second(spec, config), cpu_model(), usable_cores()
