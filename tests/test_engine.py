@@ -113,12 +113,16 @@ def wait_until(condition, timeout: float = TIMEOUT, step: float = 0.05):
         time.sleep(step)
 
 
+def ask(manager, cache, engine, load_data, spec=TINY_SPECS[0], config=TINY_CONFIG, owner=None):
+    """Queue a training on `engine` as the app does (its workers load their data with `load_data`)."""
+    runner = DaskTrainer(engine, load_data=load_data)
+    return start_training_job(manager, spec, config, cache, owner=owner, runner=runner)
+
+
 @pytest.mark.slow
 def test_an_app_training_runs_on_the_worker_and_its_model_reaches_the_servers_cache(local_engine, cache_dir):
-    manager = JobManager()
-    cache = ModelCache(cache_dir)
-    runner = DaskTrainer(local_engine, load_data=load_tiny_data)
-    status = start_training_job(manager, TINY_SPECS[0], TINY_CONFIG, cache, owner="a" * 32, runner=runner)
+    manager, cache = JobManager(), ModelCache(cache_dir)
+    status = ask(manager, cache, local_engine, load_tiny_data, owner="a" * 32)
     ended = manager.wait(status.job_id, timeout=TIMEOUT)
     assert ended.state == DONE, ended.error
     [entry] = cache.list()
@@ -133,35 +137,31 @@ def test_an_app_training_runs_on_the_worker_and_its_model_reaches_the_servers_ca
     assert len(ended.details["live_curve"]) >= 2 and ended.details["slice_checks"]
     assert ended.details["slice_checks"][-1]["fraction"] == pytest.approx(1.0)
     # Asked again, the cached model is reused without touching the engine.
-    again = manager.wait(start_training_job(manager, TINY_SPECS[0], TINY_CONFIG, cache, runner=runner).job_id, 60)
+    again = manager.wait(ask(manager, cache, local_engine, load_tiny_data).job_id, 60)
     assert again.state == DONE and again.result.reused
 
 
 @pytest.mark.slow
-def test_stop_reaches_the_worker_within_two_seconds_and_nothing_is_saved(local_engine, cache_dir):
-    manager = JobManager()
-    cache = ModelCache(cache_dir)
-    runner = DaskTrainer(local_engine, load_data=load_long_data)
-    status = start_training_job(manager, TINY_SPECS[0], LONG_CONFIG, cache, runner=runner)
+def test_stop_reaches_the_worker_in_seconds_and_nothing_is_saved(local_engine, cache_dir):
+    manager, cache = JobManager(), ModelCache(cache_dir)
+    status = ask(manager, cache, local_engine, load_long_data, config=LONG_CONFIG)
     wait_until(lambda: manager.status(status.job_id).details.get("batch"))
     asked = time.monotonic()
     manager.cancel(status.job_id)
     ended = manager.wait(status.job_id, timeout=60)
     stopped_after = time.monotonic() - asked
     assert ended.state == CANCELLED and ended.fraction < 0.5
-    # The design's figure is well under 2 s (a 0.2 s poll, a 0.25 s check, one batch); the margin is for a loaded CI.
+    # The design's figure is under 2 s (a 0.2 s poll, a 0.25 s check, one batch); the margin is for a loaded machine
+    # (4.4 s measured at a load average of ~20 on 2 cores).
     assert stopped_after < 10, f"Stop took {stopped_after:.1f} s"
     assert cache.list() == []
 
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_training_fails_that_request_and_the_queue_goes_on(local_engine, cache_dir):
-    manager = JobManager()
-    cache = ModelCache(cache_dir)
-    long_runner = DaskTrainer(local_engine, load_data=load_long_data)
-    doomed = start_training_job(manager, TINY_SPECS[0], LONG_CONFIG, cache, owner="a" * 32, runner=long_runner)
-    tiny_runner = DaskTrainer(local_engine, load_data=load_tiny_data)
-    waiting = start_training_job(manager, TINY_SPECS[1], TINY_CONFIG, cache, owner="b" * 32, runner=tiny_runner)
+    manager, cache = JobManager(), ModelCache(cache_dir)
+    doomed = ask(manager, cache, local_engine, load_long_data, config=LONG_CONFIG, owner="a" * 32)
+    waiting = ask(manager, cache, local_engine, load_tiny_data, spec=TINY_SPECS[1], owner="b" * 32)
     wait_until(lambda: manager.status(doomed.job_id).details.get("batch"))
     [pid] = local_engine.client().run(os.getpid).values()
     os.kill(pid, signal.SIGKILL)
