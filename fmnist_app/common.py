@@ -14,6 +14,9 @@ import numpy as np
 import streamlit as st
 
 from fmnist_core.display import format_duration
+from fmnist_core.engine.cluster import SharedEngine
+from fmnist_core.engine.remote import DaskTrainer
+from fmnist_core.engine.speed import SpeedProbe
 from fmnist_core.errors import CacheError, ConfigError, DataError, FmnistError
 from fmnist_core.jobs.classroom import ClassroomSettings, load_settings, may_delete_in_app
 from fmnist_core.jobs.queue import JobManager, JobStatus
@@ -61,25 +64,6 @@ def _leave_legacy_pages_mode() -> None:
 _leave_legacy_pages_mode()
 
 
-def _keep_keras_state_between_runs() -> None:
-    """Stop Streamlit from calling `keras.backend.clear_session()` after every script and fragment run.
-
-    That call replaces Keras' per-thread state for every thread at once, so the background training thread
-    loses its mixed-precision autocast scope in the middle of a layer ("Incompatible type conversion requested
-    to type bfloat16") whenever any session's page finishes a run; it also empties TensorFlow's kernel cache
-    each time. Models here live in st.cache_resource on purpose, so the app needs none of that clean-up.
-    """
-    try:
-        from streamlit.runtime.scriptrunner import script_runner
-    except ImportError:  # A future Streamlit that moved it: the tests in test_faults.py say so.
-        return
-    if hasattr(script_runner, "_clean_problem_modules"):
-        script_runner._clean_problem_modules = lambda: None
-
-
-_keep_keras_state_between_runs()
-
-
 def classroom_settings() -> ClassroomSettings:
     """.streamlit/classroom.toml with its FMNIST_* overrides (a small file, read each run); invalid: say why, stop."""
     try:
@@ -96,6 +80,23 @@ def _job_manager(root: str) -> JobManager:
     return JobManager(
         marker_dir=Path(root) / ".jobs", workers=settings.training_workers, queue_limit=settings.queue_limit
     )
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(scheduler: str) -> tuple[DaskTrainer, SpeedProbe]:
+    # One per server and scheduler address; its local worker process starts only when first needed.
+    engine = SharedEngine(scheduler)
+    return DaskTrainer(engine), SpeedProbe(engine)
+
+
+def training_engine() -> DaskTrainer:
+    """What runs every training the app starts: a Dask task, on the local worker or the cluster the settings name."""
+    return _engine(classroom_settings().scheduler)[0]
+
+
+def speed_probe() -> SpeedProbe:
+    """Measures a model's training speed on the same engine, for the expected time on a fresh machine."""
+    return _engine(classroom_settings().scheduler)[1]
 
 
 def cache_root_or_stop() -> Path:
@@ -230,18 +231,54 @@ def learning_curves_chart(history: dict | list | None):
     """Loss and accuracy per epoch, train vs validation: one Altair chart of two panels side by side."""
     import altair as alt
 
+    return _loss_and_accuracy_panels(
+        history_table(history),
+        alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0)),
+        ["train", "validation"],
+        ["epoch:O", "split:N", alt.Tooltip("value:Q", title="value", format=".4f")],
+    )
+
+
+def live_curves_chart(points: list[dict], checks: list[dict], epochs: int):
+    """A running training's curves as they grow: smoothed training loss and accuracy every ~1 % of the run, and the
+    accuracy on the fixed validation slice every ~10 % (fmnist_core.training.live_curves), against epochs done."""
+    import altair as alt
+    import pandas as pd
+
+    rows = [
+        {"epochs": point["fraction"] * epochs, "metric": metric, "split": "train (smoothed)", "value": point[metric]}
+        for point in points
+        for metric in ("loss", "accuracy")
+    ]
+    rows += [
+        {"epochs": check["fraction"] * epochs, "metric": "accuracy", "split": "validation slice", "value": value}
+        for check in checks
+        if (value := check["slice_accuracy"]) is not None
+    ]
+    return _loss_and_accuracy_panels(
+        pd.DataFrame(rows, columns=["epochs", "metric", "split", "value"]),
+        alt.X("epochs:Q", title="Epochs done", scale=alt.Scale(domain=[0, epochs])),
+        ["train (smoothed)", "validation slice"],
+        [alt.Tooltip("epochs:Q", format=".2f"), "split:N", alt.Tooltip("value:Q", format=".4f")],
+    )
+
+
+def _loss_and_accuracy_panels(table, x, splits: list[str], tooltip: list):
+    """Two panels side by side, loss and accuracy, one line per split (`table`: metric, split, value and x)."""
+    import altair as alt
+
     base = (
-        alt.Chart(history_table(history))
+        alt.Chart(table)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:O", title="Epoch", axis=alt.Axis(labelAngle=0)),
+            x=x,
             color=alt.Color(
                 "split:N",
                 title=None,
                 legend=alt.Legend(orient="bottom"),
-                scale=alt.Scale(domain=["train", "validation"], range=["#1f77b4", "#ff7f0e"]),
+                scale=alt.Scale(domain=splits, range=["#1f77b4", "#ff7f0e"]),
             ),
-            tooltip=["epoch:O", "split:N", alt.Tooltip("value:Q", title="value", format=".4f")],
+            tooltip=tooltip,
         )
         .properties(width=CURVE_PANEL_WIDTH, height=220)
     )

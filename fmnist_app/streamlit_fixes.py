@@ -1,12 +1,16 @@
 """Fixes for what lost whole page runs under load in Streamlit 1.67; the router applies them once per server.
 
+Each patch, a minimal reproduction and how to tell when an upgrade makes it unnecessary: docs/streamlit-workarounds.md.
+requirements.txt pins the Streamlit they were tested with; every private name read here is guarded, so a Streamlit
+that moved one leaves that fix unapplied instead of failing a click.
+
 What goes wrong (Streamlit 1.67, seen in benchmarks/classroom_load.py with devtools/server_trace.py): a script runner
 runs the page on its own thread and hands every message it produces (each element, "run finished") to the
 session's event loop, which sends them to the browser. When a rerun request makes the session start a new runner,
 every event of the old one is ignored from then on as "from a non-current ScriptRunner". Two requests did that to
 runs a browser was waiting for:
 
-- A fragment rerun (the status box's timer asks for one every 2 s) arriving after a page run finished but before
+- A fragment rerun (the status box's timer, every 2 s then, every 5 s now) arriving after a page run finished but before
   the loop had delivered its messages (on a loaded server the loop lagged up to a second behind): the whole page run
   that had just finished never reached the browser. A student who chose "Full preset" kept seeing the class demo's
   settings below the radio, with nothing to make the page catch up until the next full run.
@@ -45,7 +49,10 @@ def _has_finished(runner) -> bool:
 def _runs_a_fragment(runner) -> bool:
     """Whether the runner's current run (or the one it just finished) reruns fragments only, read from the script
     run context Streamlit attaches to the runner's thread."""
-    from streamlit.runtime.scriptrunner_utils.script_run_context import SCRIPT_RUN_CONTEXT_ATTR_NAME
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import SCRIPT_RUN_CONTEXT_ATTR_NAME
+    except ImportError:  # A Streamlit that moved it: "no need to wait", the fix not applied, never an error.
+        return False
 
     context = getattr(getattr(runner, "_script_thread", None), SCRIPT_RUN_CONTEXT_ATTR_NAME, None)
     return bool(getattr(context, "fragment_ids_this_run", None))

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fmnist_app.common import classroom_settings, job_manager, link_to_page, show_error, show_job_progress
+from fmnist_app.common import (
+    classroom_settings,
+    job_manager,
+    link_to_page,
+    show_error,
+    show_job_progress,
+    training_engine,
+)
 from fmnist_core.config import TrainConfig
 from fmnist_core.display import format_duration
 from fmnist_core.errors import BusyError, CacheError
@@ -25,7 +32,8 @@ from fmnist_core.training.pipeline import start_training_job
 
 ADDRESS_KEY = "visitor"  # The query parameter: http://server:8501/train?visitor=…
 SESSION_KEY = "visitor_id"
-QUEUE_REFRESH_SECONDS = 2.0  # A place in the queue changes every few minutes; polling faster only costs CPU.
+# A place in the queue changes every few minutes; polling faster only costs the server CPU that pages need.
+QUEUE_REFRESH_SECONDS = 5.0
 
 
 def visitor_id() -> str:
@@ -48,7 +56,9 @@ def my_request(manager: JobManager, kind: str = "train") -> JobStatus | None:
 def ask_to_train(name: str, config: TrainConfig, cache: ModelCache | None = None, retrain: bool = False) -> None:
     """Put this visitor's training in the queue and rerun the page to show it; say why when it is refused."""
     try:
-        start_training_job(job_manager(), name, config, cache=cache, owner=visitor_id(), retrain=retrain)
+        start_training_job(
+            job_manager(), name, config, cache=cache, owner=visitor_id(), retrain=retrain, runner=training_engine()
+        )
     except (BusyError, CacheError) as error:
         show_error(error)
         return

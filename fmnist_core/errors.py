@@ -42,6 +42,6 @@ class RecordError(CacheError, ValueError):
 
 
 class ClusterError(FmnistError):
-    """The distributed engine let a sweep down: scheduler unreachable, workers gone, or runs that failed."""
+    """The Dask engine let a training or sweep down: scheduler unreachable, workers gone, or runs that failed."""
 
     exit_code = 6

@@ -1,8 +1,9 @@
 """Train: pick a model and settings, ask for a training, watch its progress and curves live when its turn comes.
 
-Training runs in the shared job manager's worker thread, not in this script: clicking widgets, opening other
-pages or reloading never stops it, and coming back shows it still running. Requests from every visitor wait in
-one queue; each visitor sees their own place, when it should start, and what keeps the machine busy.
+Training runs as a task on the Dask engine (fmnist_core/engine), in a worker process, not in the web server:
+clicking widgets, opening other pages or reloading never stops it, and coming back shows it still running.
+Requests from every visitor wait in one queue; each visitor sees their own place, when it should start, and what
+keeps the machine busy.
 """
 
 import streamlit as st
@@ -12,8 +13,10 @@ from fmnist_app.common import (
     job_manager,
     learning_curves_chart,
     link_to_page,
+    live_curves_chart,
     model_cache,
     show_error,
+    speed_probe,
 )
 from fmnist_app.visitor import (
     ask_to_train,
@@ -40,9 +43,10 @@ from fmnist_core.models.registry import MODEL_NAMES, MODEL_SPECS, get_spec, mode
 from fmnist_core.report.commentary import mirror_note
 from fmnist_core.store.cache import CacheEntry, ModelCache
 from fmnist_core.training.loop import split_indices
-from fmnist_core.training.pipeline import expected_training_seconds, preset_here
+from fmnist_core.training.pipeline import expected_training, preset_here
 
-LIVE_REFRESH_SECONDS = 0.75
+MEASURE_REFRESH_SECONDS = 2.0  # While the training worker measures a model's speed (a few seconds).
+LIVE_REFRESH_SECONDS = 1.0  # One's own running curves; a queued request's box refreshes every 5 s (visitor.py).
 # What the custom settings' validation split (the quick preset's) leaves of the training set: 54,000.
 ALL_TRAINING_IMAGES = len(split_indices(TRAIN_SET_IMAGES, PRESETS["quick"].replace(train_limit=None))[0])
 # The class demo first: the default, a run a class can watch from start to end.
@@ -222,10 +226,16 @@ def training_progress(status: JobStatus) -> None:
     speed.metric("Images / s", f"{details.get('images_per_second', 0):,.0f}")
     loss.metric("Loss (this epoch)", f"{metrics['loss']:.3f}" if "loss" in metrics else "—")
     accuracy.metric("Accuracy (this epoch)", format_accuracy(metrics.get("accuracy")))
-    if details.get("history"):
+    if details.get("live_curve"):
+        st.altair_chart(live_curves_chart(details["live_curve"], details.get("slice_checks", []), details["epochs"]))
+        st.caption(
+            "Training loss and accuracy as the batches go (smoothed), and the accuracy on a fixed slice of the "
+            "validation pictures every ~10 % of the run. The final figures use the whole validation and test sets."
+        )
+    elif details.get("history"):
         st.altair_chart(learning_curves_chart(details["history"]))
     else:
-        st.caption("The curves appear when the first epoch ends.")
+        st.caption("The curves appear after the first batches.")
 
 
 def show_entry(entry: CacheEntry) -> None:
@@ -290,19 +300,39 @@ def last_run_outcome(
 
 
 def expected_time(name: str, config: TrainConfig, cache: ModelCache) -> None:
-    """How long this training should take here, from the speed this machine measured (or that it has not)."""
-    title = get_spec(name).title
-    seconds = expected_training_seconds(job_manager(), name, config, cache)
-    if seconds is None:
+    """How long this training should take here: from this machine's trainings, or a few batches measured on the
+    training worker (measured the first time the page shows the model and settings)."""
+    spec = get_spec(name)
+    estimate = expected_training(job_manager(), name, config, cache)
+    if estimate is None:
+        state = speed_probe().start(spec, config, cache.root)
+        if state == "measuring":
+            waiting_for_the_measurement(spec, config, cache)
+            return
+        if state == "failed":
+            st.caption(
+                f"Expected time: not known yet (the training worker could not measure {spec.title}); after its "
+                "first training this machine can tell."
+            )
+            return
+        estimate = expected_training(job_manager(), name, config, cache)
+    if estimate.source == "measured":
         st.caption(
-            f"Expected time: not known yet. This machine has not trained {title} before with this precision; "
-            "after its first training it can tell."
+            f"Expected time: about {format_duration(estimate.seconds)} of training (measured here: a few batches of "
+            f"{spec.title} on the training worker), plus the final test."
         )
     else:
         st.caption(
-            f"Expected time on this machine: about {format_duration(seconds)} of training (from the images per "
-            f"second measured in its earlier trainings of {title}), plus the final test."
+            f"Expected time on this machine: about {format_duration(estimate.seconds)} of training (from the images "
+            f"per second measured in its earlier trainings of {spec.title}), plus the final test."
         )
+
+
+@st.fragment(run_every=MEASURE_REFRESH_SECONDS)
+def waiting_for_the_measurement(spec, config: TrainConfig, cache: ModelCache) -> None:
+    if speed_probe().start(spec, config, cache.root) != "measuring":
+        st.rerun()  # The whole page, which now shows the figure.
+    st.caption(f"Expected time: measuring a few batches of {spec.title} on the training worker (a few seconds)…")
 
 
 def offer_training(

@@ -47,7 +47,15 @@ def unmarked_tests_stay_fast(request, monkeypatch):
             pytest.fail(f"An unmarked test read the real dataset ({path}): mark it @pytest.mark.realdata.")
         return arrays
 
+    def start_local_cluster(*arguments, **keywords):
+        # Dask starts its worker processes through multiprocessing, not Popen. Raised as the engine's own error, so
+        # what the app does without an engine (the Train page's speed probe: "not known yet") is what the test sees.
+        from fmnist_core.errors import ClusterError
+
+        raise ClusterError("An unmarked test started no Dask cluster (mark it @pytest.mark.slow).")
+
     monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    monkeypatch.setattr("fmnist_core.engine.cluster.start_local_cluster", start_local_cluster)
     monkeypatch.setattr(data, "read_verified", read_verified)
     monkeypatch.setattr(data, "_read_array_cache", read_array_cache)
 

@@ -364,6 +364,11 @@ def blocking_job(owner: str | None = None, kind: str = "train", title: str = "Tr
                 images_per_second=1234.0,
                 metrics={"loss": 0.5, "accuracy": 0.8},
                 history=history,
+                live_curve=[
+                    {"fraction": 0.1, "loss": 0.9, "accuracy": 0.7},
+                    {"fraction": 0.5, "loss": 0.5, "accuracy": 0.8},
+                ],
+                slice_checks=[{"fraction": 0.1, "slice_accuracy": 0.72}],
             )
             time.sleep(0.02)
         raise TrainingCancelled("Training was stopped; nothing was saved.")  # As train_and_cache does.
@@ -402,7 +407,8 @@ def test_train_page_shows_live_progress_and_curves_of_the_visitors_own_training(
         shown = {metric.label: metric.value for metric in app.metric}
         assert shown["Images / s"] == "1,234" and shown["Accuracy (this epoch)"] == "80.00%"
         assert shown["Remaining (estimate)"] != "—"
-        assert charts(app), "the curves of the finished epochs are drawn"
+        assert charts(app), "the curves drawn so far"
+        assert any("fixed slice of the validation pictures" in caption for caption in texts(app, "caption"))
         button(app, "Stop").click().run()
         finish_job(timeout=10)
         app.run()

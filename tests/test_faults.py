@@ -241,7 +241,7 @@ def test_a_traced_server_logs_each_rerun_a_browser_asks_for_with_its_visitor_and
 
 
 def training_until_stopped(spec, config, *, progress=None, should_stop, cache=None, **unused):
-    """Stands in for train_and_cache: a run that lasts until someone presses Stop, then saves nothing."""
+    """Stands in for the app's training engine: a run that lasts until someone presses Stop, then saves nothing."""
     while not should_stop():
         time.sleep(0.02)
     raise TrainingCancelled("Training was stopped; nothing was saved.")
@@ -270,7 +270,7 @@ def messages(app: AppTest) -> list[str]:
 def test_sessions_share_one_training_queue_and_nobody_starts_a_second_job(cache_dir, tiny_data, monkeypatch):
     import fmnist_app.common
 
-    monkeypatch.setattr("fmnist_core.training.pipeline.train_and_cache", training_until_stopped)
+    monkeypatch.setattr("fmnist_app.visitor.training_engine", lambda: training_until_stopped)
     monkeypatch.setattr(fmnist_app.common, "dataset_or_stop", lambda: tiny_data)
     manager = fmnist_app.common.job_manager()
     racer = page("race.py")  # Opened while the machine is idle: its Start button is live.
@@ -303,17 +303,34 @@ def test_sessions_share_one_training_queue_and_nobody_starts_a_second_job(cache_
     assert list(cache_dir.glob("model*")) == []
 
 
-def test_page_runs_leave_the_training_thread_keras_state_alone(cache_dir, monkeypatch):
-    """Streamlit would call keras.backend.clear_session() after every run, wiping a running training's state.
+TRAINING_MODULES = ("fmnist_core.training.loop", "fmnist_core.training.pipeline")
+IN_PROCESS_TRAINING = ("train", "train_and_cache", "train_record")
 
-    clear_session swaps Keras' per-thread state for every thread at once: a training thread in the middle of a
-    mixed-precision layer then fails with "Incompatible type conversion requested to type bfloat16", which the
-    two-session browser test hit whenever a page finished a run during the training's evaluation.
-    """
-    import keras
 
-    calls = []
-    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: calls.append(args))
-    for name in ("home.py", "train.py"):
-        page(name)
-    assert calls == []
+def test_the_server_process_never_trains():
+    """Every training the app starts goes to the Dask engine (fmnist_core/engine), so Streamlit's clean-up after each
+    run (keras.backend.clear_session, which broke a training thread in the server) has nothing left to break and
+    is no longer patched out. Read from the source: the app's one call that queues a training passes the engine,
+    and no page or app module imports the code that trains in-process."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    calls, in_process = [], []
+    for path in [*sorted((root / "pages").glob("*.py")), *sorted((root / "fmnist_app").glob("*.py"))]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "start_training_job":
+                calls.append({keyword.arg: ast.unparse(keyword.value) for keyword in node.keywords})
+            if isinstance(node, ast.ImportFrom) and node.module in (
+                "fmnist_core.training.loop",
+                "fmnist_core.training.pipeline",
+            ):
+                in_process += [
+                    alias.name for alias in node.names if alias.name in ("train", "train_and_cache", "train_record")
+                ]
+    assert calls and all(call.get("runner") == "training_engine()" for call in calls), calls
+    assert in_process == []
+
+    from fmnist_app import common
+
+    assert not hasattr(common, "_keep_keras_state_between_runs")

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from fmnist_core.config import PRESETS
 from fmnist_core.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from fmnist_core.engine.remote import DaskTrainer
 from fmnist_core.errors import BusyError
 from fmnist_core.evaluate.evaluation import predict_one
 from fmnist_core.evaluate.predict import (
@@ -403,8 +404,9 @@ def test_the_quick_training_button_asks_for_model_1_with_the_quick_preset(
     monkeypatch.setattr("fmnist_core.machine.bfloat16_is_fast", lambda: bfloat16_fast)
     requests = []
 
-    def ask(manager, name, config, cache=None, *, owner, retrain):
-        requests.append((name, config, is_visitor_id(owner), retrain))
+    def ask(manager, name, config, cache=None, *, owner, retrain, runner):
+        # By name: the page runs import the app's modules afresh, so the class object is not this test's.
+        requests.append((name, config, is_visitor_id(owner), retrain, type(runner).__name__ == DaskTrainer.__name__))
 
     monkeypatch.setattr("fmnist_app.visitor.start_training_job", ask)
     page = run_page()
@@ -412,7 +414,8 @@ def test_the_quick_training_button_asks_for_model_1_with_the_quick_preset(
     assert not page.exception, page.exception
     # In the precision this machine trains fast in (config.for_this_machine).
     quick = PRESETS["quick"] if bfloat16_fast else PRESETS["quick"].replace(precision="float32")
-    assert requests == [("model1", quick, True, False)], "queued for this visitor, nothing replaced"
+    # Queued for this visitor, nothing replaced, and trained on the Dask engine, not in the server.
+    assert requests == [("model1", quick, True, False, True)]
 
 
 def test_a_full_queue_is_explained_politely(cache_dir, tiny_dataset, monkeypatch):

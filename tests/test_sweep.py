@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from fmnist_core.cli import main
+from fmnist_core.engine.cluster import open_engine
 from fmnist_core.errors import ClusterError
 from fmnist_core.store.cache import ModelCache
 from fmnist_core.sweep.result import load_sweeps
-from fmnist_core.sweep.runner import SweepEvent, _collect, _WorkerWatcher, open_engine, sweep_seeds
+from fmnist_core.sweep.runner import SweepEvent, _collect, _WorkerWatcher, sweep_seeds
 from tests.conftest import require_real_data
 from tests.sweep_support import TINY_CONFIG, TINY_SEEDS, TINY_SPECS, run_tiny_sweep
 
@@ -104,6 +105,19 @@ def test_unreachable_scheduler_is_a_clear_error(cache_dir):
         run_tiny_sweep(cache_dir, scheduler=address, connect_timeout=2)
     assert time.monotonic() - started < 30
     assert not cache_dir.exists() or not any(cache_dir.iterdir())
+
+
+def test_the_cli_sweep_uses_fmnist_scheduler_and_says_in_one_line_when_it_is_unreachable(
+    cache_dir, capsys, monkeypatch
+):
+    address = f"tcp://127.0.0.1:{free_port()}"  # Nothing listens there.
+    monkeypatch.setenv("FMNIST_SCHEDULER", address)
+    assert main(["sweep", "--models", "model1", "--seeds", "1"]) == 6
+    said = capsys.readouterr().err
+    assert f"on the Dask scheduler at {address}" in said and "Traceback" not in said
+    [error] = [line for line in said.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: Could not reach the Dask scheduler at {address}")
+    assert "unset FMNIST_SCHEDULER" in error
 
 
 @pytest.mark.parametrize(
@@ -226,19 +240,20 @@ class LoopbackCluster:
         self.address = f"tcp://127.0.0.1:{free_port()}"
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, *arguments: str) -> None:
+    def start(self, name: str, *arguments: str, environment: dict | None = None) -> None:
         log = (self.folder / f"{name}.log").open("w")
         self.processes[name] = subprocess.Popen(
             [str(DASK), *arguments],
             cwd=ROOT,  # Workers import the project (and the tests' tiny data loader) from here.
-            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(environment or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
-    def start_worker(self, name: str) -> None:
-        self.start(name, "worker", self.address, "--nthreads", "1", "--name", name, "--no-dashboard")
+    def start_worker(self, name: str, environment: dict | None = None) -> None:
+        arguments = ("worker", self.address, "--nthreads", "1", "--name", name, "--no-dashboard")
+        self.start(name, *arguments, environment=environment)
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
@@ -260,14 +275,17 @@ class LoopbackCluster:
 
 
 @contextmanager
-def loopback_cluster(folder: Path, workers: int = 2):
-    """A scheduler and `workers` worker processes, started separately as on a real cluster; all killed after."""
+def loopback_cluster(folder: Path, workers: int = 2, environments: dict | None = None):
+    """A scheduler and `workers` worker processes, started separately as on a real cluster; all killed after.
+
+    environments: extra environment variables by worker name ("w1", ...), e.g. a cache and home folder of its own.
+    """
     cluster = LoopbackCluster(folder)
     try:
         host, port = cluster.address.removeprefix("tcp://").split(":")
         cluster.start("scheduler", "scheduler", "--host", host, "--port", port, "--no-dashboard")
         for index in range(1, workers + 1):
-            cluster.start_worker(f"w{index}")
+            cluster.start_worker(f"w{index}", (environments or {}).get(f"w{index}"))
         cluster.wait_for_workers(workers)
         yield cluster
     finally:
@@ -439,7 +457,7 @@ def test_a_local_clusters_workers_ignore_ctrl_c_and_the_sweep_keeps_it():
         signal.signal(signal.SIGINT, inherited)
 
 
-def test_a_result_lost_with_its_worker_leaves_the_run_pending_instead_of_waiting_forever():
+def test_a_result_lost_with_its_worker_leaves_the_run_pending_instead_of_waiting_forever(cache_dir):
     """A run that finished on a worker killed before its result was fetched (the sweep's own test kills workers on
     the first "finished" event) is computed again by the scheduler; with no worker left, fetching it waited forever
     and hung CI. `_collect` now gives up after the wait it is given and says the run is still pending."""
@@ -451,6 +469,6 @@ def test_a_result_lost_with_its_worker_leaves_the_run_pending_instead_of_waiting
             raise TimeoutError(f"timed out after {timeout} s.")
 
     finished, events = {}, []
-    collected = _collect(LostResult(), TINY_SPECS[0], TINY_CONFIG, finished, events.append, 5)
+    collected = _collect(LostResult(), TINY_SPECS[0], TINY_CONFIG, finished, events.append, 5, ModelCache(cache_dir))
     assert collected is False and asked == [5]
     assert finished == {} and events == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from fmnist_core.cli.output import ProgressBar, print_json
 from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
 from fmnist_core.config import PRESETS
+from fmnist_core.engine.cluster import SCHEDULER_VARIABLE
 from fmnist_core.errors import ConfigError
 from fmnist_core.files import check_output_file
 from fmnist_core.models.registry import MODEL_NAMES
@@ -34,7 +36,12 @@ def register(subparsers) -> None:
         "--seeds", type=int, default=5, help="seeds per model, counting up from --seed (the preset's) (default 5)"
     )
     add_config_arguments(parser)
-    parser.add_argument("--scheduler", metavar="tcp://HOST:8786", help="a running Dask scheduler (default: local)")
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        default=os.environ.get(SCHEDULER_VARIABLE) or None,
+        help=f"a running Dask scheduler (default: ${SCHEDULER_VARIABLE}, else a local cluster)",
+    )
     parser.add_argument(
         "--workers", type=int, help="trainings at once on this machine without --scheduler (default: measured best)"
     )
@@ -72,7 +79,10 @@ def run(arguments: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1 (got {value}).")
     if arguments.scheduler and arguments.workers is not None:
-        raise ConfigError("--workers sizes the local cluster; with --scheduler, start as many workers as you want.")
+        raise ConfigError(
+            f"--workers sizes the local cluster; with --scheduler (or {SCHEDULER_VARIABLE}), start as many workers as "
+            "you want."
+        )
     cache = ModelCache()
     # Before the first run: where the sweep will be saved (a sweep of hours must not end on an unwritable path).
     writable_cache_folder("sweeps", root=cache.root)

@@ -6,6 +6,8 @@ does not know), and each can be overridden by an environment variable for a one-
     FMNIST_CLASSROOM=1            classroom mode on (shipped and teacher-trained models read-only in the app)
     FMNIST_TRAINING_WORKERS=2     trainings that run at once
     FMNIST_QUEUE_LIMIT=40         training requests that may wait
+    FMNIST_SCHEDULER=tcp://HOST:8786   train on that Dask cluster (a classroom's PCs each running `dask worker`)
+                                  instead of the local worker process the server starts (fmnist_core/engine)
 
 A visitor is one browser session, known by a random id the app keeps in the page address (`?visitor=…`), so a
 reload finds the same requests. The id is a label, not a password: it names no file, and the rules below only
@@ -29,10 +31,12 @@ ENVIRONMENT = {
     "classroom": "FMNIST_CLASSROOM",
     "training_workers": "FMNIST_TRAINING_WORKERS",
     "queue_limit": "FMNIST_QUEUE_LIMIT",
+    "scheduler": "FMNIST_SCHEDULER",
 }
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 VISITOR_PATTERN = re.compile(r"[0-9a-f]{32}")
 MAX_WORKERS, MAX_QUEUE = 64, 1000
+SCHEDULER_PATTERN = re.compile(r"|(tcp|tls)://[\w.\-\[\]:]+:\d{1,5}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class ClassroomSettings:
     classroom: bool = False  # True: models the CLI or another visitor trained are read-only; no deleting in the app.
     training_workers: int = 1  # Trainings at once; 1 on 2 cores (docs/results/classroom-load.md).
     queue_limit: int = 30  # Requests that may wait (each visitor may have one); one more is refused.
+    scheduler: str = ""  # A Dask scheduler's address (tcp://HOST:8786) to train on; empty: a local worker process.
 
     def __post_init__(self) -> None:
         problems = []
@@ -53,6 +58,8 @@ class ClassroomSettings:
             )
         if not isinstance(self.queue_limit, int) or not 0 <= self.queue_limit <= MAX_QUEUE:
             problems.append(f"queue_limit must be a whole number from 0 to {MAX_QUEUE} (got {self.queue_limit!r})")
+        if not isinstance(self.scheduler, str) or not SCHEDULER_PATTERN.fullmatch(self.scheduler):
+            problems.append(f"scheduler must be empty or an address like tcp://10.0.0.5:8786 (got {self.scheduler!r})")
         if problems:
             raise ConfigError("Invalid classroom settings: " + "; ".join(problems) + ".")
 
@@ -71,7 +78,8 @@ def load_settings(path: Path = SETTINGS_FILE, environment: dict[str, str] | None
             raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}. Known: {', '.join(ENVIRONMENT)}.")
     for name, variable in ENVIRONMENT.items():
         if environment.get(variable, "").strip():
-            values[name] = _parse_variable(variable, environment[variable].strip(), name == "classroom")
+            text = environment[variable].strip()
+            values[name] = text if name == "scheduler" else _parse_variable(variable, text, name == "classroom")
     try:
         return ClassroomSettings(**values)
     except ConfigError as error:

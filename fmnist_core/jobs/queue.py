@@ -1,8 +1,11 @@
 """Background jobs for the app: a bounded first-come queue, status snapshots, cancel, crash detection.
 
-A Streamlit rerun stops the script thread, so long work (training, races) runs in a worker thread owned
-by a `JobManager` that outlives reruns and is shared by every session (the app keeps it in
-`st.cache_resource`). Pages only read immutable `JobStatus` snapshots and call `submit` and `cancel`.
+A Streamlit rerun stops the script thread, so long work (training, races) is followed by a thread owned by a
+`JobManager` that outlives reruns and is shared by every session (the app keeps it in `st.cache_resource`). For a
+training that thread only waits: the training runs as a Dask task in a worker process (fmnist_core/engine); a race
+runs its lanes as processes. This module keeps what Dask has no notion of: one request per visitor, the place in
+the queue and when it should start, owner rules. Pages only read immutable `JobStatus` snapshots and call `submit`
+and `cancel`.
 
 Requests wait in one first-come queue; `workers` of them run at once (one by default: on a 2-core machine a
 second training halves the speed of each and gains nothing, see `benchmarks/training_workers.py`). Each request
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist_core.errors import BusyError, FmnistError
+from fmnist_core.files import atomic_file
 from fmnist_core.machine import process_alive
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -370,15 +374,13 @@ class JobManager:
             if not active:
                 marker.unlink(missing_ok=True)
                 return
-            self._marker_dir.mkdir(parents=True, exist_ok=True)
             jobs = [
                 {"kind": s.kind, "title": s.title, "owner": s.owner, "state": s.state, "submitted": s.submitted}
                 for s in active
             ]
             # Written beside and renamed over: a crash mid-write leaves the previous marker, never half of one.
-            partial = marker.with_suffix(".partial")
-            partial.write_text(json.dumps({"pid": os.getpid(), "jobs": jobs}), encoding="utf-8")
-            os.replace(partial, marker)
+            with atomic_file(marker) as stream:
+                stream.write(json.dumps({"pid": os.getpid(), "jobs": jobs}).encode())
         except OSError:
             pass  # Crash detection is a convenience; never block a job on it.
 
@@ -396,7 +398,6 @@ class JobManager:
             if pid != os.getpid() and process_alive(pid):
                 continue  # Another live server owns it.
             path.unlink(missing_ok=True)
-            path.with_suffix(".partial").unlink(missing_ok=True)
             for job in jobs:
                 job = job if isinstance(job, dict) else {}
                 owner = job.get("owner")

@@ -1,30 +1,26 @@
 """Sweeps: train every (model, seed) pair on Dask distributed and reduce the runs to statistics.
 
-Why Dask distributed (not Ray): it is pure Python from PyPI (no separate runtime to install on each machine), a
-cluster is two commands (`dask scheduler`, `dask worker ADDRESS`), `LocalCluster` gives the same worker processes
-on one machine, and its futures, retries of a task whose worker died, and event topics cover everything a sweep
-needs without a line of scheduling of our own.
-
-Each run is an ordinary cache entry made by `pipeline.train_and_cache`: runs already cached are reused without
-touching the engine, so an interrupted sweep resumes where it stopped. A worker trains one run at a time (one
+Each run is a task of the training engine (fmnist_core/engine: why Dask, docs/decisions/why-dask.md), the same
+`train_task` the app's trainings run: the worker sends the model back and this process saves it as an ordinary cache
+entry, so workers need not share its disk. Runs already cached are reused without touching the engine, and each
+finished run is saved as it comes in, so an interrupted sweep resumes where it stopped. A worker that dies has its
+run started again on another (Dask's retries). A worker trains one run at a time (one
 task thread per worker process: Keras' random seed and TensorFlow's thread pools are per process), with its
 TensorFlow threads capped so that parallel runs on one machine share its cores instead of fighting over them.
 """
 
 from __future__ import annotations
 
-import logging
 import queue
-import signal
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from fmnist_core.config import TrainConfig
+from fmnist_core.engine.cluster import open_engine
+from fmnist_core.engine.task import TrainedModel, progress_from_message, train_task
 from fmnist_core.errors import ClusterError, ConfigError, FmnistError
 from fmnist_core.machine import usable_cores
 from fmnist_core.models.registry import ModelSpec
@@ -34,7 +30,6 @@ from fmnist_core.sweep.result import RunResult, SweepResult, save_sweep, summari
 # Trainings at once on one machine. Measured on the 2-core development machine (python benchmarks/sweep_workers.py,
 # docs/results/sweeps.md).
 DEFAULT_LOCAL_WORKERS = 1
-PROGRESS_INTERVAL_SECONDS = 0.5  # A worker reports batch progress at most this often (epoch ends always).
 POLL_SECONDS = 0.25  # How often the client drains progress events and checks the workers.
 
 
@@ -79,93 +74,15 @@ def run_from_entry(entry, seed: int, reused: bool) -> RunResult:
     )
 
 
-def train_one(
-    spec: ModelSpec, config: TrainConfig, cache_root: str, threads: int | None, load_data: DataLoader, topic: str
-) -> RunResult:
-    """The task a Dask worker runs: one (model, seed) through `train_and_cache`, progress sent on `topic`."""
-    from distributed import get_worker
-
-    from fmnist_core.machine import import_tensorflow
-    from fmnist_core.training.pipeline import train_and_cache
-
-    worker = get_worker()
-    # Before TensorFlow's first op in this worker process; later tasks in the same process keep that setting.
-    import_tensorflow(threads)
-    import keras
-
-    last_sent = [0.0]
-
-    def progress(event) -> None:
-        now = time.monotonic()
-        if event.kind == "batch" and now - last_sent[0] < PROGRESS_INTERVAL_SECONDS:
-            return
-        last_sent[0] = now
-        detail = f"epoch {event.epoch}/{event.epochs}"
-        if event.kind != "start":
-            detail += f" · {event.images_per_second:,.0f} img/s"
-        if "val_accuracy" in event.metrics:
-            detail += f" · validation {event.metrics['val_accuracy']:.2%}"
-        message = {"model": spec.title, "seed": config.seed, "fraction": event.fraction, "text": detail}
-        # Not "worker": Dask stamps that key with the worker's address.
-        worker.log_event(topic, {**message, "worker_name": str(worker.name)})
-
-    try:
-        outcome = train_and_cache(spec, config, progress=progress, cache=ModelCache(cache_root), data=load_data())
-    finally:
-        keras.backend.clear_session()  # The next run in this process starts from a clean graph.
-    return run_from_entry(outcome.entry, config.seed, outcome.reused)
-
-
-@contextmanager
-def open_engine(scheduler: str | None, workers: int, connect_timeout: float) -> Iterator:
-    """A Dask client: to the scheduler at `scheduler`, or to a new LocalCluster of `workers` processes."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout=connect_timeout)
-        except (OSError, TimeoutError, ValueError) as error:
-            raise ClusterError(
-                f"Could not reach the Dask scheduler at {scheduler} within {connect_timeout:.0f} s ({error}). "
-                "Check that `dask scheduler` runs there, the address and port (default 8786) and any firewall, "
-                "or leave out --scheduler to run on this machine."
-            ) from None
-        with client:
-            yield client
-        return
-    if workers < 1:
-        raise ConfigError(f"A local sweep needs at least one worker (got {workers}).")
-    # No dashboard (nothing would look at it, and a second sweep would fight for its port); worker logs only
-    # for errors, so the terminal shows the sweep's own progress.
-    with _started_deaf_to_ctrl_c():
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
-    with cluster, Client(cluster) as client:
-        yield client
-
-
-@contextmanager
-def _started_deaf_to_ctrl_c() -> Iterator[None]:
-    """Processes started inside ignore SIGINT (a spawned Python keeps an ignored SIGINT ignored).
-
-    A terminal's Ctrl-C reaches the whole process group. The sweep's own process handles it and closes the local
-    cluster in order; a worker that got it too could close itself mid-way and log a traceback (seen 1 time in 5).
-    A Ctrl-C pressed while the workers start is ignored. Only the main thread may change signal handlers; a sweep
-    started from another thread has no terminal to press Ctrl-C in anyway.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def progress_text(message: dict) -> str:
+    """A sweep's line for one progress message of `engine.task.train_task`: 'epoch 1/2 · 1,234 img/s · …'."""
+    event = progress_from_message(message)
+    detail = f"epoch {event.epoch}/{event.epochs}"
+    if event.kind != "start":
+        detail += f" · {event.images_per_second:,.0f} img/s"
+    if "val_accuracy" in event.metrics:
+        detail += f" · validation {event.metrics['val_accuracy']:.2%}"
+    return detail
 
 
 def run_sweep(
@@ -198,8 +115,6 @@ def run_sweep(
         raise ConfigError("A sweep needs at least one model.")
     cache = cache or ModelCache()
     on_event = on_event or (lambda event: None)
-    if load_data is None:
-        from fmnist_core.data.loading import load_fashion_mnist as load_data
     if threads_per_run is None and not scheduler:
         threads_per_run = max(1, usable_cores() // workers)
     planned = [(spec, config.replace(seed=seed)) for seed in seeds for spec in specs]
@@ -254,13 +169,14 @@ def _train_on(client, to_train, cache, threads, load_data, on_event, worker_wait
     pending = {}
     for index, (spec, run_config) in enumerate(to_train):
         future = client.submit(
-            train_one,
+            train_task,
             spec,
             run_config,
-            str(cache.root),
-            threads,
-            load_data,
-            topic,
+            topic=topic,
+            threads=threads,
+            load_data=load_data,
+            live_check_images=0,
+            tags={"model": spec.title, "seed": run_config.seed},
             key=f"{topic}-{spec.name}-seed{run_config.seed}",
             priority=len(to_train) - index,  # Seed by seed, so an interrupted sweep leaves whole seeds.
             pure=False,
@@ -279,16 +195,16 @@ def _train_on(client, to_train, cache, threads, load_data, on_event, worker_wait
                 on_event(
                     SweepEvent(
                         "progress",
-                        message["text"],
+                        progress_text(message),
                         message["model"],
                         message["seed"],
-                        message["fraction"],
+                        progress_from_message(message).fraction,
                         worker=message["worker_name"],
                     )
                 )
             for future in done:
                 spec, run_config = pending[future]
-                if _collect(future, spec, run_config, finished, on_event, worker_wait_seconds):
+                if _collect(future, spec, run_config, finished, on_event, worker_wait_seconds, cache):
                     del pending[future]
             if pending:
                 watcher.check(finished_count=len(finished), pending_count=len(pending))
@@ -301,7 +217,13 @@ def _train_on(client, to_train, cache, threads, load_data, on_event, worker_wait
 
 
 def _collect(
-    future, spec: ModelSpec, run_config: TrainConfig, finished: dict, on_event: EventCallback, wait_seconds: float
+    future,
+    spec: ModelSpec,
+    run_config: TrainConfig,
+    finished: dict,
+    on_event: EventCallback,
+    wait_seconds: float,
+    cache: ModelCache,
 ) -> bool:
     """Take a finished run's result (or its failure) into `finished` and the events; False when the result could not
     be had within `wait_seconds`: it went with its worker after the run finished (the sweep's own events can kill
@@ -310,7 +232,8 @@ def _collect(
     from distributed import KilledWorker
 
     try:
-        run = future.result(timeout=wait_seconds)
+        trained: TrainedModel = future.result(timeout=wait_seconds)
+        run = run_from_entry(cache.save(trained, trained.record), run_config.seed, reused=False)
     except TimeoutError:
         return False
     except KilledWorker:
