@@ -7,9 +7,9 @@ does not know), and each can be overridden by an environment variable for a one-
     FMNIST_TRAINING_WORKERS=2     trainings that run at once
     FMNIST_QUEUE_LIMIT=40         training requests that may wait
 
-A visitor is one browser session, known by a random id the app keeps in the page address (`?visitor=…`), so a
-reload finds the same requests. The id is a label, not a password: it names no file, and the rules below only
-ever let it act on what that same visitor asked for.
+A visitor is one browser, known by a random id the app keeps in that browser's cookie (fmnist_app/visitor.py),
+never in the page address, so a reload finds the same requests and a shared address grants nothing. The id names
+no file, and the rules below only ever let it act on what that same visitor asked for.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def new_visitor_id() -> str:
 
 
 def is_visitor_id(text: object) -> bool:
-    """True for an id `new_visitor_id` could have made; anything else in the address is ignored."""
+    """True for an id `new_visitor_id` could have made; anything else a browser sends is ignored."""
     return isinstance(text, str) and VISITOR_PATTERN.fullmatch(text) is not None
 
 
