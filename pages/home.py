@@ -7,9 +7,8 @@ imports it in its own thread, after the page is on screen.
 
 import streamlit as st
 
+from fmnist_app import views
 from fmnist_app.common import (
-    ENTRY_PARAMETER,
-    RACE_PARAMETER,
     cache_entries,
     damaged_entries,
     job_manager,
@@ -101,7 +100,7 @@ def quick_start() -> bool:
                 "pages/evaluate.py",
                 f"See what {widest.title} gets wrong",
                 "🔍",
-                {ENTRY_PARAMETER: widest.entry_id},
+                {views.MODEL: widest.entry_id},
                 f"{widest.record.test_accuracy:.1%} of the test pictures right: the confusion matrix, and the "
                 "pictures behind each mistake.",
             )
@@ -113,7 +112,7 @@ def quick_start() -> bool:
                 "pages/race.py",
                 f"Open the race recorded on {race.result.created[:10]}",
                 "🏁",
-                {RACE_PARAMETER: race.path.name},
+                {views.RACE: race.path.name},
                 f"Replay it at true speed: {race.result.recorded_label}.",
             )
         )
