@@ -7,12 +7,12 @@ from fmnist_app.first_imports import import_first
 
 streamlit_fixes.apply()  # Once per server: a page run finished under load reaches the browser (see the module).
 import_first("fmnist_app.visitor")  # One session at a time the first time: see fmnist_app/first_imports.py.
-from fmnist_app.visitor import visitor_id  # noqa: E402
+from fmnist_app.visitor import keep_visitor_in_browser  # noqa: E402
 
 st.set_page_config(page_title="Fashion-MNIST CNN Explorer", page_icon="👕", layout="wide")
-# On every run, because page links drop it: the address carries this browser's visitor id, so a reload still
-# finds its training request in the queue.
-visitor_id()
+# On every run: this browser's visitor id lives in its cookie, not in the address, so a reload still finds its
+# training request in the queue and a shared address grants nothing.
+keep_visitor_in_browser()
 
 SCRIPTS: dict[str, str] = {}  # Page address → its script, for import_first.
 

@@ -169,7 +169,7 @@ async def wait_idle(page, timeout: float) -> None:
 
 
 async def go(page, site: Site, path: str, heading: str, idle: bool = True) -> None:
-    """Open a page through the sidebar (as a student clicks it; the visitor id stays) and wait for its script.
+    """Open a page through the sidebar (as a student clicks it) and wait for its script.
 
     idle: wait until the script has finished; not on a page that redraws a running job every few seconds.
     """
@@ -215,7 +215,7 @@ async def browse_answer_and_ask(page, site: Site, result: SessionResult) -> None
 
 
 async def reload_and_find_the_place(page, site: Site, result: SessionResult) -> None:
-    """Step 3a: a reload shows the same place (the address carries the visitor id)."""
+    """Step 3a: a reload shows the same place (the browser's cookie carries the visitor id)."""
     await page.reload(timeout=site.timeout_ms)
     placed = page.get_by_text(re.compile(rf"Training Model 1 \(full\) is number {result.place} in the queue"))
     await placed.first.wait_for(timeout=site.timeout_ms)

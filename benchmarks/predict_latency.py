@@ -3,7 +3,11 @@
 Trains nothing: it measures the most accurate cached entry of each model (the ones the page uses), through
 the page's own path, `prepare_image` on a PNG sketch and then one model call.
 
-    .venv/bin/python benchmarks/predict_latency.py [--repeats 100]
+    .venv/bin/python benchmarks/predict_latency.py [--repeats 100] [--drawing]
+
+--drawing also times one update of the Draw tab as the server computes it after each stroke, for all the models at
+once: the canvas's RGBA pixels prepared (`prepare_sketch`), the two pictures it shows, and every model's answer
+(`classify`, which the page calls). docs/results/drawing-latency.md holds the figures.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-# Lets the script run as a plain file from any folder, without installing the package.
 from fmnist_core.errors import FmnistError
 from fmnist_core.evaluate.evaluation import predict_one
-from fmnist_core.evaluate.sketch import prepare_image
+from fmnist_core.evaluate.predict import classify, outline_crop, pixelated
+from fmnist_core.evaluate.sketch import prepare_image, prepare_sketch
 from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores
 from fmnist_core.store.cache import CacheEntry, ModelCache, best_entries
 
@@ -79,6 +83,23 @@ def measure(cache: ModelCache, entry: CacheEntry, png: bytes, repeats: int) -> L
     )
 
 
+def sketch_pixels() -> np.ndarray:
+    """The same sketch as the canvas hands it to the page: RGBA pixels, canvas-sized."""
+    return np.asarray(Image.open(io.BytesIO(sketch_png())).convert("RGBA"))
+
+
+def drawing_update_seconds(models: dict[str, object], pixels: np.ndarray, repeats: int) -> float:
+    """Median server time of one Draw-tab update: what pages/predict.py's show_picture_prediction computes."""
+    times = []
+    for _ in range(repeats + 1):  # The first round traces each model's function: not an update's cost.
+        started = time.perf_counter()
+        sketch = prepare_sketch(pixels)
+        outline_crop(sketch), pixelated(sketch.image)
+        classify(sketch.image, models)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times[1:]))
+
+
 def format_table(results: list[Latency], repeats: int) -> str:
     """A plain-text table, one row per model, times in milliseconds except the load."""
     header = f"{'Model':<10} {'Cache entry':<22} {'Load s':>7} {'Prepare ms':>11} {'Model ms':>9} {'Total ms':>9}"
@@ -93,6 +114,7 @@ def format_table(results: list[Latency], repeats: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drawing", action="store_true", help="also time one Draw-tab update of all the models")
     parser.add_argument("--repeats", type=int, default=REPEATS, help=f"predictions per model (default {REPEATS})")
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -107,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         import_tensorflow()
         png = sketch_png()
         print(format_table([measure(cache, entry, png, args.repeats) for entry in entries], args.repeats))
+        if args.drawing:
+            models = {entry.title: cache.load_model(entry.entry_id) for entry in entries}
+            seconds = drawing_update_seconds(models, sketch_pixels(), args.repeats)
+            print(
+                f"One Draw-tab update, {', '.join(models)} together: {seconds * 1e3:.1f} ms (median of {args.repeats})"
+            )
     except FmnistError as error:
         print(error, file=sys.stderr)
         return error.exit_code

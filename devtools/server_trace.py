@@ -9,9 +9,9 @@ unanswered, a `TASKS` line: where the event loop's tasks wait and how many of th
 are taken.
 
 Installed by `start_server(trace=True)` (the load benchmark's `--shots`), before `streamlit run` starts; it
-changes no behaviour, it only prints. A line names the session (8 characters of its id), the visitor (from the
-page address), and for a rerun the fragment it is for (or `full`), whether the browser's timer sent it, and the
-Train page's settings radio as the widget values it carries say.
+changes no behaviour, it only prints. A line names the session (8 characters of its id), the visitor (as the
+session knows it: fmnist_app/visitor.py), and for a rerun the fragment it is for (or `full`), whether the browser's
+timer sent it, and the Train page's settings radio as the widget values it carries say.
 """
 
 import asyncio
@@ -20,7 +20,6 @@ import os
 import sys
 import threading
 import time
-from urllib.parse import parse_qs
 
 from starlette.staticfiles import StaticFiles
 from streamlit.runtime.app_session import AppSession
@@ -73,13 +72,22 @@ def _message(forward_msg) -> str:
     return f"delta:{name}:{str(body)[:60]!r}"
 
 
+def _visitor(session: AppSession) -> str:
+    # Looked up, not imported: the trace must not change when the app's modules are first imported.
+    visitor_module = sys.modules.get("fmnist_app.visitor")
+    try:
+        return str(session.session_state[visitor_module.SESSION_KEY])
+    except (AttributeError, KeyError):
+        return "-"  # The session's first run has not made or read the id yet.
+
+
 _request_rerun = AppSession.request_rerun
 _handle_event = AppSession._handle_scriptrunner_event_on_event_loop
 
 
 def request_rerun(self, client_state) -> None:
     if client_state is not None:
-        visitor = parse_qs(client_state.query_string).get("visitor", ["-"])[0][:8]
+        visitor = _visitor(self)[:8]
         fragment = client_state.fragment_id[:8] if client_state.fragment_id else "full"
         _say(
             self,

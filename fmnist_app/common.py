@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
     from fmnist_core.race.file import RaceResult
 
-# Links that open a page on something (st.query_params): Evaluate on a cache entry, the Race page on a race file.
-ENTRY_PARAMETER = "entry"
-RACE_PARAMETER = "race"
 TAB_PARAMETER, DRAW_TAB = "tab", "draw"  # ?tab=draw: Predict opens on its Draw tab (the Home page's sketch link).
 CURVE_PANEL_WIDTH = 320  # Pixels per learning-curve panel: two panels and the legend fit the wide layout.
 LAST_SKETCH = "last_sketch"  # Session key: the 28×28 picture Predict prepared last, for Inside the model.

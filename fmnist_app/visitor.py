@@ -1,8 +1,12 @@
 """This browser as a visitor of a shared server: an id that survives reloads, its training request, the queue.
 
-Streamlit forgets a session on reload, so the visitor id lives in the page address (`?visitor=…`): the router
-puts it there on every run (page links drop it), and a reloaded page reads it back and finds its requests in
-the shared job manager. Only an id of the exact shape `new_visitor_id` makes is taken from the address.
+Streamlit forgets a session on reload, so the visitor id lives in the browser: a cookie (`fmnist_visitor`) holding
+a random 128-bit id the app made. The first run of a browser that has none makes one and sets the cookie with a
+one-line script (`cookie_script`: the id is the only thing in it, checked to be 32 hexadecimal digits); every later
+session of that browser (a reload, a new tab) sends it with its connection and reads it back through
+`st.context.cookies`. The page address carries no identity: an old `?visitor=…` is dropped, never read, so a
+projected or shared address gives its reader only the view (OWASP session management; CWE-598). Another browser
+or a private window has no cookie and so is another visitor.
 
 This id is the app's one notion of "whose job is this": a training request carries it as its owner, and a page
 reports a request's outcome (finished, stopped, failed) only to that visitor, beside the settings it ran with
@@ -11,6 +15,8 @@ stop was asked for, not how the job ended.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import streamlit as st
 
@@ -30,22 +36,51 @@ from fmnist_core.jobs.queue import CANCELLED, JobManager, JobStatus
 from fmnist_core.store.cache import ModelCache
 from fmnist_core.training.pipeline import start_training_job
 
-ADDRESS_KEY = "visitor"  # The query parameter: http://server:8501/train?visitor=…
+COOKIE_NAME = "fmnist_visitor"
+COOKIE_SECONDS = 180 * 24 * 3600  # A term: the same browser finds its models' ownership all term long.
+OLD_ADDRESS_KEY = "visitor"  # Where the id used to live (?visitor=…): removed from the address, never read.
 SESSION_KEY = "visitor_id"
 # A place in the queue changes every few minutes; polling faster only costs the server CPU that pages need.
 QUEUE_REFRESH_SECONDS = 5.0
+COOKIE_SET_KEY = "visitor_cookie_set"  # True once this browser sent the cookie with its connection.
+
+
+def browser_cookies() -> Mapping[str, str]:
+    """The cookies this browser sent when its session connected (tests stand a browser in here)."""
+    return st.context.cookies
+
+
+def cookie_script(visitor: str) -> str:
+    """The script that keeps `visitor` in this browser's cookie: the id is its only variable part, and must be one
+    `new_visitor_id` could have made (so no text a user chose can ever reach it)."""
+    if not is_visitor_id(visitor):
+        raise ValueError(f"not a visitor id: {visitor!r}")
+    return (
+        f'<script>document.cookie = "{COOKIE_NAME}={visitor}; path=/; max-age={COOKIE_SECONDS}; SameSite=Strict"'
+        ' + (location.protocol === "https:" ? "; Secure" : "");</script>'
+    )
 
 
 def visitor_id() -> str:
-    """This browser session's visitor id, written into the page address so that a reload keeps it."""
+    """This browser's visitor id: read from its cookie when the session connected, or made now (see the module)."""
     known = st.session_state.get(SESSION_KEY)
     if known is None:
-        offered = st.query_params.get(ADDRESS_KEY)
+        offered = browser_cookies().get(COOKIE_NAME)
         known = offered if is_visitor_id(offered) else new_visitor_id()
         st.session_state[SESSION_KEY] = known
-    if st.query_params.get(ADDRESS_KEY) != known:
-        st.query_params[ADDRESS_KEY] = known
+        st.session_state[COOKIE_SET_KEY] = known == offered
     return known
+
+
+def keep_visitor_in_browser() -> None:
+    """The router's part, once per run: an old `?visitor=` leaves the address, and a session that came without the
+    cookie writes it. The script is drawn on every run of such a session: the element stays in place, so it runs once
+    in the browser, and a run cut short by a rerun cannot lose it."""
+    visitor = visitor_id()
+    if OLD_ADDRESS_KEY in st.query_params:
+        del st.query_params[OLD_ADDRESS_KEY]
+    if not st.session_state[COOKIE_SET_KEY]:
+        st.sidebar.html(cookie_script(visitor), unsafe_allow_javascript=True)
 
 
 def my_request(manager: JobManager, kind: str = "train") -> JobStatus | None:

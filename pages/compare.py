@@ -5,6 +5,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from fmnist_app import views
 from fmnist_app.common import (
     cache_entries,
     damaged_entries,
@@ -44,6 +45,7 @@ COLUMN_FORMATS = {
 # Read as every view reads an accuracy (display.format_accuracy, through the table's Styler): a column format
 # would take precedence over it, and Streamlit's "percent" rounds to '94%' where other views say '93.81%'.
 ACCURACY_COLUMNS = ("test_accuracy", "single_view_accuracy")
+SWEEP_KEY = "compare_sweep"
 COLUMN_HELP = {"single_view_accuracy": report.SINGLE_VIEW_MEANING.capitalize()}
 
 
@@ -53,7 +55,17 @@ def latency_seconds(entry_id: str, model_sha256: str, _model, _test_images) -> f
     return report.measure_latency(_model, _test_images)
 
 
-def pick_entries() -> dict:
+def follow_link(by_model: dict[str, list], sweeps: list[SweepResult]) -> None:
+    """A link sets each model's picker (?model1=<entry id>&…) and the sweep (?sweep=<sweep id>)."""
+    fields = [
+        views.Field(name, f"compare_{name}", views.one_of([entry.entry_id for entry in candidates], f"cached {name}"))
+        for name, candidates in by_model.items()
+    ]
+    sweep_ids = {sweep.sweep_id: index for index, sweep in enumerate(sweeps)}
+    views.arrive("compare", [*fields, views.Field(views.SWEEP, SWEEP_KEY, views.one_of(sweep_ids, "sweep"))])
+
+
+def pick_entries(sweeps: list[SweepResult]) -> dict:
     """One cache entry per registry model (most accurate first in each box); damaged or None where none is usable."""
     entries = cache_entries()
     damaged_entries(entries)
@@ -62,6 +74,7 @@ def pick_entries() -> dict:
         st.info("No trained model yet: train Model 1, 2 and 3 first (the quick preset is the shortest run).", icon="ℹ️")
         link_to_page("pages/train.py", label="Train", icon="🏋️")
         st.stop()
+    follow_link(by_model, sweeps)
     usable = {entry.entry_id: entry for candidates in by_model.values() for entry in candidates}
     picked = {}
     for column, (name, candidates) in zip(st.columns(len(by_model)), by_model.items(), strict=True):
@@ -169,23 +182,23 @@ def error_bars_chart(sweep: SweepResult) -> alt.HConcatChart:
     return alt.hconcat(*panels)
 
 
-def seeds_section(chosen: dict) -> SweepResult | None:
+def seeds_section(chosen: dict, sweeps: list[SweepResult], problems: list[str]) -> SweepResult | None:
     """The sweep's error bars and verdicts when one was run, else a plain "one seed" note; returns the sweep shown."""
     st.header("🎲 Seeds: is the difference real?")
-    sweeps, problems = load_sweeps(model_cache().root, recorded_sweeps_dir())
     for problem in problems:
         st.warning(problem, icon="⚠️")
     if not sweeps:
         st.info(sweep_report.ONE_SEED_NOTE, icon="🎲")
         return None
-    suggested = sweep_report.pick_sweep(sweeps, [entry.record.config for entry in trained(chosen)])
+    if st.session_state.get(SWEEP_KEY) not in range(len(sweeps)):
+        suggested = sweep_report.pick_sweep(sweeps, [entry.record.config for entry in trained(chosen)])
+        st.session_state[SWEEP_KEY] = sweeps.index(suggested)
     sweep = sweeps[
         st.selectbox(
             "Sweep",
             range(len(sweeps)),
-            index=sweeps.index(suggested),
             format_func=lambda index: sweep_report.describe(sweeps[index]),
-            key="compare_sweep",
+            key=SWEEP_KEY,
             help="Saved by `python -m fmnist_core sweep`; the one with the table's settings is chosen first.",
         )
     ]
@@ -221,7 +234,9 @@ st.write(
     "size, speed — with a report to hand out."
 )
 
-chosen = pick_entries()
+link_slot = st.container()
+all_sweeps, sweep_problems = load_sweeps(model_cache().root, recorded_sweeps_dir())
+chosen = pick_entries(all_sweeps)
 latencies = measure_latencies(chosen)
 races = load_races()
 
@@ -244,7 +259,15 @@ st.caption(
     "Training figures come from the machine that trained each model; latency is measured here and now. "
     "The report below says exactly how each number was measured."
 )
-sweep = seeds_section(chosen)
+sweep = seeds_section(chosen, all_sweeps, sweep_problems)
+views.keep_view(
+    "compare",
+    {
+        **{name: st.session_state.get(f"compare_{name}") for name in MODEL_SPECS},
+        views.SWEEP: sweep.sweep_id if sweep is not None else None,
+    },
+    link_slot,
+)
 result = report.build_report(chosen, command_line, latencies, races, sweep=sweep)
 
 st.header("Learning curves")

@@ -8,8 +8,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from fmnist_app import views
 from fmnist_app.common import (
-    ENTRY_PARAMETER,
     dataset_or_stop,
     learning_curves_chart,
     link_to_page,
@@ -23,6 +23,8 @@ from fmnist_core.report.commentary import learning_curve_summary, mirror_note
 from fmnist_core.store.cache import CacheEntry
 
 CHART_KEY = "confusion_chart"
+ENTRY_KEY = "evaluate_entry"
+PAIR_FOR_KEY = "mistakes_for_entry"  # The entry whose most confused pair the cell pickers were set to.
 TRUE_KEY, PREDICTED_KEY = "mistakes_true_class", "mistakes_predicted_class"
 GALLERY_LIMIT = 40  # Images shown at once, most confident mistakes first.
 GALLERY_COLUMNS = 8
@@ -34,18 +36,27 @@ def confusion_cells(matrix: list[list[int]]) -> pd.DataFrame:
     return confusion.confusion_cells(matrix)
 
 
+def follow_link(usable: dict[str, CacheEntry]) -> None:
+    """A link (the Home page's "See what Model 3 gets wrong", a teacher's) sets the model and the mistakes' cell."""
+    linked = views.arrive(
+        "evaluate",
+        [
+            views.Field(views.MODEL, ENTRY_KEY, views.cached_model(usable)),
+            views.Field(views.TRUE, TRUE_KEY, views.class_index),
+            views.Field(views.PREDICTED, PREDICTED_KEY, views.class_index),
+        ],
+    )
+    if TRUE_KEY in linked or PREDICTED_KEY in linked:  # The cell is the link's, not the model's most confused pair.
+        st.session_state[PAIR_FOR_KEY] = st.session_state.get(ENTRY_KEY, next(iter(usable)))
+
+
 def pick_entry() -> CacheEntry:
     """The chosen usable cache entry; without one, say how to get one and stop."""
     usable = usable_entries_or_stop()
-    # A link may name the model to open on (the Home page's "See what Model 3 gets wrong").
-    asked = st.query_params.get(ENTRY_PARAMETER)
-    chosen = st.selectbox(
-        "Model",
-        list(usable),
-        index=list(usable).index(asked) if asked in usable else 0,
-        format_func=lambda entry_id: usable[entry_id].label,
-        key="evaluate_entry",
-    )
+    follow_link(usable)
+    if st.session_state.get(ENTRY_KEY) not in usable:
+        st.session_state[ENTRY_KEY] = next(iter(usable))
+    chosen = st.selectbox("Model", list(usable), format_func=lambda entry_id: usable[entry_id].label, key=ENTRY_KEY)
     st.caption(f"{usable[chosen].title}: {usable[chosen].provenance}.")
     return usable[chosen]
 
@@ -105,9 +116,9 @@ def heatmap(cells: pd.DataFrame, normalised: bool) -> alt.LayerChart:
 
 def pick_pair(evaluation: Evaluation) -> tuple[int, int]:
     """The (true, predicted) pair to show; starts on the model's most confused pair."""
-    entry_id = st.session_state["evaluate_entry"]
-    if st.session_state.get("mistakes_for_entry") != entry_id:
-        st.session_state["mistakes_for_entry"] = entry_id
+    entry_id = st.session_state[ENTRY_KEY]
+    if st.session_state.get(PAIR_FOR_KEY) != entry_id:
+        st.session_state[PAIR_FOR_KEY] = entry_id
         top = confusion.most_confused(evaluation.confusion_matrix, top=1)
         pair = (top[0].true_class, top[0].predicted_class) if top else (6, 0)
         st.session_state[TRUE_KEY], st.session_state[PREDICTED_KEY] = pair
@@ -154,7 +165,7 @@ def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) ->
                 width=IMAGE_WIDTH,
             )
             with column:  # Where this model found its evidence for the wrong answer.
-                link = {"entry": st.session_state["evaluate_entry"], "image": f"test:{image.index}"}
+                link = {views.MODEL: st.session_state[ENTRY_KEY], views.IMAGE: views.test_image_link(image.index)}
                 link_to_page("pages/inside.py", "Why?", icon="🔬", query_params=link)
 
 
@@ -164,6 +175,7 @@ st.write(
     "is wrong, and which pictures fool it."
 )
 
+link_slot = st.container()
 entry = pick_entry()
 evaluation = entry.record.evaluation
 
@@ -215,6 +227,11 @@ with classes:
 st.header("Which pictures were mistaken?")
 true_class, predicted = pick_pair(evaluation)
 mistakes_gallery(evaluation, true_class, predicted)
+views.keep_view(
+    "evaluate",
+    {views.MODEL: entry.entry_id, views.TRUE: CLASS_NAMES[true_class], views.PREDICTED: CLASS_NAMES[predicted]},
+    link_slot,
+)
 
 st.header("Learning curves")
 st.caption(learning_curve_summary(entry.record.history))

@@ -7,10 +7,9 @@ imports it in its own thread, after the page is on screen.
 
 import streamlit as st
 
+from fmnist_app import views
 from fmnist_app.common import (
     DRAW_TAB,
-    ENTRY_PARAMETER,
-    RACE_PARAMETER,
     TAB_PARAMETER,
     cache_entries,
     damaged_entries,
@@ -105,7 +104,7 @@ def quick_start() -> bool:
                 "pages/evaluate.py",
                 f"See what {widest.title} gets wrong",
                 "🔍",
-                {ENTRY_PARAMETER: widest.entry_id},
+                {views.MODEL: widest.entry_id},
                 f"{format_accuracy(widest.record.test_accuracy)} of the test pictures right: the confusion matrix, "
                 "and the pictures behind each mistake.",
             )
@@ -117,7 +116,7 @@ def quick_start() -> bool:
                 "pages/race.py",
                 f"Open the race recorded on {race.result.created[:10]}",
                 "🏁",
-                {RACE_PARAMETER: race.path.name},
+                {views.RACE: race.path.name},
                 f"Replay it at true speed: {race.result.recorded_label}.",
             )
         )

@@ -7,7 +7,6 @@ filter redundancy and the embedding map) are computed once per model and kept.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import altair as alt
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from fmnist_app import views
 from fmnist_app.common import (
     LAST_SKETCH,
     cache_entries,
@@ -24,7 +24,7 @@ from fmnist_app.common import (
     show_error,
     usable_entries_or_stop,
 )
-from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
 from fmnist_core.errors import ExplainError
 from fmnist_core.evaluate.predict import pick_test_image, pixelated, top_k
 from fmnist_core.evaluate.sketch import MAX_UPLOAD_BYTES, SketchError, prepare_sketch
@@ -45,7 +45,7 @@ SIDE_BY_SIDE = "side-by-side"
 TEST_IMAGE, SKETCH, UPLOAD = "A test image", "Your last sketch from Predict", "Upload a picture"
 ANY_CLASS = "Any class"
 NO_CLASS = "—"
-LINKED_IMAGE = re.compile(r"^test:(\d+)$")  # ?image=test:123 from the Predict and Evaluate pages.
+SKETCH_PARAMETER = "sketch"  # ?image=sketch: the last sketch drawn on Predict.
 CLASS_COLORS = alt.Scale(domain=list(CLASS_NAMES), scheme="tableau10")
 
 # Cached computations, keyed by the cache entry and its model checksum; the model and the data set are passed
@@ -94,30 +94,47 @@ def best_of_each(entries: list[CacheEntry]) -> list[CacheEntry]:
 # Choosing -------------------------------------------------------------------------------------------------------
 
 
-def follow_link() -> None:
-    """A link from Predict or Evaluate (?entry=ID&image=test:N or image=sketch) sets the pickers, once."""
-    parameters = st.query_params.to_dict()
-    if not parameters:
-        return
-    if "entry" in parameters:
-        st.session_state["inside_entry"] = parameters["entry"]
-    image = parameters.get("image", "")
-    linked = LINKED_IMAGE.match(image)
-    if image == "sketch":
-        st.session_state["inside_source"] = SKETCH
-    elif linked:
-        st.session_state["inside_source"] = TEST_IMAGE
-        st.session_state["inside_class"] = ANY_CLASS
-        st.session_state["inside_index"] = int(linked.group(1))
-    # Cleared, so that the pickers are the user's again and the same link works a second time.
-    st.query_params.clear()
-
-
-def pick_models() -> list[tuple[CacheEntry, object]]:
-    """The chosen cache entry with its model, or the best entry of every model side by side."""
-    usable = usable_entries_or_stop()
+def model_choices(usable: dict[str, CacheEntry]) -> list[str]:
     best = best_of_each(list(usable.values()))
-    choices = ([SIDE_BY_SIDE] if len(best) > 1 else []) + list(usable)
+    return ([SIDE_BY_SIDE] if len(best) > 1 else []) + list(usable)
+
+
+def linked_picture(text: str) -> dict[str, object]:
+    """?image=sketch or ?image=test:N → the picture pickers' values."""
+    if text == SKETCH_PARAMETER:
+        return {"inside_source": SKETCH}
+    index = views.test_image_number(TEST_SET_IMAGES, views.TEST_IMAGE_PREFIX)(text)
+    return {"inside_source": TEST_IMAGE, "inside_class": ANY_CLASS, "inside_index": index}
+
+
+def follow_link(usable: dict[str, CacheEntry]) -> None:
+    """A link (Predict's, Evaluate's, a teacher's) sets the model, the picture and the compared class."""
+    views.arrive(
+        "inside",
+        [
+            views.Field(views.MODEL, "inside_entry", views.cached_model(usable, also=model_choices(usable))),
+            views.Field(views.IMAGE, None, linked_picture),
+            views.Field(views.COMPARE, "inside_other", views.class_name),
+        ],
+    )
+
+
+def link_to_this_view(where) -> None:
+    source = st.session_state.get("inside_source")
+    image = {TEST_IMAGE: views.test_image_link(st.session_state.get("inside_index", 0)), SKETCH: SKETCH_PARAMETER}
+    other = st.session_state.get("inside_other", NO_CLASS)
+    chosen = {
+        views.MODEL: st.session_state.get("inside_entry"),
+        views.IMAGE: image.get(source),
+        views.COMPARE: None if other == NO_CLASS else other,
+    }
+    views.keep_view("inside", chosen, where)
+
+
+def pick_models(usable: dict[str, CacheEntry]) -> list[tuple[CacheEntry, object]]:
+    """The chosen cache entry with its model, or the best entry of every model side by side."""
+    best = best_of_each(list(usable.values()))
+    choices = model_choices(usable)
     if st.session_state.get("inside_entry") not in choices:
         if "inside_entry" in st.session_state:
             st.warning("That model is no longer cached; showing the most accurate one.", icon="🗄️")
@@ -409,8 +426,10 @@ st.markdown(
     "layer learned, what each block makes of a picture, where it finds its evidence, and whether Model 3's 256 "
     "first-layer filters are really 4× as many detectors as Model 1's 64."
 )
-follow_link()
-chosen_models = pick_models()
+usable_entries = usable_entries_or_stop()
+follow_link(usable_entries)
+link_slot = st.container()
+chosen_models = pick_models(usable_entries)
 if not chosen_models:
     st.stop()
 (_, _), (test_images, test_labels) = dataset_or_stop()
@@ -428,6 +447,7 @@ if chosen is not None:
         feature_maps(where_it_looks(chosen_models, picture))
     except ExplainError as error:
         show_error(error)
+link_to_this_view(link_slot)
 first_layer(chosen_models)
 redundancy(test_images, test_labels)
 embedding(chosen_models, test_images, test_labels)

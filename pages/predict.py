@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from fmnist_app import views
 from fmnist_app.common import (
     DRAW_TAB,
     LAST_SKETCH,
@@ -26,7 +27,7 @@ from fmnist_app.common import (
 )
 from fmnist_app.visitor import ask_to_train, my_request, something_to_show, training_status_box
 from fmnist_core.config import PRESETS
-from fmnist_core.data.fashion_mnist import CLASS_NAMES
+from fmnist_core.data.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
 from fmnist_core.display import format_size
 from fmnist_core.evaluate.predict import (
     Classification,
@@ -51,7 +52,8 @@ INKS = {
     "White ink on black, like Fashion-MNIST": ("#FFFFFF", "#000000"),
 }
 ANY_CLASS = "Any class"
-TABS = ["📤 Upload", "✏️ Draw", "🎲 Try a test image"]
+TEST_TAB = "🎲 Try a test image"
+TABS = ["📤 Upload", "✏️ Draw", TEST_TAB]
 # Session keys: the last drawing, and the one the canvas was opened with (kept while the Draw tab stays open).
 LAST_DRAWING, OPENED_WITH = "last_drawing", "canvas_opened_with"
 
@@ -271,7 +273,7 @@ def show_picture_prediction(picture, models: dict[str, object], source: str | No
     st.caption(describe_preparation(sketch))
     show_classification(classify(sketch.image, models))
     st.session_state[LAST_SKETCH] = sketch.image
-    link_to_page("pages/inside.py", "See what the model looked at", icon="🔬", query_params={"image": "sketch"})
+    link_to_page("pages/inside.py", "See what the model looked at", icon="🔬", query_params={views.IMAGE: "sketch"})
 
 
 def show_test_image_prediction(models: dict[str, object]) -> None:
@@ -288,7 +290,8 @@ def show_test_image_prediction(models: dict[str, object]) -> None:
     )
     st.caption("Test images are already prepared the Fashion-MNIST way, so the models see exactly this.")
     show_classification(classify(images[index], models, true_class))
-    link_to_page("pages/inside.py", "See what the model looked at", icon="🔬", query_params={"image": f"test:{index}"})
+    link = {views.IMAGE: views.test_image_link(index)}
+    link_to_page("pages/inside.py", "See what the model looked at", icon="🔬", query_params=link)
 
 
 # Page -------------------------------------------------------------------------------------------------------
@@ -306,11 +309,21 @@ if not trained_models:
 
 # The widgets of the Draw and test-image tabs, with their first values: kept while their tab is closed.
 keep_widget_values({"ink": next(iter(INKS)), "stroke_width": 18, "test_class": ANY_CLASS, "test_index": 0})
+# A link names a test image (?example=123): the page opens on it, in its tab.
+# Home's "Try a sketch" link opens the Draw tab (?tab=draw).
+arrived = views.arrive(
+    "predict",
+    [
+        views.Field(views.EXAMPLE, "test_index", views.test_image_number(TEST_SET_IMAGES)),
+        views.Field(TAB_PARAMETER, "predict_tab", views.one_of({DRAW_TAB: TABS[1]}, "tab")),
+    ],
+)
+if "test_index" in arrived:
+    st.session_state["predict_tab"] = TEST_TAB
 # The upload is drawn whatever tab is open, so switching tabs keeps it (Streamlit cannot give a file uploader its
 # file back). The canvas only while the Draw tab is open (it keeps its drawing: see `drawing`), and the test image,
 # its answer and its bars only while theirs is.
-opened_on = TABS[1] if st.query_params.get(TAB_PARAMETER) == DRAW_TAB else None  # Home's "Draw a garment" link.
-upload_tab, draw_tab, test_tab = lazy_tabs(TABS, key="predict_tab", default=opened_on)
+upload_tab, draw_tab, test_tab = lazy_tabs(TABS, key="predict_tab")
 with upload_tab:
     uploaded = uploaded_picture()
     if uploaded is not None:
@@ -326,4 +339,7 @@ else:
 # Last, because when the dataset is missing, dataset_or_stop explains how to get it and stops the script.
 if test_tab.open:
     with test_tab:
+        views.keep_view("predict", {views.EXAMPLE: st.session_state["test_index"]})
         show_test_image_prediction(trained_models)
+else:
+    views.keep_view("predict", {})  # The other tabs show what the student brought: nothing a link could carry.

@@ -12,8 +12,8 @@ import time
 
 import streamlit as st
 
+from fmnist_app import views
 from fmnist_app.common import (
-    RACE_PARAMETER,
     classroom_settings,
     job_manager,
     race_summary,
@@ -45,6 +45,7 @@ from fmnist_core.race.runner import (
 
 REFRESH_SECONDS = 0.5
 REPLAY_TAB = "Replay a recorded race"
+RACE_KEY = "race_replayed"  # The past or recorded race picked for replay (an index into list_races()).
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
 REPLAY_MODES = {True: "Start together at the gun", False: "One after another, as they ran"}
 RECORD_HINT = (
@@ -293,15 +294,16 @@ def chosen_race() -> tuple[str, RaceResult] | None:
     if not races:
         st.info(f"No races yet: start one in the first tab. {RECORD_HINT}", icon="📭")
         return None
-    names = [race.path.name for race in races]
-    asked = st.query_params.get(RACE_PARAMETER)  # A link may name the race to open on (the Home page's).
+    names = {race.path.name: index for index, race in enumerate(races)}
+    # A link may name the race to open on (the Home page's, a teacher's).
+    views.arrive("race", [views.Field(views.RACE, RACE_KEY, views.one_of(names, "past or recorded race"))])
+    if st.session_state.get(RACE_KEY) not in names.values():
+        st.session_state[RACE_KEY] = 0
     index = st.selectbox(
-        "Race",
-        range(len(races)),
-        index=names.index(asked) if asked in names else 0,
-        format_func=lambda i: f"[{races[i].origin}] {races[i].label}",
+        "Race", range(len(races)), format_func=lambda i: f"[{races[i].origin}] {races[i].label}", key=RACE_KEY
     )
     stored = races[index]
+    views.keep_view("race", {views.RACE: stored.path.name})
     if stored.result is None:
         show_error(RaceFileError(f"{stored.path.name} cannot be replayed: {stored.problem}"))
         return None
@@ -346,7 +348,7 @@ st.write(
     "the lanes, their timers and the finish order."
 )
 here, recorded = st.tabs(
-    ["Race on this machine", REPLAY_TAB], default=REPLAY_TAB if RACE_PARAMETER in st.query_params else None
+    ["Race on this machine", REPLAY_TAB], default=REPLAY_TAB if views.RACE in st.query_params else None
 )
 with here:
     race_here()

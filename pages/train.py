@@ -8,6 +8,7 @@ keeps the machine busy.
 
 import streamlit as st
 
+from fmnist_app import views
 from fmnist_app.common import (
     classroom_settings,
     job_manager,
@@ -157,7 +158,8 @@ def restore_my_request(mine: JobStatus | None) -> None:
     """Once per browser session, put the model and settings of this visitor's latest request back in the widgets.
 
     A reload starts a new Streamlit session whose widgets hold their defaults; the request survives it (the
-    address carries the visitor id), so the page picks its settings again and shows its run and outcome beside them.
+    browser's cookie carries the visitor id), so the page picks its settings again and shows its run and outcome
+    beside them.
     """
     if st.session_state.get(RESTORED_KEY):
         return
@@ -391,8 +393,17 @@ cache = model_cache()
 manager = job_manager()
 mine = my_request(manager)
 restore_my_request(mine)
+views.arrive(  # After the restore: a link names the view its reader asked for.
+    "train",
+    [
+        views.Field(views.MODEL, MODEL_KEY, views.one_of(MODEL_NAMES, "model")),
+        views.Field(views.PRESET, SETTINGS_KEY, views.one_of(list(SETTING_CHOICES), "preset")),
+    ],
+)
+link_slot = st.container()
 model_name = choose_model()
 train_config = choose_settings(model_name, cache)
+views.keep_view("train", {views.MODEL: model_name, views.PRESET: st.session_state[SETTINGS_KEY]}, link_slot)
 st.divider()
 box_shown = False
 if mine is not None and mine.running:

@@ -19,16 +19,17 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fmnist_app import visitor as visitor_module
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.display import format_accuracy
 from fmnist_core.store.cache import ModelCache
 from fmnist_core.training.loop import TrainingCancelled
 from tests.app_tabs import DATASET_TABS, open_tab
 from tests.records import StandInModel, make_record
+from tests.visitors import browser_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
-VISITOR_PARAMETER = "visitor"
 ALICE, BOB = "a" * 32, "b" * 32
 
 
@@ -47,12 +48,15 @@ def router(tmp_path_factory) -> Path:
     return folder / "streamlit_app.py"
 
 
-def open_page(router: Path, page: str | None = None, visitor: str | None = None) -> AppTest:
-    """Run the app (then switch to `page`); `visitor` opens it as a reloaded page whose address names that visitor."""
+def open_page(
+    router: Path, page: str | None = None, visitor: str | None = None, address: dict[str, str] | None = None
+) -> AppTest:
+    """Run the app (then switch to `page`); `visitor` opens it as a reloaded page of a browser whose cookie names
+    that visitor; `address` is the query string it is opened with."""
     app = AppTest.from_file(str(router), default_timeout=TIMEOUT)
-    if visitor is not None:
-        app.query_params[VISITOR_PARAMETER] = visitor
-    app.run()
+    app.query_params.update(address or {})
+    with browser_of(visitor):
+        app.run()
     if page is not None:
         app.switch_page(f"pages/{page}").run()
     assert not app.exception, [error.value for error in app.exception]
@@ -529,12 +533,36 @@ def test_classroom_mode_lets_only_the_owner_stop_a_training(router, cache_dir, c
         stop_everything()
 
 
-def test_a_hostile_visitor_id_in_the_address_is_replaced(router, cache_dir):
-    app = open_page(router, visitor="../../etc/passwd")
+def sent_cookie_scripts(app: AppTest) -> list[str]:
+    return [element.proto.body for element in app.sidebar.get("html")]
+
+
+def test_a_hostile_visitor_cookie_is_replaced_by_a_fresh_id_kept_in_the_cookie(router, cache_dir):
     from fmnist_core.jobs.classroom import is_visitor_id
 
-    assert is_visitor_id(app.query_params[VISITOR_PARAMETER]), "a fresh id, not the text from the address"
-    assert app.session_state["visitor_id"] == app.query_params[VISITOR_PARAMETER]
+    app = open_page(router, visitor="../../etc/passwd")
+    fresh = app.session_state["visitor_id"]
+    assert is_visitor_id(fresh), "a fresh id, not the text from the cookie"
+    assert sent_cookie_scripts(app) == [visitor_module.cookie_script(fresh)], "written into the browser's cookie"
+
+
+def test_the_visitor_comes_from_the_cookie_and_never_from_the_address(router, cache_dir):
+    remembered = open_page(router, visitor=ALICE, address={"visitor": BOB})
+    assert remembered.session_state["visitor_id"] == ALICE
+    assert "visitor" not in remembered.query_params, "an old address's id leaves the address"
+    assert not sent_cookie_scripts(remembered), "the browser already holds its cookie"
+
+    # Another browser opening an address that names Alice (the old form of identity) is a new visitor.
+    stranger = open_page(router, address={"visitor": ALICE})
+    assert stranger.session_state["visitor_id"] not in (ALICE, BOB)
+    assert "visitor" not in stranger.query_params
+
+
+def test_the_cookie_script_carries_only_a_visitor_id():
+    assert visitor_module.cookie_script(ALICE).count(ALICE) == 1
+    for hostile in ('"; alert(1); "', "a" * 31 + "</script>", ALICE.upper(), ALICE + "\n"):
+        with pytest.raises(ValueError):
+            visitor_module.cookie_script(hostile)
 
 
 def test_home_page_also_runs_on_its_own(cache_dir):

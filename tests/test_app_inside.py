@@ -118,21 +118,25 @@ def test_a_second_class_adds_its_evidence(cached_model):
 def test_a_link_from_evaluate_opens_that_model_and_test_image(cached_model):
     require_real_data()
     entry = only_entry(cached_model)
-    app = page(query={"entry": entry, "image": "test:42"})
+    app = page(query={"model": entry, "image": "test:42"})
     assert app.selectbox(key="inside_entry").value == entry
     assert app.number_input(key="inside_index").value == 42
     assert captions(app)[0].startswith("Test image #42 ")
-    assert not app.query_params, "the link's parameters are used once, then the pickers are the user's"
+    assert app.query_params == {"model": entry, "image": "test:42"}, "the address names the view shown"
+    app.number_input(key="inside_index").set_value(7).run()
+    assert app.query_params["image"] == "test:7", "then the pickers are the user's, and the address follows them"
 
 
 @pytest.mark.realdata
 def test_a_link_to_a_missing_model_or_image_says_so_and_shows_another(cached_model):
     require_real_data()
-    app = page(query={"entry": "model3-0123456789ab", "image": "test:99999"})
-    warnings = [warning.value for warning in app.warning]
-    assert any("That model is no longer cached" in warning for warning in warnings)
-    assert any("There is no test image #99999" in warning for warning in warnings)
+    app = page(query={"model": "model3-0123456789ab", "image": "test:99999"})
+    [said] = [info.value for info in app.info if "model=model3-0123456789ab" in info.value]
+    assert "image=test:99999 (no such test image" in said
     assert captions(app)[0].startswith("Test image #0 ")
+    # A model deleted while this session showed it: the page says so and shows the most accurate one.
+    stale = page(state={"inside_entry": "model3-0123456789ab"})
+    assert any("That model is no longer cached" in warning.value for warning in stale.warning)
 
 
 @pytest.mark.realdata
@@ -178,4 +182,4 @@ def test_predict_and_evaluate_link_here_with_the_picture(router, cached_model): 
     shown = [caption for image in app.image for caption in image.captions]
     assert why and len(why) == len(shown), "one link under each mistaken picture"
     entry = only_entry(cached_model)
-    assert all(link.query_string.startswith(f"entry={entry}&image=test%3A") for link in why)
+    assert all(link.query_string.startswith(f"model={entry}&image=test%3A") for link in why)

@@ -54,7 +54,7 @@ def test_home_quick_start_offers_the_shipped_models_and_the_recorded_race(router
     app = open_page(router)
     links = {link.proto.label: link.proto for link in app.page_link}
     assert links["Try a sketch"].page == "predict"
-    assert links["See what Model 3 gets wrong"].query_string == f"entry={fresh_clone['model3']}"
+    assert links["See what Model 3 gets wrong"].query_string == f"model={fresh_clone['model3']}"
     assert links["Open the race recorded on 2026-11-25"].query_string == f"race={RECORDED_RACE}"
     text = all_text(app)
     assert "Model 1, Model 2 and Model 3 answer at once" in text and "recorded on gpu-box" in text
@@ -73,7 +73,7 @@ def test_home_offers_only_what_exists(router, fresh_clone, tmp_path):  # noqa: F
 def test_the_link_opens_evaluate_on_the_shipped_model_and_says_where_it_came_from(fresh_clone):
     require_real_data()
     app = AppTest.from_file(str(PAGES / "evaluate.py"), default_timeout=60)
-    app.query_params["entry"] = fresh_clone["model3"]
+    app.query_params["model"] = fresh_clone["model3"]
     app.run()
     assert not app.exception
     assert app.selectbox(key="evaluate_entry").value == fresh_clone["model3"]

@@ -31,6 +31,7 @@ from devtools.browser_support import (
     start_custom_training,
     start_server,
 )
+from fmnist_app.visitor import COOKIE_NAME
 from fmnist_core.config import PRESETS
 from fmnist_core.data.fashion_mnist import FILES
 from fmnist_core.training.loop import TrainingCancelled
@@ -223,7 +224,7 @@ def test_a_traced_server_logs_each_rerun_a_browser_asks_for_with_its_visitor_and
         with chromium() as browser:
             page = browser.new_page(viewport=VIEWPORT)
             open_page(page, server, "train")
-            visitor = re.search(r"visitor=([0-9a-f]{8})", page.url).group(1)
+            [visitor] = [cookie["value"][:8] for cookie in page.context.cookies() if cookie["name"] == COOKIE_NAME]
             page.get_by_text("Full preset", exact=True).click()
             page.get_by_text(re.compile(rf"^{PRESETS['full'].epochs} epochs × all training images")).first.wait_for(
                 timeout=PAGE_TIMEOUT * 1000

@@ -11,17 +11,18 @@ from streamlit.testing.v1 import AppTest
 from fmnist_core.config import PRESETS
 from fmnist_core.display import format_learning_rate
 from tests.test_predict import garment_png
+from tests.visitors import browser_of
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 TIMEOUT = 120
 
 
 def run_page(name: str, visitor: str | None = None) -> AppTest:
-    """Run a page; `visitor` opens it as a reloaded page whose address names that visitor (fmnist_app/visitor.py)."""
+    """Run a page; `visitor` opens it as a reloaded page of a browser whose cookie names that visitor
+    (fmnist_app/visitor.py)."""
     page = AppTest.from_file(str(PAGES / name), default_timeout=TIMEOUT)
-    if visitor is not None:
-        page.query_params["visitor"] = visitor
-    page.run()
+    with browser_of(visitor):
+        page.run()
     assert not page.exception, [error.value for error in page.exception]
     return page
 
@@ -180,8 +181,8 @@ def test_a_finished_run_is_shown_only_beside_the_settings_it_ran_with(cache_dir,
     choose(page, "custom", **TINY_CUSTOM)
     assert "Training Model 1 (custom) finished in" in said(page)
 
-    # A reload: a new Streamlit session, the same visitor (the address keeps the id). The page puts the settings
-    # of their request back, so its outcome shows beside the settings it ran with.
+    # A reload: a new Streamlit session, the same visitor (the browser's cookie keeps the id). The page puts the
+    # settings of their request back, so its outcome shows beside the settings it ran with.
     reloaded = run_page("train.py", visitor=page.session_state["visitor_id"])
     assert reloaded.radio[1].value == "custom"
     shown_settings = {element.label: element.value for element in reloaded.number_input}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import tomllib
 from pathlib import Path
@@ -470,3 +471,11 @@ def test_latency_benchmark_prints_a_row_per_cached_model(trained_cache, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("Warm single-image prediction, median of 3")
     assert table[2].startswith("Model 1") and "model1-" in table[2]
+
+
+def test_latency_benchmark_times_one_drawing_update_of_every_model_together(trained_cache, capsys):
+    from benchmarks.predict_latency import main
+
+    assert main(["--repeats", "2", "--drawing"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert re.fullmatch(r"One Draw-tab update, Model 1 together: \d+\.\d ms \(median of 2\)", last), last

@@ -9,9 +9,9 @@ does not know), and each can be overridden by an environment variable for a one-
     FMNIST_SCHEDULER=tcp://HOST:8786   train on that Dask cluster (a classroom's PCs each running `dask worker`)
                                   instead of the local worker process the server starts (fmnist_core/engine)
 
-A visitor is one browser session, known by a random id the app keeps in the page address (`?visitor=…`), so a
-reload finds the same requests. The id is a label, not a password: it names no file, and the rules below only
-ever let it act on what that same visitor asked for.
+A visitor is one browser, known by a random id the app keeps in that browser's cookie (fmnist_app/visitor.py),
+never in the page address, so a reload finds the same requests and a shared address grants nothing. The id names
+no file, and the rules below only ever let it act on what that same visitor asked for.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def new_visitor_id() -> str:
 
 
 def is_visitor_id(text: object) -> bool:
-    """True for an id `new_visitor_id` could have made; anything else in the address is ignored."""
+    """True for an id `new_visitor_id` could have made; anything else a browser sends is ignored."""
     return isinstance(text, str) and VISITOR_PATTERN.fullmatch(text) is not None
 
 
