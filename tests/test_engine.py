@@ -236,3 +236,25 @@ def test_a_fresh_machine_measures_a_few_batches_on_the_worker_for_its_expected_t
     wait_until(lambda: probe.start(TINY_SPECS[0], TINY_CONFIG, cache.root) != "measuring")
     estimate = expected_training(JobManager(), "model1", TINY_CONFIG, cache)
     assert estimate is not None and estimate.source == "measured" and estimate.seconds > 0
+
+
+@pytest.mark.slow
+def test_workers_start_even_when_main_is_a_page_script_streamlit_installed(tmp_path, monkeypatch):
+    """In the server, `__main__` is the script of Streamlit's last run: a spawned worker must not run it again."""
+    import sys
+    import types
+
+    script = tmp_path / "page_script.py"
+    marker = tmp_path / "ran"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit('a page script ran in a worker')\n")
+    page_main = types.ModuleType("__main__")
+    page_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page_main)
+    engine = SharedEngine()
+    try:
+        client = engine.client()
+        assert client.submit(sum, [1, 2, 3]).result(timeout=TIMEOUT) == 6
+    finally:
+        engine.close()
+    assert sys.modules["__main__"] is page_main
+    assert not marker.exists()

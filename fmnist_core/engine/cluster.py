@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,7 +91,7 @@ def start_local_cluster(workers: int, *, niceness: int | None = None, retry_kill
     settings = {} if retry_killed else {"distributed.scheduler.allowed-failures": 0}
     # No dashboard (nothing would look at it, and a second cluster would fight for its port); worker logs only
     # for errors, so a terminal shows the sweep's own progress.
-    with dask.config.set(settings), _started_deaf_to_ctrl_c():
+    with dask.config.set(settings), _started_deaf_to_ctrl_c(), _spawned_without_the_main_script():
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -114,6 +116,24 @@ def open_engine(scheduler: str | None, workers: int, connect_timeout: float) -> 
     cluster, client = start_local_cluster(workers)
     with cluster, client:
         yield client
+
+
+@contextmanager
+def _spawned_without_the_main_script() -> Iterator[None]:
+    """Processes started inside do not run this process's `__main__` script again.
+
+    A spawned Python imports its parent's `__main__` from its file before anything else. In the Streamlit server that
+    module is the page script Streamlit installed for its last run (streamlit_app.py): a worker started by the first
+    training would run the router and die before it could take a task (seen in the test suite after an AppTest run:
+    "'Page' object has no attribute '_url_path'"). A bare `__main__` stands in while the processes start.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 @contextmanager
