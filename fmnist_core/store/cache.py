@@ -20,6 +20,7 @@ never handed to Keras.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ from filelock import FileLock
 
 from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine
 from fmnist_core.data.fashion_mnist import data_fingerprint
-from fmnist_core.display import format_timestamp
+from fmnist_core.display import format_size, format_timestamp
 from fmnist_core.errors import CacheError, RecordError
 from fmnist_core.machine import import_tensorflow, process_alive
 from fmnist_core.models.registry import MODEL_NAMES, MODEL_SPECS, ModelSpec
@@ -321,8 +322,10 @@ class ModelCache:
                 if final.is_dir():
                     self._remove(final)
                 os.replace(temporary, final)
-            except BaseException:
+            except BaseException as error:
                 shutil.rmtree(temporary, ignore_errors=True)
+                if isinstance(error, OSError):
+                    raise CacheError(_save_failure(error, self.root, model)) from error
                 raise
         return self.inspect(entry_id)
 
@@ -363,6 +366,29 @@ class ModelCache:
 def _owner_pid(name: str) -> int | None:
     match = re.search(r"-(\d+)-[^-]*$", name)
     return int(match.group(1)) if match else None
+
+
+def _save_failure(error: OSError, root: Path, model) -> str:
+    """What a user reads when the cache could not take a trained model: why, and what to free or change."""
+    lost = "The model just trained was not saved (nothing half-written was kept)"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{lost}: the disk holding the model cache {root} is full. The model takes about "
+            f"{format_size(_saved_size_estimate(model))}: free at least that much there (`python -m fmnist_core cache "
+            "list`, then `cache delete ENTRY_ID` for models you no longer need) or set FMNIST_CACHE_DIR to a folder "
+            "on a roomier disk, then train again."
+        )
+    return (
+        f"{lost}: cannot write in the model cache {root} ({error.strerror or error}). Make it writable or set "
+        "FMNIST_CACHE_DIR to a folder you can write, then train again."
+    )
+
+
+def _saved_size_estimate(model) -> int:
+    """Bytes of the model's and its optimizer's variables: what model.keras holds, less a few kB of config."""
+    optimizer = getattr(model, "optimizer", None)
+    variables = list(model.variables) + (list(optimizer.variables) if optimizer is not None else [])
+    return sum(int(variable.numpy().nbytes) for variable in variables)
 
 
 def _write_durably(path: Path, payload: bytes) -> None:
