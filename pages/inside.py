@@ -44,7 +44,8 @@ SIDE_BY_SIDE = "side-by-side"
 TEST_IMAGE, SKETCH, UPLOAD = "A test image", "Your last sketch from Predict", "Upload a picture"
 ANY_CLASS = "Any class"
 NO_CLASS = "—"
-LINKED_IMAGE = re.compile(r"^test:(\d+)$")  # ?image=test:123 from the Predict and Evaluate pages.
+# ?image=test:123 from the Predict and Evaluate pages; ASCII digits only, as every number a user types.
+LINKED_IMAGE = re.compile(r"^test:([0-9]+)$")
 CLASS_COLORS = alt.Scale(domain=list(CLASS_NAMES), scheme="tableau10")
 
 # Cached computations, keyed by the cache entry and its model checksum; the model and the data set are passed

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.errors import CacheError
+from fmnist_core.errors import CacheError, ConfigError, ExplainError
 from fmnist_core.store.cache import TEMPORARY_PREFIX, ModelCache
 
 # A full disk while saving -------------------------------------------------------------------------------------
@@ -102,3 +102,101 @@ def test_a_really_full_disk_while_saving(small_disk, trained_cache_dir):
     filler.unlink()
     saved = cache.save(model, entry.record)
     assert saved.ok, "once space is freed the same save works"
+
+
+# Seeds: counted and checked before the work -------------------------------------------------------------------
+
+
+def cli_outcome(arguments: list[str], capsys) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the CLI run in this process, argparse's own refusals included."""
+    from fmnist_core.cli import main
+
+    try:
+        code = main(arguments)
+    except SystemExit as stopped:
+        code = stopped.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["--seeds", "99999999999"], "at most 1,000 per model (got 99,999,999,999)"),
+        (["--seeds", "2", "--seed", "4294967295"], "would end at 4,294,967,296, past the largest seed"),
+        (["--worker-wait", "-1"], "--worker-wait must be more than 0 seconds (got -1)"),
+        (["--worker-wait", "nan"], "invalid decimal_number value: 'nan'"),
+    ],
+)
+def test_a_sweep_refuses_impossible_seeds_and_waits_before_printing_anything(arguments, words, cache_dir, capsys):
+    code, out, err = cli_outcome(["sweep", "--models", "model1", *arguments], capsys)
+    assert code == 2 and words in err and out == "" and "Sweep:" not in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1
+    assert not cache_dir.exists() or not any(cache_dir.rglob("*.json")), "nothing trained or saved"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["train", "--model", "model1", "--epochs", "\u0663"],  # Arabic-Indic three.
+        ["train", "--model", "model1", "--epochs", "\uff13"],  # Full-width three.
+        ["train", "--model", "model1", "--epochs", "1_0"],
+        ["train", "--model", "model1", "--learning-rate", "\u0660.\u0660\u0660\u0661"],
+        ["sweep", "--models", "model1", "--seeds", "\u0663"],
+        ["race", "--repeats", "\u0663"],
+        ["bench", "--images", "\u0663"],
+    ],
+)
+def test_numbers_in_other_scripts_are_refused(arguments, cache_dir, capsys):
+    code, out, err = cli_outcome(arguments, capsys)
+    assert code == 2 and "invalid" in err and "value" in err and out == ""
+
+
+def test_a_class_or_image_number_in_other_scripts_is_refused(trained_cache, tmp_path, capsys):
+    from fmnist_core.cli.explain_command import class_index
+
+    assert class_index("3") == 3 and class_index(" 3 ") == 3
+    for text in ("\u0663", "\uff13", "-1", "10"):
+        with pytest.raises(ExplainError, match="is not a class"):
+            class_index(text)
+    code, out, err = cli_outcome(
+        ["explain", "--model", "model1", "--image", "test:\u0663", "--out", str(tmp_path)], capsys
+    )
+    assert code == 2 and "is neither test:N / train:N nor a picture file" in err
+
+
+def test_whole_and_decimal_numbers_are_ascii():
+    from fmnist_core.config import decimal_number, whole_number
+
+    assert whole_number("42") == 42 and whole_number("-1") == -1 and whole_number("+7") == 7
+    assert decimal_number("1e-5") == 1e-5 and decimal_number(".5") == 0.5 and decimal_number("3.") == 3.0
+    for text in ("\u0663", "1_000", " 3", "3 ", "", "0x10", "1.5"):
+        with pytest.raises(ValueError):
+            whole_number(text)
+    for text in ("nan", "inf", "-Infinity", "1_0.5", "\u0663.5", "1e", "."):
+        with pytest.raises(ValueError):
+            decimal_number(text)
+
+
+def test_classroom_numbers_from_the_environment_are_ascii(monkeypatch, tmp_path):
+    from fmnist_core.jobs.classroom import _parse_variable
+
+    assert _parse_variable("FMNIST_X", "12", boolean=False) == 12
+    with pytest.raises(ConfigError, match="must be a whole number"):
+        _parse_variable("FMNIST_X", "\u0661\u0662", boolean=False)
+
+
+# A one-model sweep ---------------------------------------------------------------------------------------------
+
+
+def test_a_one_model_sweep_prints_no_empty_pairing_and_counts_its_seed(capsys):
+    from fmnist_core.cli.sweep_command import print_tables
+    from tests.sweep_support import synthetic_sweep
+
+    one_model = synthetic_sweep(models=("model1",), seeds=(42,))
+    print_tables(one_model)
+    out = capsys.readouterr().out
+    assert "1 seed per model (42)" in out and "1 seeds" not in out and "Paired differences" not in out
+    print_tables(synthetic_sweep())
+    out = capsys.readouterr().out
+    assert "3 seeds per model (42, 43, 44)" in out and "Paired differences" in out

@@ -8,13 +8,13 @@ import re
 from pathlib import Path
 
 from fmnist_core.cli.output import print_json
-from fmnist_core.config import PRESETS
+from fmnist_core.config import PRESETS, whole_number
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.errors import CacheError, ConfigError, ExplainError
 from fmnist_core.files import folder_problem
 from fmnist_core.models.registry import MODEL_NAMES
 
-IMAGE_PATTERN = re.compile(r"^(test|train):(\d+)$")
+IMAGE_PATTERN = re.compile(r"^(test|train):([0-9]+)$")  # ASCII digits (fmnist_core.config.whole_number).
 
 
 def register(subparsers) -> None:
@@ -102,8 +102,12 @@ def class_index(text: str | None) -> int | None:
     names = {name.lower(): index for index, name in enumerate(CLASS_NAMES)}
     if text.strip().lower() in names:
         return names[text.strip().lower()]
-    if text.strip().isdigit() and int(text) < len(CLASS_NAMES):
-        return int(text)
+    try:
+        index = whole_number(text.strip())
+    except ValueError:
+        index = -1
+    if 0 <= index < len(CLASS_NAMES):
+        return index
     listed = ", ".join(f"{index} {name}" for index, name in enumerate(CLASS_NAMES))
     raise ExplainError(f"--class {text!r} is not a class. The classes are: {listed}.")
 

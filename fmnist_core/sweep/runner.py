@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import SEED_MAX, TrainConfig
 from fmnist_core.errors import ClusterError, ConfigError, FmnistError
 from fmnist_core.machine import usable_cores
 from fmnist_core.models.registry import ModelSpec
@@ -36,6 +36,8 @@ from fmnist_core.sweep.result import RunResult, SweepResult, save_sweep, summari
 DEFAULT_LOCAL_WORKERS = 1
 PROGRESS_INTERVAL_SECONDS = 0.5  # A worker reports batch progress at most this often (epoch ends always).
 POLL_SECONDS = 0.25  # How often the client drains progress events and checks the workers.
+# More seeds than anyone could train per model (a thousand full-preset runs is weeks on a GPU); more is a typo.
+MOST_SEEDS = 1000
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,19 @@ DataLoader = Callable[[], tuple]
 
 
 def sweep_seeds(first_seed: int, count: int) -> tuple[int, ...]:
-    """`count` consecutive seeds from `first_seed` (the preset's own seed comes first, so its runs are reused)."""
-    if count < 1:
-        raise ConfigError(f"A sweep needs at least one seed (got {count}).")
+    """`count` consecutive seeds from `first_seed` (the preset's own seed comes first, so its runs are reused).
+
+    Checked before anything is built or printed: the count (a huge one once filled the memory with its range) and
+    the last seed, which must be a seed too.
+    """
+    if not 1 <= count <= MOST_SEEDS:
+        raise ConfigError(f"A sweep needs at least one seed and at most {MOST_SEEDS:,} per model (got {count:,}).")
+    last = first_seed + count - 1
+    if last > SEED_MAX:
+        raise ConfigError(
+            f"{count:,} seeds from {first_seed:,} would end at {last:,}, past the largest seed ({SEED_MAX:,}). "
+            f"Start lower (--seed {SEED_MAX - count + 1} or less) or ask for fewer seeds."
+        )
     return tuple(range(first_seed, first_seed + count))
 
 
