@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -200,3 +201,38 @@ def test_a_one_model_sweep_prints_no_empty_pairing_and_counts_its_seed(capsys):
     print_tables(synthetic_sweep())
     out = capsys.readouterr().out
     assert "3 seeds per model (42, 43, 44)" in out and "Paired differences" in out
+
+
+# A symlinked entry -------------------------------------------------------------------------------------------
+
+
+def linked_entry(cache_root: Path, elsewhere: Path) -> str:
+    """Move the cache's one entry to `elsewhere` and link it back in, as a user short of space might."""
+    (entry,) = [path for path in cache_root.iterdir() if path.name.startswith("model")]
+    shutil.move(entry, elsewhere)
+    entry.symlink_to(elsewhere, target_is_directory=True)
+    return entry.name
+
+
+def test_deleting_a_linked_entry_removes_the_link_and_leaves_no_temporary_link(trained_cache, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    entry_id = linked_entry(trained_cache, elsewhere)
+    code, out, err = cli_outcome(["cache", "delete", entry_id], capsys)
+    assert code == 0 and f"deleted {entry_id}" in out
+    assert [path.name for path in trained_cache.iterdir() if path.name != ".locks"] == []
+    assert (elsewhere / "model.keras").is_file(), "what the link pointed at is not the cache's to delete"
+
+
+def test_cache_list_removes_temporary_links_a_dead_process_left(trained_cache, tmp_path, capsys):
+    elsewhere, gone = tmp_path / "elsewhere", tmp_path / "gone"
+    gone.mkdir()
+    entry_id = linked_entry(trained_cache, elsewhere)
+    # As an older `cache delete` left them: one link still pointing at its folder, one dangling.
+    dead_pid = 4_194_305  # Above Linux's largest pid.
+    (trained_cache / f"{TEMPORARY_PREFIX}deleted-{entry_id}-{dead_pid}-1").symlink_to(elsewhere)
+    (trained_cache / f"{TEMPORARY_PREFIX}deleted-{entry_id}-{dead_pid}-2").symlink_to(gone)
+    gone.rmdir()
+    code, out, err = cli_outcome(["cache", "list"], capsys)
+    assert code == 0 and entry_id in out
+    assert not list(trained_cache.glob(f"{TEMPORARY_PREFIX}*"))
+    assert (elsewhere / "model.keras").is_file()

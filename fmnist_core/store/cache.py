@@ -346,7 +346,7 @@ class ModelCache:
         # Rename first so a crash mid-delete leaves a temporary folder, not a half entry.
         doomed = self.root / f"{TEMPORARY_PREFIX}deleted-{path.name}-{os.getpid()}-{time.time_ns()}"
         os.replace(path, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        _discard(doomed)
 
     def cleanup_temporary(self) -> list[str]:
         """Remove temporary folders left by processes that are no longer running."""
@@ -358,9 +358,18 @@ class ModelCache:
             # Our own pid counts as alive: another thread of this process may be saving right now.
             if owner is not None and process_alive(owner):
                 continue
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            _discard(path)
             removed.append(path.name)
         return removed
+
+
+def _discard(path: Path) -> None:
+    """Remove a temporary folder, file or link of the cache. A link (an entry the user linked in from elsewhere) goes
+    alone: what it points at is not the cache's to delete, and rmtree refuses links, which left them behind."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _owner_pid(name: str) -> int | None:
