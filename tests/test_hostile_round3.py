@@ -6,6 +6,7 @@ README's exit code, with nothing half-written left behind."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from fmnist_core.errors import CacheError, ConfigError, ExplainError
 from fmnist_core.store.cache import TEMPORARY_PREFIX, ModelCache
+from tests.conftest import require_real_data
 
 # A full disk while saving -------------------------------------------------------------------------------------
 
@@ -236,3 +238,175 @@ def test_cache_list_removes_temporary_links_a_dead_process_left(trained_cache, t
     assert code == 0 and entry_id in out
     assert not list(trained_cache.glob(f"{TEMPORARY_PREFIX}*"))
     assert (elsewhere / "model.keras").is_file()
+
+
+# explain: a huge picture file, and a second call into the same folder ----------------------------------------
+
+
+def test_explain_refuses_a_huge_picture_file_without_reading_it(trained_cache, tmp_path, capsys):
+    import tracemalloc
+
+    huge = tmp_path / "huge.png"
+    with huge.open("wb") as handle:
+        handle.truncate(1536 * 2**20)  # Sparse: 1.5 GB to stat, nothing on the disk.
+    tracemalloc.start()
+    try:
+        code, out, err = cli_outcome(
+            ["explain", "--model", "model1", "--image", str(huge), "--out", str(tmp_path)], capsys
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and "The file is too large (1536.0 MB; the limit is 20 MB)" in err
+    assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MB allocated: the file was read"
+
+
+@pytest.mark.realdata  # The filter redundancy is measured on real images.
+def test_a_second_explain_into_the_same_folder_keeps_none_of_the_first_ones_pictures(trained_cache, tmp_path, capsys):
+    from tests.test_predict import garment_png
+
+    require_real_data()
+    picture, out = tmp_path / "garment.png", tmp_path / "slides"
+    picture.write_bytes(garment_png())
+    out.mkdir()
+    (out / "mine.png").write_bytes(b"the teacher's own picture")
+    (out / "notes.txt").write_text("the teacher's notes")
+
+    def explain(*extra: str) -> dict:
+        code, printed, err = cli_outcome(
+            ["explain", "--model", "model1", "--image", str(picture), "--out", str(out), "--json", *extra], capsys
+        )
+        assert code == 0, err
+        return json.loads(printed)
+
+    predicted = explain()["predicted_class"]
+    from fmnist_core.data.fashion_mnist import CLASS_NAMES
+
+    first_class, second_class = ((CLASS_NAMES.index(predicted) + step) % 10 for step in (1, 2))
+    first = explain("--class", str(first_class))
+    assert f"saliency-{first_class}.png" in first["files"]
+    second = explain("--class", str(second_class))
+    assert f"saliency-{first_class}.png" not in second["files"]
+    assert {path.name for path in out.iterdir()} == set(second["files"]) | {"mine.png", "notes.txt"}
+
+
+def test_an_edited_explanation_list_never_removes_anything_but_bare_picture_names(tmp_path):
+    from fmnist_core.cli.explain_command import earlier_pictures
+
+    (tmp_path / "explanation.json").write_text(
+        json.dumps({"files": ["input.png", "../outside.png", "/etc/passwd", "notes.txt", 3, "saliency-2.png"]})
+    )
+    assert earlier_pictures(tmp_path) == {"input.png", "saliency-2.png"}
+    (tmp_path / "explanation.json").write_text("[1, 2]")
+    assert earlier_pictures(tmp_path) == set()
+    assert earlier_pictures(tmp_path / "missing") == set()
+
+
+# Two sweeps (or trainings) of one run at once -----------------------------------------------------------------
+
+
+def test_a_run_being_trained_elsewhere_is_waited_for_and_reused(
+    trained_cache_dir, cache_dir, tiny_spec, tiny_config, tiny_data
+):
+    """While another process holds the run's training lock, train_and_cache waits; once that one has saved the
+    entry, it is reused, not trained again."""
+    import threading
+
+    from fmnist_core.training.pipeline import train_and_cache
+
+    cache = ModelCache(cache_dir)
+    (finished,) = [path for path in trained_cache_dir.iterdir() if path.name.startswith("model")]
+    trained_batches, outcome = [], {}
+
+    def second_training() -> None:
+        outcome["value"] = train_and_cache(
+            tiny_spec, tiny_config, cache=cache, data=tiny_data, progress=trained_batches.append
+        )
+
+    with cache.training_lock(tiny_spec, tiny_config, while_waiting=lambda: None):
+        waiting = threading.Thread(target=second_training)
+        waiting.start()
+        waiting.join(timeout=3)
+        assert waiting.is_alive() and trained_batches == [], "it waits, and trains nothing meanwhile"
+        shutil.copytree(finished, cache.root / finished.name)  # The other process saves its model.
+    waiting.join(timeout=120)
+    assert outcome["value"].reused and outcome["value"].entry.entry_id == finished.name
+    assert trained_batches == []
+
+
+def test_stop_pressed_while_waiting_for_another_training_stops_the_wait(cache_dir, tiny_spec, tiny_config, tiny_data):
+    from fmnist_core.training.loop import TrainingCancelled
+    from fmnist_core.training.pipeline import train_and_cache
+
+    cache = ModelCache(cache_dir)
+    stopping = pytest.raises(TrainingCancelled, match="another process trained the same run")
+    with cache.training_lock(tiny_spec, tiny_config, while_waiting=lambda: None), stopping:
+        train_and_cache(tiny_spec, tiny_config, cache=cache, data=tiny_data, should_stop=lambda: True)
+
+
+def test_the_local_cluster_binds_no_fixed_port(monkeypatch):
+    """Port 8787 taken (by a first sweep's scheduler, or anything else): a sweep's scheduler says nothing about it,
+    and serves no dashboard."""
+    import logging
+    import socket
+    import urllib.error
+    import urllib.request
+    import warnings
+
+    from distributed import LocalCluster
+
+    from fmnist_core.sweep.runner import QUIET_SCHEDULER
+
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        holder.bind(("", 8787))
+    except OSError:
+        pass  # Taken already, which is the case under test.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cluster = LocalCluster(
+            n_workers=0,
+            processes=False,
+            dashboard_address=None,
+            scheduler_kwargs=QUIET_SCHEDULER,
+            silence_logs=logging.ERROR,
+        )
+    try:
+        assert not [warning for warning in caught if "already in use" in str(warning.message)]
+        port = cluster.scheduler.http_server.port
+        assert port != 8787
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10)
+    finally:
+        cluster.close()
+        holder.close()
+
+
+@pytest.mark.slow
+def test_two_sweeps_at_once_train_each_run_once(cache_dir):
+    """Two sweeps of the same run on one cache, started together: one trains it, the other reports it reused."""
+    import threading
+
+    from fmnist_core.sweep.runner import run_sweep
+    from tests.sweep_support import TINY_CONFIG, TINY_SPECS, load_tiny_data
+
+    results, errors = [], []
+
+    def sweep() -> None:
+        try:
+            results.append(
+                run_sweep(TINY_SPECS[:1], TINY_CONFIG, (5,), cache=ModelCache(cache_dir), load_data=load_tiny_data)
+            )
+        except BaseException as error:  # Reported below, on the test's thread.
+            errors.append(error)
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert errors == [] and len(results) == 2
+    runs = [result.runs[0] for result in results]
+    assert sorted(run.reused for run in runs) == [False, True]
+    assert runs[0].entry_id == runs[1].entry_id and runs[0].test_accuracy == runs[1].test_accuracy

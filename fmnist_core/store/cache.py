@@ -28,11 +28,12 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine
 from fmnist_core.data.fashion_mnist import data_fingerprint
@@ -48,6 +49,7 @@ KEY_VERSION = 1
 MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
 TEMPORARY_PREFIX = ".tmp-"
+TRAINING_LOCK_POLL_SECONDS = 1.0  # How often a process waiting for another's training of the same run checks in.
 ENTRY_PATTERN = re.compile(f"^{ENTRY_ID_PATTERN}$")
 DELETE_DAMAGED_COMMAND = "python -m fmnist_core cache delete --damaged"  # The clean-up every damage message offers.
 # What a damaged shipped entry needs instead: the app never writes the repository's copy.
@@ -201,10 +203,33 @@ class ModelCache:
         shipped = self.shipped_root / entry_id
         return (shipped, True) if shipped.is_dir() else None
 
-    def _lock(self, entry_id: str) -> FileLock:
+    def _locks_folder(self) -> Path:
         locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(locks / f"{entry_id}.lock"), timeout=600)
+        return locks
+
+    def _lock(self, entry_id: str) -> FileLock:
+        return FileLock(str(self._locks_folder() / f"{entry_id}.lock"), timeout=600)
+
+    @contextmanager
+    def training_lock(self, spec: ModelSpec, config: TrainConfig, while_waiting: Callable[[], None]) -> Iterator[None]:
+        """Held while a process trains (spec, config): another asking for the same run (two sweeps on one cache,
+        `train` in two terminals) waits here, then finds the entry saved instead of training it a second time.
+
+        while_waiting: called about once a second while another process holds the lock (it may raise to give up).
+        The lock is the operating system's, so it goes with a process that dies: nobody waits for a dead one.
+        """
+        lock = FileLock(str(self._locks_folder() / f"{self.entry_id(spec, config)}.training.lock"))
+        while True:
+            try:
+                lock.acquire(timeout=TRAINING_LOCK_POLL_SECONDS)
+                break
+            except Timeout:
+                while_waiting()
+        try:
+            yield
+        finally:
+            lock.release()
 
     # Reading --------------------------------------------------------------------------------------
 

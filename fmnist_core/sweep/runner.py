@@ -36,6 +36,9 @@ from fmnist_core.sweep.result import RunResult, SweepResult, save_sweep, summari
 DEFAULT_LOCAL_WORKERS = 1
 PROGRESS_INTERVAL_SECONDS = 0.5  # A worker reports batch progress at most this often (epoch ends always).
 POLL_SECONDS = 0.25  # How often the client drains progress events and checks the workers.
+# Without a dashboard the scheduler still serves /health on a port, 8787 unless told: a second sweep (or anything on
+# 8787) then warned "Port 8787 is already in use". Any free port on this machine only, and still no dashboard.
+QUIET_SCHEDULER = {"dashboard_address": "127.0.0.1:0"}
 # More seeds than anyone could train per model (a thousand full-preset runs is weeks on a GPU); more is a typo.
 MOST_SEEDS = 1000
 
@@ -155,6 +158,7 @@ def open_engine(scheduler: str | None, workers: int, connect_timeout: float) -> 
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            scheduler_kwargs=QUIET_SCHEDULER,
             silence_logs=logging.ERROR,
         )
     with cluster, Client(cluster) as client:

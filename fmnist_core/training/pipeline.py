@@ -14,7 +14,7 @@ from fmnist_core.models.registry import ModelSpec, forward_flops, get_spec, infe
 from fmnist_core.paths import writable_cache_folder
 from fmnist_core.store.cache import CacheEntry, ModelCache
 from fmnist_core.store.record import ModelRecord
-from fmnist_core.training.loop import Progress, ProgressCallback, StopCheck, train
+from fmnist_core.training.loop import Progress, ProgressCallback, StopCheck, TrainingCancelled, train
 from fmnist_core.training.time_estimate import estimate_training_seconds
 
 
@@ -67,6 +67,21 @@ def train_and_cache(
             return Outcome(existing, reused=True)
     # Before minutes of training, not after: a cache folder that cannot take the result fails now (exit 4).
     writable_cache_folder(root=cache.root)
+
+    def while_waiting() -> None:
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("Training was stopped while another process trained the same run.")
+
+    # One training per run at a time: a run another process is training is waited for and reused (issue 44).
+    with cache.training_lock(spec, config, while_waiting):
+        existing = None if retrain else cache.find(spec, config)
+        if existing is not None:
+            return Outcome(existing, reused=True)
+        return _train_evaluate_save(spec, config, cache, progress, should_stop, data, retrain, command, owner)
+
+
+def _train_evaluate_save(spec, config, cache, progress, should_stop, data, retrain, command, owner) -> Outcome:
+    """The work of `train_and_cache` once it knows the run must be trained (and holds its training lock)."""
     if data is None:
         data = load_fashion_mnist()
     result = train(spec, config, progress=progress, should_stop=should_stop, data=data)
