@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fmnist_core.config import PRECISIONS, decimal_number, whole_number
@@ -204,6 +208,25 @@ def run_list() -> int:
     return 0
 
 
+@contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """SIGTERM (a `kill PID`, a service manager stopping the race) ends the race as Ctrl-C does: the running lane is
+    stopped and reaped, nothing is saved, exit 130. Its default would end this process alone and leave the lane
+    running. (A lane also dies with this process however it ends: fmnist_core.race.lane.die_with_parent.)"""
+
+    def interrupt(signal_number, frame) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # Only the main thread may set handlers.
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(arguments: argparse.Namespace) -> int:
     from fmnist_core.files import check_output_file, write_output
     from fmnist_core.paths import writable_cache_folder
@@ -228,7 +251,8 @@ def run(arguments: argparse.Namespace) -> int:
         f"Racing {workload.spec.title} on {titles}: lanes run one after another, each in a fresh process.",
         file=sys.stderr,
     )
-    result = run_race(options, on_event=board.update)
+    with _terminated_as_interrupted():
+        result = run_race(options, on_event=board.update)
     print(format_summary(result))
     stored = store_race(result)
     if arguments.out is not None:
