@@ -17,6 +17,7 @@ import pytest
 from fmnist_core.errors import CacheError, ConfigError, ExplainError
 from fmnist_core.store.cache import TEMPORARY_PREFIX, ModelCache
 from tests.conftest import require_real_data
+from tests.test_app_home_dataset_train import router  # noqa: F401  (the app's router, a fixture)
 
 # A full disk while saving -------------------------------------------------------------------------------------
 
@@ -554,3 +555,59 @@ def test_a_lane_whose_parent_is_gone_already_ends_at_once(tmp_path):
         [sys.executable, "-c", QUIET_LANE, str(tmp_path / "ready")], env=gone, timeout=120, capture_output=True
     )
     assert lane.returncode == 1 and not (tmp_path / "ready").exists()
+
+
+# A restart brings back the request's own settings -------------------------------------------------------------
+
+
+def custom_request() -> dict:
+    """The issue's student request: Model 1 on 8,000 images, 1 epoch, seed 9 (as the Train page submits it)."""
+    from fmnist_core.config import PRESETS, for_this_machine
+
+    config = for_this_machine(PRESETS["quick"]).replace(epochs=1, train_limit=8000, seed=9)
+    return {"model": "model1", "config": config.to_dict()}
+
+
+def test_a_server_that_stops_leaves_each_request_in_its_marker(tmp_path):
+    """What a job was asked to do survives the server: the next server's interrupted status carries it."""
+    import threading
+
+    from fmnist_core.jobs.queue import INTERRUPTED, JobManager
+
+    release = threading.Event()
+    first = JobManager(marker_dir=tmp_path)
+    asked = {**custom_request(), "live": object()}  # Whatever JSON cannot write stays behind.
+    status = first.submit("train", "Training Model 1 (custom)", lambda context: release.wait(60), details=asked)
+    try:
+        # The marker names this process, so a second manager here adopts it as a dead server's.
+        (interrupted,) = JobManager(marker_dir=tmp_path).interrupted
+    finally:
+        release.set()
+        first.wait(status.job_id, timeout=60)
+    assert interrupted.state == INTERRUPTED and interrupted.details == custom_request()
+
+
+def test_after_a_restart_ask_again_offers_the_requests_own_settings(router, cache_dir):  # noqa: F811
+    from tests.test_app_home_dataset_train import ALICE, open_page, texts
+
+    gone = 2**22 + 12345  # Above Linux's largest process id: a server that no longer runs.
+    marker = cache_dir / ".jobs" / f"active-jobs-{gone}.json"
+    marker.parent.mkdir(parents=True)
+    job = {
+        "kind": "train",
+        "title": "Training Model 1 (custom)",
+        "owner": ALICE,
+        "state": "running",
+        "submitted": 1,
+        "details": custom_request(),
+    }
+    marker.write_text(json.dumps({"pid": gone, "jobs": [job]}))
+    train = open_page(router, "train.py", visitor=ALICE)
+    assert any(
+        "Training Model 1 (custom): Did not finish" in text and "Ask again below" in text
+        for text in texts(train, "warning")
+    )
+    assert train.radio(key="train_settings").value == "custom"
+    assert train.number_input(key="custom_images").value == 8000
+    assert train.number_input(key="custom_epochs").value == 1
+    assert train.number_input(key="custom_seed").value == 9
