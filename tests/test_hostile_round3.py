@@ -17,7 +17,6 @@ import pytest
 from fmnist_core.errors import CacheError, ConfigError, ExplainError
 from fmnist_core.store.cache import TEMPORARY_PREFIX, ModelCache
 from tests.conftest import require_real_data
-from tests.test_app_home_dataset_train import router  # noqa: F401  (the app's router, a fixture)
 
 # A full disk while saving -------------------------------------------------------------------------------------
 
@@ -585,29 +584,3 @@ def test_a_server_that_stops_leaves_each_request_in_its_marker(tmp_path):
         release.set()
         first.wait(status.job_id, timeout=60)
     assert interrupted.state == INTERRUPTED and interrupted.details == custom_request()
-
-
-def test_after_a_restart_ask_again_offers_the_requests_own_settings(router, cache_dir):  # noqa: F811
-    from tests.test_app_home_dataset_train import ALICE, open_page, texts
-
-    gone = 2**22 + 12345  # Above Linux's largest process id: a server that no longer runs.
-    marker = cache_dir / ".jobs" / f"active-jobs-{gone}.json"
-    marker.parent.mkdir(parents=True)
-    job = {
-        "kind": "train",
-        "title": "Training Model 1 (custom)",
-        "owner": ALICE,
-        "state": "running",
-        "submitted": 1,
-        "details": custom_request(),
-    }
-    marker.write_text(json.dumps({"pid": gone, "jobs": [job]}))
-    train = open_page(router, "train.py", visitor=ALICE)
-    assert any(
-        "Training Model 1 (custom): Did not finish" in text and "Ask again below" in text
-        for text in texts(train, "warning")
-    )
-    assert train.radio(key="train_settings").value == "custom"
-    assert train.number_input(key="custom_images").value == 8000
-    assert train.number_input(key="custom_epochs").value == 1
-    assert train.number_input(key="custom_seed").value == 9
