@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import asdict, dataclass
 
 from fmnist_core.errors import ConfigError
@@ -15,6 +16,27 @@ PRECISIONS = ("mixed_bfloat16", "float32", "mixed_float16")
 SCHEDULES = ("constant", "cosine", "linear")
 # NumPy's and Keras' seeding take unsigned 32-bit seeds: anything else ends in a NumPy traceback mid-run.
 SEED_MAX = 2**32 - 1
+
+
+# Numbers typed by users are ASCII: int() and float() also take other scripts' digits ('٣' is 3), underscores and
+# spaces, so `test:٣` or `--epochs ３` would run as if typed in ASCII. Every number read from user text (arguments,
+# environment variables, `test:N`) goes through these two; a pattern matching digits in user text uses [0-9].
+WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+DECIMAL_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def whole_number(text: str) -> int:
+    """The whole number written in `text` (ASCII digits, optional sign); ValueError otherwise."""
+    if not WHOLE_NUMBER.fullmatch(text):
+        raise ValueError(f"not a whole number in ASCII digits: {text!r}")
+    return int(text)
+
+
+def decimal_number(text: str) -> float:
+    """The finite number written in `text` (ASCII digits, optional sign, point and exponent); ValueError otherwise."""
+    if not DECIMAL_NUMBER.fullmatch(text):
+        raise ValueError(f"not a number in ASCII digits: {text!r}")
+    return float(text)
 
 
 def seed_problem(seed) -> str | None:

@@ -154,6 +154,16 @@ def custom_settings() -> TrainConfig | None:
         return None
 
 
+def requested_config(status: JobStatus) -> TrainConfig | None:
+    """The settings a training request asked for, or None when it did not record them (or a server that stopped
+    mid-run left them unreadable in its marker file)."""
+    asked = status.details.get("config")
+    try:
+        return TrainConfig.from_dict(asked) if isinstance(asked, dict) else None
+    except (ConfigError, TypeError):
+        return None
+
+
 def restore_my_request(mine: JobStatus | None) -> None:
     """Once per browser session, put the model and settings of this visitor's latest request back in the widgets.
 
@@ -164,10 +174,9 @@ def restore_my_request(mine: JobStatus | None) -> None:
     if st.session_state.get(RESTORED_KEY):
         return
     st.session_state[RESTORED_KEY] = True
-    asked = mine.details.get("config") if mine is not None else None
-    if not asked or mine.details.get("model") not in MODEL_SPECS:
+    config = requested_config(mine) if mine is not None else None
+    if config is None or mine.details.get("model") not in MODEL_SPECS:
         return
-    config = TrainConfig.from_dict(asked)
     st.session_state[MODEL_KEY] = mine.details["model"]
     preset = preset_name(config) or "custom"
     st.session_state[SETTINGS_KEY] = preset
@@ -272,9 +281,9 @@ def last_run_outcome(
             FAILED: "failed",
             INTERRUPTED: "did not finish (the server stopped)",
         }
-        model, asked = status.details.get("model"), status.details.get("config")
+        model, asked = status.details.get("model"), requested_config(status)
         title = MODEL_SPECS[model].title if model in MODEL_SPECS else status.title
-        settings = f" with {describe(TrainConfig.from_dict(asked))}" if asked else ""
+        settings = f" with {describe(asked)}" if asked else ""
         st.caption(
             f"Your last training, {title}{settings}, {ended.get(status.state, status.state)}. "
             "Choose those settings above to see it here."

@@ -165,6 +165,32 @@ def test_home_reports_a_run_the_server_did_not_finish(router, cache_dir):
     assert button(train, "Train Model 1")
 
 
+def test_after_a_restart_ask_again_offers_the_requests_own_settings(router, cache_dir):
+    from tests.test_hostile_round3 import custom_request
+
+    gone = 2**22 + 12345  # Above Linux's largest process id: a server that no longer runs.
+    marker = cache_dir / ".jobs" / f"active-jobs-{gone}.json"
+    marker.parent.mkdir(parents=True)
+    job = {
+        "kind": "train",
+        "title": "Training Model 1 (custom)",
+        "owner": ALICE,
+        "state": "running",
+        "submitted": 1,
+        "details": custom_request(),
+    }
+    marker.write_text(json.dumps({"pid": gone, "jobs": [job]}))
+    train = open_page(router, "train.py", visitor=ALICE)
+    assert any(
+        "Training Model 1 (custom): Did not finish" in text and "Ask again below" in text
+        for text in texts(train, "warning")
+    )
+    assert train.radio(key="train_settings").value == "custom"
+    assert train.number_input(key="custom_images").value == 8000
+    assert train.number_input(key="custom_epochs").value == 1
+    assert train.number_input(key="custom_seed").value == 9
+
+
 @pytest.mark.slow
 def test_home_page_does_not_import_tensorflow(router, cache_dir):
     script = (

@@ -25,6 +25,7 @@ import pytest
 from fmnist_core.cli import build_parser, main
 from fmnist_core.config import SEED_MAX
 from tests.conftest import require_real_data
+from tests.test_hostile_round3 import small_disk  # noqa: F401  (a 2 MiB tmpfs, a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +97,9 @@ CASES: dict[str, list[Case]] = {
         *seed_cases(("train", "--model", "model1")),
         *cache_cases(("train", "--model", "model1", "--epochs", "1", "--train-limit", "64")),
         Case(("train", "--model", "model1", "--epochs", "0"), 2, "epochs must be a whole number"),
+        # Digits are ASCII (issue 44): int() alone took the Arabic-Indic three for 3.
+        Case(("train", "--model", "model1", "--epochs", "\u0663"), 2, "invalid whole_number value: '\u0663'"),
+        Case(("train", "--model", "model1", "--learning-rate", "nan"), 2, "invalid decimal_number value: 'nan'"),
     ],
     "evaluate": [
         *seed_cases(("evaluate", "--model", "model1")),
@@ -111,6 +115,7 @@ CASES: dict[str, list[Case]] = {
         Case(("race", "--backend", ","), 2, "Backends must be distinct names"),
         Case(("race", "--backend", "tensorflow,tensorflow"), 2, "Backends must be distinct names"),
         Case(("race", "--backend", "cobol"), 2, "Unknown backend 'cobol'"),
+        Case(("race", "--repeats", "\u0663"), 2, "invalid whole_number value"),
     ],
     "race-lane": [
         Case((*LANE, "--workload", "{"), 2, ""),
@@ -131,6 +136,11 @@ CASES: dict[str, list[Case]] = {
         Case(("explain", "--model", "model1", "--image", "test:1", "--out", f"{UNWRITABLE}/x"), 2, "cannot write in"),
         Case(("explain", "--model", "model1", "--image", "test:1", "--class", "Sock", "--out", "{tmp}/x"), 2, "Sock"),
         Case(("explain", "--model", "model1", "--image", "test:1", "--out", "{tmp}/x"), 4, "train"),
+        Case(
+            ("explain", "--model", "model1", "--image", "test:1", "--class", "\u0663", "--out", "{tmp}/x"),
+            2,
+            "not a class",
+        ),
     ],
     "sweep": [
         *seed_cases(("sweep", "--models", "model1")),
@@ -139,11 +149,18 @@ CASES: dict[str, list[Case]] = {
         Case(("sweep", "--seeds", "0"), 2, "at least one seed"),
         Case(("sweep", "--models", "model1,model1"), 2, "--models needs distinct model names"),
         Case(("sweep", "--models", "model4"), 2, "Unknown model 'model4'"),
+        # Counted before anything is built or printed (issue 44): the range once filled the memory, and the header
+        # came before the refusal (the one-line check below).
+        Case(("sweep", "--models", "model1", "--seeds", "99999999999"), 2, "at most 1,000 per model"),
+        Case(("sweep", "--models", "model1", "--seeds", "2", "--seed", str(SEED_MAX)), 2, "past the largest seed"),
+        Case(("sweep", "--models", "model1", "--worker-wait", "-1"), 2, "--worker-wait must be more than 0 seconds"),
+        Case(("sweep", "--models", "model1", "--seeds", "\u0663"), 2, "invalid whole_number value"),
     ],
     "bench": [
         Case(("bench", "--models", ","), 2, "--models needs one or more distinct model names"),
         Case(("bench", "--models", "model1,model1"), 2, "--models needs one or more distinct model names"),
         Case(("bench", "--models", "model4"), 2, "Unknown model 'model4'"),
+        Case(("bench", "--images", "\u0661\u0660"), 2, "invalid whole_number value"),
         *out_cases(("bench",)),
     ],
 }
@@ -288,3 +305,17 @@ def test_train_rebuilds_a_damaged_array_cache_and_says_so(damaged_array_cache):
     assert_no_traceback(result)
     assert "note: The array cache" in result.stderr and "rebuilt from the verified .gz files" in result.stderr
     assert f'"seed": {SEED_MAX}' in result.stdout
+
+
+@pytest.mark.realdata
+def test_a_full_disk_while_saving_keeps_the_cache_exit_code(small_disk):  # noqa: F811
+    """The issue-44 probe as a user ran it: a 2 MiB disk for the cache, a Model 1 training that cannot be saved.
+    Exit 4 (not 1, a bug), one line saying what to free, and nothing half-written left on the disk."""
+    require_real_data()
+    cache = small_disk / "cache"
+    result = run_cli(["train", "--model", "model1", "--epochs", "1", "--train-limit", "100"], cache=str(cache))
+    assert result.returncode == 4, result.stderr[-3000:]
+    assert_no_traceback(result)
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "is full" in line and "free at least" in line and "cache delete" in line
+    assert [path.name for path in cache.iterdir()] == [".locks"]

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from fmnist_core.errors import BusyError
+from fmnist_core.errors import BusyError, CacheError
 from fmnist_core.jobs.queue import CANCELLED, DONE, FAILED, JobManager
 from fmnist_core.store.cache import ModelCache
 from fmnist_core.training import pipeline
@@ -103,10 +103,12 @@ def test_a_replacing_save_that_fails_keeps_the_old_entry(cached):
     cache, entry = cached
 
     class DiskFull:
+        variables = ()  # Its size, for the message saying what to free.
+
         def save(self, path):
             raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CacheError, match="is full"):
         cache.save(DiskFull(), entry.record, replace=True)
     assert unchanged(cache, entry)
     assert [path.name for path in cache.root.iterdir() if path.name.startswith(".tmp-")] == [], "nothing left over"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fmnist_core.cli.arguments import model_names
 from fmnist_core.cli.output import print_json
-from fmnist_core.config import PRESETS
+from fmnist_core.config import PRESETS, whole_number
 from fmnist_core.errors import ConfigError
 from fmnist_core.files import check_output_file, write_output
 from fmnist_core.models.registry import MODEL_NAMES
@@ -23,8 +23,8 @@ def register(subparsers) -> None:
         "interleaved, and report images/s, speed-up and FLOP-rate share.",
     )
     parser.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated (default all three)")
-    parser.add_argument("--images", type=int, default=12800, help="training images per timed run")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats per path")
+    parser.add_argument("--images", type=whole_number, default=12800, help="training images per timed run")
+    parser.add_argument("--repeats", type=whole_number, default=2, help="interleaved repeats per path")
     parser.add_argument(
         "--accuracy",
         action="store_true",

@@ -8,13 +8,15 @@ import re
 from pathlib import Path
 
 from fmnist_core.cli.output import print_json
-from fmnist_core.config import PRESETS
+from fmnist_core.config import PRESETS, whole_number
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.errors import CacheError, ConfigError, ExplainError
 from fmnist_core.files import folder_problem
 from fmnist_core.models.registry import MODEL_NAMES
 
-IMAGE_PATTERN = re.compile(r"^(test|train):(\d+)$")
+IMAGE_PATTERN = re.compile(r"^(test|train):([0-9]+)$")  # ASCII digits (fmnist_core.config.whole_number).
+MANIFEST = "explanation.json"  # The figures, and the list of files this call wrote.
+OWN_PICTURE = re.compile(r"[a-z0-9-]+\.png")  # The names explain gives its pictures (input.png, saliency-3.png...).
 
 
 def register(subparsers) -> None:
@@ -34,7 +36,12 @@ def register(subparsers) -> None:
         "--image", required=True, help="test:N or train:N (a Fashion-MNIST image), or a picture file (PNG, JPEG…)"
     )
     parser.add_argument("--class", dest="class_name", help="also explain this class (number 0-9 or name)")
-    parser.add_argument("--out", required=True, type=Path, help="folder for the PNG files and explanation.json")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="folder for the PNG files and explanation.json (a later call there removes the pictures this one listed)",
+    )
     parser.add_argument("--json", action="store_true", help="print explanation.json")
     parser.set_defaults(handler=run)
 
@@ -88,12 +95,31 @@ def chosen_image(text: str):
     path = Path(text)
     if not path.is_file():
         raise ExplainError(f"--image {text!r} is neither test:N / train:N nor a picture file that exists.")
-    from fmnist_core.evaluate.sketch import SketchError, prepare_sketch
+    from fmnist_core.evaluate.sketch import SketchError, check_file_size, prepare_sketch
 
     try:
-        return prepare_sketch(path.read_bytes()).image, None, f"picture {path.name}"
+        # The size first, then at most one byte past the limit: a huge file is refused without being read.
+        check_file_size(path.stat().st_size)
+        with path.open("rb") as handle:
+            return prepare_sketch(handle).image, None, f"picture {path.name}"
     except (OSError, SketchError) as error:
         raise ExplainError(f"Cannot use {path} as the picture: {error}") from None
+
+
+def earlier_pictures(folder: Path) -> set[str]:
+    """The pictures an earlier `explain` wrote in `folder`, as its explanation.json lists them (none if unreadable).
+
+    A second call into the same folder removes those it does not write again, so a saliency picture of the first
+    image never sits beside the second image's figures. Only bare PNG names count: the list is read from a file
+    anyone could have edited, and nothing outside the folder, or not a picture, is ever removed.
+    """
+    try:
+        listed = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return set()
+    if not isinstance(listed, list):
+        return set()
+    return {name for name in listed if isinstance(name, str) and OWN_PICTURE.fullmatch(name)}
 
 
 def class_index(text: str | None) -> int | None:
@@ -102,8 +128,12 @@ def class_index(text: str | None) -> int | None:
     names = {name.lower(): index for index, name in enumerate(CLASS_NAMES)}
     if text.strip().lower() in names:
         return names[text.strip().lower()]
-    if text.strip().isdigit() and int(text) < len(CLASS_NAMES):
-        return int(text)
+    try:
+        index = whole_number(text.strip())
+    except ValueError:
+        index = -1
+    if 0 <= index < len(CLASS_NAMES):
+        return index
     listed = ", ".join(f"{index} {name}" for index, name in enumerate(CLASS_NAMES))
     raise ExplainError(f"--class {text!r} is not a class. The classes are: {listed}.")
 
@@ -151,13 +181,17 @@ def run(arguments: argparse.Namespace) -> int:
             for layer in result.maps
         ],
         "filter_redundancy": report.to_dict(),
-        "files": sorted([*pictures, "explanation.json"]),
+        "files": sorted([*pictures, MANIFEST]),
     }
     try:
         arguments.out.mkdir(parents=True, exist_ok=True)
+        earlier = earlier_pictures(arguments.out)
         for name, array in pictures.items():
             save_png(array, arguments.out / name)
-        (arguments.out / "explanation.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        (arguments.out / MANIFEST).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        # Only now, and only the pictures an earlier call listed as its own: a slide deck's folder keeps the rest.
+        for name in earlier - set(pictures):
+            (arguments.out / name).unlink(missing_ok=True)
     except OSError as error:
         raise ExplainError(
             f"Cannot write to {arguments.out}: {error.strerror or error}. Choose another --out folder."

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from fmnist_core.config import PRECISIONS
+from fmnist_core.config import PRECISIONS, decimal_number, whole_number
 from fmnist_core.race.backends import BACKENDS, DEFAULT_BACKEND
 
 WORKLOAD_OPTIONS = (
@@ -44,12 +48,14 @@ def register(subparsers) -> None:
         help=f"Keras backend(s) to race, comma-separated, among {', '.join(BACKENDS)} (default {DEFAULT_BACKEND})",
     )
     parser.add_argument("--out", type=Path, help="also write the race JSON here (replay it in the app)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per lane; the median is reported (default 3)")
+    parser.add_argument(
+        "--repeats", type=whole_number, default=3, help="runs per lane; the median is reported (default 3)"
+    )
     parser.add_argument("--lanes", default="gpu,cpu-all,cpu-1", help="lanes to run (default gpu,cpu-all,cpu-1)")
-    parser.add_argument("--train-batches", type=int, help="timed training steps (default 100)")
-    parser.add_argument("--batch-size", type=int, help="training batch size (default 256)")
-    parser.add_argument("--warmup-batches", type=int, help="untimed training steps first (default 3)")
-    parser.add_argument("--inference-images", type=int, help="test images predicted (default 10000)")
+    parser.add_argument("--train-batches", type=whole_number, help="timed training steps (default 100)")
+    parser.add_argument("--batch-size", type=whole_number, help="training batch size (default 256)")
+    parser.add_argument("--warmup-batches", type=whole_number, help="untimed training steps first (default 3)")
+    parser.add_argument("--inference-images", type=whole_number, help="test images predicted (default 10000)")
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -63,7 +69,7 @@ def register(subparsers) -> None:
         help="XLA / compilation on every lane or none (default: each backend's own, TensorFlow off, JAX on, "
         "PyTorch off)",
     )
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=whole_number)
     parser.add_argument("--list", action="store_true", help="list past and recorded races, then exit")
     parser.set_defaults(handler=run)
 
@@ -71,8 +77,10 @@ def register(subparsers) -> None:
     lane.add_argument("--workload", required=True, help="the workload as JSON")
     lane.add_argument("--backend", required=True, choices=tuple(BACKENDS))
     lane.add_argument("--device", required=True, help='"CPU" or "GPU:<n>"')
-    lane.add_argument("--threads", type=int, required=True)
-    lane.add_argument("--started-at", type=float, required=True, help="the launch time (time.time()) of the lane")
+    lane.add_argument("--threads", type=whole_number, required=True)
+    lane.add_argument(
+        "--started-at", type=decimal_number, required=True, help="the launch time (time.time()) of the lane"
+    )
     lane.set_defaults(handler=run_lane)
 
     probe = subparsers.add_parser("race-probe", help="internal: a backend's version and GPUs (JSON lines on stdout)")
@@ -208,6 +216,25 @@ def run_list() -> int:
     return 0
 
 
+@contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """SIGTERM (a `kill PID`, a service manager stopping the race) ends the race as Ctrl-C does: the running lane is
+    stopped and reaped, nothing is saved, exit 130. Its default would end this process alone and leave the lane
+    running. (A lane also dies with this process however it ends: fmnist_core.race.lane.die_with_parent.)"""
+
+    def interrupt(signal_number, frame) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():  # Only the main thread may set handlers.
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(arguments: argparse.Namespace) -> int:
     from fmnist_core.files import check_output_file, write_output
     from fmnist_core.paths import writable_cache_folder
@@ -232,7 +259,8 @@ def run(arguments: argparse.Namespace) -> int:
         f"Racing {workload.spec.title} on {titles}: lanes run one after another, each in a fresh process.",
         file=sys.stderr,
     )
-    result = run_race(options, on_event=board.update)
+    with _terminated_as_interrupted():
+        result = run_race(options, on_event=board.update)
     print(format_summary(result))
     stored = store_race(result)
     if arguments.out is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fmnist_core.cli.output import ProgressBar, print_json
 from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
-from fmnist_core.config import PRESETS
+from fmnist_core.config import PRESETS, decimal_number, whole_number
 from fmnist_core.engine.cluster import SCHEDULER_VARIABLE
 from fmnist_core.errors import ConfigError
 from fmnist_core.files import check_output_file
@@ -33,7 +33,10 @@ def register(subparsers) -> None:
         "--models", default=",".join(MODEL_NAMES), help=f"comma-separated (default {','.join(MODEL_NAMES)})"
     )
     parser.add_argument(
-        "--seeds", type=int, default=5, help="seeds per model, counting up from --seed (the preset's) (default 5)"
+        "--seeds",
+        type=whole_number,
+        default=5,
+        help="seeds per model, counting up from --seed (the preset's) (default 5)",
     )
     add_config_arguments(parser)
     parser.add_argument(
@@ -43,12 +46,16 @@ def register(subparsers) -> None:
         help=f"a running Dask scheduler (default: ${SCHEDULER_VARIABLE}, else a local cluster)",
     )
     parser.add_argument(
-        "--workers", type=int, help="trainings at once on this machine without --scheduler (default: measured best)"
+        "--workers",
+        type=whole_number,
+        help="trainings at once on this machine without --scheduler (default: measured best)",
     )
-    parser.add_argument("--threads-per-run", type=int, help="TensorFlow threads per training (default: cores shared)")
+    parser.add_argument(
+        "--threads-per-run", type=whole_number, help="TensorFlow threads per training (default: cores shared)"
+    )
     parser.add_argument(
         "--worker-wait",
-        type=float,
+        type=decimal_number,
         default=120.0,
         metavar="SECONDS",
         help="give up after this long without any worker connected (default 120)",
@@ -78,6 +85,8 @@ def run(arguments: argparse.Namespace) -> int:
     for name, value in (("--workers", arguments.workers), ("--threads-per-run", arguments.threads_per_run)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1 (got {value}).")
+    if not arguments.worker_wait > 0:
+        raise ConfigError(f"--worker-wait must be more than 0 seconds (got {arguments.worker_wait:g}).")
     if arguments.scheduler and arguments.workers is not None:
         raise ConfigError(
             f"--workers sizes the local cluster; with --scheduler (or {SCHEDULER_VARIABLE}), start as many workers as "
@@ -186,7 +195,8 @@ class SweepDisplay:
 
 def print_tables(result) -> None:
     """Per-model means with intervals, then one verdict per pair of models."""
-    print(f"\n{result.seed_count} seeds per model ({', '.join(map(str, result.seeds))}); mean ± 95 % interval (sd):")
+    seeds = f"{result.seed_count} seed{'s' if result.seed_count != 1 else ''} per model"
+    print(f"\n{seeds} ({', '.join(map(str, result.seeds))}); mean ± 95 % interval (sd):")
     header = f"{'Model':<9} {'Filters':>7}  {'Test accuracy':>26}  {'Training time':>24}  {'Images/s':>22}"
     print(header)
     print("-" * len(header))
@@ -197,6 +207,8 @@ def print_tables(result) -> None:
             f"{format_summary(summary.training_seconds, '{:.1f} s', '{:.1f}'):>24}  "
             f"{format_summary(summary.images_per_second, '{:,.0f}', '{:,.0f}'):>22}"
         )
+    if not result.comparisons:  # One model: nothing to pair.
+        return
     print("\nPaired differences in test accuracy (same seeds):")
     for comparison in result.comparisons:
         print(f"  {comparison.verdict}")

@@ -7,7 +7,16 @@ import dataclasses
 import sys
 
 from fmnist_core.cli.output import ProgressBar, print_json
-from fmnist_core.config import PRECISIONS, PRESETS, SCHEDULES, TrainConfig, get_preset, precision_note
+from fmnist_core.config import (
+    PRECISIONS,
+    PRESETS,
+    SCHEDULES,
+    TrainConfig,
+    decimal_number,
+    get_preset,
+    precision_note,
+    whole_number,
+)
 from fmnist_core.display import format_duration
 from fmnist_core.models.registry import MODEL_NAMES, get_spec
 
@@ -15,22 +24,28 @@ from fmnist_core.models.registry import MODEL_NAMES, get_spec
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Preset plus per-field overrides; shared by `train` and `evaluate`."""
     parser.add_argument("--preset", default="quick", choices=list(PRESETS), help="starting settings (default quick)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--train-limit", type=int, help="training images to use (0 = all)")
-    parser.add_argument("--validation-split", type=float)
+    parser.add_argument("--epochs", type=whole_number)
+    parser.add_argument("--batch-size", type=whole_number)
+    parser.add_argument("--learning-rate", type=decimal_number)
+    parser.add_argument("--seed", type=whole_number)
+    parser.add_argument("--train-limit", type=whole_number, help="training images to use (0 = all)")
+    parser.add_argument("--validation-split", type=decimal_number)
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None, help="random flips (+ below)")
-    parser.add_argument("--shift-pixels", type=int, help="with --augment: random shifts up to ± this (0 = none)")
-    parser.add_argument("--erase-probability", type=float, help="with --augment: share of images randomly erased")
+    parser.add_argument(
+        "--shift-pixels", type=whole_number, help="with --augment: random shifts up to ± this (0 = none)"
+    )
+    parser.add_argument(
+        "--erase-probability", type=decimal_number, help="with --augment: share of images randomly erased"
+    )
     parser.add_argument("--schedule", choices=SCHEDULES, help="learning rate after the warm-up")
-    parser.add_argument("--warmup-fraction", type=float, help="share of the steps spent warming up from 0")
-    parser.add_argument("--label-smoothing", type=float)
-    parser.add_argument("--ema-momentum", type=float, help="average the weights (e.g. 0.99; 0 = off)")
-    parser.add_argument("--weight-decay", type=float, help="decoupled (AdamW) weight decay; 0 = plain Adam")
-    parser.add_argument("--adam-beta-2", type=float, help="Adam's squared-gradient decay (default 0.999)")
-    parser.add_argument("--early-stopping-patience", type=int, help="epochs without progress before stopping (0 = off)")
+    parser.add_argument("--warmup-fraction", type=decimal_number, help="share of the steps spent warming up from 0")
+    parser.add_argument("--label-smoothing", type=decimal_number)
+    parser.add_argument("--ema-momentum", type=decimal_number, help="average the weights (e.g. 0.99; 0 = off)")
+    parser.add_argument("--weight-decay", type=decimal_number, help="decoupled (AdamW) weight decay; 0 = plain Adam")
+    parser.add_argument("--adam-beta-2", type=decimal_number, help="Adam's squared-gradient decay (default 0.999)")
+    parser.add_argument(
+        "--early-stopping-patience", type=whole_number, help="epochs without progress before stopping (0 = off)"
+    )
     parser.add_argument("--precision", choices=PRECISIONS)
     parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None)
 

@@ -25,6 +25,9 @@ from fmnist_core.errors import ClusterError, ConfigError
 
 SCHEDULER_VARIABLE = "FMNIST_SCHEDULER"  # tcp://HOST:8786: train on that cluster instead of a local worker.
 CONNECT_TIMEOUT_SECONDS = 10.0
+# Without a dashboard the scheduler still serves /health on a port, 8787 unless told: a second cluster (or anything on
+# 8787) then warned "Port 8787 is already in use". Any free port on this machine only, and still no dashboard.
+QUIET_SCHEDULER = {"dashboard_address": "127.0.0.1:0"}
 WORKER_NICENESS = 10  # The local worker's CPU priority (0 = the server's; 19 = lowest).
 
 
@@ -97,6 +100,7 @@ def start_local_cluster(workers: int, *, niceness: int | None = None, retry_kill
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            scheduler_kwargs=QUIET_SCHEDULER,
             silence_logs=logging.ERROR,
         )
     client = Client(cluster)

@@ -151,12 +151,17 @@ def _to_pil_image(data) -> Image.Image:
     payload = bytes(data)
     if not payload:
         raise SketchError("The file is empty (0 bytes). Please choose the picture again or upload another.")
-    if len(payload) > MAX_UPLOAD_BYTES:
+    check_file_size(len(payload))
+    return _decode(lambda: Image.open(io.BytesIO(payload), formats=ALLOWED_FORMATS), payload)
+
+
+def check_file_size(size: int) -> None:
+    """SketchError when a picture file of `size` bytes is over the limit: callers holding a path ask before reading."""
+    if size > MAX_UPLOAD_BYTES:
         raise SketchError(
-            f"The file is too large ({len(payload) / 2**20:.1f} MB; the limit is "
+            f"The file is too large ({size / 2**20:.1f} MB; the limit is "
             f"{MAX_UPLOAD_BYTES // 2**20} MB). Please upload a smaller picture, for example a screenshot."
         )
-    return _decode(lambda: Image.open(io.BytesIO(payload), formats=ALLOWED_FORMATS), payload)
 
 
 def _decode(opener, payload: bytes = b"") -> Image.Image:

@@ -23,6 +23,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from fmnist_core.config import whole_number
 from fmnist_core.errors import ConfigError
 from fmnist_core.paths import PROJECT_ROOT
 
@@ -92,7 +93,7 @@ def _parse_variable(variable: str, text: str, boolean: bool) -> bool | int:
             return text.lower() in TRUE_WORDS
         raise ConfigError(f"{variable} must be 1 or 0 (true/false, yes/no, on/off); got {text!r}.")
     try:
-        return int(text)
+        return whole_number(text)
     except ValueError:
         raise ConfigError(f"{variable} must be a whole number; got {text!r}.") from None
 

@@ -375,7 +375,14 @@ class JobManager:
                 marker.unlink(missing_ok=True)
                 return
             jobs = [
-                {"kind": s.kind, "title": s.title, "owner": s.owner, "state": s.state, "submitted": s.submitted}
+                {
+                    "kind": s.kind,
+                    "title": s.title,
+                    "owner": s.owner,
+                    "state": s.state,
+                    "submitted": s.submitted,
+                    "details": _json_details(s.details),
+                }
                 for s in active
             ]
             # Written beside and renamed over: a crash mid-write leaves the previous marker, never half of one.
@@ -400,7 +407,7 @@ class JobManager:
             path.unlink(missing_ok=True)
             for job in jobs:
                 job = job if isinstance(job, dict) else {}
-                owner = job.get("owner")
+                owner, details = job.get("owner"), job.get("details")
                 status = JobStatus(
                     next(self._ids),
                     str(job.get("kind", "unknown")),
@@ -410,6 +417,8 @@ class JobManager:
                     finished=time.time(),
                     message="Did not finish: the server stopped while it was "
                     + ("running." if job.get("state") == RUNNING else "waiting."),
+                    # What was asked (a training's model and settings), so the asker is offered it again.
+                    details=details if isinstance(details, dict) else {},
                 )
                 self._statuses[status.job_id] = status
                 interrupted.append(status)
@@ -454,3 +463,15 @@ class JobManager:
             # A job that returns has done its work, even when Stop came too late to interrupt it (a training
             # stopped during its final test keeps the model): its result is reported, not thrown away.
             self._finish(job_id, state=DONE, result=result, fraction=1.0, message="Finished.")
+
+
+def _json_details(details: dict) -> dict:
+    """The details a marker can keep: those JSON can write (a request's model and settings, not a live race)."""
+    kept = {}
+    for key, value in details.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return kept

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -42,6 +44,8 @@ PHASES = ("setup", "warmup", "train", "inference", "done")
 SCORED_PHASES = ("train", "inference")  # Setup and warm-up are shown but not scored.
 LANE_KINDS = ("gpu", "cpu-all", "cpu-1")  # Every GPU the backend sees, all CPU cores, one CPU core.
 EVENT_INTERVAL_SECONDS = 0.1  # At most ~10 progress events a second: plenty for a display refreshed every 0.5 s.
+RACE_PARENT_VARIABLE = "FMNIST_RACE_PARENT_PID"  # Set by the race for its lane processes: who they die with.
+PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal this process gets when its parent dies.
 
 Event = tuple[float, str, float]  # (seconds since the lane started, phase, fraction of that phase done)
 
@@ -342,8 +346,37 @@ def _protocol() -> Callable[[dict], None]:
     return lambda message: protocol.write(json.dumps(message) + "\n")
 
 
+def die_with_parent() -> None:
+    """End this lane process when the race that started it ends, however it ends.
+
+    A `race` killed by SIGTERM or SIGKILL (not its whole process group) left its lane training, re-parented to init,
+    for up to 20 s, on a machine the next race needs alone. On Linux the kernel sends SIGKILL when the parent dies
+    (PR_SET_PDEATHSIG); elsewhere a thread checks the parent once a second. Either way a parent already gone before
+    this ran (its pid is in RACE_PARENT_VARIABLE) ends the lane at once.
+    """
+    parent = os.environ.get(RACE_PARENT_VARIABLE)
+    if parent is None:  # Started by hand, not by a race: nothing to follow.
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    else:
+
+        def watch() -> None:
+            while os.getppid() == int(parent):
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="race-lane-parent-watch", daemon=True).start()
+    if os.getppid() != int(parent):
+        os._exit(1)
+
+
 def lane_main(workload_json: str, backend: str, device: str, threads: int, started_at: float) -> int:
     """Entry point of `race-lane`: run one repeat, speaking the line protocol on the real stdout."""
+    die_with_parent()
     send = _protocol()
     try:
         run_lane(Workload.from_json(workload_json), backend, device, threads, started_at, send)
@@ -357,6 +390,7 @@ def probe_main(backend: str) -> int:
     """Entry point of `race-probe`: report the backend's version and GPUs."""
     from fmnist_core.race.lane_runtime import probe
 
+    die_with_parent()
     send = _protocol()
     send({"type": "probe", "facts": probe(backend)})
     return 0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from fmnist_core.paths import PROJECT_ROOT
 from fmnist_core.race.backends import BACKENDS
-from fmnist_core.race.lane import Event, LaneError, RaceCancelled, Workload
+from fmnist_core.race.lane import RACE_PARENT_VARIABLE, Event, LaneError, RaceCancelled, Workload
 
 STOP_GRACE_SECONDS = 5.0  # A lane asked to stop gets this long to exit before it is killed.
 PROBE_TIMEOUT_SECONDS = 300.0  # Importing a backend and finding its GPUs; minutes only on a cold disk.
@@ -89,7 +89,7 @@ def _run_child(
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
-            env=env,
+            env={**env, RACE_PARENT_VARIABLE: str(os.getpid())},  # The child ends when this process does.
             text=True,
             encoding="utf-8",
         )

@@ -20,6 +20,7 @@ never handed to Keras.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -27,16 +28,17 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from fmnist_core import json_checks as check
 from fmnist_core.config import RECIPE_VERSION, TrainConfig, for_this_machine
 from fmnist_core.data.fashion_mnist import data_fingerprint
-from fmnist_core.display import format_accuracy, format_timestamp
+from fmnist_core.display import format_accuracy, format_size, format_timestamp
 from fmnist_core.errors import CacheError, RecordError
 from fmnist_core.machine import import_tensorflow, process_alive
 from fmnist_core.models.registry import MODEL_NAMES, MODEL_SPECS, ModelSpec
@@ -49,6 +51,7 @@ MODEL_FILE = "model.keras"
 META_FILE = "meta.json"
 MAX_META_BYTES = 8 * 2**20  # A record (curves, confusion matrix, per-class report) is tens of kB.
 TEMPORARY_PREFIX = ".tmp-"
+TRAINING_LOCK_POLL_SECONDS = 1.0  # How often a process waiting for another's training of the same run checks in.
 ENTRY_PATTERN = re.compile(f"^{ENTRY_ID_PATTERN}$")
 DELETE_DAMAGED_COMMAND = "python -m fmnist_core cache delete --damaged"  # The clean-up every damage message offers.
 # What a damaged shipped entry needs instead: the app never writes the repository's copy.
@@ -202,10 +205,33 @@ class ModelCache:
         shipped = self.shipped_root / entry_id
         return (shipped, True) if shipped.is_dir() else None
 
-    def _lock(self, entry_id: str) -> FileLock:
+    def _locks_folder(self) -> Path:
         locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(locks / f"{entry_id}.lock"), timeout=600)
+        return locks
+
+    def _lock(self, entry_id: str) -> FileLock:
+        return FileLock(str(self._locks_folder() / f"{entry_id}.lock"), timeout=600)
+
+    @contextmanager
+    def training_lock(self, spec: ModelSpec, config: TrainConfig, while_waiting: Callable[[], None]) -> Iterator[None]:
+        """Held while a process trains (spec, config): another asking for the same run (two sweeps on one cache,
+        `train` in two terminals) waits here, then finds the entry saved instead of training it a second time.
+
+        while_waiting: called about once a second while another process holds the lock (it may raise to give up).
+        The lock is the operating system's, so it goes with a process that dies: nobody waits for a dead one.
+        """
+        lock = FileLock(str(self._locks_folder() / f"{self.entry_id(spec, config)}.training.lock"))
+        while True:
+            try:
+                lock.acquire(timeout=TRAINING_LOCK_POLL_SECONDS)
+                break
+            except Timeout:
+                while_waiting()
+        try:
+            yield
+        finally:
+            lock.release()
 
     # Reading --------------------------------------------------------------------------------------
 
@@ -322,8 +348,10 @@ class ModelCache:
                 if final.is_dir():
                     self._remove(final)
                 os.replace(temporary, final)
-            except BaseException:
+            except BaseException as error:
                 shutil.rmtree(temporary, ignore_errors=True)
+                if isinstance(error, OSError):
+                    raise CacheError(_save_failure(error, self.root, model)) from error
                 raise
         return self.inspect(entry_id)
 
@@ -344,7 +372,7 @@ class ModelCache:
         # Rename first so a crash mid-delete leaves a temporary folder, not a half entry.
         doomed = self.root / f"{TEMPORARY_PREFIX}deleted-{path.name}-{os.getpid()}-{time.time_ns()}"
         os.replace(path, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        _discard(doomed)
 
     def cleanup_temporary(self) -> list[str]:
         """Remove temporary folders left by processes that are no longer running."""
@@ -356,14 +384,46 @@ class ModelCache:
             # Our own pid counts as alive: another thread of this process may be saving right now.
             if owner is not None and process_alive(owner):
                 continue
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            _discard(path)
             removed.append(path.name)
         return removed
+
+
+def _discard(path: Path) -> None:
+    """Remove a temporary folder, file or link of the cache. A link (an entry the user linked in from elsewhere) goes
+    alone: what it points at is not the cache's to delete, and rmtree refuses links, which left them behind."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _owner_pid(name: str) -> int | None:
     match = re.search(r"-(\d+)-[^-]*$", name)
     return int(match.group(1)) if match else None
+
+
+def _save_failure(error: OSError, root: Path, model) -> str:
+    """What a user reads when the cache could not take a trained model: why, and what to free or change."""
+    lost = "The model just trained was not saved (nothing half-written was kept)"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"{lost}: the disk holding the model cache {root} is full. The model takes about "
+            f"{format_size(_saved_size_estimate(model))}: free at least that much there (`python -m fmnist_core cache "
+            "list`, then `cache delete ENTRY_ID` for models you no longer need) or set FMNIST_CACHE_DIR to a folder "
+            "on a roomier disk, then train again."
+        )
+    return (
+        f"{lost}: cannot write in the model cache {root} ({error.strerror or error}). Make it writable or set "
+        "FMNIST_CACHE_DIR to a folder you can write, then train again."
+    )
+
+
+def _saved_size_estimate(model) -> int:
+    """Bytes of the model's and its optimizer's variables: what model.keras holds, less a few kB of config."""
+    optimizer = getattr(model, "optimizer", None)
+    variables = list(model.variables) + (list(optimizer.variables) if optimizer is not None else [])
+    return sum(int(variable.numpy().nbytes) for variable in variables)
 
 
 def _write_durably(path: Path, payload: bytes) -> None:

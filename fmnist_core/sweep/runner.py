@@ -15,10 +15,11 @@ import queue
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import SEED_MAX, TrainConfig
 from fmnist_core.engine.cluster import open_engine
 from fmnist_core.engine.task import TrainedModel, progress_from_message, train_task
 from fmnist_core.errors import ClusterError, ConfigError, FmnistError
@@ -31,6 +32,8 @@ from fmnist_core.sweep.result import RunResult, SweepResult, save_sweep, summari
 # docs/results/sweeps.md).
 DEFAULT_LOCAL_WORKERS = 1
 POLL_SECONDS = 0.25  # How often the client drains progress events and checks the workers.
+# More seeds than anyone could train per model (a thousand full-preset runs is weeks on a GPU); more is a typo.
+MOST_SEEDS = 1000
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,19 @@ DataLoader = Callable[[], tuple]
 
 
 def sweep_seeds(first_seed: int, count: int) -> tuple[int, ...]:
-    """`count` consecutive seeds from `first_seed` (the preset's own seed comes first, so its runs are reused)."""
-    if count < 1:
-        raise ConfigError(f"A sweep needs at least one seed (got {count}).")
+    """`count` consecutive seeds from `first_seed` (the preset's own seed comes first, so its runs are reused).
+
+    Checked before anything is built or printed: the count (a huge one once filled the memory with its range) and
+    the last seed, which must be a seed too.
+    """
+    if not 1 <= count <= MOST_SEEDS:
+        raise ConfigError(f"A sweep needs at least one seed and at most {MOST_SEEDS:,} per model (got {count:,}).")
+    last = first_seed + count - 1
+    if last > SEED_MAX:
+        raise ConfigError(
+            f"{count:,} seeds from {first_seed:,} would end at {last:,}, past the largest seed ({SEED_MAX:,}). "
+            f"Start lower (--seed {SEED_MAX - count + 1} or less) or ask for fewer seeds."
+        )
     return tuple(range(first_seed, first_seed + count))
 
 
@@ -119,21 +132,20 @@ def run_sweep(
         threads_per_run = max(1, usable_cores() // workers)
     planned = [(spec, config.replace(seed=seed)) for seed in seeds for spec in specs]
     finished: dict[tuple[str, int], RunResult] = {}
-    to_train = []
-    for spec, run_config in planned:
-        entry = cache.find(spec, run_config)
-        if entry is None:
-            to_train.append((spec, run_config))
-            continue
-        run = run_from_entry(entry, run_config.seed, reused=True)
-        finished[(spec.name, run_config.seed)] = run
-        on_event(SweepEvent("reused", "already in the cache", run.title, run.seed, 1.0, run))
     engine = {"kind": "scheduler" if scheduler else "local", "address": scheduler, "threads_per_run": threads_per_run}
-    if to_train:
-        with open_engine(scheduler, workers, connect_timeout) as client:
-            engine["workers"] = len(client.nthreads())
-            trained = _train_on(client, to_train, cache, threads_per_run, load_data, on_event, worker_wait_seconds)
-            finished.update(trained)
+    with ExitStack() as held:
+        to_train = _claim_runs(planned, cache, held, on_event)
+        for spec, run_config in planned:
+            entry = None if (spec, run_config) in to_train else cache.find(spec, run_config)
+            if entry is not None:
+                run = run_from_entry(entry, run_config.seed, reused=True)
+                finished[(spec.name, run_config.seed)] = run
+                on_event(SweepEvent("reused", "already in the cache", run.title, run.seed, 1.0, run))
+        if to_train:
+            with open_engine(scheduler, workers, connect_timeout) as client:
+                engine["workers"] = len(client.nthreads())
+                trained = _train_on(client, to_train, cache, threads_per_run, load_data, on_event, worker_wait_seconds)
+                finished.update(trained)
     failures = [(spec, run_config) for spec, run_config in to_train if (spec.name, run_config.seed) not in finished]
     if failures:
         names = ", ".join(f"{spec.title} seed {run_config.seed}" for spec, run_config in failures)
@@ -156,6 +168,28 @@ def run_sweep(
     )
     save_sweep(result, cache.root, also_to=out)
     return result
+
+
+def _claim_runs(planned, cache: ModelCache, held: ExitStack, on_event: EventCallback) -> list:
+    """The runs this sweep must train, each one's training lock held in `held` (issue 44: two sweeps on one cache
+    never train the same run twice). A run another process holds is waited for, then found in the cache. Locks are
+    taken in entry-id order, so two sweeps that share runs cannot each hold one the other waits for."""
+    claimed = []
+    for spec, run_config in sorted(planned, key=lambda run: cache.entry_id(*run)):
+        if cache.find(spec, run_config) is not None:
+            continue
+        told = []
+
+        def while_waiting(spec=spec, run_config=run_config, told=told) -> None:
+            if not told:
+                told.append(True)
+                text = "another process is training this run: waiting to reuse it"
+                on_event(SweepEvent("progress", text, spec.title, run_config.seed, 0.0))
+
+        held.enter_context(cache.training_lock(spec, run_config, while_waiting))
+        if cache.find(spec, run_config) is None:
+            claimed.append((spec, run_config))
+    return [run for run in planned if run in claimed]
 
 
 def _train_on(client, to_train, cache, threads, load_data, on_event, worker_wait_seconds) -> dict:

@@ -16,7 +16,7 @@ from fmnist_core.paths import writable_cache_folder
 from fmnist_core.store.cache import CacheEntry, ModelCache
 from fmnist_core.store.record import ModelRecord
 from fmnist_core.training.live_curves import LiveCurves
-from fmnist_core.training.loop import Progress, ProgressCallback, StopCheck, train
+from fmnist_core.training.loop import Progress, ProgressCallback, StopCheck, TrainingCancelled, train
 from fmnist_core.training.time_estimate import Estimate, measured_images_per_second, training_estimate
 
 
@@ -132,10 +132,20 @@ def train_and_cache(
     reused = reuse_or_check(spec, config, cache, retrain)
     if reused is not None:
         return reused
-    model, record = train_record(
-        spec, config, progress=progress, should_stop=should_stop, data=data, command=command, owner=owner
-    )
-    entry = cache.save(model, record, replace=retrain)
+
+    def while_waiting() -> None:
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("Training was stopped while another process trained the same run.")
+
+    # One training per run at a time: a run another process is training is waited for and reused (issue 44).
+    with cache.training_lock(spec, config, while_waiting):
+        existing = None if retrain else cache.find(spec, config)
+        if existing is not None:
+            return Outcome(existing, reused=True)
+        model, record = train_record(
+            spec, config, progress=progress, should_stop=should_stop, data=data, command=command, owner=owner
+        )
+        entry = cache.save(model, record, replace=retrain)
     return Outcome(entry, reused=False, stopped_after_training=should_stop is not None and should_stop())
 
 
