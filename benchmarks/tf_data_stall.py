@@ -19,7 +19,7 @@ import numpy as np
 # Lets the script run as a plain file from any folder, without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fmnist_core.config import PRESETS  # noqa: E402
+from fmnist_core.config import PRESETS, for_this_machine  # noqa: E402
 from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
 from fmnist_core.machine import import_tensorflow  # noqa: E402
 from fmnist_core.models.registry import build_from_spec, get_spec  # noqa: E402
@@ -38,7 +38,7 @@ def main() -> int:
 
     (x, y), _ = load_fashion_mnist()
     x, y = x[:IMAGES], y[:IMAGES].astype(np.int32)
-    config = PRESETS["quick"]
+    config = for_this_machine(PRESETS["quick"])
     model = build_from_spec(get_spec("model1"), seed=config.seed, precision=config.precision)
     compile_model(model, config, IMAGES // config.batch_size)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from fmnist_core.config import PRESETS  # noqa: E402
+from fmnist_core.config import PRESETS, for_this_machine  # noqa: E402
 from fmnist_core.jobs.queue import DONE, JobManager  # noqa: E402
 from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores  # noqa: E402
 from fmnist_core.store.cache import ModelCache  # noqa: E402
@@ -77,11 +77,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--images", type=int, default=9000, help="training images per run (default 9000)")
     arguments = parser.parse_args()
-    config = PRESETS["quick"].replace(epochs=arguments.epochs, train_limit=arguments.images)
+    config = for_this_machine(PRESETS["quick"]).replace(epochs=arguments.epochs, train_limit=arguments.images)
     tf = import_tensorflow()
     print(
         f"{cpu_model()}, {usable_cores()} cores, TensorFlow {tf.__version__}; two Model 1 runs of "
-        f"{arguments.epochs} epoch(s) x {arguments.images:,} images, mixed bfloat16, XLA off; threads at start: "
+        f"{arguments.epochs} epoch(s) x {arguments.images:,} images, {config.precision}, XLA off; threads at start: "
         f"{thread_count()}"
     )
     results: dict[int, list[dict]] = {1: [], 2: []}
