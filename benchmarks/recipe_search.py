@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devtools.results_lines import append_row, read_rows  # noqa: E402
-from fmnist_core.config import PRESETS, TrainConfig  # noqa: E402
+from fmnist_core.config import PRESETS, TrainConfig, for_this_machine  # noqa: E402
 from fmnist_core.statistics import paired_difference  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_search.jsonl"
@@ -166,8 +166,9 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
 
 
 def candidate_config(stage: str, name: str, seed: int) -> TrainConfig:
+    """A candidate's settings, in the precision this machine trains fast in (`config.for_this_machine`)."""
     start, candidates = STAGES[stage]
-    return start.replace(**candidates[name], seed=seed)
+    return for_this_machine(start.replace(**candidates[name], seed=seed))
 
 
 def find_row(rows: list[dict], model: str, config: TrainConfig) -> dict | None:
