@@ -4,10 +4,15 @@
    (`fmnist_core.models.fused_norm`), in bfloat16 and float32.
 2. Block 1's order: convolution → batch norm → ReLU → pool (architecture 1) against convolution → pool →
    batch norm → ReLU (architecture 2, the registry's), forward and backward, fused batch norm, bfloat16.
-3. Whole models, one fit() each over the same images, interleaved: the fast path, then the fast path with one
-   lever taken away — Keras' batch norm instead of the fused one; float32 instead of mixed bfloat16; batch 32.
+3. Whole models, one fit() each over the same images, interleaved: the fast path in this machine's precision
+   (`config.for_this_machine`: mixed bfloat16 where the CPU computes it natively, else float32), then the fast
+   path with one lever changed — Keras' batch norm instead of the fused one; the other precision; other batch
+   sizes; XLA on.
 
-    .venv/bin/python benchmarks/levers.py [--models model1,model3] [--images 7680] [--repeats 2]
+    .venv/bin/python benchmarks/levers.py [--models model1,model3] [--images 7680] [--repeats 2] [--models-only]
+
+Settings of the whole process (TF_ENABLE_ONEDNN_OPTS, thread pools) are levers too: run `--models-only` once per
+setting, e.g. `TF_ENABLE_ONEDNN_OPTS=0 .venv/bin/python benchmarks/levers.py --models-only`, or `--threads 1`.
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ import time
 import numpy as np
 
 # Lets the script run as a plain file from any folder, without installing the package.
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import TrainConfig, for_this_machine
 from fmnist_core.data.loading import load_fashion_mnist
 from fmnist_core.machine import import_tensorflow, machine_info
 from fmnist_core.models.registry import get_spec
-from fmnist_core.training.bench import time_fast_path
+from fmnist_core.training.bench import time_fast_path, time_plain_keras
 
 BATCH = 256
 
@@ -109,27 +114,31 @@ def block1_order_table() -> None:
 def model_table(model_names: list[str], images: int, repeats: int) -> None:
     (x_train, y_train), _ = load_fashion_mnist()
     x, y = x_train[:images], y_train[:images].astype(np.int32)
-    fast = TrainConfig()
+    fast = for_this_machine(TrainConfig())
     variants = [
         ("fast path", fast, True),
         ("Keras batch norm", fast, False),
-        ("float32", fast.replace(precision="float32"), True),
-        ("batch 32", fast.replace(batch_size=32), True),
+        # Only where bfloat16 is the fast path: without native bfloat16 it trains 5-10x slower
+        # (benchmarks/precision_speed.py measures that), which would make this table take many minutes.
+        *([("float32", fast.replace(precision="float32"), True)] if fast.precision != "float32" else []),
+        *((f"batch {size}", fast.replace(batch_size=size), True) for size in (32, 64, 128, 512)),
+        ("XLA on", fast.replace(jit_compile=True), True),
     ]
     print(
         f"\n3. Training img/s, {images:,} images per fit, median of {repeats} interleaved runs "
         f"(fast path: {fast.precision}, batch {fast.batch_size}, fused batch norm, XLA off)"
     )
-    print(f"{'model':8} " + " ".join(f"{label:>17}" for label, _, _ in variants))
+    print(f"{'model':8} " + " ".join(f"{label:>17}" for label, _, _ in variants) + f" {'plain Keras fit':>17}")
     for name in model_names:
         spec = get_spec(name)
-        runs: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+        runs: dict[str, list[float]] = {label: [] for label, _, _ in [*variants, ("plain Keras fit", None, None)]}
         for _ in range(repeats):
             for label, config, fused in variants:
                 runs[label].append(time_fast_path(spec, config, x, y, fused_norm=fused))
+            runs["plain Keras fit"].append(time_plain_keras(spec, x, y))
         medians = {label: statistics.median(values) for label, values in runs.items()}
         base = medians["fast path"]
-        cells = [f"{medians[label]:>8,.0f} ({medians[label] / base:4.2f}×)" for label, _, _ in variants]
+        cells = [f"{medians[label]:>8,.0f} ({medians[label] / base:4.2f}×)" for label in runs]
         print(f"{name:8} " + " ".join(f"{cell:>17}" for cell in cells), flush=True)
 
 
@@ -138,13 +147,16 @@ def main() -> None:
     parser.add_argument("--models", default="model1,model3")
     parser.add_argument("--images", type=int, default=7680)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--models-only", action="store_true", help="only table 3 (whole models)")
+    parser.add_argument("--threads", type=int, help="cap TensorFlow's intra- and inter-op thread pools")
     args = parser.parse_args()
-    import_tensorflow()
+    import_tensorflow(threads=args.threads)
     machine = machine_info()
     versions = machine.get("versions", {})
     print(f"{machine.get('cpu_model')}, {machine.get('cpu_cores')} cores; TensorFlow {versions.get('tensorflow')}")
-    batch_norm_table()
-    block1_order_table()
+    if not args.models_only:
+        batch_norm_table()
+        block1_order_table()
     model_table([name.strip() for name in args.models.split(",")], args.images, args.repeats)
 
 

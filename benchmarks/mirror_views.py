@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = get_preset(args.preset)
     cache = ModelCache()
-    entries = {name: cache.find(get_spec(name), config) for name in MODEL_NAMES}
-    entries = {name: entry for name, entry in entries.items() if entry is not None}
+    # The preset's model as `train` trained it here: in the preset's precision, else in this machine's.
+    entries = {name: cache.lookup_either_precision(get_spec(name), config) for name in MODEL_NAMES}
+    entries = {name: entry for name, entry in entries.items() if entry is not None and entry.ok}
     if not entries:
         print(
             f"No cached {args.preset!r} models: train one first, e.g. "

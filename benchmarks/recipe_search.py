@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from devtools.results_lines import append_row, read_rows
-from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.config import PRESETS, TrainConfig, for_this_machine
 from fmnist_core.statistics import paired_difference
 
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_search.jsonl"
@@ -163,8 +163,9 @@ STAGES: dict[str, tuple[TrainConfig, dict[str, dict]]] = {
 
 
 def candidate_config(stage: str, name: str, seed: int) -> TrainConfig:
+    """A candidate's settings, in the precision this machine trains fast in (`config.for_this_machine`)."""
     start, candidates = STAGES[stage]
-    return start.replace(**candidates[name], seed=seed)
+    return for_this_machine(start.replace(**candidates[name], seed=seed))
 
 
 def find_row(rows: list[dict], model: str, config: TrainConfig) -> dict | None:

@@ -104,7 +104,8 @@ def train_row(preset: str, recipe: str, model: str, config: TrainConfig, cache_d
         "seconds_to": {
             f"{threshold:.0%}": seconds_to_reach(val_accuracy, epoch_seconds, threshold) for threshold in THRESHOLDS
         },
-        "config": config.to_dict(),
+        # What really trained: without a chosen precision `train` picks this machine's (config.for_this_machine).
+        "config": record.config.to_dict(),
         "entry_id": output["entry_id"],
         "recipe_version": record.recipe_version,
         "machine": dict(record.machine),

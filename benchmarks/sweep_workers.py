@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from fmnist_core.config import PRESETS, get_preset
+from fmnist_core.config import PRESETS, for_this_machine, get_preset
 from fmnist_core.machine import cpu_model, usable_cores
 from fmnist_core.models.registry import MODEL_NAMES, get_spec
 from fmnist_core.store.cache import ModelCache
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=4, help="seeds trained per layout (default 4)")
     parser.add_argument("--workers", default="1,2", help="layouts to time, comma-separated worker counts")
     args = parser.parse_args(argv)
-    config, spec = get_preset(args.preset), get_spec(args.model)
+    config, spec = for_this_machine(get_preset(args.preset)), get_spec(args.model)
     seeds = sweep_seeds(config.seed, args.runs)
     layouts = [int(count) for count in args.workers.split(",")]
     print(f"{cpu_model()}, {usable_cores()} cores; {spec.title}, {args.preset} preset, seeds {seeds[0]}–{seeds[-1]}")

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 # Lets the script run as a plain file from any folder, without installing the package.
-from fmnist_core.config import PRESETS
+from fmnist_core.config import PRESETS, for_this_machine
 from fmnist_core.data.loading import load_fashion_mnist
 from fmnist_core.machine import import_tensorflow
 from fmnist_core.models.registry import build_from_spec, get_spec
@@ -35,7 +35,7 @@ def main() -> int:
 
     (x, y), _ = load_fashion_mnist()
     x, y = x[:IMAGES], y[:IMAGES].astype(np.int32)
-    config = PRESETS["quick"]
+    config = for_this_machine(PRESETS["quick"])
     model = build_from_spec(get_spec("model1"), seed=config.seed, precision=config.precision)
     compile_model(model, config, IMAGES // config.batch_size)
 

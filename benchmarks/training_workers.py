@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from fmnist_core.config import PRESETS
+from fmnist_core.config import PRESETS, for_this_machine
 from fmnist_core.jobs.queue import DONE, JobManager
 from fmnist_core.machine import cpu_model, import_tensorflow, usable_cores
 from fmnist_core.store.cache import ModelCache
@@ -76,11 +76,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--images", type=int, default=9000, help="training images per run (default 9000)")
     arguments = parser.parse_args()
-    config = PRESETS["quick"].replace(epochs=arguments.epochs, train_limit=arguments.images)
+    config = for_this_machine(PRESETS["quick"]).replace(epochs=arguments.epochs, train_limit=arguments.images)
     tf = import_tensorflow()
     print(
         f"{cpu_model()}, {usable_cores()} cores, TensorFlow {tf.__version__}; two Model 1 runs of "
-        f"{arguments.epochs} epoch(s) x {arguments.images:,} images, mixed bfloat16, XLA off; threads at start: "
+        f"{arguments.epochs} epoch(s) x {arguments.images:,} images, {config.precision}, XLA off; threads at start: "
         f"{thread_count()}"
     )
     results: dict[int, list[dict]] = {1: [], 2: []}

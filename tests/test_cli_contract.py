@@ -161,6 +161,7 @@ CASES: dict[str, list[Case]] = {
         Case(("bench", "--models", "model1,model1"), 2, "--models needs one or more distinct model names"),
         Case(("bench", "--models", "model4"), 2, "Unknown model 'model4'"),
         Case(("bench", "--images", "\u0661\u0660"), 2, "invalid whole_number value"),
+        Case(("bench", "--precision", "float64"), 2, "invalid choice: 'float64'"),
         *out_cases(("bench",)),
     ],
 }

@@ -9,7 +9,22 @@ import json
 import pytest
 
 from benchmarks import recipe_search
+from fmnist_core import machine
 from fmnist_core.config import PRESETS, TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def bfloat16_machine(monkeypatch):
+    """The recorded searches ran where bfloat16 is fast, so the candidates are the presets' own precision."""
+    monkeypatch.setattr(machine, "bfloat16_is_fast", lambda: True)
+
+
+def test_without_fast_bfloat16_every_candidate_trains_in_float32(monkeypatch):
+    monkeypatch.setattr(machine, "bfloat16_is_fast", lambda: False)
+    for stage, (start, candidates) in recipe_search.STAGES.items():
+        for name, changes in candidates.items():
+            config = recipe_search.candidate_config(stage, name, seed=7)
+            assert config == start.replace(**changes, seed=7, precision="float32"), name
 
 
 @pytest.mark.parametrize("stage", list(recipe_search.STAGES))

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from fmnist_core.cli.arguments import model_names
 from fmnist_core.cli.output import print_json
-from fmnist_core.config import PRESETS, whole_number
+from fmnist_core.config import (
+    PRECISIONS,
+    PRESETS,
+    TrainConfig,
+    for_this_machine,
+    machine_precision_reason,
+    whole_number,
+)
 from fmnist_core.errors import ConfigError
 from fmnist_core.files import check_output_file, write_output
 from fmnist_core.models.registry import MODEL_NAMES
@@ -26,13 +33,26 @@ def register(subparsers) -> None:
     parser.add_argument("--images", type=whole_number, default=12800, help="training images per timed run")
     parser.add_argument("--repeats", type=whole_number, default=2, help="interleaved repeats per path")
     parser.add_argument(
+        "--precision", choices=PRECISIONS, help="the fast path's precision (default: the one this machine trains in)"
+    )
+    parser.add_argument(
         "--accuracy",
         action="store_true",
-        help="also train the quick preset in the fast precision and in float32 and compare",
+        help="also train the quick preset in mixed bfloat16 and in float32 and compare test accuracy",
     )
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument("--json", action="store_true", help="print the JSON result")
     parser.set_defaults(handler=run)
+
+
+PLAIN_PRECISION_REASON = "what a Keras tutorial trains in"
+
+
+def fast_path_config(precision: str | None) -> tuple[TrainConfig, str]:
+    """The fast path's settings and why it runs in its precision: as chosen, else as this machine trains."""
+    if precision is not None:
+        return TrainConfig(precision=precision), "chosen with --precision"
+    return for_this_machine(TrainConfig()), machine_precision_reason()
 
 
 def run(arguments: argparse.Namespace) -> int:
@@ -42,7 +62,11 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.out:
         check_output_file(arguments.out, "--out")
     log = (lambda text: None) if arguments.json else print
-    result = run_bench(names, images=arguments.images, repeats=arguments.repeats, log=log)
+    config, reason = fast_path_config(arguments.precision)
+    log(f"Fast path in {config.precision}: {reason}.")
+    result = run_bench(names, images=arguments.images, repeats=arguments.repeats, config=config, log=log)
+    result["fast_path"]["precision_reason"] = reason
+    result["plain_path"] = {"precision": "float32", "precision_reason": PLAIN_PRECISION_REASON}
     if arguments.accuracy:
         log("Precision check (quick preset):")
         result["precision_check"] = [precision_accuracy_check(name, PRESETS["quick"], log=log) for name in names]
@@ -60,13 +84,14 @@ def run(arguments: argparse.Namespace) -> int:
         )
     fast = result["fast_path"]
     print(
-        f"fast path: {fast['precision']}, batch {fast['batch_size']}, jit_compile={fast['jit_compile']}; "
-        f"plain: float32 NumPy arrays, batch 32, Keras defaults. Peaks: "
-        f"{result['peak_gflops']['float32']:.0f} GFLOP/s fp32, {result['peak_gflops']['bfloat16']:.0f} bf16."
+        f"fast path: {fast['precision']} ({fast['precision_reason']}), batch {fast['batch_size']}, "
+        f"jit_compile={fast['jit_compile']}."
     )
+    print(f"plain: float32 ({PLAIN_PRECISION_REASON}), NumPy arrays, batch 32, Keras defaults.")
+    print(f"Peaks: {result['peak_gflops']['float32']:.0f} GFLOP/s fp32, {result['peak_gflops']['bfloat16']:.0f} bf16.")
     for check in result.get("precision_check", []):
         print(
-            f"{check['model']}: {fast['precision']} vs float32 test accuracy difference "
+            f"{check['model']}: {' vs '.join(check['results'])} test accuracy difference "
             f"{check['difference_points']:+.2f} points"
         )
     return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fmnist_core.cli.output import ProgressBar, print_json
 from fmnist_core.cli.train_command import add_config_arguments, config_from_arguments
-from fmnist_core.config import PRESETS, decimal_number, whole_number
+from fmnist_core.config import PRESETS, decimal_number, for_this_machine, precision_note, whole_number
 from fmnist_core.engine.cluster import SCHEDULER_VARIABLE
 from fmnist_core.errors import ConfigError
 from fmnist_core.files import check_output_file
@@ -81,6 +81,10 @@ def run(arguments: argparse.Namespace) -> int:
 
     specs = parse_models(arguments.models)
     config = config_from_arguments(arguments)
+    note = None
+    if arguments.precision is None:
+        note = precision_note(config)
+        config = for_this_machine(config)
     seeds = sweep_seeds(config.seed, arguments.seeds)
     for name, value in (("--workers", arguments.workers), ("--threads-per-run", arguments.threads_per_run)):
         if value is not None and value < 1:
@@ -97,13 +101,17 @@ def run(arguments: argparse.Namespace) -> int:
     writable_cache_folder("sweeps", root=cache.root)
     if arguments.out is not None:
         check_output_file(arguments.out, "--out")
-    preset = arguments.preset if PRESETS[arguments.preset].replace(seed=config.seed) == config else "custom"
+    # The preset in this machine's precision is still that preset (as `config.preset_name` counts it).
+    same_preset = PRESETS[arguments.preset].replace(seed=config.seed, precision=config.precision) == config
+    preset = arguments.preset if same_preset else "custom"
     display = SweepDisplay(len(specs) * len(seeds), quiet=arguments.json)
     display.say(
         f"Sweep: {', '.join(spec.title for spec in specs)} × {len(seeds)} seeds ({seeds[0]}–{seeds[-1]}), "
         f"{preset} preset, on "
         + (f"the Dask scheduler at {arguments.scheduler}" if arguments.scheduler else "a local Dask cluster")
     )
+    if note:
+        display.say(f"note: {note} (--precision mixed_bfloat16 keeps bfloat16)")
     try:
         result = run_sweep(
             specs,

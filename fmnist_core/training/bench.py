@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from fmnist_core.config import TrainConfig
+from fmnist_core.config import TrainConfig, for_this_machine
 from fmnist_core.data.loading import load_fashion_mnist
 from fmnist_core.evaluate.evaluation import evaluate
 from fmnist_core.machine import import_tensorflow, machine_info
@@ -132,7 +132,8 @@ def last_batch_clock():
     return LastBatchClock()
 
 
-def _time_plain_keras(spec, images: np.ndarray, labels: np.ndarray, warmup_batches: int) -> float:
+def time_plain_keras(spec, images: np.ndarray, labels: np.ndarray, warmup_batches: int = 10) -> float:
+    """Images/s of one tutorial `model.fit` over `images`: float32 NumPy arrays, batch 32, Keras' defaults."""
     import keras
 
     # Exactly the tutorial way: float32 arrays scaled in NumPy, default Adam, default jit_compile, batch 32.
@@ -151,8 +152,12 @@ def run_bench(
     data=None,
     log=print,
 ) -> dict:
-    """Benchmark each model; returns a JSON-ready dict (machine, peaks, per-model timings)."""
-    config = config or TrainConfig()
+    """Benchmark each model; returns a JSON-ready dict (machine, peaks, per-model timings).
+
+    config: the fast path's settings; by default `TrainConfig()` in the precision this machine trains fast in
+    (`config.for_this_machine`), as `train` and the app would use.
+    """
+    config = config or for_this_machine(TrainConfig())
     if data is None:
         data = load_fashion_mnist()
     (x_train, y_train), _ = data
@@ -175,7 +180,7 @@ def run_bench(
         for repeat in range(repeats):
             # Interleaved A B A B so slow phases of a shared machine hit both paths.
             bench.fast.runs.append(time_fast_path(spec, config, x, y, warmup_batches=3))
-            bench.plain.runs.append(_time_plain_keras(spec, x, y, warmup_batches=10))
+            bench.plain.runs.append(time_plain_keras(spec, x, y, warmup_batches=10))
             log(
                 f"  {name} run {repeat + 1}/{repeats}: fast {bench.fast.runs[-1]:,.0f} img/s, "
                 f"plain {bench.plain.runs[-1]:,.0f} img/s"
