@@ -34,7 +34,7 @@ def test_the_fooled_picture_is_a_picture_within_epsilon_that_fools_the_model_loa
     for index in range(4):
         result = attack.smallest_change(attacker, images[index], int(labels[index]))
         assert result.fooled and result.adversarial.dtype == np.float32 and result.adversarial.shape == (28, 28)
-        assert 0 <= result.adversarial.min() and result.adversarial.max() <= 1
+        assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1
         assert np.array_equal(result.original, images[index] / np.float32(255))
         assert 0 < result.epsilon <= result.budget_levels / 255 + 1e-6
         assert result.budget_levels in attack.SEARCH_LEVELS

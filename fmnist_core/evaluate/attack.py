@@ -264,7 +264,7 @@ def robust_accuracy(attacker: Attacker, images, labels, epsilons, steps: int = S
             budgets = np.full(len(standing), epsilon, np.float32)
             _, newly = attacker.fooled(originals[standing], labels[standing], budgets, steps)
             fooled[standing[newly]] = True
-        accuracy.append(float(1 - fooled.mean()))
+        accuracy.append(float((~fooled).mean()))
     return RobustAccuracy(tuple(epsilons), tuple(accuracy), len(originals), steps, time.perf_counter() - started)
 
 
