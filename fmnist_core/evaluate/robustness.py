@@ -105,3 +105,29 @@ def recorded(folder: Path | None = None) -> tuple[list[RobustnessRecord], list[s
         except (OSError, ValueError, RecursionError) as error:  # FieldError is a ValueError, as is bad JSON.
             problems.append(f"{path.name}: {error}")
     return records, problems
+
+
+def width_sentence(records: list[RobustnessRecord]) -> str:
+    """One sentence on what the records say about width: each model's accuracy at the largest ε, and whether the
+    spread between them is larger than the sampling error of that many images (95 %, two independent samples)."""
+    if not records:
+        return ""
+    largest = min(record.epsilons[-1] for record in records)
+    ranked = sorted(records, key=lambda record: record.title)
+    kept = {record.title: record.pgd_accuracy[record.epsilons.index(largest)] for record in ranked}
+    images = min(record.images for record in ranked)
+    best, worst = max(kept.values()), min(kept.values())
+    middle = (best + worst) / 2
+    margin = 1.96 * (2 * middle * (1 - middle) / images) ** 0.5
+    listed = ", ".join(f"{title} {value:.0%}" for title, value in kept.items())
+    if len(kept) < 2:
+        verdict = "record the other widths to compare them"
+    elif best - worst <= margin:
+        verdict = (
+            f"a spread of {best - worst:.1%} that {images:,} images cannot tell from luck (±{margin:.1%}): "
+            "width buys little robustness"
+        )
+    else:
+        leader = max(kept, key=kept.get)
+        verdict = f"{leader} holds best, by more than {images:,} images' luck (±{margin:.1%})"
+    return f"At ε = {largest * 255:.0f}/255 the models keep {listed} of the first {images:,} test images: {verdict}."
