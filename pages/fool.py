@@ -129,7 +129,7 @@ def robustness_curves() -> None:
             ],
         )
     )
-    st.altair_chart(chart, use_container_width=True)
+    st.altair_chart(chart, width="stretch")
     st.markdown(width_sentence(records))
     first = records[0]
     st.caption(

@@ -50,3 +50,14 @@ def test_the_page_fools_the_model_on_the_linked_image_and_draws_the_recorded_cur
     app.toggle(key="fool_all").set_value(True).run()
     assert not app.exception, [error.value for error in app.exception]
     assert {"Model 2: not trained yet.", "Model 3: not trained yet."} <= {caption.value for caption in app.caption}
+
+
+def test_the_evaluate_page_ranks_confident_mistakes_and_links_them_to_fool(trained_cache):
+    app = AppTest.from_file(str(PAGE.parent / "evaluate.py"), default_timeout=180).run()
+    app.toggle(key="evaluate_ranked").set_value(True).run()
+    assert not app.exception, [error.value for error in app.exception]
+    assert any("Fool" in str(link.proto.label) for link in app.get("page_link")) or any(
+        "Open **Fool**" in caption.value for caption in app.caption
+    )
+    app.radio(key="evaluate_gallery").set_value("ambiguous").run()
+    assert not app.exception, [error.value for error in app.exception]

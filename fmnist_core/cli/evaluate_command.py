@@ -9,8 +9,8 @@ from fmnist_core.cli.train_command import add_config_arguments, command_line, co
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.data.loading import load_fashion_mnist
 from fmnist_core.errors import CacheError, ConfigError
-from fmnist_core.evaluate.evaluation import evaluate, predict_probabilities
-from fmnist_core.evaluate.gallery import GALLERIES, gallery
+from fmnist_core.evaluate.evaluation import evaluate
+from fmnist_core.evaluate.gallery import GALLERIES, model_gallery
 from fmnist_core.models.registry import MODEL_NAMES, get_spec
 from fmnist_core.store.cache import ModelCache
 
@@ -65,9 +65,7 @@ def run(arguments: argparse.Namespace) -> int:
     model = cache.load_model(entry_id)
     _, (x_test, y_test) = load_fashion_mnist()
     if arguments.gallery:
-        return show_gallery(
-            arguments, gallery(predict_probabilities(model, x_test), y_test, arguments.gallery, arguments.top)
-        )
+        return show_gallery(arguments, model_gallery(model, x_test, y_test, arguments.gallery, arguments.top))
     result = evaluate(model, x_test, y_test)
     if arguments.json:
         payload = result.to_dict()

@@ -9,6 +9,7 @@ import numpy as np
 
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.errors import ConfigError
+from fmnist_core.evaluate.evaluation import predict_probabilities
 
 GALLERIES = ("confident-wrong", "ambiguous")
 
@@ -68,3 +69,8 @@ def gallery(probabilities: np.ndarray, labels: np.ndarray, kind: str, top: int) 
         )
         for index in picked[:top]
     )
+
+
+def model_gallery(model, images: np.ndarray, labels: np.ndarray, kind: str, top: int) -> tuple[GalleryImage, ...]:
+    """`gallery` of a model's answers on these test images, predicted as the app predicts (mirror averaging too)."""
+    return gallery(predict_probabilities(model, images), labels, kind, top)
