@@ -8,13 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fmnist_core.cli.explain_command import chosen_entry, chosen_image
+from fmnist_core.cli.explain_command import add_entry_arguments, chosen_entry, chosen_image
 from fmnist_core.cli.output import print_json
-from fmnist_core.config import PRESETS
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.errors import ConfigError, ExplainError
 from fmnist_core.files import folder_problem
-from fmnist_core.models.registry import MODEL_NAMES
 
 TEST_IMAGES = 10_000  # The test set's size: --images may not ask for more.
 
@@ -29,10 +27,7 @@ def register(subparsers) -> None:
             "first --images test images when each may be changed by up to each of --epsilons."
         ),
     )
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--entry", help="cache entry id (see `cache list`)")
-    which.add_argument("--model", choices=MODEL_NAMES, help="the most accurate cached entry of this model")
-    parser.add_argument("--preset", choices=list(PRESETS), help="with --model: the entry trained with this preset")
+    add_entry_arguments(parser)
     parser.add_argument("--image", help="test:N or train:N (a Fashion-MNIST image), or a picture file (PNG, JPEG…)")
     parser.add_argument("--out", type=Path, help="with --image: folder for adversarial.npy and the PNG files")
     parser.add_argument("--robustness", action="store_true", help="measure accuracy under attack instead")
