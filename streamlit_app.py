@@ -37,6 +37,7 @@ PAGES = {
     "Try it": [
         page("pages/race.py", title="GPU vs CPU race", icon="🏁"),
         page("pages/predict.py", title="Predict a sketch", icon="✏️"),
+        page("pages/fool.py", title="Fool the model", icon="🎭"),
     ],
 }
 

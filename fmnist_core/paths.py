@@ -2,7 +2,8 @@
 
 Two roots, one rule each:
 - **What ships with the app** is read from the repository (`cached_models/`: trained models, `recorded_races/`:
-  races recorded with the CLI, `recorded_sweeps/`: sweeps of the shipped models' preset), and never written by the
+  races recorded with the CLI, `recorded_sweeps/`: sweeps of the shipped models' preset,
+  `recorded_robustness/`: the shipped models' accuracy under attack), and never written by the
   app or the CLI. `$FMNIST_SHIPPED_DIR` stands in for the repository folder; the tests point it at an empty folder,
   so no test sees a shipped model unless it asks.
 - **The user's own cache** (their trainings, the parsed dataset arrays, races, sweeps, job markers) is
@@ -22,6 +23,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS_FOLDER = "cached_models"
 RECORDED_RACES_FOLDER = "recorded_races"
 RECORDED_SWEEPS_FOLDER = "recorded_sweeps"
+RECORDED_ROBUSTNESS_FOLDER = "recorded_robustness"
 USER_CACHE_FOLDER = "fmnist-explorer"  # Under $XDG_CACHE_HOME or ~/.cache.
 
 
@@ -44,6 +46,11 @@ def recorded_races_dir() -> Path:
 def recorded_sweeps_dir() -> Path:
     """Sweeps recorded with the CLI and shipped with the app (the Compare page's error bars on a fresh clone)."""
     return shipped_dir() / RECORDED_SWEEPS_FOLDER
+
+
+def recorded_robustness_dir() -> Path:
+    """The shipped models' accuracy under attack (scripts/record_robustness.py): the Fool page's curves."""
+    return shipped_dir() / RECORDED_ROBUSTNESS_FOLDER
 
 
 def default_cache_root() -> Path:

@@ -14,7 +14,8 @@ IMAGES_PER_PAGE = 40
 DISPLAY_SCALE = 3  # 28 px pictures drawn at 84 px, square pixels kept sharp.
 MEAN_SCALE = 5  # Ten mean images fit a row at 140 px.
 MAP_SEED = 0
-TABS = ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map"]
+AUGMENTED_PICTURES = 8  # One row of pictures per batch.
+TABS = ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map", "Augmentation"]
 # Widgets inside the tabs, with their first values: kept while their tab is closed (keep_widget_values).
 TAB_WIDGETS = {"grid_page": 1, "skip_background": True, "map_size": 1000, "map_tsne": False}
 SPLITS = {"train": f"Training set ({TRAIN_SET_IMAGES:,})", "test": f"Test set ({TEST_SET_IMAGES:,})"}
@@ -57,6 +58,28 @@ def show_pictures(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -
         alt=[f"Picture #{index}: a {CLASS_NAMES[labels[index]]}, 28 × 28 grey pixels" for index in indices],
         output_format="PNG",
     )
+
+
+@st.cache_data(show_spinner="Augmenting…", max_entries=2)
+def cached_augmentation(preset: str, _images: np.ndarray):
+    from fmnist_core.training.augmentation_preview import augmentation_preview
+
+    return augmentation_preview(_images[:AUGMENTED_PICTURES], preset)
+
+
+def augmentation_grid(images: np.ndarray) -> None:
+    """The first training pictures as the full preset's training presents them, in four successive batches."""
+    preview = cached_augmentation("full", images)
+    st.caption(
+        f"The first {AUGMENTED_PICTURES} training pictures (top row) as four batches of the `{preview.preset}` "
+        "preset's training present them to the network: drawn by the training code itself."
+    )
+    for number, row in enumerate((preview.originals, *preview.views)):
+        what = "as stored" if number == 0 else f"as training batch {number} presents it (flipped or shifted at random)"
+        for position, (column, picture) in enumerate(zip(st.columns(AUGMENTED_PICTURES), row, strict=True), start=1):
+            alt = f"Training picture {position}, {what}"
+            column.image(np.kron(picture, np.ones((DISPLAY_SCALE, DISPLAY_SCALE))), clamp=True, alt=alt)
+    st.markdown("\n".join(f"- **{lever}**: {purpose}" for lever, purpose in preview.levers))
 
 
 def reset_page() -> None:
@@ -228,7 +251,7 @@ keep_widget_values(TAB_WIDGETS)
 data_split, picked_classes = choose_data()
 split_images, split_labels = (train_images, train_labels) if data_split == "train" else (test_images, test_labels)
 # Only the open tab is drawn: a class opening this page gets the pictures, and each chart only when asked for.
-pictures_tab, balance_tab, means_tab, histogram_tab, map_tab = lazy_tabs(TABS, key="dataset_tab")
+pictures_tab, balance_tab, means_tab, histogram_tab, map_tab, augmentation_tab = lazy_tabs(TABS, key="dataset_tab")
 if pictures_tab.open:
     with pictures_tab:
         picture_grid(split_images, split_labels, picked_classes)
@@ -244,3 +267,6 @@ if histogram_tab.open:
 if map_tab.open:
     with map_tab:
         embedding_map(data_split, split_images, split_labels, picked_classes)
+if augmentation_tab.open:
+    with augmentation_tab:
+        augmentation_grid(train_images)

@@ -13,12 +13,14 @@ from fmnist_app.common import (
     dataset_or_stop,
     learning_curves_chart,
     link_to_page,
+    load_model,
     usable_entries_or_stop,
 )
 from fmnist_core.data.fashion_mnist import CLASS_NAMES, TEST_SET_IMAGES
 from fmnist_core.display import format_accuracy
 from fmnist_core.evaluate import confusion
 from fmnist_core.evaluate.evaluation import Evaluation
+from fmnist_core.evaluate.gallery import GalleryImage, model_gallery
 from fmnist_core.report.commentary import learning_curve_summary, mirror_note
 from fmnist_core.store.cache import CacheEntry
 
@@ -169,6 +171,37 @@ def mistakes_gallery(evaluation: Evaluation, true_class: int, predicted: int) ->
                 link_to_page("pages/inside.py", "Why?", icon="🔬", query_params=link)
 
 
+@st.cache_data(show_spinner="Asking the model about every test image…", max_entries=16)
+def cached_gallery(entry_id: str, checksum: str, kind: str, _model, _images, _labels) -> tuple[GalleryImage, ...]:
+    return model_gallery(_model, _images, _labels, kind, GALLERY_LIMIT)
+
+
+def ranked_gallery(entry: CacheEntry) -> None:
+    """The most confident mistakes or the most ambiguous test images, each linked to Fool and Inside."""
+    kind = st.radio(
+        "Show",
+        ["confident-wrong", "ambiguous"],
+        format_func={"confident-wrong": "Confident mistakes", "ambiguous": "Most ambiguous"}.get,
+        horizontal=True,
+        key="evaluate_gallery",
+    )
+    model = load_model(entry)
+    if model is None:
+        return
+    (_, _), (x_test, y_test) = dataset_or_stop()
+    images = cached_gallery(entry.entry_id, entry.record.model_sha256, kind, model, x_test, y_test)
+    for start in range(0, len(images), GALLERY_COLUMNS):
+        for column, image in zip(st.columns(GALLERY_COLUMNS), images[start : start + GALLERY_COLUMNS], strict=False):
+            second = f" · then {CLASS_NAMES[image.second]} (gap {image.margin:.0%})" if kind == "ambiguous" else ""
+            picture = views.test_image_link(image.index)
+            alt = f"Test image #{image.index}, a {CLASS_NAMES[image.label]}: {image.caption}{second}"
+            column.image(x_test[image.index], caption=image.caption + second, width=IMAGE_WIDTH, alt=alt)
+            with column:
+                link_to_page("pages/fool.py", "Fool", icon="🎭", query_params={views.IMAGE: picture})
+                inside = {views.MODEL: entry.entry_id, views.IMAGE: picture}
+                link_to_page("pages/inside.py", "Why?", icon="🔬", query_params=inside)
+
+
 st.title("🔍 Evaluate a model")
 st.write(
     f"How one trained model does on the {TEST_SET_IMAGES:,} test images it never saw: where it is right, where it "
@@ -232,6 +265,14 @@ views.keep_view(
     {views.MODEL: entry.entry_id, views.TRUE: CLASS_NAMES[true_class], views.PREDICTED: CLASS_NAMES[predicted]},
     link_slot,
 )
+
+st.header("Confident mistakes and ambiguous pictures")
+st.caption(
+    "The test images this model gets wrong with the highest confidence, or those where its top two classes are "
+    "closest. It asks the model about all 10,000 test images, so it runs when you switch it on."
+)
+if st.toggle("Show them", key="evaluate_ranked"):
+    ranked_gallery(entry)
 
 st.header("Learning curves")
 st.caption(learning_curve_summary(entry.record.history))

@@ -248,7 +248,14 @@ def charts(app: AppTest) -> list:
 @pytest.mark.realdata
 def test_dataset_draws_only_the_open_tab(router, any_cache):
     app = open_page(router, "dataset.py")
-    assert [tab.label for tab in app.tabs] == ["Pictures", "Class balance", "Mean images", "Pixel histogram", "2-D map"]
+    assert [tab.label for tab in app.tabs] == [
+        "Pictures",
+        "Class balance",
+        "Mean images",
+        "Pixel histogram",
+        "2-D map",
+        "Augmentation",
+    ]
     [grid] = app.image
     assert len(grid.value) == 40 and "Pictures 1–40 of 60,000" in texts(app, "caption")
     assert not charts(app), "the closed tabs' charts are not drawn"
@@ -263,6 +270,9 @@ def test_dataset_draws_only_the_open_tab(router, any_cache):
     open_tab(app, DATASET_TABS, "2-D map")
     assert len(charts(app)) == 1
     assert any("Each dot is one picture" in caption for caption in texts(app, "caption"))
+    open_tab(app, DATASET_TABS, "Augmentation")
+    assert len(app.image) == 5 * 8 and not charts(app)  # The originals, then four batches' views of them.
+    assert any("**Horizontal flip" in block.value for block in app.markdown)
 
 
 @pytest.mark.realdata

@@ -1,4 +1,4 @@
-"""Command-line interface: `python -m fmnist_core data|train|evaluate|explain|cache|race|report|bench|sweep`.
+"""Command-line interface: `python -m fmnist_core data|train|evaluate|explain|attack|cache|race|report|bench|sweep`.
 
 Each command lives in its own module exposing `register(subparsers)`; the handler it installs returns an
 exit code. Errors a user can cause (`FmnistError`) print one clear message and exit with their code:
@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from fmnist_core.cli import (
+    attack_command,
     bench_command,
     cache_command,
     data_command,
@@ -29,6 +30,7 @@ COMMANDS = (
     train_command,
     evaluate_command,
     explain_command,
+    attack_command,
     cache_command,
     race_command,
     report_command,

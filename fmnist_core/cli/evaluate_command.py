@@ -8,8 +8,9 @@ from fmnist_core.cli.output import print_json
 from fmnist_core.cli.train_command import add_config_arguments, command_line, config_from_arguments
 from fmnist_core.data.fashion_mnist import CLASS_NAMES
 from fmnist_core.data.loading import load_fashion_mnist
-from fmnist_core.errors import CacheError
+from fmnist_core.errors import CacheError, ConfigError
 from fmnist_core.evaluate.evaluation import evaluate
+from fmnist_core.evaluate.gallery import GALLERIES, model_gallery
 from fmnist_core.models.registry import MODEL_NAMES, get_spec
 from fmnist_core.store.cache import ModelCache
 
@@ -24,6 +25,10 @@ def register(subparsers) -> None:
     which.add_argument("--entry", help="cache entry id (see `cache list`)")
     which.add_argument("--model", choices=MODEL_NAMES, help="the entry trained with these settings")
     add_config_arguments(parser)
+    parser.add_argument(
+        "--gallery", choices=GALLERIES, help="list the test images it gets wrong most confidently, or least sure ones"
+    )
+    parser.add_argument("--top", type=int, default=10, help="with --gallery: how many images (default 10)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -38,6 +43,8 @@ def format_confusion(matrix: list[list[int]]) -> str:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    if arguments.top < 1:
+        raise ConfigError(f"--top must be a whole number of 1 or more (got {arguments.top}).")
     cache = ModelCache()
     if arguments.entry:
         entry = cache.inspect(arguments.entry)
@@ -57,6 +64,8 @@ def run(arguments: argparse.Namespace) -> int:
     entry_id = entry.entry_id
     model = cache.load_model(entry_id)
     _, (x_test, y_test) = load_fashion_mnist()
+    if arguments.gallery:
+        return show_gallery(arguments, model_gallery(model, x_test, y_test, arguments.gallery, arguments.top))
     result = evaluate(model, x_test, y_test)
     if arguments.json:
         payload = result.to_dict()
@@ -75,4 +84,14 @@ def run(arguments: argparse.Namespace) -> int:
     print(f"{'class':<14}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}")
     for row in result.per_class:
         print(f"{row.name:<14}{row.precision:>10.3f}{row.recall:>8.3f}{row.f1:>8.3f}{row.support:>9}")
+    return 0
+
+
+def show_gallery(arguments: argparse.Namespace, images) -> int:
+    if arguments.json:
+        print_json([image.to_dict(arguments.gallery) for image in images])
+        return 0
+    for image in images:
+        runner_up = f", then {CLASS_NAMES[image.second]} (margin {image.margin:.3f})"
+        print(f"{image.caption}{runner_up if arguments.gallery == 'ambiguous' else ''}")
     return 0

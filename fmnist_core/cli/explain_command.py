@@ -28,10 +28,7 @@ def register(subparsers) -> None:
             "PNG files, and the figures (class probabilities, filter redundancy) as explanation.json."
         ),
     )
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--entry", help="cache entry id (see `cache list`)")
-    which.add_argument("--model", choices=MODEL_NAMES, help="the most accurate cached entry of this model")
-    parser.add_argument("--preset", choices=list(PRESETS), help="with --model: the entry trained with this preset")
+    add_entry_arguments(parser)
     parser.add_argument(
         "--image", required=True, help="test:N or train:N (a Fashion-MNIST image), or a picture file (PNG, JPEG…)"
     )
@@ -44,6 +41,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print explanation.json")
     parser.set_defaults(handler=run)
+
+
+def add_entry_arguments(parser) -> None:
+    """--entry, or --model with an optional --preset: the cached model `chosen_entry` picks."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--entry", help="cache entry id (see `cache list`)")
+    which.add_argument("--model", choices=MODEL_NAMES, help="the most accurate cached entry of this model")
+    parser.add_argument("--preset", choices=list(PRESETS), help="with --model: the entry trained with this preset")
 
 
 def chosen_entry(arguments: argparse.Namespace):
