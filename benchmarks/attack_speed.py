@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `fmnist_core` importable.
+from fmnist_core.data.loading import load_fashion_mnist
+from fmnist_core.evaluate import attack
+from fmnist_core.machine import host_info
+from fmnist_core.paths import SHIPPED_MODELS_FOLDER
+from fmnist_core.store.cache import ModelCache
 
-from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
-from fmnist_core.evaluate import attack  # noqa: E402
-from fmnist_core.machine import host_info  # noqa: E402
-from fmnist_core.paths import SHIPPED_MODELS_FOLDER  # noqa: E402
-from fmnist_core.store.cache import ModelCache  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SEARCH_IMAGES = 5  # Test images 0..4 for the smallest-change search; the median is reported.
 

@@ -18,16 +18,15 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))  # Run as a file: make `fmnist_core` importable.
+from fmnist_core.data.loading import load_fashion_mnist
+from fmnist_core.evaluate.attack import GREY_LEVELS, ROBUSTNESS_LEVELS, Attacker
+from fmnist_core.evaluate.robustness import measure, record_of
+from fmnist_core.machine import host_info
+from fmnist_core.models.registry import MODEL_NAMES
+from fmnist_core.paths import RECORDED_ROBUSTNESS_FOLDER, SHIPPED_MODELS_FOLDER
+from fmnist_core.store.cache import ModelCache
 
-from fmnist_core.data.loading import load_fashion_mnist  # noqa: E402
-from fmnist_core.evaluate.attack import GREY_LEVELS, ROBUSTNESS_LEVELS, Attacker  # noqa: E402
-from fmnist_core.evaluate.robustness import measure, record_of  # noqa: E402
-from fmnist_core.machine import host_info  # noqa: E402
-from fmnist_core.models.registry import MODEL_NAMES  # noqa: E402
-from fmnist_core.paths import RECORDED_ROBUSTNESS_FOLDER, SHIPPED_MODELS_FOLDER  # noqa: E402
-from fmnist_core.store.cache import ModelCache  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:

@@ -355,7 +355,7 @@ def test_the_local_cluster_binds_no_fixed_port(monkeypatch):
 
     from distributed import LocalCluster
 
-    from fmnist_core.sweep.runner import QUIET_SCHEDULER
+    from fmnist_core.engine.cluster import QUIET_SCHEDULER
 
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -133,8 +133,13 @@ def run_sweep(
     planned = [(spec, config.replace(seed=seed)) for seed in seeds for spec in specs]
     finished: dict[tuple[str, int], RunResult] = {}
     engine = {"kind": "scheduler" if scheduler else "local", "address": scheduler, "threads_per_run": threads_per_run}
+    missing = [(spec, run_config) for spec, run_config in planned if cache.find(spec, run_config) is None]
+    to_train, client = [], None
     with ExitStack() as held:
-        to_train = _claim_runs(planned, cache, held, on_event)
+        if missing:  # The engine first: an unreachable scheduler is refused before anything is written.
+            client = held.enter_context(open_engine(scheduler, workers, connect_timeout))
+            engine["workers"] = len(client.nthreads())
+            to_train = _claim_runs(missing, cache, held, on_event)
         for spec, run_config in planned:
             entry = None if (spec, run_config) in to_train else cache.find(spec, run_config)
             if entry is not None:
@@ -142,10 +147,8 @@ def run_sweep(
                 finished[(spec.name, run_config.seed)] = run
                 on_event(SweepEvent("reused", "already in the cache", run.title, run.seed, 1.0, run))
         if to_train:
-            with open_engine(scheduler, workers, connect_timeout) as client:
-                engine["workers"] = len(client.nthreads())
-                trained = _train_on(client, to_train, cache, threads_per_run, load_data, on_event, worker_wait_seconds)
-                finished.update(trained)
+            trained = _train_on(client, to_train, cache, threads_per_run, load_data, on_event, worker_wait_seconds)
+            finished.update(trained)
     failures = [(spec, run_config) for spec, run_config in to_train if (spec.name, run_config.seed) not in finished]
     if failures:
         names = ", ".join(f"{spec.title} seed {run_config.seed}" for spec, run_config in failures)
@@ -176,8 +179,6 @@ def _claim_runs(planned, cache: ModelCache, held: ExitStack, on_event: EventCall
     taken in entry-id order, so two sweeps that share runs cannot each hold one the other waits for."""
     claimed = []
     for spec, run_config in sorted(planned, key=lambda run: cache.entry_id(*run)):
-        if cache.find(spec, run_config) is not None:
-            continue
         told = []
 
         def while_waiting(spec=spec, run_config=run_config, told=told) -> None:
