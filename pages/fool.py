@@ -60,26 +60,26 @@ def show_change(result: attack.SmallestChange) -> None:
         st.info("No change of up to 255 grey levels changed this model's answer.", icon="🛡️")
         return
     change, scale = attack.change_picture(result.change)
-    left, middle, right = st.columns(3)
-    before, after = result.before[0], result.after[0]
-    left.image(
-        pixelated(result.original),
-        caption=f"Original: {before.name}",
-        alt=f"The test picture the model reads as {before.name} ({before.probability:.0%})",
-        width=PICTURE_WIDTH,
+    first, fooled = result.before[0], result.after[0]
+    pictures = (
+        (
+            result.original,
+            f"Original: {first.name}",
+            f"The test picture the model reads as {first.name} ({first.probability:.0%})",
+        ),
+        (
+            change,
+            f"The change, amplified: white +{scale * 255:.0f}, black −{scale * 255:.0f} grey levels, grey none",
+            f"The change added to the picture, amplified; at most {budget_words(result)}",
+        ),
+        (
+            result.adversarial,
+            f"Fooled: {fooled.name}",
+            f"The changed picture, which the model reads as {fooled.name} ({fooled.probability:.0%})",
+        ),
     )
-    middle.image(
-        pixelated(change),
-        caption=f"The change, amplified: white +{scale * 255:.0f}, black −{scale * 255:.0f} grey levels, grey none",
-        alt=f"The change added to the picture, amplified; at most {budget_words(result)}",
-        width=PICTURE_WIDTH,
-    )
-    right.image(
-        pixelated(result.adversarial),
-        caption=f"Fooled: {after.name}",
-        alt=f"The changed picture, which the model reads as {after.name} ({after.probability:.0%})",
-        width=PICTURE_WIDTH,
-    )
+    for column, (picture, caption, words) in zip(st.columns(3), pictures, strict=True):
+        column.image(pixelated(picture), caption=caption, alt=words, width=PICTURE_WIDTH)
     st.markdown(
         f"**{result.before[0].name} → {result.after[0].name}** with a change of at most {budget_words(result)}."
     )
@@ -105,8 +105,8 @@ def side_by_side(entries: dict[str, CacheEntry | None], index: int, image, label
             if result is None or not result.fooled:
                 st.caption(f"{entry.title}: not fooled.")
                 continue
-            alt = f"{entry.title} fooled: it reads this changed picture as {result.after[0].name}"
-            st.image(pixelated(result.adversarial), alt=alt, width=PICTURE_WIDTH)
+            words = f"{entry.title} fooled: it reads this changed picture as {result.after[0].name}"
+            st.image(pixelated(result.adversarial), alt=words, width=PICTURE_WIDTH)
             st.markdown(f"**{entry.title}**: {result.before[0].name} → {result.after[0].name}")
             st.caption(budget_words(result))
 
