@@ -186,6 +186,16 @@ _ANNOTATION_CHECKS = {
 }
 
 
+def checks(annotation: str) -> bool:
+    """Whether `of_annotation` knows how to check a field annotated so."""
+    return annotation in _ANNOTATION_CHECKS
+
+
+def of_annotation(annotation: str, value: Any, path: str) -> Any:
+    """`value` checked as a dataclass field annotated `annotation` ("int", "str | None", "dict", …) would be."""
+    return _ANNOTATION_CHECKS[annotation](value, path)
+
+
 def dataclass_values(cls, values: Any, where: str) -> dict:
     """Keyword arguments for dataclass `cls` from a JSON object, each checked against the field's annotation.
 

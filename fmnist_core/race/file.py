@@ -354,37 +354,20 @@ def _upgrade(values: dict, version: int) -> dict:
     return {**values, "lanes": upgraded}
 
 
-# Validation helpers: JSON type of each dataclass field, read with a message naming the field.
-_KINDS = {
-    "int": ((int,), "a whole number"),
-    "float": ((int, float), "a number"),
-    "str": ((str,), "text"),
-    "bool": ((bool,), "true or false"),
-    "bool | None": ((bool, type(None)), "true, false or null"),
-    "dict": ((dict,), "an object"),
-    "list": ((list,), "a list"),
-    "str | None": ((str, type(None)), "text or null"),
-}
+# Validation: each field read through the project's one JSON validator (fmnist_core.json_checks), its message
+# naming the field, as a RaceFileError.
 
 
 def _json_type(value) -> str:
-    names = {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}
-    return names.get(type(value), "a number")
+    return check.describe(value)
 
 
 def _field(values: dict, key: str, kind: str, where: str):
-    path = f"{where}.{key}" if where else key
-    if key not in values:
-        raise RaceFileError(f"The race file is missing the field `{path}`.")
-    value = values[key]
-    expected, words = _KINDS[kind]
-    mistyped = not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)
-    if mistyped:
-        raise RaceFileError(f"The field `{path}` should be {words}, but it is {_json_type(value)} ({str(value)[:40]}).")
-    # JSON has no NaN or Infinity, but Python's json module reads and writes them.
-    if isinstance(value, float) and not math.isfinite(value):
-        raise RaceFileError(f"The field `{path}` must be a finite number, but it is {value}.")
-    return value
+    """`values[key]` checked as a field annotated `kind` ("int", "str | None", "dict", "list", …)."""
+    try:
+        return check.of_annotation(kind, check.required(values, key, where), check.join(where, key))
+    except check.FieldError as error:
+        raise RaceFileError(f"{error}.") from None
 
 
 def _scalars(cls, values: dict, where: str, skip: tuple[str, ...] = ()) -> dict:
@@ -395,7 +378,7 @@ def _scalars(cls, values: dict, where: str, skip: tuple[str, ...] = ()) -> dict:
     return {
         f.name: _field(values, f.name, f.type, where)
         for f in dataclasses.fields(cls)
-        if f.name not in skip and f.type in _KINDS and (f.name in values or f.default is dataclasses.MISSING)
+        if f.name not in skip and check.checks(f.type) and (f.name in values or f.default is dataclasses.MISSING)
     }
 
 
