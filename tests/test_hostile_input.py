@@ -63,7 +63,7 @@ def test_a_race_file_with_nan_or_infinity_says_it_must_be_finite(value):
     with pytest.raises(RaceFileError) as raised:
         parse_race(json.dumps(values), "race.json")
     message = str(raised.value)
-    assert message == f"The field `lanes[0].repeats[0].train_seconds` must be a finite number, but it is {value}."
+    assert message == f"`lanes[0].repeats[0].train_seconds` should be a finite number, but it is the number {value}."
     assert "it is a number" not in message
 
 
