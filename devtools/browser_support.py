@@ -70,6 +70,7 @@ PAGE_PATHS = {
     "inside": "Inside the model",
     "race": "GPU vs CPU race",
     "predict": "Predict a sketch",
+    "fool": "Fool the model",
 }
 
 

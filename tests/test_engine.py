@@ -157,8 +157,24 @@ def test_stop_reaches_the_worker_in_seconds_and_nothing_is_saved(local_engine, c
     assert cache.list() == []
 
 
+@pytest.fixture
+def page_script_main(tmp_path, monkeypatch):
+    """`__main__` as the Streamlit server has it: the page script of the last run, which must never run in a worker."""
+    import sys
+    import types
+
+    script = tmp_path / "page_script.py"
+    script.write_text("raise SystemExit('a page script ran in a worker')\n")
+    page_main = types.ModuleType("__main__")
+    page_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page_main)
+    return page_main
+
+
 @pytest.mark.slow
-def test_a_worker_killed_mid_training_fails_that_request_and_the_queue_goes_on(local_engine, cache_dir):
+def test_a_worker_killed_mid_training_fails_that_request_and_the_queue_goes_on(
+    local_engine, cache_dir, page_script_main
+):
     manager, cache = JobManager(), ModelCache(cache_dir)
     doomed = ask(manager, cache, local_engine, load_long_data, config=LONG_CONFIG, owner="a" * 32)
     waiting = ask(manager, cache, local_engine, load_tiny_data, spec=TINY_SPECS[1], owner="b" * 32)
@@ -167,7 +183,7 @@ def test_a_worker_killed_mid_training_fails_that_request_and_the_queue_goes_on(l
     os.kill(pid, signal.SIGKILL)
     ended = manager.wait(doomed.job_id, timeout=TIMEOUT)
     assert ended.state == FAILED and ended.error == WORKER_LOST
-    # The next request runs on the worker the nanny started again, and its model is saved.
+    # The next request runs on a fresh local cluster (never on a nanny restart: see after_a_lost_worker), and is saved.
     assert manager.wait(waiting.job_id, timeout=TIMEOUT).state == DONE
     assert [entry.model_name for entry in cache.list()] == ["model2"]
     assert pid not in local_engine.client().run(os.getpid).values()

@@ -226,7 +226,9 @@ def test_a_gpu_lane_without_a_gpu_says_so(backend, monkeypatch):
 
 
 def test_each_lane_process_gets_its_backend_and_device_through_the_environment(monkeypatch):
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    # What the lane adds is under test, not what an earlier test in this process left in its environment.
+    for name in ("CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
     cpu = _lane_environment("jax", "CPU", 1)
     assert (cpu["KERAS_BACKEND"], cpu["CUDA_VISIBLE_DEVICES"], cpu["JAX_PLATFORMS"]) == ("jax", "", "cpu")
     assert cpu["OMP_NUM_THREADS"] == cpu["TF_NUM_INTRAOP_THREADS"] == "1"

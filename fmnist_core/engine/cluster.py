@@ -184,6 +184,17 @@ class SharedEngine:
                 self._cluster, self._client = start_local_cluster(1, niceness=WORKER_NICENESS, retry_killed=False)
             return self._client
 
+    def after_a_lost_worker(self) -> None:
+        """The next training starts a fresh local cluster rather than on the worker its nanny starts again.
+
+        The nanny lives in this process and restarts a worker as multiprocessing starts any process, by re-running
+        this process's `__main__` first: in the Streamlit server, the page script Streamlit installed for its last run,
+        so that worker would die before taking a task and every later training would wait for ever. A fresh cluster
+        starts with a bare `__main__` (`_spawned_without_the_main_script`). A remote cluster's workers are its own.
+        """
+        if not self.scheduler:
+            self.close()
+
     def close(self) -> None:
         with self._lock:
             for part in (self._client, self._cluster):

@@ -25,6 +25,10 @@ WORKER_LOST = (
 )
 
 
+class WorkerLost(ClusterError):
+    """The worker running a training went away; the request ends failed."""
+
+
 class DaskTrainer:
     """Trains on `engine` and saves into the server's cache (see the module docstring).
 
@@ -42,7 +46,11 @@ class DaskTrainer:
         reused = reuse_or_check(spec, config, cache, retrain)
         if reused is not None:
             return reused
-        trained = self.train(spec, config, progress, should_stop, owner)
+        try:
+            trained = self.train(spec, config, progress, should_stop, owner)
+        except WorkerLost:
+            self.engine.after_a_lost_worker()
+            raise
         entry = cache.save(trained, trained.record, replace=retrain)
         return Outcome(entry, reused=False, stopped_after_training=trained.stopped_after_training)
 
@@ -89,9 +97,9 @@ class DaskTrainer:
                 # A worker that died (kill -9, out of memory, its PC switched off) takes its task with it; a
                 # scheduler that allows retries would start it over unseen, so the request ends here, clearly.
                 if worker is not None and worker not in connected_workers(client):
-                    raise ClusterError(WORKER_LOST)
+                    raise WorkerLost(WORKER_LOST)
         except KilledWorker:
-            raise ClusterError(WORKER_LOST) from None
+            raise WorkerLost(WORKER_LOST) from None
         finally:
             if not future.done():
                 future.cancel()
